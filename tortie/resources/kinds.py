@@ -1,0 +1,34 @@
+"""The kinds table of resources.md §2: canonical names, CLI aliases, scope, storage."""
+
+from __future__ import annotations
+
+from .errors import ResourceError
+from .felixconfig import FelixConfiguration
+from .globalnetworkset import GlobalNetworkSet
+from .hostendpoint import HostEndpoint
+from .networkset import NetworkSet
+from .policy import GlobalNetworkPolicy, NetworkPolicy
+from .profile import Profile
+from .resource import Resource
+from .tier import Tier
+from .workloadendpoint import WorkloadEndpoint
+
+ALL_KINDS: tuple[type[Resource], ...] = (
+    FelixConfiguration, GlobalNetworkPolicy, NetworkPolicy, Tier, Profile,
+    HostEndpoint, WorkloadEndpoint, GlobalNetworkSet, NetworkSet,
+)
+BY_KIND: dict[str, type[Resource]] = {k.KIND: k for k in ALL_KINDS}
+_BY_CLI_NAME: dict[str, type[Resource]] = {name: k for k in ALL_KINDS for name in k.NAMES}
+
+
+class UnsupportedKindError(ResourceError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"resource type '{name}' is not supported")
+
+
+def kind_from_cli(name: str) -> type[Resource]:
+    """The kind a CLI argument names, in any case. Raises UnsupportedKindError."""
+    try:
+        return _BY_CLI_NAME[name.lower()]
+    except KeyError:
+        raise UnsupportedKindError(name) from None
