@@ -1,0 +1,104 @@
+"""The store contract on the SQLite backend, plus what only a file can do."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tortie.store import SQLiteStore, UnavailableError, open_store
+
+from .store_contract import StoreContract
+
+WRITER = """
+import sys
+from tortie.store import open_store
+store = open_store(sys.argv[1])
+i = 0
+while True:
+    store.create(f"/crash/{i}", b"v" * 4096)
+    if i:
+        store.update(f"/crash/{i - 1}", b"w" * 8192)
+    i += 1
+    print(i, flush=True)
+"""
+
+
+class TestSQLiteContract(StoreContract):
+    @pytest.fixture
+    def url(self, tmp_path: Path) -> str:
+        return f"sqlite://{tmp_path}/store.db"
+
+
+def test_kill_9_mid_write_leaves_a_consistent_file(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/crash.db"
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True)
+        # Let it get well into its stream of transactions, then kill it without warning.
+        for _ in range(200 + attempt * 100):
+            proc.stdout.readline()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        store = SQLiteStore(f"{tmp_path}/crash.db")
+        assert store.check_consistency() == []
+        items, rev = store.list("/crash/")
+        with store.watch("/crash/", 1) as watch:
+            replayed: dict[str, bytes] = {}
+            while True:
+                batch = watch.next(timeout=0.1)
+                if not batch:
+                    break
+                for e in batch:
+                    replayed[e.kv.key] = e.kv.value
+        assert replayed == {kv.key: kv.value for kv in items}
+        # The file still takes writes.
+        store.create(f"/after/{attempt}", b"ok")
+        store.close()
+
+
+def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UnavailableError, match="datastore directory does not exist"):
+        open_store(f"sqlite://{tmp_path}/no/such/dir/x.db")
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(os.urandom(8192))
+    with pytest.raises(UnavailableError, match="not a tortie datastore"):
+        open_store(f"sqlite://{path}")
+
+
+def test_locked_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    open_store(f"sqlite://{path}").close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        store = open_store(f"sqlite://{path}?lock_timeout=0.5")
+        t0 = time.monotonic()
+        with pytest.raises(UnavailableError, match="locked by another process"):
+            store.create("/x", b"1")
+        assert time.monotonic() - t0 < 5
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def test_automatic_compaction_keeps_recent_history(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "auto.db"), retain=500)
+    for i in range(2100):
+        store.update("/k", str(i).encode()) if i else store.create("/k", b"0")
+    with store.watch("/k", store.revision() - 499) as watch:
+        assert len(watch.next(timeout=1)) == 500
+    assert store.check_consistency() == []
