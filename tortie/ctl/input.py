@@ -1,0 +1,40 @@
+"""Reading resources from ``-f FILE`` or ``-f -`` (resources.md §1, cli.md §2–§3)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from ..resources import DocumentError, Resource, ResourceError, decode, flatten, kind_of, parse_documents
+
+DEFAULT_NAMESPACE = "default"
+
+
+def read_input(filename: str) -> bytes:
+    if filename == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(filename, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise DocumentError(f"cannot read {filename}: {exc.strerror}") from None
+
+
+def load_file(filename: str, namespace: str | None) -> list[Resource]:
+    """Every resource of the file, each validated completely, before anything is written."""
+    docs = flatten(parse_documents(decode(read_input(filename))))
+    if not docs:
+        raise DocumentError("no resources specified in file")
+    return [load_with_namespace(doc, namespace) for doc in docs]
+
+
+def load_with_namespace(doc: dict[str, Any], namespace: str | None) -> Resource:
+    kind = kind_of(doc)
+    meta = doc.get("metadata")
+    if kind.NAMESPACED and isinstance(meta, dict):
+        given = meta.get("namespace")
+        if given and namespace and given != namespace:
+            raise ResourceError(f"resource namespace does not match client namespace. {given} != {namespace}")
+        if not given:
+            doc = {**doc, "metadata": {**meta, "namespace": namespace or DEFAULT_NAMESPACE}}
+    return kind.load(doc)

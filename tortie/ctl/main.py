@@ -1,0 +1,108 @@
+"""The ``tortie`` command line (cli.md): calicoctl's resource commands, and more."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .. import __version__
+from .context import Context, Fail
+from .get import get
+from .label import label
+from .patch import patch
+from .write import apply, create, delete, replace
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
+# Options of the top-level command that may also follow the subcommand (cli.md §1).
+GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-level": "--log-level"}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--datastore", metavar="URL", envvar=None,
+              help="sqlite://PATH or etcd://HOST:PORT (default: $TORTIE_DATASTORE, "
+                   "then sqlite:///var/lib/tortie/tortie.db).")
+@click.option("-l", "--log-level", type=click.Choice(LOG_LEVELS), default="panic",
+              help="Log level of the client's own messages (stderr).")
+@click.pass_context
+def cli(ctx: click.Context, datastore: str | None, log_level: str) -> None:
+    """tortie: Calico policy, with audit mode, for every node.
+
+    Resource commands work like calicoctl's: the same YAML, flags, messages and exit codes.
+    """
+    level = {"warn": "WARNING", "fatal": "CRITICAL", "panic": "CRITICAL"}.get(log_level, log_level.upper())
+    logging.basicConfig(level=level, stream=sys.stderr)
+    ctx.obj = Context(datastore=datastore)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"Client Version: {__version__}")
+
+
+for command in (create, apply, replace, delete, get, label, patch):
+    cli.add_command(command)
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options that follow the subcommand to the front, where click wants them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, value = arg.partition("=")
+        if arg == "--":
+            rest += args[i:]
+            break
+        if name in GLOBAL_OPTIONS and (eq or i + 1 < len(args)):
+            front += [GLOBAL_OPTIONS[name], value if eq else args[i + 1]]
+            i += 1 if eq else 2
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The first word after the global options."""
+    i = 0
+    while i < len(args):
+        if args[i] in ("--datastore", "--log-level"):
+            i += 2
+        elif args[i].startswith("-"):
+            i += 1
+        else:
+            return args[i]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    hoisted = hoist_global_options(args)
+    word = _command_word(hoisted)
+    usage = cli.get_help(click.Context(cli, info_name="tortie"))
+    if word is None and not {"-h", "--help"} & set(hoisted):
+        click.echo(usage)
+        return 1
+    if word is not None and word not in cli.commands:
+        click.echo(f'Unknown command: "{word}"')
+        click.echo(usage)
+        return 1
+    try:
+        cli.main(hoisted, prog_name="tortie", standalone_mode=False)
+    except Fail as exc:
+        click.echo(str(exc))
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError:
+        click.echo(f"Invalid option: 'tortie {' '.join(args)}'. Use flag '--help' to read about a specific "
+                   "subcommand.")
+        return 1
+    except click.Abort:
+        return 1
+    return 0
