@@ -25,7 +25,7 @@ def join(path: str, name: str | int) -> str:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or value is False or (isinstance(value, (list, dict)) and not value)
+    return value is None or value is False or value == "" or (isinstance(value, (list, dict)) and not value)
 
 
 class Model(BaseModel):

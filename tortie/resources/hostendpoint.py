@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from pydantic import Field
+
 from .base import Problems, join
 from .endpoint import EndpointSpec
 from .errors import FieldError
@@ -21,7 +23,7 @@ def _check_interface(value: Any) -> str:
 class HostEndpointSpec(EndpointSpec):
     node: NodeName
     interface_name: Annotated[str, plain(_check_interface)] | None = None
-    expected_ips: list[IP] | None = None
+    expected_ips: list[IP] | None = Field(default=None, alias="expectedIPs")
     profiles: list[Str] | None = None
 
     def problems(self, path: str) -> Problems:
