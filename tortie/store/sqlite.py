@@ -60,7 +60,11 @@ class _Connection:
         if "not a database" in text or "malformed" in text:
             return UnavailableError(f"datastore {self.path} is not a tortie datastore ({text})")
         if "unable to open" in text:
-            reason = "permission denied" if os.path.exists(self.path) else "cannot create the file"
+            directory = os.path.dirname(os.path.abspath(self.path))
+            if not os.access(directory, os.W_OK):
+                reason = f"{directory} is read-only"
+            else:
+                reason = "permission denied" if os.path.exists(self.path) else "cannot create the file"
             return UnavailableError(f"cannot open datastore {self.path}: {reason}")
         return UnavailableError(f"datastore {self.path}: {text}")
 
