@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from ..resources import DocumentError, Resource, ResourceError, decode, flatten, kind_of, parse_documents
+from ..resources.codec import paused_gc
 
 DEFAULT_NAMESPACE = "default"
 
@@ -22,10 +23,12 @@ def read_input(filename: str) -> bytes:
 
 def load_file(filename: str, namespace: str | None) -> list[Resource]:
     """Every resource of the file, each validated completely, before anything is written."""
-    docs = flatten(parse_documents(decode(read_input(filename))))
-    if not docs:
-        raise DocumentError("no resources specified in file")
-    return [load_with_namespace(doc, namespace) for doc in docs]
+    text = decode(read_input(filename))
+    with paused_gc():
+        docs = flatten(parse_documents(text))
+        if not docs:
+            raise DocumentError("no resources specified in file")
+        return [load_with_namespace(doc, namespace) for doc in docs]
 
 
 def load_with_namespace(doc: dict[str, Any], namespace: str | None) -> Resource:

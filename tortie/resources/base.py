@@ -7,7 +7,8 @@ involve several fields, each reported with its dotted path.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Iterator
+from functools import lru_cache
+from typing import Any, Callable, ClassVar, Iterator, get_args
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_serializer
@@ -54,19 +55,29 @@ class Model(BaseModel):
 
     def all_problems(self, path: str = "") -> list[FieldError]:
         found = list(self.problems(path))
-        for name, field in type(self).model_fields.items():
+        for name, alias in _nested_fields(type(self)):
             value = getattr(self, name)
-            at = join(path, field.alias or name)
             if isinstance(value, Model):
-                found += value.all_problems(at)
+                found += value.all_problems(join(path, alias))
             elif isinstance(value, list):
+                at = join(path, alias)
                 for i, item in enumerate(value):
-                    if isinstance(item, Model):
-                        found += item.all_problems(join(at, i))
+                    found += item.all_problems(join(at, i))
         return found
 
     def output(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
+
+
+@lru_cache(maxsize=None)
+def _nested_fields(cls: type[Model]) -> tuple[tuple[str, str], ...]:
+    """(attribute, alias) of the fields of ``cls`` that hold a model or a list of models."""
+    def holds_model(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, Model):
+            return True
+        return any(holds_model(arg) for arg in get_args(annotation))
+    return tuple((name, field.alias or name) for name, field in cls.model_fields.items()
+                 if holds_model(field.annotation))
 
 
 _TYPE_REASONS = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Callable
 
 from pydantic import PlainValidator
@@ -142,6 +143,7 @@ def check_node_name(value: Any) -> str:
 _CIDR = re.compile(r"[0-9A-Fa-f:.]+(/[0-9]{1,3})?")
 
 
+@lru_cache(maxsize=65536)
 def cidr_version(text: str) -> int:
     """IP version of a CIDR or bare address; raises ValueError if it is neither."""
     if not _CIDR.fullmatch(text):
