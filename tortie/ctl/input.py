@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..resources import DocumentError, Resource, ResourceError, decode, flatten, kind_of, parse_documents
+from ..resources import (DocumentError, Resource, ResourceError, UnsupportedKindError, decode, flatten, kind_from_cli,
+                         kind_of, parse_documents)
 from ..resources.codec import paused_gc
+from .context import Fail
 
 DEFAULT_NAMESPACE = "default"
 
@@ -41,3 +43,14 @@ def load_with_namespace(doc: dict[str, Any], namespace: str | None) -> Resource:
         if not given:
             doc = {**doc, "metadata": {**meta, "namespace": namespace or DEFAULT_NAMESPACE}}
     return kind.load(doc)
+
+
+def named_target(kind_name: str, namespace: str | None) -> tuple[type[Resource], str | None]:
+    """The kind a KIND argument names and the namespace a NAME of it lives in (cli.md §3)."""
+    try:
+        kind = kind_from_cli(kind_name)
+    except UnsupportedKindError as exc:
+        raise Fail(f"Failed to execute command: {exc}") from None
+    if namespace and not kind.NAMESPACED:
+        raise Fail(f"{kind.KIND} is not namespaced")
+    return kind, (namespace or DEFAULT_NAMESPACE) if kind.NAMESPACED else None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..resources import ResourceError, UnsupportedKindError, kind_from_cli, load_resource, retry_conflicts
+from ..resources import ResourceError, load_resource, retry_conflicts
 from ..resources.client import Doc
 from ..store import StoreError
 from .context import Context, Fail
-from .input import DEFAULT_NAMESPACE
+from .input import named_target
 
 
 @click.command(short_help="Set or remove a label.")
@@ -26,13 +26,7 @@ def label(ctx: click.Context, kind_name: str, name: str, label: str, overwrite: 
     key, eq, value = label.partition("=")
     if remove == bool(eq) or not key:
         raise click.UsageError("give KEY=VALUE, or KEY with --remove")
-    try:
-        kind = kind_from_cli(kind_name)
-    except UnsupportedKindError as exc:
-        raise Fail(f"Failed to execute command: {exc}") from None
-    if namespace and not kind.NAMESPACED:
-        raise Fail(f"{kind.KIND} is not namespaced")
-    ns = (namespace or DEFAULT_NAMESPACE) if kind.NAMESPACED else None
+    kind, ns = named_target(kind_name, namespace)
     outcome: list[str] = []
 
     def relabel() -> Doc:

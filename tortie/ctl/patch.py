@@ -7,12 +7,11 @@ from typing import Any
 
 import click
 
-from ..resources import (Conflict, ResourceError, UnsupportedKindError, kind_from_cli, load_resource,
-                         retry_conflicts)
+from ..resources import Conflict, ResourceError, load_resource, retry_conflicts
 from ..resources.client import Doc
 from ..store import StoreError
 from .context import Context, Fail
-from .input import DEFAULT_NAMESPACE
+from .input import named_target
 
 IMMUTABLE = ("name", "namespace", "uid", "creationTimestamp")
 
@@ -42,13 +41,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 def patch(ctx: click.Context, kind_name: str, name: str, patch_text: str, patch_type: str,
           namespace: str | None, config: str | None) -> None:
     """Apply PATCH to resource KIND NAME, validate the result and write it."""
-    try:
-        kind = kind_from_cli(kind_name)
-    except UnsupportedKindError as exc:
-        raise Fail(f"Failed to execute command: {exc}") from None
-    if namespace and not kind.NAMESPACED:
-        raise Fail(f"{kind.KIND} is not namespaced")
-    ns = (namespace or DEFAULT_NAMESPACE) if kind.NAMESPACED else None
+    kind, ns = named_target(kind_name, namespace)
     failed = f"Failed to patch '{kind.KIND}' resource: "
     try:
         changes = json.loads(patch_text)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..resources import (AlreadyExists, NotFound, Resource, ResourceClient, ResourceError, UnsupportedKindError,
-                         kind_from_cli)
+from ..resources import AlreadyExists, NotFound, Resource, ResourceClient, ResourceError
 from ..store import StoreError
 from .context import Context, Fail
-from .input import DEFAULT_NAMESPACE, load_file
+from .input import load_file, named_target
 from .results import Action, run_in_order
 
 FILE_HELP = "File of resources (YAML or JSON); - reads stdin."
@@ -53,32 +52,27 @@ def create(ctx: click.Context, filename: str, skip_exists: bool, namespace: str 
     click.echo(run_in_order("create", [_create_action(client, r, skip_exists) for r in resources]))
 
 
-@click.command(short_help="Create or replace resources from a file.")
-@click.option("-f", "--filename", required=True, help=FILE_HELP)
-@click.option("-n", "--namespace", help=NS_HELP)
-@click.option("-c", "--config", help=CONFIG_HELP)
-@click.pass_context
-def apply(ctx: click.Context, filename: str, namespace: str | None, config: str | None) -> None:
-    """Create the resources in FILE, replacing those that exist."""
-    resources = _load(filename, namespace)
-    client = _client(ctx, config)
-    click.echo(run_in_order("apply", [(type(r), lambda r=r: client.apply(r)) for r in resources]))
+def _write_command(verb: str, short_help: str, doc: str) -> click.Command:
+    """``apply`` and ``replace``: the same command around a different client call."""
+    @click.command(name=verb, short_help=short_help, help=doc)
+    @click.option("-f", "--filename", required=True, help=FILE_HELP)
+    @click.option("-n", "--namespace", help=NS_HELP)
+    @click.option("-c", "--config", help=CONFIG_HELP)
+    @click.pass_context
+    def command(ctx: click.Context, filename: str, namespace: str | None, config: str | None) -> None:
+        resources = _load(filename, namespace)
+        client = _client(ctx, config)
+        write = getattr(client, verb)
+        click.echo(run_in_order(verb, [(type(r), lambda r=r: write(r)) for r in resources]))
+    return command
 
 
-@click.command(short_help="Replace existing resources from a file.")
-@click.option("-f", "--filename", required=True, help=FILE_HELP)
-@click.option("-n", "--namespace", help=NS_HELP)
-@click.option("-c", "--config", help=CONFIG_HELP)
-@click.pass_context
-def replace(ctx: click.Context, filename: str, namespace: str | None, config: str | None) -> None:
-    """Replace the resources in FILE, which must exist.
-
-    With a metadata.resourceVersion the write succeeds only if it is still current;
-    without one the latest version is replaced.
-    """
-    resources = _load(filename, namespace)
-    client = _client(ctx, config)
-    click.echo(run_in_order("replace", [(type(r), lambda r=r: client.replace(r)) for r in resources]))
+apply = _write_command("apply", "Create or replace resources from a file.",
+                       "Create the resources in FILE, replacing those that exist.")
+replace = _write_command("replace", "Replace existing resources from a file.",
+                         "Replace the resources in FILE, which must exist.\n\n"
+                         "With a metadata.resourceVersion the write succeeds only if it is still current; "
+                         "without one the latest version is replaced.")
 
 
 @click.command(short_help="Delete resources by name or from a file.")
@@ -99,13 +93,7 @@ def delete(ctx: click.Context, args: tuple[str, ...], filename: str | None, skip
     if filename:
         targets = [(type(r), r.name, r.namespace, r.metadata.resource_version) for r in _load(filename, namespace)]
     else:
-        try:
-            kind = kind_from_cli(args[0])
-        except UnsupportedKindError as exc:
-            raise Fail(f"Failed to execute command: {exc}") from None
-        if namespace and not kind.NAMESPACED:
-            raise Fail(f"{kind.KIND} is not namespaced")
-        ns = (namespace or DEFAULT_NAMESPACE) if kind.NAMESPACED else None
+        kind, ns = named_target(args[0], namespace)
         targets = [(kind, name, ns, None) for name in args[1:]]
     client = _client(ctx, config)
 

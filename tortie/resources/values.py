@@ -238,7 +238,7 @@ def check_selector(value: Any) -> str:
     return value
 
 
-Str = Annotated[str, plain(check_str)]
+Str = str  # strict models: pydantic checks the type itself, reported as "must be a string"
 Number = Annotated[int | float, plain(check_number)]
 Duration = Annotated[str, plain(check_duration)]
 Cidr = Annotated[str, plain(check_cidr)]
