@@ -552,6 +552,39 @@ def test_false_and_empty_omitted_except_felix_pointer_fields() -> None:
     assert felix == {"ipv6Support": False, "failsafeInboundHostPorts": []}
 
 
+RULE_FIELDS = ["action", "ipVersion", "protocol", "notProtocol", "icmp", "notICMP", "source", "destination"]
+ENTITY_FIELDS = ["nets", "notNets", "selector", "notSelector", "namespaceSelector", "ports", "notPorts"]
+ENDPOINT_FIELDS = {"HostEndpoint": ["node", "interfaceName", "expectedIPs", "profiles", "ports"],
+                   "WorkloadEndpoint": ["node", "interfaceName", "ipNetworks", "ipNATs", "ipv4Gateway", "mac",
+                                        "profiles", "ports", "workload"]}
+ODD_VALUES = [[6], {"a": 1}, [[1]], 1.5, True, None]
+
+
+def _every_field_document() -> list[dict[str, Any]]:
+    from tortie.resources import PARAMETERS
+    cases = []
+    for value in ODD_VALUES:
+        cases += [gnp({"action": "Allow", field: value}) for field in RULE_FIELDS]
+        cases += [gnp({"action": "Allow", "protocol": "TCP", "source": {field: value}}) for field in ENTITY_FIELDS]
+        cases += [gnp({"action": "Allow", "protocol": "TCP", "source": {"ports": [value]}})]
+        cases += [doc("FelixConfiguration", {name: value}, name="default") for name in PARAMETERS]
+        cases += [doc("FelixConfiguration", {"failsafeInboundHostPorts": [{"protocol": value, "port": 1}]},
+                      name="default")]
+        cases += [doc(kind, {"node": "n", "interfaceName": "eth0", field: value}, namespace="a")
+                  if kind == "WorkloadEndpoint" else doc(kind, {"node": "n", "interfaceName": "eth0", field: value})
+                  for kind, fields in ENDPOINT_FIELDS.items() for field in fields]
+        cases += [doc("Tier", {"order": value}), doc("Tier", labels=value), doc("Tier", name=value)]
+    return cases
+
+
+def test_odd_values_in_every_field_are_errors_not_crashes() -> None:
+    for d in _every_field_document():
+        try:
+            load_resource(d)
+        except ResourceError:
+            pass
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),

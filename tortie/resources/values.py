@@ -181,7 +181,7 @@ def check_protocol(value: Any) -> int | str:
         if not 1 <= value <= 255:
             raise invalid("protocol number must be 1-255")
         return value
-    if value not in PROTOCOLS:
+    if not isinstance(value, str) or value not in PROTOCOLS:
         raise invalid("protocol name invalid")
     return value
 
