@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
 from .errors import ResourceError
@@ -69,6 +70,17 @@ def resource_key(kind: type[Resource], name: str, namespace: str | None) -> str:
 def lookup_name(kind: type[Resource], name: str) -> str:
     """The stored name for a name given by a user: either spelling of a default-tier policy works."""
     return storage_name(name) if kind in (NetworkPolicy, GlobalNetworkPolicy) else name
+
+
+@contextmanager
+def _as_resource_errors(kind: type[Resource], name: str, namespace: str | None) -> Iterator[None]:
+    """The store's key errors in the words of resources.md §9."""
+    try:
+        yield
+    except KeyNotFoundError:
+        raise NotFound(kind, name, namespace) from None
+    except ConflictError:
+        raise Conflict(kind, name, namespace) from None
 
 
 def _now() -> str:
@@ -167,12 +179,8 @@ class ResourceClient:
         for server_field in ("uid", "creationTimestamp"):
             if server_field in stored:
                 doc["metadata"][server_field] = stored[server_field]
-        try:
+        with _as_resource_errors(kind, name, namespace):
             kv = self.store.update(key, _encode(doc), current.mod_revision)
-        except KeyNotFoundError:
-            raise NotFound(kind, name, namespace) from None
-        except ConflictError:
-            raise Conflict(kind, name, namespace) from None
         return _decode(kv)
 
     def replace(self, resource: Resource) -> Doc:
@@ -197,12 +205,8 @@ class ResourceClient:
         expected = _revision(resource_version)
         if kind is Tier:
             self._check_tier_delete(name)
-        try:
+        with _as_resource_errors(kind, name, namespace):
             old = self.store.delete(resource_key(kind, name, namespace), expected)
-        except KeyNotFoundError:
-            raise NotFound(kind, name, namespace) from None
-        except ConflictError:
-            raise Conflict(kind, name, namespace) from None
         return _decode(old)
 
     # --- rules that need stored state ---------------------------------------------
