@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import __version__
+from .config import config
 from .context import Context, Fail
 from .get import get
 from .label import label
@@ -43,7 +44,7 @@ def version() -> None:
     click.echo(f"Client Version: {__version__}")
 
 
-for command in (create, apply, replace, delete, get, label, patch):
+for command in (create, apply, replace, delete, get, label, patch, config):
     cli.add_command(command)
 
 

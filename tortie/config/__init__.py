@@ -1,0 +1,34 @@
+"""Effective FelixConfiguration of a node: defaults < default < node.X < file < env."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Mapping
+
+from ..resources import FelixConfiguration, NotFound, ResourceClient
+from .effective import (DEFAULT_CONFIG_FILE, EffectiveConfig, Problem, Setting, effective_config,
+                        environment_values, parse_text, read_config_file)
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE", "EffectiveConfig", "Problem", "Setting", "config_for_node", "effective_config",
+    "environment_values", "node_name", "parse_text", "read_config_file",
+]
+
+
+def node_name(flag: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Product rule 6: --node, NODENAME, FELIX_FELIXHOSTNAME, then the host name."""
+    env = os.environ if env is None else env
+    return flag or env.get("NODENAME") or env.get("FELIX_FELIXHOSTNAME") or socket.gethostname()
+
+
+def config_for_node(client: ResourceClient, node: str, config_file: str | None = None,
+                    env: Mapping[str, str] | None = None) -> EffectiveConfig:
+    """The effective configuration of ``node`` from the datastore, file and environment."""
+    specs = []
+    for name in ("default", f"node.{node}"):
+        try:
+            specs.append(client.get(FelixConfiguration, name).get("spec") or {})
+        except NotFound:
+            specs.append(None)
+    return effective_config(node, specs[0], specs[1], config_file, os.environ if env is None else env)
