@@ -1,0 +1,476 @@
+"""Which tiers, policies, profiles and IP sets each local endpoint of a node needs.
+
+``Calculator`` holds the cluster's resources for one node and is updated one resource
+at a time. An update recomputes only what it touches (the endpoint's own policies and
+its membership of the sets in use, or the policy's endpoints and sets) and returns a
+``Delta`` saying exactly what changed. ``view()`` gives the immutable ``NodeView``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
+                     entity_key, policy_from_doc, profile_from_doc, tier_order)
+from .labels import LabelIndex
+from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, RuleCompiler
+from .view import DIRECTIONS, EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
+
+NAMESPACE_PROFILE = "kns."
+NAMESPACE_NAME_LABEL = "projectcalico.org/name"
+Doc = Mapping[str, Any]
+
+
+@dataclass
+class Delta:
+    """What one update changed, for the dataplane to apply and the model to know."""
+
+    endpoints: set[str] = field(default_factory=set)  # local endpoints added, changed or removed
+    policies: set[str] = field(default_factory=set)
+    profiles: set[str] = field(default_factory=set)
+    ipsets_added: set[str] = field(default_factory=set)
+    ipsets_removed: set[str] = field(default_factory=set)
+    ipsets_changed: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)  # newly seen problems
+
+    def __bool__(self) -> bool:
+        return any((self.endpoints, self.policies, self.profiles, self.ipsets_added, self.ipsets_removed,
+                    self.ipsets_changed, self.problems))
+
+
+@dataclass
+class _CompiledRules:
+    view: PolicyView | ProfileView
+    sets: frozenset[str]  # ids of the selector and named-port sets its rules use
+
+
+def resource_id(doc: Doc) -> tuple[str, str]:
+    """(kind, key) of a stored document, the identity updates are addressed by."""
+    meta = doc.get("metadata") or {}
+    kind = doc.get("kind", "")
+    if kind in ENTITY_KINDS:
+        return kind, entity_key(kind, meta.get("name", ""), meta.get("namespace"))
+    if kind == "NetworkPolicy":
+        return kind, f"{meta.get('namespace')}/{meta.get('name')}"
+    return kind, meta.get("name", "")
+
+
+class Calculator:
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.entities: dict[str, Entity] = {}
+        self.index = LabelIndex()  # effective labels of every entity
+        self.profiles: dict[str, ProfileData] = {}
+        self.policies: dict[str, PolicyData] = {}
+        self.tiers: dict[str, float | None] = {}
+        self.owners: dict[str, set[str]] = {}  # address text -> entity keys
+        self._by_profile: dict[str, set[str]] = {}  # profile -> entities listing it
+        self._by_namespace: dict[str, set[str]] = {}  # namespace -> its entities
+        self._applies: dict[str, set[str]] = {}  # local endpoint -> policies applying (any stage, direction)
+        self._users: dict[str, set[str]] = {}  # policy -> local endpoints it applies to
+        self._compiled: dict[str, _CompiledRules] = {}  # "policy:<key>" / "profile:<name>" in use
+        self._set_users: dict[str, set[str]] = {}  # set id -> compiled owners using it
+        self._compiler = RuleCompiler()
+        self._matches: dict[str, set[str]] = {}  # selector-set id -> matching entity keys
+        self._ipsets: dict[str, IPSet] = {}
+        self._problems: dict[str, str] = {}  # resource id -> its problem
+        self._reported: set[str] = set()
+
+    # --- loading ------------------------------------------------------------------
+
+    def load(self, docs: Iterable[Doc]) -> Delta:
+        """Apply a whole snapshot (documents of any kinds, in any order)."""
+        delta = Delta()
+        ordered = sorted(docs, key=lambda d: {"Tier": 0, "Profile": 1}.get(d.get("kind", ""), 2))
+        for doc in ordered:
+            self._merge(delta, self.update(doc))
+        return delta
+
+    def update(self, doc: Doc) -> Delta:
+        """Apply one created or changed resource document."""
+        kind, key = resource_id(doc)
+        delta = Delta()
+        try:
+            if kind in ENTITY_KINDS:
+                self._set_entity(entity_from_doc(doc), delta)
+            elif kind in POLICY_KINDS:
+                self._set_policy(policy_from_doc(doc), delta)
+            elif kind == "Profile":
+                self._set_profile(profile_from_doc(doc), delta)
+            elif kind == "Tier":
+                self._set_tier(key, tier_order(doc), delta)
+            else:
+                return delta
+            self._problems.pop(f"{kind} {key}", None)
+        except BadInput as exc:
+            self._problem(delta, f"{kind} {key}", f"{kind} {key} is ignored: {exc}")
+            self.delete(kind, key, delta)
+        return delta
+
+    def delete(self, kind: str, key: str, delta: Delta | None = None) -> Delta:
+        """Apply the deletion of a resource, addressed as ``resource_id`` gives it."""
+        delta = Delta() if delta is None else delta
+        if kind in ENTITY_KINDS and key in self.entities:
+            self._remove_entity(key, delta)
+        elif kind in POLICY_KINDS and key in self.policies:
+            self._set_policy_applicability(self.policies.pop(key), set(), delta)
+            delta.policies.add(key)
+        elif kind == "Profile" and key in self.profiles:
+            self.profiles.pop(key)
+            self._profile_changed(key, delta)
+        elif kind == "Tier" and key in self.tiers:
+            del self.tiers[key]
+            self._tier_changed(key, delta)
+        return delta
+
+    # --- entities -----------------------------------------------------------------
+
+    def _effective_labels(self, e: Entity) -> dict[str, str]:
+        labels = dict(e.labels)
+        for name in e.profiles:
+            profile = self.profiles.get(name)
+            if profile:
+                for k, v in profile.labels_to_apply.items():
+                    labels.setdefault(k, v)
+        if e.namespace is not None:
+            labels[NAMESPACE_LABEL] = e.namespace
+            for k, v in self._namespace_labels(e.namespace).items():
+                labels[NAMESPACE_PREFIX + k] = v
+        return labels
+
+    def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        profile = self.profiles.get(NAMESPACE_PROFILE + namespace)
+        return {**(profile.labels if profile else {}), NAMESPACE_NAME_LABEL: namespace}
+
+    def _is_local(self, e: Entity) -> bool:
+        return e.is_endpoint and e.node == self.node
+
+    def _set_entity(self, e: Entity, delta: Delta) -> None:
+        old = self.entities.get(e.key)
+        if old == e:
+            return
+        if old is not None:
+            self._unlink(old)
+        self.entities[e.key] = e
+        for name in e.profiles:
+            self._by_profile.setdefault(name, set()).add(e.key)
+        if e.namespace is not None:
+            self._by_namespace.setdefault(e.namespace, set()).add(e.key)
+        for address in _texts(e):
+            self.owners.setdefault(address, set()).add(e.key)
+        self._relabel(e.key, delta, previous=_texts(old) if old is not None else [],
+                      ports_changed=old is not None and old.ports != e.ports)
+        if old is not None and self._is_local(old) and not self._is_local(e):
+            self._set_local_policies(e.key, set(), delta)
+            self._applies.pop(e.key, None)
+        if self._is_local(e) or (old is not None and self._is_local(old)):
+            delta.endpoints.add(e.key)
+            self._use_profiles(delta)
+
+    def _unlink(self, e: Entity) -> None:
+        for name in e.profiles:
+            self._by_profile.get(name, set()).discard(e.key)
+        if e.namespace is not None:
+            self._by_namespace.get(e.namespace, set()).discard(e.key)
+        for address in _texts(e):
+            keys = self.owners.get(address, set())
+            keys.discard(e.key)
+            if not keys:
+                self.owners.pop(address, None)
+
+    def _remove_entity(self, key: str, delta: Delta) -> None:
+        e = self.entities.pop(key)
+        self._unlink(e)
+        self.index.remove(key)
+        self._refresh_membership(key, delta, _texts(e))
+        if self._is_local(e):
+            self._set_local_policies(key, set(), delta)
+            self._applies.pop(key, None)
+            delta.endpoints.add(key)
+            self._use_profiles(delta)
+
+    def _relabel(self, key: str, delta: Delta, previous: list[str] | None = None, ports_changed: bool = False) -> None:
+        """Recompute an entity's effective labels and everything that depends on them."""
+        e = self.entities[key]
+        labels = self._effective_labels(e)
+        changed = self.index.labels.get(key) != labels
+        if changed:
+            self.index.set(key, labels)
+        previous = _texts(e) if previous is None else previous
+        if changed or previous != _texts(e):
+            self._refresh_membership(key, delta, previous)
+        if ports_changed:
+            for set_id in self._compiler.named_sets.keys() & self._ipsets.keys():
+                self._patch(set_id, self._build_set(set_id).members, delta)
+        if self._is_local(e):
+            if changed:
+                delta.endpoints.add(key)
+            self._set_local_policies(key, {p.key for p in self.policies.values() if self._applies_to(p, e)}, delta)
+
+    # --- policies -----------------------------------------------------------------
+
+    def _applies_to(self, p: PolicyData, e: Entity) -> bool:
+        if p.kind == "NetworkPolicy":
+            if e.kind != "WorkloadEndpoint" or e.namespace != p.namespace:
+                return False
+        elif e.kind == "WorkloadEndpoint" and "N" not in p.stages:
+            return False
+        return p.selector.matches(self.index.labels[e.key])
+
+    def _set_local_policies(self, key: str, policies: set[str], delta: Delta) -> None:
+        old = self._applies.get(key, set())
+        if key in self._applies and old == policies:
+            return
+        self._applies[key] = policies
+        delta.endpoints.add(key)
+        for p in old - policies:
+            self._users[p].discard(key)
+            if not self._users[p]:
+                del self._users[p]
+                self._release(f"policy:{p}", delta)
+        for p in policies - old:
+            if p not in self._users:
+                self._users[p] = set()
+                self._use(f"policy:{p}", delta)
+            self._users[p].add(key)
+
+    def _set_policy(self, p: PolicyData, delta: Delta) -> None:
+        old = self.policies.get(p.key)
+        if old == p:
+            return
+        self.policies[p.key] = p
+        delta.policies.add(p.key)
+        users = {k for k in self._applies if self._applies_to(p, self.entities[k])}
+        if old is not None and p.key in self._users:
+            self._release(f"policy:{p.key}", delta)  # its rules may have changed: compile again
+            self._use(f"policy:{p.key}", delta)
+            delta.endpoints |= self._users[p.key]
+        self._set_policy_applicability(p, users, delta)
+
+    def _set_policy_applicability(self, p: PolicyData, users: set[str], delta: Delta) -> None:
+        before = self._users.get(p.key, set())
+        for key in before ^ users:
+            applies = set(self._applies[key])
+            applies.symmetric_difference_update({p.key})
+            self._set_local_policies(key, applies, delta)
+
+    # --- profiles and tiers -----------------------------------------------------------
+
+    def _set_profile(self, profile: ProfileData, delta: Delta) -> None:
+        if self.profiles.get(profile.name) == profile:
+            return
+        self.profiles[profile.name] = profile
+        self._profile_changed(profile.name, delta)
+
+    def _profile_changed(self, name: str, delta: Delta) -> None:
+        delta.profiles.add(name)
+        affected = set(self._by_profile.get(name, ()))
+        if name.startswith(NAMESPACE_PROFILE):
+            affected |= self._by_namespace.get(name[len(NAMESPACE_PROFILE):], set())
+        for key in affected:
+            self._relabel(key, delta)
+        if f"profile:{name}" in self._compiled:
+            self._release(f"profile:{name}", delta)
+            delta.endpoints |= {k for k in self._applies if name in self.entities[k].profiles}
+        self._use_profiles(delta)
+
+    def _use_profiles(self, delta: Delta) -> None:
+        """Keep exactly the profiles that local endpoints list (and that exist) compiled."""
+        wanted = {f"profile:{n}" for k in self._applies for n in self.entities[k].profiles if n in self.profiles}
+        for owner in [o for o in self._compiled if o.startswith("profile:") and o not in wanted]:
+            self._release(owner, delta)
+        for owner in wanted - self._compiled.keys():
+            self._use(owner, delta)
+
+    def _set_tier(self, name: str, order: float | None, delta: Delta) -> None:
+        if name in self.tiers and self.tiers[name] == order:
+            return
+        self.tiers[name] = order
+        self._tier_changed(name, delta)
+
+    def _tier_changed(self, name: str, delta: Delta) -> None:
+        for p in self.policies.values():
+            if p.tier == name:
+                delta.endpoints |= self._users.get(p.key, set())
+
+    # --- compiled rules and IP sets ---------------------------------------------------
+
+    def _use(self, owner: str, delta: Delta) -> None:
+        kind, _, name = owner.partition(":")
+        compiler = self._compiler
+        if kind == "policy":
+            p = self.policies[name]
+            view: PolicyView | ProfileView = PolicyView(p, compiler.rules(p.ingress, p.namespace),
+                                                        compiler.rules(p.egress, p.namespace))
+        else:
+            pr = self.profiles[name]
+            view = ProfileView(name, compiler.rules(pr.ingress, None), compiler.rules(pr.egress, None))
+            delta.profiles.add(name)
+        named = _set_ids(view) - compiler.selector_sets.keys()
+        sets = frozenset(_set_ids(view) | {compiler.named_sets[n].selector_id for n in named})
+        self._compiled[owner] = _CompiledRules(view, sets)
+        for set_id in sorted(sets, key=lambda i: i in compiler.named_sets):  # base selector sets first
+            users = self._set_users.setdefault(set_id, set())
+            if not users:
+                self._activate(set_id, delta)
+            users.add(owner)
+
+    def _release(self, owner: str, delta: Delta) -> None:
+        compiled = self._compiled.pop(owner, None)
+        if compiled is None:
+            return
+        for set_id in compiled.sets:
+            users = self._set_users[set_id]
+            users.discard(owner)
+            if not users:
+                del self._set_users[set_id]
+                self._deactivate(set_id, delta)
+
+    def _activate(self, set_id: str, delta: Delta) -> None:
+        if set_id in self._compiler.selector_sets:
+            self._matches[set_id] = self.index.matching(self._compiler.selector_sets[set_id].selector)
+        self._ipsets[set_id] = self._build_set(set_id)
+        delta.ipsets_added.add(set_id)
+        delta.ipsets_removed.discard(set_id)
+
+    def _deactivate(self, set_id: str, delta: Delta) -> None:
+        self._ipsets.pop(set_id, None)
+        self._matches.pop(set_id, None)
+        delta.ipsets_removed.add(set_id)
+        delta.ipsets_added.discard(set_id)
+        delta.ipsets_changed.discard(set_id)
+
+    def _build_set(self, set_id: str) -> IPSet:
+        compiler = self._compiler
+        if set_id in compiler.selector_sets:
+            members = {a for key in self._matches[set_id] for a in _texts(self.entities[key])}
+            return IPSet(set_id, "selector", frozenset(members))
+        spec = compiler.named_sets[set_id]
+        members = set()
+        for key in self._matches[spec.selector_id]:
+            e = self.entities[key]
+            for port in e.ports:
+                if port.name == spec.name and port.protocol.lower() == spec.protocol:
+                    members |= {f"{str(a.network_address)},{spec.protocol}:{port.port}" for a in e.addresses
+                                if a.num_addresses == 1}
+        return IPSet(set_id, "namedport", frozenset(members))
+
+    def _refresh_membership(self, key: str, delta: Delta, previous: list[str]) -> None:
+        """Re-test one entity against every selector in use and patch the sets it changes.
+
+        ``previous`` is the entity's addresses before this update (its current ones if
+        they did not change). Selector sets are patched in place; named-port sets, which
+        are small, are rebuilt when their base selector set moved.
+        """
+        labels = self.index.labels.get(key)
+        entity = self.entities.get(key)
+        current = _texts(entity) if entity is not None and labels is not None else []
+        moved = current != previous
+        touched = set()
+        for set_id, matches in self._matches.items():
+            was = key in matches
+            now = labels is not None and self._compiler.selector_sets[set_id].selector.matches(labels)
+            if was == now and not (now and moved):
+                continue
+            (matches.add if now else matches.discard)(key)
+            touched.add(set_id)
+            old = self._ipsets[set_id].members
+            gone = {a for a in previous if was and not (self.owners.get(a, set()) & matches)}
+            self._patch(set_id, (old - gone) | (set(current) if now else set()), delta)
+        if touched:
+            for set_id, spec in self._compiler.named_sets.items():
+                if set_id in self._ipsets and spec.selector_id in touched:
+                    self._patch(set_id, self._build_set(set_id).members, delta)
+
+    def _patch(self, set_id: str, members: set[str] | frozenset[str], delta: Delta) -> None:
+        if members != self._ipsets[set_id].members:
+            self._ipsets[set_id] = IPSet(set_id, self._ipsets[set_id].kind, frozenset(members))
+            if set_id not in delta.ipsets_added:
+                delta.ipsets_changed.add(set_id)
+
+    # --- problems and output ----------------------------------------------------------
+
+    def _problem(self, delta: Delta, key: str, text: str) -> None:
+        self._problems[key] = text
+        if text not in self._reported:
+            self._reported.add(text)
+            delta.problems.append(text)
+
+    def problems(self) -> tuple[str, ...]:
+        """Bad resources, and resources that do not fit together."""
+        found = dict(self._problems)
+        for key in self._applies:
+            e = self.entities[key]
+            for name in e.profiles:
+                if name not in self.profiles:
+                    found[f"profile {name}"] = f"profile {name} (listed by {e.key}) does not exist: it has no rules"
+        for p in self._users:
+            tier = self.policies[p].tier
+            if tier != "default" and tier not in self.tiers:
+                found[f"tier {tier}"] = f"tier {tier} (of policy {p}) does not exist: it sorts last"
+        for address, keys in self.owners.items():
+            endpoints = sorted(k for k in keys if self.entities[k].is_endpoint)
+            if len(endpoints) > 1:
+                found[f"address {address}"] = f"address {address} belongs to several endpoints: {', '.join(endpoints)}"
+        for text in found.values():
+            self._reported.add(text)
+        return tuple(sorted(found.values()))
+
+    def view(self) -> NodeView:
+        endpoints = {key: self._endpoint_view(key) for key in self._applies}
+        policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
+        profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}
+        return NodeView(self.node, endpoints, policies, profiles, dict(self._ipsets),  # type: ignore[arg-type]
+                        {a: tuple(sorted(k)) for a, k in self.owners.items()}, dict(self.tiers), self.problems())
+
+    def _endpoint_view(self, key: str) -> EndpointView:
+        e = self.entities[key]
+        stages = ("N",) if e.kind == "WorkloadEndpoint" else ("U", "D", "N", "F")
+        tiers = {}
+        for stage in stages:
+            for direction in DIRECTIONS:
+                if stage == "D" and direction == "egress":
+                    continue
+                chosen = [self.policies[p] for p in self._applies[key]
+                          if stage in self.policies[p].stages and direction.capitalize() in self.policies[p].types]
+                tiers[(stage, direction)] = self._order(chosen)
+        return EndpointView(e, self.index.labels[key], tiers)
+
+    def _order(self, policies: list[PolicyData]) -> tuple[TierView, ...]:
+        by_tier: dict[str, list[PolicyData]] = {}
+        for p in policies:
+            by_tier.setdefault(p.tier, []).append(p)
+
+        def tier_key(name: str) -> tuple[bool, float, str]:
+            order = self.tiers.get(name)
+            return (order is None, order or 0.0, name)
+
+        return tuple(
+            TierView(name, self.tiers.get(name), tuple(p.key for p in sorted(
+                by_tier[name], key=lambda p: (p.order is None, p.order or 0.0, p.key))))
+            for name in sorted(by_tier, key=tier_key))
+
+    @staticmethod
+    def _merge(into: Delta, other: Delta) -> None:
+        into.endpoints |= other.endpoints
+        into.policies |= other.policies
+        into.profiles |= other.profiles
+        into.ipsets_added = (into.ipsets_added | other.ipsets_added) - other.ipsets_removed
+        into.ipsets_removed = (into.ipsets_removed | other.ipsets_removed) - other.ipsets_added
+        into.ipsets_changed = (into.ipsets_changed | other.ipsets_changed) - into.ipsets_removed
+        into.problems += other.problems
+
+
+def _texts(e: Entity) -> list[str]:
+    """An entity's addresses as set members: single addresses bare, networks as CIDRs."""
+    return [str(a.network_address) if a.num_addresses == 1 else str(a) for a in e.addresses]
+
+
+def _set_ids(view: PolicyView | ProfileView) -> set[str]:
+    ids: set[str] = set()
+    for rule in view.ingress + view.egress:
+        for side in (rule.source, rule.destination):
+            ids |= {i for i in (side.selector, side.not_selector) if i}
+            ids |= set(side.named_ports) | set(side.not_named_ports)
+    return ids

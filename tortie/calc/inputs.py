@@ -1,0 +1,207 @@
+"""Stored resources as calc's input data.
+
+Endpoints and network sets (there are many) are read straight from their stored
+documents with defensive checks; policies and profiles, whose rules need the full
+model, go through the strict loader. A document that does not make sense raises
+``BadInput`` with one line of explanation, and calc leaves it out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
+                         ResourceError, Tier, WorkloadEndpoint, load_resource)
+from ..resources.rule import Rule
+from ..selector import Selector, SelectorError, parse
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Doc = Mapping[str, Any]
+
+
+class BadInput(ValueError):
+    pass
+
+
+@lru_cache(maxsize=1 << 17)
+def network(text: str) -> IPNetwork:
+    return ipaddress.ip_network(text, strict=False)
+
+
+@dataclass(frozen=True)
+class NamedPort:
+    name: str
+    protocol: str  # TCP or UDP
+    port: int
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Anything a rule selector can pick: a WEP, a HEP or a network set."""
+
+    key: str  # "<Kind>/<name>" or "<Kind>/<namespace>/<name>"
+    kind: str
+    name: str
+    namespace: str | None
+    labels: Mapping[str, str]  # own labels
+    addresses: tuple[IPNetwork, ...]
+    node: str | None = None
+    interface: str | None = None
+    profiles: tuple[str, ...] = ()
+    ports: tuple[NamedPort, ...] = ()
+
+    @property
+    def is_endpoint(self) -> bool:
+        return self.kind in ("WorkloadEndpoint", "HostEndpoint")
+
+
+@dataclass(frozen=True)
+class PolicyData:
+    key: str  # "<name>" (GNP) or "<namespace>/<name>" (NP): the ordering key
+    kind: str
+    name: str
+    short_name: str
+    namespace: str | None
+    tier: str
+    order: float | None
+    selector: Selector
+    types: tuple[str, ...]
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+    do_not_track: bool = False
+    pre_dnat: bool = False
+    apply_on_forward: bool = False
+
+    @property
+    def label_name(self) -> str:
+        """``[<namespace>/]<short name>`` as in metric labels and NFLOG prefixes."""
+        return f"{self.namespace}/{self.short_name}" if self.namespace else self.short_name
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        if self.do_not_track:
+            return ("U",)
+        if self.pre_dnat:
+            return ("D",)
+        if self.kind == "NetworkPolicy":
+            return ("N",)
+        return ("N", "F") if self.apply_on_forward else ("N",)
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    name: str
+    labels: Mapping[str, str]  # metadata.labels: namespace labels for kns.<ns>
+    labels_to_apply: Mapping[str, str]
+    ingress: tuple[Rule, ...]
+    egress: tuple[Rule, ...]
+
+
+def entity_key(kind: str, name: str, namespace: str | None) -> str:
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+def _labels(value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise BadInput(f"{what} must be a map of strings")
+    return value
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadInput(f"{what} must be a list of strings")
+    return tuple(value)
+
+
+def _networks(values: tuple[str, ...], what: str) -> tuple[IPNetwork, ...]:
+    try:
+        return tuple(network(v) for v in values)
+    except ValueError:
+        raise BadInput(f"{what} holds an invalid address") from None
+
+
+def _ports(value: Any) -> tuple[NamedPort, ...]:
+    if value is None:
+        return ()
+    try:
+        return tuple(NamedPort(p["name"], p["protocol"], int(p["port"])) for p in value)
+    except (TypeError, KeyError, ValueError):
+        raise BadInput("spec.ports must be a list of {name, protocol, port}") from None
+
+
+def entity_from_doc(doc: Doc) -> Entity:
+    """A WEP, HEP, NetworkSet or GlobalNetworkSet document as an Entity. Raises BadInput."""
+    try:
+        kind, meta, spec = doc["kind"], doc["metadata"], doc.get("spec") or {}
+        name, namespace = meta["name"], meta.get("namespace")
+    except (KeyError, TypeError):
+        raise BadInput("not a resource document") from None
+    labels = _labels(meta.get("labels"), "metadata.labels")
+    if kind in ("NetworkSet", "GlobalNetworkSet"):
+        nets = _networks(_strings(spec.get("nets"), "spec.nets"), "spec.nets")
+        return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets)
+    if kind == "WorkloadEndpoint":
+        addresses = _strings(spec.get("ipNetworks"), "spec.ipNetworks")
+    elif kind == "HostEndpoint":
+        addresses = _strings(spec.get("expectedIPs"), "spec.expectedIPs")
+    else:
+        raise BadInput(f"{kind} is not an entity kind")
+    node = spec.get("node")
+    if not isinstance(node, str):
+        raise BadInput("spec.node must be a string")
+    interface = spec.get("interfaceName")
+    if interface is not None and not isinstance(interface, str):
+        raise BadInput("spec.interfaceName must be a string")
+    return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels,
+                  _networks(addresses, "addresses"), node, interface,
+                  _strings(spec.get("profiles"), "spec.profiles"), _ports(spec.get("ports")))
+
+
+def _strict(doc: Doc) -> Any:
+    try:
+        return load_resource(dict(doc))
+    except ResourceError as exc:
+        raise BadInput(str(exc).replace("\n", "; ")) from None
+
+
+def policy_from_doc(doc: Doc) -> PolicyData:
+    p = _strict(doc)
+    if not isinstance(p, (NetworkPolicy, GlobalNetworkPolicy)):
+        raise BadInput(f"{doc.get('kind')} is not a policy")
+    spec = p.spec
+    try:
+        selector = parse(spec.selector or "")
+    except SelectorError as exc:  # pragma: no cover - validated by the loader
+        raise BadInput(str(exc)) from None
+    namespace = p.namespace if isinstance(p, NetworkPolicy) else None
+    key = f"{namespace}/{p.name}" if namespace else p.name
+    return PolicyData(key, p.KIND, p.name, p.short_name, namespace, p.tier, spec.order, selector,
+                      tuple(spec.types or ()), tuple(spec.ingress or ()), tuple(spec.egress or ()),
+                      bool(getattr(spec, "do_not_track", False)), bool(getattr(spec, "pre_dnat", False)),
+                      bool(getattr(spec, "apply_on_forward", False)))
+
+
+def profile_from_doc(doc: Doc) -> ProfileData:
+    p = _strict(doc)
+    if not isinstance(p, Profile):
+        raise BadInput(f"{doc.get('kind')} is not a Profile")
+    return ProfileData(p.name, dict(p.metadata.labels or {}), dict(p.spec.labels_to_apply or {}),
+                       tuple(p.spec.ingress or ()), tuple(p.spec.egress or ()))
+
+
+def tier_order(doc: Doc) -> float | None:
+    t = _strict(doc)
+    if not isinstance(t, Tier):
+        raise BadInput(f"{doc.get('kind')} is not a Tier")
+    return t.spec.order
+
+
+ENTITY_KINDS = {k.KIND for k in (WorkloadEndpoint, HostEndpoint, NetworkSet, GlobalNetworkSet)}
+POLICY_KINDS = {k.KIND for k in (NetworkPolicy, GlobalNetworkPolicy)}
