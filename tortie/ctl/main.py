@@ -10,6 +10,7 @@ import click
 from .. import __version__
 from .config import config
 from .context import Context, Fail
+from .explain import explain
 from .get import get
 from .label import label
 from .patch import patch
@@ -44,7 +45,7 @@ def version() -> None:
     click.echo(f"Client Version: {__version__}")
 
 
-for command in (create, apply, replace, delete, get, label, patch, config):
+for command in (create, apply, replace, delete, get, label, patch, config, explain):
     cli.add_command(command)
 
 

@@ -147,6 +147,11 @@ class ResourceClient:
         items, revision = self.store.list(key_prefix(kind, namespace))
         return [_decode(kv) for kv in items], revision
 
+    def snapshot(self) -> tuple[list[Doc], int]:
+        """Every resource of every kind (all namespaces), and the revision read at."""
+        items, revision = self.store.list(PREFIX)
+        return [_decode(kv) for kv in items], revision
+
     # --- writes -------------------------------------------------------------------
 
     def create(self, resource: Resource) -> Doc:

@@ -1,0 +1,116 @@
+"""explain: what happens to one packet on one node, and why."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from ..calc import Calculator
+from ..config import config_for_node, node_name
+from ..model import PROTOCOL_NAMES, Packet, Result, explain as model_explain, protocol_number
+from ..resources import ResourceError
+from ..store import StoreError
+from .context import Context, Fail
+from .output import serialise
+
+
+def parse_endpoint(text: str, what: str) -> tuple[str, int | None]:
+    """``IP``, ``IPv4:PORT`` or ``[IPv6]:PORT``."""
+    address, port = text, None
+    if text.startswith("["):
+        address, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        address, port = text.split(":")
+    try:
+        address = str(ipaddress.ip_address(address))
+        number = int(port) if port is not None else None
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not IP, IPv4:PORT or [IPv6]:PORT", param_hint=what) from None
+    if number is not None and not 0 <= number <= 65535:
+        raise click.BadParameter(f"port {number} is not 0-65535", param_hint=what)
+    return address, number
+
+
+@click.command(short_help="Explain what happens to a packet on a node.")
+@click.option("--node", help="Node name (default: $NODENAME, $FELIX_FELIXHOSTNAME, then the host name).")
+@click.option("--src", required=True, help="Source IP[:PORT] ([IPv6]:PORT).")
+@click.option("--dst", required=True, help="Destination IP[:PORT].")
+@click.option("--proto", required=True, help="TCP, UDP, ICMP, ICMPv6 or a protocol number.")
+@click.option("--icmp-type", type=click.IntRange(0, 255), help="ICMP type.")
+@click.option("--icmp-code", type=click.IntRange(0, 255), help="ICMP code.")
+@click.option("--established", is_flag=True, help="The packet belongs to an established connection.")
+@click.option("--external-iface", default="eth0", show_default=True,
+              help="Interface that addresses outside this node's endpoints are reached through.")
+@click.option("--config-file", help="Agent config file (default: /etc/tortie/felix.cfg).")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
+@click.pass_context
+def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str, icmp_type: int | None,
+            icmp_code: int | None, established: bool, external_iface: str, config_file: str | None, fmt: str,
+            client_config: str | None) -> None:
+    """Show the verdict the policies give a packet on NODE, what the kernel does with it
+    after dropActionOverride, the log lines and metrics it produces, and every tier,
+    policy and rule considered on the way.
+
+    An address that belongs to no endpoint is outside the cluster.
+    """
+    src_ip, sport = parse_endpoint(src, "--src")
+    dst_ip, dport = parse_endpoint(dst, "--dst")
+    try:
+        protocol = protocol_number(proto)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--proto") from None
+    if ipaddress.ip_address(src_ip).version != ipaddress.ip_address(dst_ip).version:
+        raise Fail("Failed to execute command: --src and --dst are of different IP versions")
+    name = node_name(node)
+    try:
+        client = ctx.find_object(Context).client(client_config)
+        docs, _ = client.snapshot()
+        config = config_for_node(client, name, config_file)
+    except (ResourceError, StoreError) as exc:
+        raise Fail(f"Failed to execute command: {exc}") from None
+    calc = Calculator(name)
+    calc.load(docs)
+    view = calc.view()
+    packet, result = model_explain(view, config, src_ip, dst_ip, protocol, sport, dport, icmp_type, icmp_code,
+                                   "established" if established else "new", external_iface)
+    if fmt == "json":
+        click.echo(serialise({**result.as_json(), "node": name, "problems": list(view.problems)}, "json"), nl=False)
+    else:
+        click.echo(story(name, packet, result, config["dropActionOverride"], view.problems))
+
+
+def _where(packet: Packet) -> str:
+    if packet.hook == "input":
+        return f"arriving on {packet.in_iface} for the host itself"
+    if packet.hook == "output":
+        return f"sent by the host out of {packet.out_iface}"
+    return f"forwarded from {packet.in_iface} to {packet.out_iface}"
+
+
+def story(node: str, packet: Packet, result: Result, override: str, problems: tuple[str, ...]) -> str:
+    proto = PROTOCOL_NAMES.get(packet.protocol, str(packet.protocol))
+    src = f"{packet.src}:{packet.sport}" if packet.sport is not None else packet.src
+    dst = f"{packet.dst}:{packet.dport}" if packet.dport is not None else packet.dst
+    lines = [f"{proto} {src} -> {dst} ({packet.state}) on node {node}, {_where(packet)}.", ""]
+    for n, step in enumerate(result.trace, 1):
+        outcome = f": {step['outcome']}" if step["outcome"] != "none" or step["events"] else ""
+        lines.append(f"{n}. {step['step']}{outcome}")
+        lines += [f"     {event}" for event in step["events"]]
+    lines.append("")
+    if not result.decided:
+        lines.append("Verdict: none from tortie; the host's own rules decide.")
+    elif result.verdict == "allow":
+        lines.append(f"Verdict: allow. The kernel accepts the packet.")
+    else:
+        lines.append(f"Verdict: deny ({result.cause}). With dropActionOverride {override} the kernel "
+                     f"{'accepts' if result.action == 'accept' else 'drops'} it.")
+    if result.denied_by:
+        lines.append(f"Denied by: {result.denied_by}")
+    lines += [f"Kernel log: {line}" for line in result.log_lines]
+    lines += [f'Metric: calico_denied_packets{{policy="{label}",srcIP="{packet.src}"}} += 1'
+              for label in result.metric_policies]
+    lines += [f"Note: {p}" for p in problems]
+    return "\n".join(lines)
