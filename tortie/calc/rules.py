@@ -128,7 +128,8 @@ class RuleCompiler:
             tuple(network(n) for n in side.nets or ()),
             tuple(network(n) for n in side.not_nets or ()),
             self._selector_set(effective_selector(side.selector, side.namespace_selector, namespace)),
-            self._selector_set(effective_selector(side.not_selector, side.namespace_selector, namespace)),
+            self._selector_set(effective_selector(side.not_selector, side.namespace_selector, namespace)
+                               if side.not_selector is not None else None),
             ports, named, not_ports, not_named,
         )
 
