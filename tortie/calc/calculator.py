@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from ..resources.codec import paused_gc
 from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
                      entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
@@ -83,8 +84,9 @@ class Calculator:
         """Apply a whole snapshot (documents of any kinds, in any order)."""
         delta = Delta()
         ordered = sorted(docs, key=lambda d: {"Tier": 0, "Profile": 1}.get(d.get("kind", ""), 2))
-        for doc in ordered:
-            self._merge(delta, self.update(doc))
+        with paused_gc():
+            for doc in ordered:
+                self._merge(delta, self.update(doc))
         return delta
 
     def update(self, doc: Doc) -> Delta:
@@ -157,9 +159,9 @@ class Calculator:
             self._by_profile.setdefault(name, set()).add(e.key)
         if e.namespace is not None:
             self._by_namespace.setdefault(e.namespace, set()).add(e.key)
-        for address in _texts(e):
+        for address in e.members:
             self.owners.setdefault(address, set()).add(e.key)
-        self._relabel(e.key, delta, previous=_texts(old) if old is not None else [],
+        self._relabel(e.key, delta, previous=old.members if old is not None else (),
                       ports_changed=old is not None and old.ports != e.ports)
         if old is not None and self._is_local(old) and not self._is_local(e):
             self._set_local_policies(e.key, set(), delta)
@@ -173,7 +175,7 @@ class Calculator:
             self._by_profile.get(name, set()).discard(e.key)
         if e.namespace is not None:
             self._by_namespace.get(e.namespace, set()).discard(e.key)
-        for address in _texts(e):
+        for address in e.members:
             keys = self.owners.get(address, set())
             keys.discard(e.key)
             if not keys:
@@ -183,22 +185,22 @@ class Calculator:
         e = self.entities.pop(key)
         self._unlink(e)
         self.index.remove(key)
-        self._refresh_membership(key, delta, _texts(e))
+        self._refresh_membership(key, delta, e.members)
         if self._is_local(e):
             self._set_local_policies(key, set(), delta)
             self._applies.pop(key, None)
             delta.endpoints.add(key)
             self._use_profiles(delta)
 
-    def _relabel(self, key: str, delta: Delta, previous: list[str] | None = None, ports_changed: bool = False) -> None:
+    def _relabel(self, key: str, delta: Delta, previous: tuple[str, ...] | None = None, ports_changed: bool = False) -> None:
         """Recompute an entity's effective labels and everything that depends on them."""
         e = self.entities[key]
         labels = self._effective_labels(e)
         changed = self.index.labels.get(key) != labels
         if changed:
             self.index.set(key, labels)
-        previous = _texts(e) if previous is None else previous
-        if changed or previous != _texts(e):
+        previous = e.members if previous is None else previous
+        if changed or previous != e.members:
             self._refresh_membership(key, delta, previous)
         if ports_changed:
             for set_id in self._compiler.named_sets.keys() & self._ipsets.keys():
@@ -344,7 +346,7 @@ class Calculator:
     def _build_set(self, set_id: str) -> IPSet:
         compiler = self._compiler
         if set_id in compiler.selector_sets:
-            members = {a for key in self._matches[set_id] for a in _texts(self.entities[key])}
+            members = {a for key in self._matches[set_id] for a in self.entities[key].members}
             return IPSet(set_id, "selector", frozenset(members))
         spec = compiler.named_sets[set_id]
         members = set()
@@ -356,7 +358,7 @@ class Calculator:
                                 if a.num_addresses == 1}
         return IPSet(set_id, "namedport", frozenset(members))
 
-    def _refresh_membership(self, key: str, delta: Delta, previous: list[str]) -> None:
+    def _refresh_membership(self, key: str, delta: Delta, previous: tuple[str, ...]) -> None:
         """Re-test one entity against every selector in use and patch the sets it changes.
 
         ``previous`` is the entity's addresses before this update (its current ones if
@@ -365,7 +367,7 @@ class Calculator:
         """
         labels = self.index.labels.get(key)
         entity = self.entities.get(key)
-        current = _texts(entity) if entity is not None and labels is not None else []
+        current = entity.members if entity is not None and labels is not None else ()
         moved = current != previous
         touched = set()
         for set_id, matches in self._matches.items():
@@ -460,11 +462,6 @@ class Calculator:
         into.ipsets_removed = (into.ipsets_removed | other.ipsets_removed) - other.ipsets_added
         into.ipsets_changed = (into.ipsets_changed | other.ipsets_changed) - into.ipsets_removed
         into.problems += other.problems
-
-
-def _texts(e: Entity) -> list[str]:
-    """An entity's addresses as set members: single addresses bare, networks as CIDRs."""
-    return [str(a.network_address) if a.num_addresses == 1 else str(a) for a in e.addresses]
 
 
 def _set_ids(view: PolicyView | ProfileView) -> set[str]:

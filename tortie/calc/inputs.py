@@ -31,6 +31,13 @@ def network(text: str) -> IPNetwork:
     return ipaddress.ip_network(text, strict=False)
 
 
+@lru_cache(maxsize=1 << 17)
+def member_text(text: str) -> str:
+    """An address as an IP-set member: a single address bare, a network as its CIDR."""
+    net = network(text)
+    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+
+
 @dataclass(frozen=True)
 class NamedPort:
     name: str
@@ -52,6 +59,7 @@ class Entity:
     interface: str | None = None
     profiles: tuple[str, ...] = ()
     ports: tuple[NamedPort, ...] = ()
+    members: tuple[str, ...] = ()  # the addresses as IP-set members
 
     @property
     def is_endpoint(self) -> bool:
@@ -120,9 +128,10 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _networks(values: tuple[str, ...], what: str) -> tuple[IPNetwork, ...]:
+def _networks(values: tuple[str, ...], what: str) -> tuple[tuple[IPNetwork, ...], tuple[str, ...]]:
+    """The networks and their IP-set member texts."""
     try:
-        return tuple(network(v) for v in values)
+        return tuple(network(v) for v in values), tuple(member_text(v) for v in values)
     except ValueError:
         raise BadInput(f"{what} holds an invalid address") from None
 
@@ -145,8 +154,8 @@ def entity_from_doc(doc: Doc) -> Entity:
         raise BadInput("not a resource document") from None
     labels = _labels(meta.get("labels"), "metadata.labels")
     if kind in ("NetworkSet", "GlobalNetworkSet"):
-        nets = _networks(_strings(spec.get("nets"), "spec.nets"), "spec.nets")
-        return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets)
+        nets, members = _networks(_strings(spec.get("nets"), "spec.nets"), "spec.nets")
+        return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, members=members)
     if kind == "WorkloadEndpoint":
         addresses = _strings(spec.get("ipNetworks"), "spec.ipNetworks")
     elif kind == "HostEndpoint":
@@ -159,9 +168,9 @@ def entity_from_doc(doc: Doc) -> Entity:
     interface = spec.get("interfaceName")
     if interface is not None and not isinstance(interface, str):
         raise BadInput("spec.interfaceName must be a string")
-    return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels,
-                  _networks(addresses, "addresses"), node, interface,
-                  _strings(spec.get("profiles"), "spec.profiles"), _ports(spec.get("ports")))
+    nets, members = _networks(addresses, "addresses")
+    return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
+                  _strings(spec.get("profiles"), "spec.profiles"), _ports(spec.get("ports")), members)
 
 
 def _strict(doc: Doc) -> Any:
