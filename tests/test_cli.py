@@ -497,3 +497,51 @@ def test_usage_errors_and_help(cli: CLI) -> None:
         code, out = cli(command, "--help")
         assert code == 0 and out.startswith(f"Usage: tortie {command}"), command
     assert cli("version")[1].startswith("Client Version: ")
+
+
+# --- config show and explain ------------------------------------------------------------------
+
+def test_config_show(cli: CLI) -> None:
+    cli("create", "-f", cli.file("f.yaml", docs(res("FelixConfiguration", "node.n1", {"dropActionOverride": "LogAndDrop"}))),
+        ok=True)
+    data = json.loads(cli("config", "show", "--node", "n1", "--config-file", "/nonexistent", "-o", "json")[1])
+    assert data["parameters"]["dropActionOverride"] == {"value": "LogAndDrop", "source": "FelixConfiguration node.n1"}
+    code, out = cli("config", "show", "--node", "n2", "--config-file", "/nonexistent")
+    assert code == 0 and "dropActionOverride" in out and "default value" in out
+
+
+EXPLAIN_WORLD = [
+    res("Profile", "kns.prod", {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}),
+    res("WorkloadEndpoint", "web", {"node": "n1", "interfaceName": "cali1111", "ipNetworks": ["10.65.0.10/32"],
+                                    "profiles": ["kns.prod"]}, namespace="prod", labels={"role": "web"}),
+    res("WorkloadEndpoint", "db", {"node": "n1", "interfaceName": "cali2222", "ipNetworks": ["10.65.0.20/32"],
+                                   "profiles": ["kns.prod"], "ports": [{"name": "pg", "protocol": "TCP", "port": 5432}]},
+        namespace="prod", labels={"role": "db"}),
+    res("NetworkPolicy", "db-access", {"selector": "role == 'db'", "types": ["Ingress"], "ingress": [
+        {"action": "Log", "protocol": "TCP"},
+        {"action": "Allow", "protocol": "TCP", "source": {"selector": "role == 'web'"}, "destination": {"ports": ["pg"]}}]},
+        namespace="prod"),
+]
+
+
+def test_explain(cli: CLI) -> None:
+    cli("create", "-f", cli.file("w.yaml", docs(*EXPLAIN_WORLD)), ok=True)
+    cli("patch", "felixconfig", "default", "-p",
+        '{"spec":{"prometheusReporterEnabled":true,"dropActionOverride":"LogAndAccept"}}', ok=True)
+    base = ["explain", "--node", "n1", "--config-file", "/nonexistent"]
+    data = json.loads(cli(*base, "--src", "10.65.0.10:40000", "--dst", "10.65.0.20:22", "--proto", "TCP",
+                          "-o", "json", ok=True)[1])
+    assert {k: data[k] for k in ("verdict", "action", "metricPolicies", "logPrefixes")} == {
+        "verdict": "deny", "action": "accept", "metricPolicies": ["default|prod/db-access|-1|deny"],
+        "logPrefixes": ["calico-packet: ", "calico-drop: "]}
+    assert isinstance(data["trace"], list) and data["trace"]
+    code, text = cli(*base, "--src", "10.65.0.10", "--dst", "10.65.0.20:5432", "--proto", "tcp")
+    assert code == 0
+    assert "forwarded from cali1111 to cali2222" in text and "Verdict: allow" in text
+    assert "rule 1 (Allow) matches" in text
+    code, text = cli(*base, "--src", "10.65.0.10:1", "--dst", "10.65.0.20:22", "--proto", "TCP", "--established")
+    assert "conntrack ESTABLISHED" in text and "Verdict: allow" in text
+    assert cli(*base, "--src", "10.65.0.10", "--dst", "2001:db8::1", "--proto", "TCP") == (
+        1, "Failed to execute command: --src and --dst are of different IP versions\n")
+    assert cli(*base, "--src", "nonsense", "--dst", "10.65.0.20", "--proto", "TCP")[0] == 1
+    assert cli(*base, "--src", "10.65.0.10", "--dst", "10.65.0.20", "--proto", "TPC")[0] == 1

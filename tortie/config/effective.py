@@ -173,6 +173,7 @@ def read_config_file(path: str) -> tuple[dict[str, str], list[Problem]]:
     except OSError as exc:
         return {}, [Problem(f"file {path}", "*", "", f"cannot read: {exc.strerror}")]
     parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]  # report keys as written
     try:
         parser.read_string(text if re.match(r"\s*\[", text) else "[global]\n" + text)
     except configparser.Error as exc:

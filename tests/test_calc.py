@@ -1,0 +1,229 @@
+"""Calc: labels, applicability and order, IP sets, deltas, inconsistent input, and the
+incremental calculator against a from-scratch calculation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tortie.calc import Calculator, NodeView, resource_id
+from tortie.resources import load_resource
+
+API = "projectcalico.org/v3"
+
+
+def res(kind: str, name: str, spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    return load_resource({"apiVersion": API, "kind": kind, "metadata": {"name": name, **meta},
+                          "spec": spec or {}}).output()
+
+
+def wep(name: str, node: str, ip: str, ns: str = "ns1", labels: dict[str, str] | None = None,
+        profiles: list[str] | None = None, **spec: Any) -> dict[str, Any]:
+    return res("WorkloadEndpoint", name, {"node": node, "interfaceName": f"cali{name}"[:15],
+                                          "ipNetworks": [ip], "profiles": profiles or [], **spec},
+               namespace=ns, labels=labels or {})
+
+
+def gnp(name: str, selector: str, **spec: Any) -> dict[str, Any]:
+    return res("GlobalNetworkPolicy", name, {"selector": selector, **spec})
+
+
+def test_effective_labels_inherit_profiles_and_namespace() -> None:
+    calc = Calculator("n1")
+    calc.load([
+        res("Profile", "kns.ns1", labels={"env": "prod"}),
+        res("Profile", "p1", {"labelsToApply": {"team": "a", "app": "from-profile"}}),
+        res("Profile", "p2", {"labelsToApply": {"team": "b", "tier": "web"}}),
+        wep("w1", "n1", "198.18.0.1/32", labels={"app": "own"}, profiles=["p1", "p2"]),
+    ])
+    labels = dict(calc.view().endpoints["WorkloadEndpoint/ns1/w1"].labels)
+    assert labels == {"app": "own", "team": "a", "tier": "web", "projectcalico.org/namespace": "ns1",
+                      "pcns.env": "prod", "pcns.projectcalico.org/name": "ns1"}
+
+
+def test_namespace_label_change_reaches_endpoints_at_once() -> None:
+    calc = Calculator("n1")
+    calc.load([wep("w1", "n1", "198.18.0.1/32"), gnp("prod-only", 'pcns.env == "prod"', ingress=[{"action": "Allow"}])])
+    assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")] == ()
+    delta = calc.update(res("Profile", "kns.ns1", labels={"env": "prod"}))
+    assert "WorkloadEndpoint/ns1/w1" in delta.endpoints
+    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")]
+    assert [t.policies for t in tiers] == [("prod-only",)]
+
+
+def test_order_of_tiers_and_policies() -> None:
+    calc = Calculator("n1")
+    calc.load([
+        res("Tier", "b", {"order": 10}), res("Tier", "a", {"order": 10}), res("Tier", "c", {"order": 5}),
+        wep("w", "n1", "198.18.0.1/32", labels={"x": "1"}),
+        gnp("b.p", "has(x)", tier="b"), gnp("a.p", "has(x)", tier="a"), gnp("c.p", "has(x)", tier="c"),
+        gnp("zeta", "has(x)", order=1), gnp("alpha", "has(x)"), gnp("beta", "has(x)"), gnp("mid", "has(x)", order=1.5),
+        res("NetworkPolicy", "np", {"selector": "has(x)", "order": 1}, namespace="ns1"),
+        gnp("missing-tier.p", "has(x)", tier="missing-tier"),
+    ])
+    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w"].tiers[("N", "ingress")]
+    assert [(t.name, t.policies) for t in tiers] == [
+        ("c", ("c.p",)), ("a", ("a.p",)), ("b", ("b.p",)),
+        ("default", ("ns1/np", "zeta", "mid", "alpha", "beta")),
+        ("missing-tier", ("missing-tier.p",)),
+    ]
+    assert any("tier missing-tier" in p for p in calc.view().problems)
+
+
+def test_applicability_by_kind_namespace_stage_and_type() -> None:
+    calc = Calculator("n1")
+    calc.load([
+        wep("w", "n1", "198.18.0.1/32", ns="ns1", labels={"x": "1"}),
+        res("HostEndpoint", "h", {"node": "n1", "interfaceName": "eth0"}, labels={"x": "1"}),
+        res("NetworkPolicy", "same-ns", {"selector": "has(x)"}, namespace="ns1"),
+        res("NetworkPolicy", "other-ns", {"selector": "has(x)"}, namespace="ns2"),
+        gnp("untracked", "has(x)", doNotTrack=True, applyOnForward=True),
+        gnp("prednat", "has(x)", preDNAT=True, applyOnForward=True),
+        gnp("forward", "has(x)", applyOnForward=True),
+        gnp("egress-only", "has(x)", egress=[{"action": "Allow"}]),
+    ])
+    view = calc.view()
+
+    def names(key: str, stage: str, direction: str) -> list[str]:
+        return [p for t in view.endpoints[key].tiers.get((stage, direction), ()) for p in t.policies]
+
+    w, h = "WorkloadEndpoint/ns1/w", "HostEndpoint/h"
+    assert names(w, "N", "ingress") == ["forward", "ns1/same-ns"]
+    assert names(w, "N", "egress") == ["egress-only"]
+    assert set(view.endpoints[w].tiers) == {("N", "ingress"), ("N", "egress")}
+    assert names(h, "U", "ingress") == ["untracked"]
+    assert names(h, "D", "ingress") == ["prednat"]
+    assert names(h, "N", "ingress") == ["forward"]
+    assert names(h, "F", "ingress") == ["forward"]
+    assert ("D", "egress") not in view.endpoints[h].tiers
+
+
+def test_ip_sets_follow_labels_scopes_and_named_ports() -> None:
+    calc = Calculator("n1")
+    calc.load([
+        res("Profile", "kns.ns2", labels={"env": "prod"}),
+        wep("local", "n1", "198.18.0.1/32", labels={"role": "db"}),
+        wep("web1", "n2", "198.18.0.2/32", labels={"role": "web"},
+            ports=[{"name": "http", "protocol": "TCP", "port": 8080}]),
+        wep("web2", "n3", "198.18.0.3/32", ns="ns2", labels={"role": "web"}),
+        res("GlobalNetworkSet", "outside", {"nets": ["203.0.113.0/24", "2001:db8::/32"]}, labels={"role": "web"}),
+        res("NetworkPolicy", "np", {"selector": "all()", "ingress": [
+            {"action": "Allow", "source": {"selector": "role == 'web'"}},
+            {"action": "Allow", "protocol": "TCP", "source": {"namespaceSelector": "env == 'prod'"},
+             "destination": {"ports": ["http"]}}]}, namespace="ns1"),
+        gnp("g", "all()", ingress=[{"action": "Allow", "source": {"selector": "role == 'web'"}}]),
+    ])
+    sets = {s.id: s for s in calc.view().ipsets.values()}
+    members = sorted(sorted(s.members) for s in sets.values())
+    assert ["198.18.0.2"] in members  # NetworkPolicy scope: its own namespace only
+    assert ["198.18.0.2", "198.18.0.3", "2001:db8::/32", "203.0.113.0/24"] in members  # global scope + sets
+    assert ["198.18.0.3"] in members  # namespaceSelector env == prod: ns2 only
+    named = [s for s in sets.values() if s.kind == "namedport"]
+    assert [sorted(s.members) for s in named] == [["198.18.0.2,tcp:8080"]]
+
+
+def test_delta_of_one_label_change() -> None:
+    calc = Calculator("n1")
+    calc.load([wep("local", "n1", "198.18.0.1/32", labels={"role": "db"}),
+               wep("far", "n2", "198.18.0.2/32", labels={"role": "web"}),
+               gnp("g", "role == 'db'", ingress=[{"action": "Allow", "source": {"selector": "role == 'web'"}}])])
+    set_id = next(iter(calc.view().ipsets))
+    delta = calc.update(wep("far", "n2", "198.18.0.2/32", labels={"role": "cache"}))
+    assert delta.ipsets_changed == {set_id} and not delta.endpoints and not delta.ipsets_added
+    assert calc.view().ipsets[set_id].members == frozenset()
+    assert not calc.update(wep("far", "n2", "198.18.0.2/32", labels={"role": "cache"}))  # no change, empty delta
+    delta = calc.update(wep("local", "n1", "198.18.0.1/32", labels={"role": "other"}))
+    assert delta.endpoints == {"WorkloadEndpoint/ns1/local"} and delta.ipsets_removed == {set_id}
+
+
+def test_inconsistent_and_bad_input_is_reported_once_and_never_crashes() -> None:
+    calc = Calculator("n1")
+    bad_policy = {"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": "bad"},
+                  "spec": {"selector": "a = 'b'"}}
+    bad_wep = {"apiVersion": API, "kind": "WorkloadEndpoint", "metadata": {"name": "w", "namespace": "ns1"},
+               "spec": {"node": "n1", "ipNetworks": ["not-an-ip"]}}
+    delta = calc.load([
+        wep("a", "n1", "198.18.0.1/32", profiles=["nope"]), wep("b", "n1", "198.18.0.1/32"),
+        bad_policy, bad_wep, {"kind": "WorkloadEndpoint"}, {"apiVersion": API, "kind": "Mystery"},
+    ])
+    assert len([p for p in delta.problems if "GlobalNetworkPolicy bad" in p]) == 1
+    assert any("WorkloadEndpoint WorkloadEndpoint/ns1/w" in p for p in delta.problems)
+    problems = calc.view().problems
+    assert any("profile nope" in p and "has no rules" in p for p in problems)
+    assert any("address 198.18.0.1 belongs to several endpoints" in p for p in problems)
+    assert not calc.update(bad_policy).problems  # reported once
+    # A bad version of a good resource replaces it: the good one no longer applies.
+    calc.update(gnp("bad", "all()", ingress=[{"action": "Allow"}]))
+    assert "bad" in calc.view().policies
+    calc.update(bad_policy)
+    assert "bad" not in calc.view().policies
+
+
+# --- incremental == from scratch --------------------------------------------------------------
+
+LABELS = st.dictionaries(st.sampled_from(["app", "tier", "x"]), st.sampled_from(["a", "b"]), max_size=3)
+SELECTORS = st.sampled_from(["app == 'a'", "has(x)", "tier in {'a', 'b'}", "all()", "!has(app)",
+                             "pcns.env == 'prod'"])
+
+
+def _doc(draw: Any, i: int) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["wep", "wep", "gnp", "np", "profile", "netset", "tier"]))
+    if kind == "wep":
+        return wep(f"w{i % 6}", draw(st.sampled_from(["n1", "n2"])), f"198.18.0.{draw(st.integers(1, 5))}/32",
+                   ns=draw(st.sampled_from(["ns1", "ns2"])), labels=draw(LABELS),
+                   profiles=draw(st.lists(st.sampled_from(["kns.ns1", "p1", "gone"]), max_size=2, unique=True)),
+                   ports=[{"name": "http", "protocol": "TCP", "port": draw(st.sampled_from([80, 8080]))}])
+    if kind in ("gnp", "np"):
+        rules = [{"action": "Allow", "protocol": "TCP", "source": {"selector": draw(SELECTORS)},
+                  "destination": {"ports": ["http"]}},
+                 {"action": "Deny", "source": {"notSelector": draw(SELECTORS)}}]
+        spec = {"selector": draw(SELECTORS), "ingress": rules, "order": draw(st.sampled_from([1, 2, None])),
+                "tier": draw(st.sampled_from(["default", "t1"]))}
+        name = f"p{i % 4}" if spec["tier"] == "default" else f"t1.p{i % 4}"
+        if kind == "gnp":
+            return res("GlobalNetworkPolicy", name, spec)
+        return res("NetworkPolicy", name, spec, namespace="ns1")
+    if kind == "profile":
+        return res("Profile", draw(st.sampled_from(["kns.ns1", "p1"])), {"labelsToApply": draw(LABELS)},
+                   labels={"env": draw(st.sampled_from(["prod", "dev"]))})
+    if kind == "netset":
+        return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=draw(LABELS))
+    return res("Tier", "t1", {"order": draw(st.sampled_from([1, 100]))})
+
+
+@st.composite
+def histories(draw: Any) -> list[tuple[str, dict[str, Any]]]:
+    steps = []
+    for i in range(draw(st.integers(1, 25))):
+        doc = _doc(draw, i)
+        steps.append(("delete" if draw(st.integers(0, 4)) == 0 else "update", doc))
+    return steps
+
+
+def _comparable(view: NodeView) -> Any:
+    return (
+        {k: (dict(e.labels), dict(e.tiers)) for k, e in view.endpoints.items()},
+        set(view.policies), set(view.profiles),
+        {k: s.members for k, s in view.ipsets.items()},
+        dict(view.owners),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories())
+def test_incremental_updates_equal_a_full_calculation(history: list[tuple[str, dict[str, Any]]]) -> None:
+    calc = Calculator("n1")
+    state: dict[tuple[str, str], dict[str, Any]] = {}
+    for op, doc in history:
+        ident = resource_id(doc)
+        if op == "delete":
+            calc.delete(*ident)
+            state.pop(ident, None)
+        else:
+            calc.update(doc)
+            state[ident] = doc
+    fresh = Calculator("n1")
+    fresh.load(list(state.values()))
+    assert _comparable(calc.view()) == _comparable(fresh.view())
