@@ -154,11 +154,16 @@ def test_inconsistent_and_bad_input_is_reported_once_and_never_crashes() -> None
     assert any("profile nope" in p and "has no rules" in p for p in problems)
     assert any("address 198.18.0.1 belongs to several endpoints" in p for p in problems)
     assert not calc.update(bad_policy).problems  # reported once
-    # A bad version of a good resource replaces it: the good one no longer applies.
+    # A bad version of a good resource leaves the last good version in force, and says so.
     calc.update(gnp("bad", "all()", ingress=[{"action": "Allow"}]))
     assert "bad" in calc.view().policies
+    assert not any("GlobalNetworkPolicy bad" in p for p in calc.view().problems)
     calc.update(bad_policy)
+    assert "bad" in calc.view().policies
+    assert any("GlobalNetworkPolicy bad" in p and "last good version stays" in p for p in calc.view().problems)
+    calc.delete("GlobalNetworkPolicy", "bad")
     assert "bad" not in calc.view().policies
+    assert not any("GlobalNetworkPolicy bad" in p for p in calc.view().problems)
 
 
 # --- incremental == from scratch --------------------------------------------------------------

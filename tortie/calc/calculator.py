@@ -106,13 +106,15 @@ class Calculator:
                 return delta
             self._problems.pop(f"{kind} {key}", None)
         except BadInput as exc:
-            self._problem(delta, f"{kind} {key}", f"{kind} {key} is ignored: {exc}")
-            self.delete(kind, key, delta)
+            # The last good version, if any, stays in force (the agent never enforces less
+            # or more than the last state that made sense).
+            self._problem(delta, f"{kind} {key}", f"{kind} {key} is ignored, the last good version stays: {exc}")
         return delta
 
     def delete(self, kind: str, key: str, delta: Delta | None = None) -> Delta:
         """Apply the deletion of a resource, addressed as ``resource_id`` gives it."""
         delta = Delta() if delta is None else delta
+        self._problems.pop(f"{kind} {key}", None)
         if kind in ENTITY_KINDS and key in self.entities:
             self._remove_entity(key, delta)
         elif kind in POLICY_KINDS and key in self.policies:
