@@ -9,6 +9,7 @@ its membership of the sets in use, or the policy's endpoints and sets) and retur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ..resources.codec import paused_gc
@@ -425,8 +426,10 @@ class Calculator:
         endpoints = {key: self._endpoint_view(key) for key in self._applies}
         policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
         profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}
-        return NodeView(self.node, endpoints, policies, profiles, dict(self._ipsets),  # type: ignore[arg-type]
-                        {a: tuple(sorted(k)) for a, k in self.owners.items()}, dict(self.tiers), self.problems())
+        frozen = MappingProxyType
+        return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),  # type: ignore[arg-type]
+                        frozen(dict(self._ipsets)), frozen({a: tuple(sorted(k)) for a, k in self.owners.items()}),
+                        frozen(dict(self.tiers)), self.problems())
 
     def _endpoint_view(self, key: str) -> EndpointView:
         e = self.entities[key]
@@ -439,7 +442,7 @@ class Calculator:
                 chosen = [self.policies[p] for p in self._applies[key]
                           if stage in self.policies[p].stages and direction.capitalize() in self.policies[p].types]
                 tiers[(stage, direction)] = self._order(chosen)
-        return EndpointView(e, self.index.labels[key], tiers)
+        return EndpointView(e, MappingProxyType(dict(self.index.labels[key])), MappingProxyType(tiers))
 
     def _order(self, policies: list[PolicyData]) -> tuple[TierView, ...]:
         by_tier: dict[str, list[PolicyData]] = {}
