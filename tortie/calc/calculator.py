@@ -429,7 +429,7 @@ class Calculator:
         frozen = MappingProxyType
         return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),  # type: ignore[arg-type]
                         frozen(dict(self._ipsets)), frozen({a: tuple(sorted(k)) for a, k in self.owners.items()}),
-                        frozen(dict(self.tiers)), self.problems())
+                        self.problems())
 
     def _endpoint_view(self, key: str) -> EndpointView:
         e = self.entities[key]

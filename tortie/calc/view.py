@@ -75,7 +75,6 @@ class NodeView:
     profiles: Mapping[str, ProfileView]  # profiles listed by local endpoints (existing ones)
     ipsets: Mapping[str, IPSet]
     owners: Mapping[str, tuple[str, ...]]  # address -> keys of the entities that own it, any node
-    tier_orders: Mapping[str, float | None]
     problems: tuple[str, ...] = field(default=())
 
     def endpoint_by_interface(self, interface: str) -> EndpointView | None:

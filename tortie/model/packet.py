@@ -8,7 +8,6 @@ from dataclasses import dataclass
 PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPV6": 58, "SCTP": 132, "UDPLITE": 136}
 PROTOCOL_NAMES = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "ICMPv6", 132: "SCTP", 136: "UDPLite"}
 PORT_PROTOCOLS = {6, 17, 132, 136}
-STATES = ("new", "established", "related", "invalid")
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,6 @@ class Packet:
     in_iface: str | None = None  # None: sent by the host itself
     out_iface: str | None = None  # None: addressed to the host itself
     dnat: bool = False
-    length: int | None = None
 
     @property
     def family(self) -> int:
