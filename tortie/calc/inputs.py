@@ -9,6 +9,7 @@ model, go through the strict loader. A document that does not make sense raises
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
@@ -19,6 +20,7 @@ from ..resources.rule import Rule
 from ..selector import Selector, SelectorError, parse
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 Doc = Mapping[str, Any]
 
 
@@ -166,8 +168,9 @@ def entity_from_doc(doc: Doc) -> Entity:
     if not isinstance(node, str):
         raise BadInput("spec.node must be a string")
     interface = spec.get("interfaceName")
-    if interface is not None and not isinstance(interface, str):
-        raise BadInput("spec.interfaceName must be a string")
+    if interface is not None and not (isinstance(interface, str) and (
+            _INTERFACE.fullmatch(interface) or (kind == "HostEndpoint" and interface == "*"))):
+        raise BadInput(f"spec.interfaceName {interface!r} is not an interface name")
     nets, members = _networks(addresses, "addresses")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
                   _strings(spec.get("profiles"), "spec.profiles"), _ports(spec.get("ports")), members)

@@ -9,10 +9,11 @@ from typing import Mapping
 from ..resources import FelixConfiguration, NotFound, ResourceClient
 from .effective import (DEFAULT_CONFIG_FILE, EffectiveConfig, Problem, Setting, effective_config,
                         environment_values, parse_text, read_config_file)
+from .logprefix import expand_log_prefix, override_log_prefix
 
 __all__ = [
     "DEFAULT_CONFIG_FILE", "EffectiveConfig", "Problem", "Setting", "config_for_node", "effective_config",
-    "environment_values", "node_name", "parse_text", "read_config_file",
+    "environment_values", "expand_log_prefix", "node_name", "override_log_prefix", "parse_text", "read_config_file",
 ]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..calc import NodeView
 from ..config import EffectiveConfig
-from .evaluate import Denial, Result, evaluate, expand_log_prefix
+from ..config import expand_log_prefix
+from .evaluate import Denial, Result, evaluate
 from .packet import PROTOCOL_NAMES, Packet, protocol_number
 
 __all__ = ["Denial", "PROTOCOL_NAMES", "Packet", "Result", "evaluate", "expand_log_prefix", "explain",

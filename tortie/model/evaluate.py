@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..calc import CalcRule, EndpointView, NodeView, Side
-from ..config import EffectiveConfig
+from ..config import EffectiveConfig, expand_log_prefix, override_log_prefix
 from .packet import PORT_PROTOCOLS, PROTOCOL_NAMES, Packet
 
 ALLOW, DENY, NONE, ACCEPT = "allow", "deny", "none", "accept"  # ACCEPT: accepted for the whole hook
 ICMPV6_ND_TYPES = {130, 131, 132, 133, 135, 136}
-LOG_PREFIX_LIMIT = 29
 NO_MATCH_LABEL = "__PROFILE__|__NO_MATCH__|0|deny"
 
 
@@ -58,13 +57,6 @@ class _Step:
     title: str
     events: list[str] = field(default_factory=list)
     outcome: str = NONE
-
-
-def expand_log_prefix(template: str, tier: str, kind: str, short: str, namespace: str | None) -> str:
-    """felixconfig.md §1: %t %k %n %p %% expanded, ': ' appended, cut to 29 bytes."""
-    values = {"t": tier, "k": kind, "n": short, "p": f"{namespace}/{short}" if namespace else short, "%": "%"}
-    text = re.sub(r"%(.)", lambda m: values.get(m.group(1), m.group(0)), template or "calico-packet") + ": "
-    return text.encode()[:LOG_PREFIX_LIMIT].decode(errors="ignore")
 
 
 class Evaluation:
@@ -196,9 +188,7 @@ class Evaluation:
             self.metrics.append(denial.label or "")
         override = self.config["dropActionOverride"]
         if override.startswith("LogAnd"):
-            action = "LOGandDROP" if override == "LogAndDrop" else "LOGandACCEPT"
-            prefix = f"calico-drop {action}: " if self.config["logDropActionOverride"] else "calico-drop: "
-            self._log(prefix)
+            self._log(override_log_prefix(self.config))
         accept = override in ("Accept", "LogAndAccept")
         self._note(f"denied ({denial.cause}); dropActionOverride {override}: "
                    f"{'accept' if accept else 'drop'}")

@@ -1,0 +1,372 @@
+"""Calc's NodeView and the effective configuration as iptables chains and ipsets
+(dataplane.md §2–§8). Pure: the same inputs always give the same tables."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..calc import CalcRule, EndpointView, NodeView, TierView
+from ..config import EffectiveConfig, expand_log_prefix, override_log_prefix
+from .matches import Marks, mark, rule_match, set_mark
+from .names import chain_name, ipset_name, policy_id
+
+FAMILIES = (4, 6)
+TABLES = ("filter", "raw", "mangle")
+HOOKS = {
+    "filter": {"INPUT": "cali-INPUT", "FORWARD": "cali-FORWARD", "OUTPUT": "cali-OUTPUT"},
+    "raw": {"PREROUTING": "cali-PREROUTING", "OUTPUT": "cali-OUTPUT"},
+    "mangle": {"PREROUTING": "cali-PREROUTING"},
+}
+ICMPV6_ND = (130, 131, 132, 133, 135, 136)
+NFLOG_PREFIX_MAX = 63
+CONNTRACK_ESTABLISHED = "-m conntrack --ctstate RELATED,ESTABLISHED"
+_TARGET = re.compile(r"-[jg] (cali-\S+)")
+
+
+@dataclass
+class Table:
+    family: int
+    name: str
+    chains: dict[str, list[str]] = field(default_factory=dict)  # owned chain -> rule bodies
+    hooks: dict[str, list[str]] = field(default_factory=dict)  # kernel chain -> tortie rule bodies
+
+
+@dataclass(frozen=True)
+class IPSetSpec:
+    name: str
+    family: int
+    type: str  # hash:net or hash:ip,port
+    members: frozenset[str]
+
+
+@dataclass
+class Rendered:
+    tables: dict[tuple[int, str], Table]
+    ipsets: dict[str, IPSetSpec]
+
+
+def nflog_prefix(kind: str, direction: str, index: int, ref: str) -> str:
+    """§6: ``D<o><d><idx>|<ref>``, hashed when longer than 63 bytes."""
+    head = f"D{kind}{'I' if direction == 'ingress' else 'E'}{index}|"
+    full = head + ref
+    if len(full.encode()) <= NFLOG_PREFIX_MAX:
+        return full
+    digest = base64.urlsafe_b64encode(hashlib.sha224(full.encode()).digest()).decode().rstrip("=")
+    return f"{head}#{digest[:24]}"
+
+
+def _comment(text: str) -> str:
+    return f'-m comment --comment "{re.sub(r"[^A-Za-z0-9 @%+=:,./_-]", "_", text)[:256]}"'
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+class Renderer:
+    def __init__(self, view: NodeView, config: EffectiveConfig,
+                 interfaces: Mapping[str, set[str]] | None = None) -> None:
+        """``interfaces``: the node's interface names and their addresses (for HEPs found by
+        expectedIPs and for /regex/ exclusions)."""
+        self.view = view
+        self.config = config
+        self.interfaces = interfaces or {}
+        self.m = Marks.from_mask(config["iptablesMarkMask"])
+        self.allow = "-j ACCEPT" if config["iptablesFilterAllowAction"] == "Accept" else "-j RETURN"
+        self.mallow = "-j ACCEPT" if config["iptablesMangleAllowAction"] == "Accept" else "-j RETURN"
+        self.prefixes = [p.strip() for p in config["interfacePrefix"].split(",") if p.strip()]
+        self.override = config["dropActionOverride"]
+        self.reporter = config["prometheusReporterEnabled"]
+        rate, burst = config["logActionRateLimit"], config["logActionRateLimitBurst"]
+        self.limit = _join("-m limit", f"--limit {rate}", f"--limit-burst {burst}" if burst else "") if rate else ""
+
+    # --- entry point -----------------------------------------------------------------
+
+    def render(self) -> Rendered:
+        families = FAMILIES if self.config["ipv6Support"] else (4,)
+        tables: dict[tuple[int, str], Table] = {}
+        for family in families:
+            for name in TABLES:
+                table = Table(family, name)
+                getattr(self, f"_{name}")(table)
+                table.hooks = {kernel: [f"-j {chain}"] for kernel, chain in HOOKS[name].items()}
+                _keep_reachable(table)
+                tables[(family, name)] = table
+        return Rendered(tables, self._ipsets(tables))
+
+    # --- deny sequence (§2) ----------------------------------------------------------------
+
+    def deny(self, match: str, table: str, nflog: tuple[int, str] | None = None, comment: str = "") -> list[str]:
+        c = _comment(comment) if comment else ""
+        rules = []
+        if nflog and self.reporter and table != "raw":
+            group, prefix = nflog
+            rules.append(_join(c, match, f'-j NFLOG --nflog-group {group} --nflog-prefix "{prefix}" --nflog-size 80'))
+        if self.override.startswith("LogAnd"):
+            rules.append(_join(c, match, self.limit,
+                               f'-j LOG --log-prefix "{override_log_prefix(self.config)}" --log-level 5'))
+        if self.override in ("Drop", "LogAndDrop"):
+            rules.append(_join(c, match, "-j DROP"))
+        elif table == "filter":
+            rules.append(_join(c, match, "-j ACCEPT"))
+        elif table == "mangle":
+            rules += [_join(c, match, set_mark(self.m.a, self.m.a)), _join(c, match, "-j ACCEPT")]
+        else:
+            rules += [_join(c, match, set_mark(self.m.a, self.m.a)), _join(c, match, "-j CT --notrack"),
+                      _join(c, match, "-j ACCEPT")]
+        return rules
+
+    # --- policy and profile chains (§5) -----------------------------------------------------
+
+    def rules_chain(self, rules: tuple[CalcRule, ...], family: int, table: str, direction: str, kind: str,
+                    ref: str, log_prefix: str) -> list[str]:
+        m = self.m
+        group = 1 if direction == "ingress" else 2
+        out: list[str] = []
+        for rule in rules:
+            matched = rule_match(rule, family, m)
+            if matched is None:
+                continue
+            blocks, match = matched
+            out += blocks
+            if rule.action == "Allow":
+                out += [_join(match, set_mark(m.a, m.a)), f"{mark(m.a, m.a)} -j RETURN"]
+            elif rule.action == "Pass":
+                out += [_join(match, set_mark(m.p, m.p)), f"{mark(m.p, m.p)} -j RETURN"]
+            elif rule.action == "Deny":
+                out.append(_join(match, set_mark(m.d, m.d)))
+                out += self.deny(mark(m.d, m.d), table, (group, nflog_prefix(kind, direction, rule.index, ref)))
+            else:
+                out.append(_join(match, self.limit, f'-j LOG --log-prefix "{log_prefix}" --log-level 5'))
+        return out
+
+    def _policy_chain(self, table: Table, key: str, direction: str) -> str:
+        policy = self.view.policies[key]
+        data = policy.data
+        name = chain_name("cali-pi-" if direction == "ingress" else "cali-po-",
+                          policy_id(data.kind, data.name, data.namespace))
+        if name not in table.chains:
+            kind = "np" if data.kind == "NetworkPolicy" else "gnp"
+            table.chains[name] = self.rules_chain(
+                policy.ingress if direction == "ingress" else policy.egress, table.family, table.name, direction,
+                "P", f"{data.tier}|{data.label_name}",
+                expand_log_prefix(self.config["logPrefix"], data.tier, kind, data.short_name, data.namespace))
+        return name
+
+    def _profile_chain(self, table: Table, profile: str, direction: str) -> str:
+        name = chain_name("cali-pri-" if direction == "ingress" else "cali-pro-", profile)
+        if name not in table.chains:
+            view = self.view.profiles.get(profile)  # a missing profile is an empty chain
+            rules = () if view is None else (view.ingress if direction == "ingress" else view.egress)
+            table.chains[name] = self.rules_chain(rules, table.family, "filter", direction, "R", profile,
+                                                  expand_log_prefix(self.config["logPrefix"], "", "pro", profile,
+                                                                    None))
+        return name
+
+    # --- per-endpoint chains (§4.5) -------------------------------------------------------------
+
+    def _tiers(self, table: Table, tiers: tuple[TierView, ...], direction: str, ends: bool) -> list[str]:
+        m = self.m
+        out = []
+        for tier in tiers:
+            out.append(_join(_comment(f"Start of tier {tier.name}"), set_mark(0, m.p)))
+            for key in tier.policies:
+                out.append(f"{mark(0, m.p)} -j {self._policy_chain(table, key, direction)}")
+                if table.name == "raw":
+                    out += [f"{mark(m.a, m.a)} -j CT --notrack", f"{mark(m.a, m.a)} -j ACCEPT"]
+                else:
+                    out.append(f"{mark(m.a, m.a)} -j RETURN")
+            if ends:
+                last = self.view.policies[tier.policies[-1]].data
+                prefix = nflog_prefix("P", direction, -1, f"{tier.name}|{last.label_name}")
+                out += self.deny(mark(0, m.p), table.name, (1 if direction == "ingress" else 2, prefix),
+                                 f"End of tier {tier.name}")
+        return out
+
+    def _filter_endpoint_chain(self, table: Table, ep: EndpointView, direction: str, stage: str) -> list[str]:
+        m = self.m
+        if self.allow == "-j ACCEPT":
+            out = [f"{CONNTRACK_ESTABLISHED} -j ACCEPT"]
+        else:
+            out = [f"{CONNTRACK_ESTABLISHED} {set_mark(m.a, m.a)}", f"{CONNTRACK_ESTABLISHED} -j RETURN"]
+        if not self.config["disableConntrackInvalidCheck"]:
+            out.append("-m conntrack --ctstate INVALID -j DROP")
+        if ep.entity.kind == "HostEndpoint" and stage == "N":
+            out.append("-j cali-failsafe-in" if direction == "ingress" else "-j cali-failsafe-out")
+        out.append(set_mark(0, m.a | m.p | m.d))
+        out += self._tiers(table, ep.tiers.get((stage, direction), ()), direction, ends=True)
+        if stage == "F":
+            out.append(_join(_comment("Allow forwarded traffic by default"), set_mark(m.a, m.a)))
+            return out
+        for profile in ep.entity.profiles:
+            out += [f"-j {self._profile_chain(table, profile, direction)}", f"{mark(m.a, m.a)} -j RETURN"]
+        prefix = nflog_prefix("R", direction, 0, "__NO_MATCH__")
+        out += self.deny("", "filter", (1 if direction == "ingress" else 2, prefix), "No profile allowed")
+        return out
+
+    def _untracked_chain(self, table: Table, ep: EndpointView, direction: str, stage: str) -> list[str]:
+        m = self.m
+        out = ["-j cali-failsafe-in" if direction == "ingress" else "-j cali-failsafe-out", set_mark(0, m.a | m.p | m.d)]
+        return out + self._tiers(table, ep.tiers.get((stage, direction), ()), direction, ends=False)
+
+    # --- HEP interfaces -------------------------------------------------------------------------
+
+    def _heps(self) -> dict[str, EndpointView]:
+        """HEP chains by interface name (``*`` for the all-interfaces HEP); first name wins."""
+        out: dict[str, EndpointView] = {}
+        for ep in sorted((e for e in self.view.endpoints.values() if e.entity.kind == "HostEndpoint"),
+                         key=lambda e: e.entity.name):
+            if ep.entity.interface:
+                out.setdefault(ep.entity.interface, ep)
+                continue
+            wanted = {str(a.network_address) for a in ep.entity.addresses}
+            for iface, addresses in sorted(self.interfaces.items()):
+                if wanted & addresses:
+                    out.setdefault(iface, ep)
+        return out
+
+    def _excluded(self) -> list[str]:
+        names = []
+        for part in (p.strip() for p in self.config["interfaceExclude"].split(",") if p.strip()):
+            if len(part) > 1 and part.startswith("/") and part.endswith("/"):
+                names += sorted(i for i in self.interfaces if re.search(part[1:-1], i))
+            else:
+                names.append(part)
+        return names
+
+    def _hep_dispatch(self, table: Table, chain: str, flag: str, target: str, heps: dict[str, EndpointView]) -> None:
+        rules = [f"{flag} {iface} -g {chain_name(target, iface)}" for iface in sorted(heps) if iface != "*"]
+        if "*" in heps:
+            rules.append(f"{flag} lo -j RETURN")
+            rules += [f"{flag} {p}+ -j RETURN" for p in self.prefixes]
+            rules += [f"{flag} {x} -j RETURN" for x in self._excluded()]
+            rules.append(f"-g {chain_name(target, '*')}")
+        table.chains[chain] = rules
+
+    def _failsafe(self, table: Table, reverse: bool) -> None:
+        inbound = self.config["failsafeInboundHostPorts"]
+        outbound = self.config["failsafeOutboundHostPorts"]
+
+        def rules(ports: list[dict], flag: str) -> list[str]:
+            return [f"-p {p['protocol'].lower()} -m multiport --{flag}-ports {p['port']} -j ACCEPT" for p in ports]
+
+        table.chains["cali-failsafe-in"] = rules(inbound, "destination") + (rules(outbound, "source") if reverse else [])
+        if table.name != "mangle":
+            table.chains["cali-failsafe-out"] = rules(outbound, "destination") + (
+                rules(inbound, "source") if reverse else [])
+
+    # --- tables (§4.1–§4.4) ----------------------------------------------------------------------
+
+    def _filter(self, table: Table) -> None:
+        m, allow, prefixes = self.m, self.allow, self.prefixes
+        table.chains["cali-INPUT"] = [f"-i {p}+ -g cali-wl-to-host" for p in prefixes] + [
+            f"{mark(m.a, m.a)} {allow}", set_mark(0, m.all), "-j cali-from-host-endpoint", f"{mark(m.a, m.a)} {allow}"]
+        table.chains["cali-FORWARD"] = [
+            set_mark(0, m.p | m.d | m.s0 | m.s1), f"{mark(0, m.a)} -j cali-from-hep-forward"] + [
+            f"-i {p}+ -j cali-from-wl-dispatch" for p in prefixes] + [
+            f"-o {p}+ -j cali-to-wl-dispatch" for p in prefixes] + [
+            "-j cali-to-hep-forward", f"{mark(m.a, m.a)} {allow}"]
+        table.chains["cali-OUTPUT"] = [f"{mark(m.a, m.a)} {allow}"] + [f"-o {p}+ -j RETURN" for p in prefixes] + [
+            set_mark(0, m.all), "-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint", f"{mark(m.a, m.a)} {allow}"]
+        to_host = [f"-p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT" for t in ICMPV6_ND] if table.family == 6 else []
+        to_host += ["-j cali-from-wl-dispatch", f"{CONNTRACK_ESTABLISHED} {allow}"]
+        action = self.config["defaultEndpointToHostAction"]
+        to_host += ["-j ACCEPT"] if action == "Accept" else ["-j RETURN"] if action == "Return" else self.deny(
+            "", "filter")
+        table.chains["cali-wl-to-host"] = to_host
+        workloads = sorted((ep.entity.interface, ep) for ep in self.view.endpoints.values()
+                           if ep.entity.kind == "WorkloadEndpoint" and ep.entity.interface)
+        for dispatch, flag, prefix, direction in (("cali-from-wl-dispatch", "-i", "cali-fw-", "egress"),
+                                                  ("cali-to-wl-dispatch", "-o", "cali-tw-", "ingress")):
+            rules = []
+            for iface, ep in workloads:
+                name = chain_name(prefix, iface)
+                rules.append(f"{flag} {iface} -g {name}")
+                table.chains[name] = self._filter_endpoint_chain(table, ep, direction, "N")
+            table.chains[dispatch] = rules + self.deny("", "filter", comment="Unknown interface")
+        heps = self._heps()
+        for iface, ep in heps.items():
+            for prefix, direction, stage in (("cali-fh-", "ingress", "N"), ("cali-th-", "egress", "N"),
+                                             ("cali-fhfw-", "ingress", "F"), ("cali-thfw-", "egress", "F")):
+                table.chains[chain_name(prefix, iface)] = self._filter_endpoint_chain(table, ep, direction, stage)
+        for chain, flag, target in (("cali-from-host-endpoint", "-i", "cali-fh-"),
+                                    ("cali-to-host-endpoint", "-o", "cali-th-"),
+                                    ("cali-from-hep-forward", "-i", "cali-fhfw-"),
+                                    ("cali-to-hep-forward", "-o", "cali-thfw-")):
+            self._hep_dispatch(table, chain, flag, target, heps)
+        self._failsafe(table, reverse=False)
+
+    def _raw(self, table: Table) -> None:
+        m = self.m
+        heps = {i: ep for i, ep in self._heps().items()
+                if ep.tiers.get(("U", "ingress")) or ep.tiers.get(("U", "egress"))}
+        table.chains["cali-PREROUTING"] = [set_mark(0, m.all)] + [f"-i {p}+ -j RETURN" for p in self.prefixes] + [
+            "-j cali-from-host-endpoint"]
+        table.chains["cali-OUTPUT"] = [set_mark(0, m.all), "-j cali-to-host-endpoint"]
+        for iface, ep in heps.items():
+            table.chains[chain_name("cali-fh-", iface)] = self._untracked_chain(table, ep, "ingress", "U")
+            table.chains[chain_name("cali-th-", iface)] = self._untracked_chain(table, ep, "egress", "U")
+        self._hep_dispatch(table, "cali-from-host-endpoint", "-i", "cali-fh-", heps)
+        self._hep_dispatch(table, "cali-to-host-endpoint", "-o", "cali-th-", heps)
+        self._failsafe(table, reverse=True)
+
+    def _mangle(self, table: Table) -> None:
+        m, mallow = self.m, self.mallow
+        heps = {i: ep for i, ep in self._heps().items() if ep.tiers.get(("D", "ingress"))}
+        table.chains["cali-PREROUTING"] = [f"{CONNTRACK_ESTABLISHED} {mallow}", f"{mark(m.a, m.a)} {mallow}"] + [
+            f"-i {p}+ -j RETURN" for p in self.prefixes] + [
+            set_mark(0, m.all), "-j cali-from-host-endpoint", f"{mark(m.a, m.a)} {mallow}"]
+        for iface, ep in heps.items():
+            table.chains[chain_name("cali-fh-", iface)] = self._untracked_chain(table, ep, "ingress", "D")
+        self._hep_dispatch(table, "cali-from-host-endpoint", "-i", "cali-fh-", heps)
+        self._failsafe(table, reverse=False)
+
+    # --- ipsets (§8) -----------------------------------------------------------------------------
+
+    def _ipsets(self, tables: dict[tuple[int, str], Table]) -> dict[str, IPSetSpec]:
+        used = {(t.family, word) for t in tables.values() for rules in t.chains.values() for rule in rules
+                for word in re.findall(r"--match-set (\S+)", rule)}
+        by_name = {(f, ipset_name(f, set_id)): set_id for f in FAMILIES for set_id in self.view.ipsets}
+        out = {}
+        for family, name in sorted(used):
+            ipset = self.view.ipsets[by_name[(family, name)]]
+            members = frozenset(_family_members(ipset.members, family, ipset.kind))
+            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", members)
+        return out
+
+
+def _family_members(members: frozenset[str], family: int, kind: str) -> set[str]:
+    out = set()
+    for member in members:
+        address = member.split(",", 1)[0]
+        net = ipaddress.ip_network(address, strict=False)
+        if net.version != family:
+            continue
+        if kind == "selector" and net.prefixlen == 0:
+            # hash:net cannot hold /0: write it as two halves (§8).
+            out |= {str(half) for half in net.subnets(prefixlen_diff=1)}
+        else:
+            out.add(member)
+    return out
+
+
+def _keep_reachable(table: Table) -> None:
+    """§4.6: a chain is programmed only while a programmed chain refers to it."""
+    seen: set[str] = set()
+    todo = list(HOOKS[table.name].values())
+    while todo:
+        chain = todo.pop()
+        if chain in seen or chain not in table.chains:
+            continue
+        seen.add(chain)
+        todo += [t for rule in table.chains[chain] for t in _TARGET.findall(rule)]
+    table.chains = {name: rules for name, rules in table.chains.items() if name in seen}
+
+
+def render(view: NodeView, config: EffectiveConfig, interfaces: Mapping[str, set[str]] | None = None) -> Rendered:
+    return Renderer(view, config, interfaces).render()
