@@ -9,6 +9,9 @@ declare -A NEEDED=(
     [python3]=python3
     [ip]=iproute2
     [unshare]=util-linux
+    [iptables-nft-restore]=iptables
+    [ipset]=ipset
+    [conntrack]=conntrack
 )
 missing=()
 for cmd in "${!NEEDED[@]}"; do

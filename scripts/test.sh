@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# LOG rules in non-root network namespaces print only with this set (dataplane.md §10).
+sysctl -qw net.netfilter.nf_log_all_netns=1 || echo "test: cannot set nf_log_all_netns; LOG tests may fail" >&2
 exec .venv/bin/python -m pytest "$@"

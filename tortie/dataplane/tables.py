@@ -1,0 +1,113 @@
+"""Keeping the kernel's tables equal to the rendered ones (dataplane.md §9).
+
+Read back with ``*-save``, compare rule ids (never rule text: save reorders fragments),
+and write the difference as one ``*-restore --noflush`` batch per table and family.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .commands import Iptables
+from .names import rule_ids
+from .render import HOOKS, Table
+
+_ID = re.compile(r'--comment "?cali:([A-Za-z0-9_-]{16})"?')
+OWNED_PREFIX = "cali-"
+
+
+@dataclass
+class Current:
+    """What one table holds now: every chain, and per chain its rules as (id or None, spec)."""
+
+    chains: set[str] = field(default_factory=set)
+    rules: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+
+
+def parse_save(text: str) -> Current:
+    current = Current()
+    for line in text.splitlines():
+        if line.startswith(":"):
+            name = line[1:].split()[0]
+            current.chains.add(name)
+            current.rules.setdefault(name, [])
+        elif line.startswith("-A "):
+            _, chain, spec = line.split(" ", 2)
+            m = _ID.search(spec)
+            current.rules.setdefault(chain, []).append((m.group(1) if m else None, spec))
+    return current
+
+
+def _with_ids(chain: str, bodies: list[str]) -> list[tuple[str, str]]:
+    """(id, rule line) of each rule, as written to iptables-restore."""
+    texts = [f"-A {chain} {body}" for body in bodies]
+    return [(i, f'-A {chain} -m comment --comment "cali:{i}" {body}') for i, body in
+            zip(rule_ids(chain, texts), bodies)]
+
+
+@dataclass
+class Plan:
+    batch: str  # empty when nothing needs writing
+    rewritten: list[str]  # owned chains written whole
+    removed: list[str]  # owned chains deleted
+    hooks: list[str]  # kernel chains whose tortie rules were re-done
+
+
+def plan(desired: Table, current: Current, insert: bool) -> Plan:
+    """The restore batch that turns ``current`` into ``desired`` (nft backend)."""
+    declares: list[str] = []
+    rules: list[str] = []
+    rewritten = []
+    for chain in sorted(desired.chains):
+        wanted = _with_ids(chain, desired.chains[chain])
+        have = [i for i, _ in current.rules.get(chain, [])]
+        if chain in current.chains and have == [i for i, _ in wanted]:
+            continue
+        declares.append(f":{chain} - [0:0]")  # declaring an existing chain flushes it
+        rules += [line for _, line in wanted]
+        rewritten.append(chain)
+    hooks = []
+    for kernel in sorted(HOOKS[desired.name]):
+        wanted = _with_ids(kernel, desired.hooks.get(kernel, []))
+        have = current.rules.get(kernel, [])
+        ours = [(i, spec) for i, spec in have if i is not None]
+        ids = [i for i, _ in have]
+        expected = [i for i, _ in wanted]
+        run = ids[:len(expected)] if insert else ids[len(ids) - len(expected):]
+        if run == expected and len(ours) == len(expected):
+            continue
+        hooks.append(kernel)
+        rules += [f"-D {kernel} {spec}" for _, spec in ours]
+        if insert:
+            rules += [line.replace(f"-A {kernel} ", f"-I {kernel} 1 ", 1) for _, line in reversed(wanted)]
+        else:
+            rules += [line for _, line in wanted]
+    removed = sorted(c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains)
+    declares += [f":{c} - [0:0]" for c in removed]
+    tail = [f"-X {c}" for c in removed]
+    if not (declares or rules or tail):
+        return Plan("", [], [], [])
+    batch = "\n".join([f"*{desired.name}"] + declares + rules + tail + ["COMMIT", ""])
+    return Plan(batch, rewritten, removed, hooks)
+
+
+class TableSync:
+    """Reads back, plans and writes one table of one family."""
+
+    def __init__(self, iptables: Iptables, insert: bool = True) -> None:
+        self.iptables = iptables
+        self.insert = insert
+
+    def read(self, family: int, table: str) -> Current:
+        return parse_save(self.iptables.save(family, table))
+
+    def apply(self, desired: Table) -> Plan:
+        result = plan(desired, self.read(desired.family, desired.name), self.insert)
+        if result.batch:
+            self.iptables.restore(desired.family, result.batch)
+        return result
+
+    def remove_all(self, family: int, table: str) -> Plan:
+        """Delete every tortie chain and hook rule of a table (``agent --cleanup``)."""
+        return self.apply(Table(family, table))
