@@ -163,9 +163,12 @@ class Renderer:
         if name not in table.chains:
             view = self.view.profiles.get(profile)  # a missing profile is an empty chain
             rules = () if view is None else (view.ingress if direction == "ingress" else view.egress)
-            table.chains[name] = self.rules_chain(rules, table.family, "filter", direction, "R", profile,
-                                                  expand_log_prefix(self.config["logPrefix"], "", "pro", profile,
-                                                                    None))
+            # P may still be set by a tier's or an earlier profile's Pass: a profile that tests
+            # P for its own Pass rules starts with it clear (docs/decisions.md).
+            start = [set_mark(0, self.m.p)] if any(r.action == "Pass" for r in rules) else []
+            table.chains[name] = start + self.rules_chain(
+                rules, table.family, "filter", direction, "R", profile,
+                expand_log_prefix(self.config["logPrefix"], "", "pro", profile, None))
         return name
 
     # --- per-endpoint chains (§4.5) -------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""The two ends of a probe, run inside namespaces with ``ip netns exec``:
+
+    python -m tortie.lab.probe_agent listen PROTO ADDRESS PORT|ICMPTYPE SECONDS [PEER]
+    python -m tortie.lab.probe_agent send PROTO SRC SPORT|ID DST DPORT|ICMPTYPE[/CODE] SECONDS
+
+The listener prints READY once bound, then ARRIVED if the probe reached it. The sender
+exits 0 when a TCP connection was established (or a datagram was sent), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import select
+import socket
+import struct
+import sys
+import time
+
+
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+def _icmp_proto(address: str) -> int:
+    return socket.IPPROTO_ICMPV6 if ipaddress.ip_address(address).version == 6 else socket.IPPROTO_ICMP
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def listen(proto: str, address: str, port: int, seconds: float, peer: str | None) -> int:
+    family = _family(address)
+    if proto == "tcp":
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        sock.listen(8)
+    elif proto == "udp":
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind((address, port))
+    else:
+        sock = socket.socket(family, socket.SOCK_RAW, _icmp_proto(address))
+    print("READY", flush=True)
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([sock], [], [], remaining)
+        if not ready:
+            break
+        if proto == "tcp":
+            conn, _ = sock.accept()
+            conn.close()
+            print("ARRIVED", flush=True)
+            return 0
+        data, source = sock.recvfrom(65535)
+        if proto == "udp":
+            print("ARRIVED", flush=True)
+            return 0
+        header = 20 if family == socket.AF_INET else 0  # raw IPv4 sockets see the IP header
+        if (peer is None or source[0] == peer) and len(data) > header and data[header] == port:
+            print("ARRIVED", flush=True)
+            return 0
+    return 1
+
+
+def send(proto: str, src: str, sport: int, dst: str, target: str, seconds: float) -> int:
+    family = _family(dst)
+    if proto == "tcp":
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((src, sport))
+        sock.settimeout(seconds)
+        try:
+            sock.connect((dst, int(target)))
+            return 0
+        except OSError:
+            return 1
+        finally:
+            sock.close()
+    if proto == "udp":
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind((src, sport))
+        sock.sendto(b"tortie-probe", (dst, int(target)))
+        return 0
+    kind, _, code = target.partition("/")
+    sock = socket.socket(family, socket.SOCK_RAW, _icmp_proto(dst))
+    sock.bind((src, 0))
+    body = struct.pack("!HH", sport, 1) + b"tortie-probe"
+    packet = struct.pack("!BBH", int(kind), int(code or 0), 0) + body
+    if family == socket.AF_INET:  # the kernel computes ICMPv6 checksums itself
+        packet = packet[:2] + struct.pack("!H", _checksum(packet)) + packet[4:]
+    sock.sendto(packet, (dst, 0))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "listen":
+        return listen(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5] if len(argv) > 5 else None)
+    return send(argv[1], argv[2], int(argv[3]), argv[4], argv[5], float(argv[6]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
