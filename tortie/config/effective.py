@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from pydantic_core import PydanticCustomError
 
-from ..resources import PARAMETERS, Param, format_duration
+from ..resources import PARAMETERS, Param, format_duration, parse_duration
 
 DEFAULT_CONFIG_FILE = "/etc/tortie/felix.cfg"
 SOURCE_DEFAULT = "default value"
@@ -69,7 +69,6 @@ class EffectiveConfig:
 
     def seconds(self, name: str) -> float:
         """A duration parameter in seconds."""
-        from ..resources import parse_duration
         return parse_duration(self[name]) / 1e9
 
 

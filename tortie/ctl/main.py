@@ -8,6 +8,7 @@ import sys
 import click
 
 from .. import __version__
+from .agent import agent
 from .config import config
 from .context import Context, Fail
 from .explain import explain
@@ -45,7 +46,7 @@ def version() -> None:
     click.echo(f"Client Version: {__version__}")
 
 
-for command in (create, apply, replace, delete, get, label, patch, config, explain):
+for command in (create, apply, replace, delete, get, label, patch, config, explain, agent):
     cli.add_command(command)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
 from .errors import ResourceError
 from .felixconfig import FelixConfiguration
+from .kinds import BY_KIND
 from .policy import DEFAULT_TIER, GlobalNetworkPolicy, NetworkPolicy, storage_name
 from .resource import API_VERSION, Resource
 from .tier import Tier
@@ -67,6 +68,18 @@ def resource_key(kind: type[Resource], name: str, namespace: str | None) -> str:
     return key_prefix(kind, namespace if kind.NAMESPACED else None) + name
 
 
+def parse_key(key: str) -> tuple[type[Resource], str, str | None] | None:
+    """(kind, name, namespace) of a resource key, or None for keys that are not resources."""
+    if not key.startswith(PREFIX):
+        return None
+    plural, _, rest = key[len(PREFIX):].partition("/")
+    kind = next((k for k in BY_KIND.values() if k.PLURAL == plural), None)
+    if kind is None or not rest:
+        return None
+    namespace, _, name = rest.rpartition("/") if kind.NAMESPACED else ("", "", rest)
+    return kind, name, namespace or None
+
+
 def lookup_name(kind: type[Resource], name: str) -> str:
     """The stored name for a name given by a user: either spelling of a default-tier policy works."""
     return storage_name(name) if kind in (NetworkPolicy, GlobalNetworkPolicy) else name
@@ -87,7 +100,8 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _decode(kv: KeyValue) -> Doc:
+def stored_doc(kv: KeyValue) -> Doc:
+    """A stored value as its resource document, with resourceVersion. Raises ValueError."""
     doc = json.loads(kv.value)
     doc["metadata"]["resourceVersion"] = str(kv.mod_revision)
     return doc
@@ -140,17 +154,17 @@ class ResourceClient:
         kv = self.store.get(resource_key(kind, name, namespace))
         if kv is None:
             raise NotFound(kind, name, namespace)
-        return _decode(kv)
+        return stored_doc(kv)
 
     def list(self, kind: type[Resource], namespace: str | None = None) -> tuple[list[Doc], int]:
         """Resources of a kind (of one namespace, or all when ``namespace`` is None)."""
         items, revision = self.store.list(key_prefix(kind, namespace))
-        return [_decode(kv) for kv in items], revision
+        return [stored_doc(kv) for kv in items], revision
 
     def snapshot(self) -> tuple[list[Doc], int]:
         """Every resource of every kind (all namespaces), and the revision read at."""
         items, revision = self.store.list(PREFIX)
-        return [_decode(kv) for kv in items], revision
+        return [stored_doc(kv) for kv in items], revision
 
     # --- writes -------------------------------------------------------------------
 
@@ -166,7 +180,7 @@ class ResourceClient:
             kv = self.store.create(resource_key(kind, resource.name, resource.namespace), _encode(doc))
         except KeyExistsError:
             raise AlreadyExists(kind, resource.name, resource.namespace) from None
-        return _decode(kv)
+        return stored_doc(kv)
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
         """One update; with a resourceVersion it is a compare-and-swap."""
@@ -186,7 +200,7 @@ class ResourceClient:
                 doc["metadata"][server_field] = stored[server_field]
         with _as_resource_errors(kind, name, namespace):
             kv = self.store.update(key, _encode(doc), current.mod_revision)
-        return _decode(kv)
+        return stored_doc(kv)
 
     def replace(self, resource: Resource) -> Doc:
         """calicoctl replace: CAS with the given resourceVersion, else retry on conflicts."""
@@ -212,7 +226,7 @@ class ResourceClient:
             self._check_tier_delete(name)
         with _as_resource_errors(kind, name, namespace):
             old = self.store.delete(resource_key(kind, name, namespace), expected)
-        return _decode(old)
+        return stored_doc(old)
 
     # --- rules that need stored state ---------------------------------------------
 

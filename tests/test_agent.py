@@ -1,0 +1,171 @@
+"""The agent in a lab node: real enforcement, live configuration, repair, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from tortie.lab.network import NodeNetwork, Workload
+from tortie.lab.probe import probe
+from tortie.resources import ResourceClient, load_resource
+from tortie.store import open_store
+
+TORTIE = str(Path(sys.executable).with_name("tortie"))
+WORLD = Path(__file__).parent / "scenarios" / "worked-examples.yaml"
+
+
+class Node:
+    def __init__(self, tmp: Path) -> None:
+        self.url = f"sqlite://{tmp}/store.db"
+        self.log = tmp / "agent.log"
+        docs = [load_resource(d) for d in yaml.safe_load(WORLD.read_text())["resources"]
+                if d["kind"] != "HostEndpoint"]
+        with open_store(self.url) as store:
+            client = ResourceClient(store)
+            client.ensure_defaults()
+            for r in docs:
+                client.create(r)
+            client.apply(load_resource({"apiVersion": "projectcalico.org/v3", "kind": "FelixConfiguration",
+                                        "metadata": {"name": "node.n1"}, "spec": {
+                                            "iptablesRefreshInterval": "1s", "healthEnabled": True,
+                                            "healthPort": 9099}}))
+        self.lab = NodeNetwork(f"tortie-a{uuid.uuid4().hex[:6]}", [], [], [
+            Workload("web", "cali1111", ["10.65.0.10"]), Workload("db", "cali2222", ["10.65.0.20"])])
+        self.lab.up()
+        self.agent: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.agent = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.node, TORTIE, "--datastore", self.url, "agent", "--node", "n1",
+             "-c", "/nonexistent"], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.wait_ready()
+
+    def health(self, path: str = "/status") -> dict:
+        out = subprocess.run(["ip", "netns", "exec", self.lab.node, sys.executable, "-c",
+                              "import urllib.request, sys; r = urllib.request.urlopen('http://localhost:9099' + "
+                              "sys.argv[1], timeout=2); print(r.status); print(r.read().decode())", path],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return {}
+        code, _, body = out.stdout.partition("\n")
+        return {"code": int(code), **json.loads(body)}
+
+    def wait_ready(self, revision: int | None = None, timeout: float = 20) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.health()
+            if status.get("ready") and (revision is None or status.get("appliedRevision", 0) >= revision):
+                return status
+            time.sleep(0.1)
+        raise AssertionError(f"agent not ready: {self.log.read_text()[-2000:]}")
+
+    def write(self, kind: str, name: str, spec: dict) -> int:
+        with open_store(self.url) as store:
+            doc = ResourceClient(store).apply(load_resource({"apiVersion": "projectcalico.org/v3", "kind": kind,
+                                                             "metadata": {"name": name}, "spec": spec}))
+        return int(doc["metadata"]["resourceVersion"])
+
+    def probe(self, port: int, sport: int) -> tuple[bool, list[str]]:
+        web, db = self.lab.workloads
+        result = probe(web.netns, "10.65.0.10", db.netns, "10.65.0.20", "tcp", sport, str(port))
+        return result.arrived, result.prefixes
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.send_signal(sig)
+            self.agent.wait(timeout=20)
+        self.agent = None
+
+    def iptables(self) -> str:
+        return subprocess.run(["ip", "netns", "exec", self.lab.node, "iptables-nft-save"], capture_output=True,
+                              text=True).stdout
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Node]:
+    n = Node(tmp_path)
+    try:
+        yield n
+    finally:
+        n.stop(signal.SIGKILL)
+        n.lab.down()
+
+
+def test_enforces_and_applies_configuration_live(node: Node) -> None:
+    node.start()
+    assert node.probe(5432, 21001) == (True, ["calico-packet: "])
+    assert node.probe(22, 21002) == (False, ["calico-packet: "])
+    revision = node.write("FelixConfiguration", "node.n1", {"iptablesRefreshInterval": "1s", "healthEnabled": True,
+                                                            "dropActionOverride": "LogAndAccept"})
+    started = time.monotonic()
+    node.wait_ready(revision)
+    assert time.monotonic() - started < 1.5
+    assert node.probe(22, 21003) == (True, ["calico-packet: ", "calico-drop: "])
+    status = node.health("/status")
+    assert status["appliedRevision"] >= revision and status["storeConnected"] is True
+    assert node.health("/liveness")["code"] == 200 and node.health("/readiness")["code"] == 200
+
+
+def test_tampering_is_repaired_by_the_refresh(node: Node) -> None:
+    node.start()
+    subprocess.run(["ip", "netns", "exec", node.lab.node, "iptables-nft", "-F", "cali-tw-cali2222"], check=True)
+    subprocess.run(["ip", "netns", "exec", node.lab.node, "iptables-nft", "-I", "cali-tw-cali2222", "1",
+                    "-j", "ACCEPT"], check=True)
+    deadline = time.monotonic() + 5
+    while node.health().get("repairs", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert node.health()["repairs"] >= 1
+    assert node.probe(22, 21011)[0] is False
+
+
+def test_sigterm_leaves_rules_and_cleanup_removes_them(node: Node) -> None:
+    node.start()
+    node.stop(signal.SIGTERM)
+    assert ":cali-tw-cali2222" in node.iptables()
+    assert node.probe(22, 21021)[0] is False  # still enforced with no agent running
+    assert node.probe(5432, 21022)[0] is True
+    subprocess.run(["ip", "netns", "exec", node.lab.node, TORTIE, "--datastore", node.url, "agent", "--node", "n1",
+                    "-c", "/nonexistent", "--cleanup"], check=True, capture_output=True)
+    assert "cali" not in node.iptables()
+
+
+def test_kill_9_and_restart_without_an_open_window(node: Node) -> None:
+    node.start()
+    node.stop(signal.SIGKILL)
+    assert node.probe(22, 21031)[0] is False
+    node.start()
+    for sport in range(21032, 21036):
+        assert node.probe(22, sport)[0] is False
+        assert node.probe(5432, sport + 100)[0] is True
+
+
+def test_bad_content_in_the_store_never_crashes_the_agent(node: Node) -> None:
+    node.start()
+    with open_store(node.url) as store:
+        store.create("/calico/resources/v3/projectcalico.org/globalnetworkpolicies/broken", b"{not json")
+        store.create("/calico/resources/v3/projectcalico.org/globalnetworkpolicies/evil",
+                     json.dumps({"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                                 "metadata": {"name": "evil"},
+                                 "spec": {"selector": "all()", "ingress": [{"action": "Allow", "protocol": "tcp;"}]}
+                                 }).encode())
+        store.create("/calico/resources/v3/projectcalico.org/workloadendpoints/prod/x",
+                     json.dumps({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+                                 "metadata": {"name": "x", "namespace": "prod"},
+                                 "spec": {"node": "n1", "interfaceName": "cali;rm -rf /", "ipNetworks": ["1.2.3.4"]}
+                                 }).encode())
+        revision = store.revision()
+    node.wait_ready(revision)
+    assert node.agent is not None and node.agent.poll() is None
+    assert node.probe(22, 21041)[0] is False and node.probe(5432, 21042)[0] is True
+    log = node.log.read_text()
+    assert "broken" in log and "evil" in log and "WorkloadEndpoint/prod/x" in log

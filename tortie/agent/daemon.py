@@ -1,0 +1,303 @@
+"""The node agent: watch the store, recompute with calc, program the dataplane.
+
+One loop does everything that touches state, so nothing needs a lock: it reads watch
+events, feeds them to calc one at a time, and programs the kernel once per batch. It
+also runs the periodic read-back (which repairs tampering), the post-write check, and
+reconnection when the store goes away, all without ever removing rules because of an
+error: tortie fails closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..calc import Calculator, resource_id
+from ..config import EffectiveConfig, effective_config
+from ..dataplane import CommandError, Dataplane, Runner, render
+from ..dataplane.interfaces import read_interfaces
+from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
+from ..resources.client import PREFIX
+from ..store import CompactedError, Store, StoreError, open_store
+from .health import HealthServer
+
+log = logging.getLogger("tortie.agent")
+WATCH_POLL = 0.2
+RETRY_AFTER_FAILURE = 10.0
+WRITE_RETRIES = 10
+LIVENESS_SLACK = 30.0
+
+
+@dataclass
+class Status:
+    ready: bool = False
+    store_connected: bool = False
+    applied_revision: int = 0  # the store revision the dataplane reflects
+    seen_revision: int = 0
+    repairs: int = 0
+    writes: int = 0
+    last_error: str | None = None
+    problems: list[str] = field(default_factory=list)
+    config_problems: list[str] = field(default_factory=list)
+    last_loop: float = field(default_factory=time.monotonic)
+
+
+class Agent:
+    def __init__(self, node: str, datastore: str, config_file: str | None = None,
+                 env: Mapping[str, str] | None = None, runner: Runner | None = None) -> None:
+        self.node = node
+        self.datastore = datastore
+        self.config_file = config_file
+        self.env = dict(os.environ if env is None else env)
+        self.runner = runner or Runner()
+        self.status = Status()
+        self.health = HealthServer(self._status_json)
+        self.stopping = threading.Event()
+        self._store: Store | None = None
+        self._watch: Any = None
+        self._calc = Calculator(node)
+        self._felix: dict[str, dict[str, Any] | None] = {"default": None, f"node.{node}": None}
+        self._config: EffectiveConfig = effective_config(node, None, None, config_file, self.env)
+        self._dirty = True
+        self._next_refresh = 0.0
+        self._post_write_at: float | None = None
+        self._retry_at = 0.0
+        self._reread_config_file = False
+
+    # --- main loop -------------------------------------------------------------------
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_reread_config_file", True))
+        log.info("agent starting node=%s datastore=%s", self.node, self.datastore)
+        try:
+            while not self.stopping.is_set():
+                self.status.last_loop = time.monotonic()
+                self.step()
+        finally:
+            self.health.stop()
+            if self._store is not None:
+                self._store.close()
+            log.info("agent stopped; rules stay in place")
+
+    def step(self) -> None:
+        """One turn of the loop: connect if needed, take events, program if due."""
+        if self._reread_config_file:
+            self._reread_config_file = False
+            self._apply_config("config file re-read (SIGHUP)")
+        if self._watch is None and not self._connect():
+            self.stopping.wait(1.0)
+            return
+        try:
+            events = self._watch.next(timeout=WATCH_POLL)
+        except CompactedError:
+            log.warning("watch history was compacted: resyncing")
+            self._watch = None
+            self._resync()
+            return
+        except StoreError as exc:
+            self._lost(exc)
+            return
+        config_changed = False
+        for event in events:
+            config_changed |= self._handle(event)
+            self.status.seen_revision = event.revision
+        if config_changed:
+            self._apply_config("FelixConfiguration changed")
+        now = time.monotonic()
+        if self._dirty and now >= self._retry_at:
+            self.program("store changes" if self.status.ready else "initial sync")
+        elif self._post_write_at is not None and now >= self._post_write_at:
+            self._post_write_at = None
+            self.program("post-write check", repair=True)
+        elif self._next_refresh and now >= self._next_refresh:
+            self.program("periodic refresh", repair=True)
+
+    # --- store ------------------------------------------------------------------------
+
+    def _connect(self) -> bool:
+        try:
+            if self._store is None:
+                self._store = open_store(self.datastore)
+            if self.status.seen_revision:
+                self._watch = self._store.watch(PREFIX, self.status.seen_revision + 1)
+                self.status.store_connected = True
+                log.info("store reachable again; resuming from revision %d", self.status.seen_revision + 1)
+                return True
+            self._resync()
+            return self._watch is not None
+        except CompactedError:
+            self._resync()
+            return self._watch is not None
+        except StoreError as exc:
+            self._lost(exc)
+            return False
+
+    def _resync(self) -> None:
+        """Read everything, rebuild calc from scratch, and watch from there."""
+        assert self._store is not None
+        try:
+            docs, revision = ResourceClient(self._store).snapshot()
+            self._watch = self._store.watch(PREFIX, revision + 1)
+        except StoreError as exc:
+            self._lost(exc)
+            return
+        calc = Calculator(self.node)
+        delta = calc.load(d for d in docs if d.get("kind") != FelixConfiguration.KIND)
+        self._calc = calc
+        self._report(delta.problems)
+        for name in self._felix:
+            self._felix[name] = next((d.get("spec") or {} for d in docs if d.get("kind") == FelixConfiguration.KIND
+                                      and d["metadata"]["name"] == name), None)
+        self._apply_config("initial sync")
+        self.status.seen_revision = revision
+        self.status.store_connected = True
+        self._dirty = True
+        log.info("synced %d resources at revision %d", len(docs), revision)
+
+    def _lost(self, exc: Exception) -> None:
+        if self.status.store_connected or self.status.last_error != str(exc):
+            log.error("store unavailable, enforcing the last good state: %s", exc)
+        self.status.store_connected = False
+        self.status.last_error = str(exc)
+        self._watch = None
+        if self._store is not None:
+            try:
+                self._store.close()
+            except StoreError:
+                pass
+            self._store = None
+
+    def _handle(self, event: Any) -> bool:
+        """Apply one store event; True if it changed this node's FelixConfiguration."""
+        parsed = parse_key(event.kv.key)
+        if parsed is None:
+            return False
+        kind, name, namespace = parsed
+        if kind is FelixConfiguration:
+            if name not in self._felix:
+                return False
+            doc = self._decode(event) if event.type.value == "PUT" else None
+            self._felix[name] = (doc.get("spec") or {}) if doc is not None else None
+            return True
+        if event.type.value == "PUT":
+            doc = self._decode(event)
+            if doc is None:
+                return False
+            delta = self._calc.update(doc)
+        else:
+            delta = self._calc.delete(*resource_id({"kind": kind.KIND,
+                                                     "metadata": {"name": name, "namespace": namespace}}))
+        self._report(delta.problems)
+        self._dirty |= bool(delta)
+        return False
+
+    def _decode(self, event: Any) -> dict[str, Any] | None:
+        try:
+            return stored_doc(event.kv)
+        except (ValueError, KeyError, TypeError) as exc:
+            self._report([f"{event.kv.key} is not a resource document ({exc}); ignored"])
+            return None
+
+    def _report(self, problems: list[str]) -> None:
+        for text in problems:
+            log.error("%s", text)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def _apply_config(self, why: str) -> None:
+        new = effective_config(self.node, self._felix["default"], self._felix[f"node.{self.node}"],
+                               self.config_file, self.env)
+        settings = dict(new.settings)
+        for problem in new.problems:
+            name = next((n for n in settings if n.lower() == problem.field.lower()), None)
+            if name is not None and self._config.settings[name].source != "default value":
+                settings[name] = self._config.settings[name]  # the last good value stays in force
+            log.error("invalid configuration: %s", problem)
+        new = EffectiveConfig(self.node, settings, new.problems)
+        changed = {n for n in settings if settings[n].value != self._config.settings[n].value}
+        self._config = new
+        self.status.config_problems = [str(p) for p in new.problems]
+        if changed:
+            log.info("configuration (%s): %s", why, ", ".join(f"{n}={settings[n].value!r}" for n in sorted(changed)))
+            self._dirty = True
+        logging.getLogger("tortie").setLevel(_level(new["logSeverityScreen"]))
+        self.health.configure(new["healthEnabled"], new["healthHost"], new["healthPort"])
+
+    @property
+    def config(self) -> EffectiveConfig:
+        return self._config
+
+    # --- dataplane --------------------------------------------------------------------------
+
+    def program(self, reason: str, repair: bool = False) -> None:
+        config = self._config
+        dataplane = Dataplane(self.runner, backend="legacy" if config["iptablesBackend"] == "Legacy" else "nft",
+                              insert=config["chainInsertMode"] == "Insert")
+        view = self._calc.view()
+        self.status.problems = list(view.problems)
+        for attempt in range(WRITE_RETRIES + 1):
+            try:
+                rendered = render(view, config, read_interfaces(self.runner))
+                result = dataplane.apply(rendered, config["maxIpsetSize"])
+                break
+            except CommandError as exc:
+                if attempt == WRITE_RETRIES:
+                    self.status.last_error = str(exc)
+                    log.error("programming the dataplane failed, keeping the current rules: %s", exc)
+                    self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+                    return
+                time.sleep(0.001 * 2**attempt)
+        now = time.monotonic()
+        self._dirty = False
+        self.status.applied_revision = self.status.seen_revision
+        self.status.ready = True
+        refresh = config.seconds("iptablesRefreshInterval")
+        self._next_refresh = now + refresh if refresh else 0.0
+        if result.wrote:
+            self.status.writes += 1
+            if repair:
+                self.status.repairs += 1
+                log.warning("repaired the dataplane (%s): something else changed tortie's rules or sets", reason)
+            else:
+                log.info("programmed the dataplane (%s) at revision %d", reason, self.status.applied_revision)
+            check = config.seconds("iptablesPostWriteCheckInterval")
+            self._post_write_at = now + check if check and not repair else None
+
+    def cleanup(self) -> None:
+        """Remove every chain, hook rule and set tortie owns here (``tortie agent --cleanup``)."""
+        for backend in ("nft",) if self._config["iptablesBackend"] != "Legacy" else ("legacy",):
+            Dataplane(self.runner, backend=backend).cleanup()
+
+    # --- health --------------------------------------------------------------------------
+
+    def _status_json(self) -> dict[str, Any]:
+        s = self.status
+        return {"node": self.node, "live": time.monotonic() - s.last_loop < LIVENESS_SLACK, "ready": s.ready,
+                "storeConnected": s.store_connected, "appliedRevision": s.applied_revision,
+                "seenRevision": s.seen_revision, "repairs": s.repairs, "writes": s.writes,
+                "lastError": s.last_error, "problems": s.problems, "configProblems": s.config_problems}
+
+
+def _level(severity: str) -> int:
+    return {"Debug": logging.DEBUG, "Info": logging.INFO, "Warning": logging.WARNING, "Error": logging.ERROR,
+            "Fatal": logging.CRITICAL}.get(severity, logging.INFO)
+
+
+def setup_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                           "%Y-%m-%dT%H:%M:%S"))
+    root = logging.getLogger("tortie")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+__all__ = ["Agent", "Status", "setup_logging"]
