@@ -14,6 +14,7 @@ from .context import Context, Fail
 from .explain import explain
 from .get import get
 from .label import label
+from .lab import lab
 from .patch import patch
 from .write import apply, create, delete, replace
 
@@ -46,7 +47,7 @@ def version() -> None:
     click.echo(f"Client Version: {__version__}")
 
 
-for command in (create, apply, replace, delete, get, label, patch, config, explain, agent):
+for command in (create, apply, replace, delete, get, label, patch, config, explain, agent, lab):
     cli.add_command(command)
 
 

@@ -1,0 +1,146 @@
+"""lab: virtual nodes and workloads in network namespaces, to see tortie work on one machine."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..calc import Calculator
+from ..config import config_for_node
+from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
+from ..lab.network import LabError
+from ..lab.probe import probe
+from ..model import Packet, evaluate
+from ..resources import ResourceClient
+from ..store import StoreError, open_store, resolve_datastore
+from .context import Context, Fail
+from .output import serialise
+
+TORTIE = str(Path(sys.executable).with_name("tortie"))
+
+
+def _state() -> LabState:
+    state = LabState.load()
+    if state is None:
+        raise Fail("No lab is running: start one with 'tortie lab up -f LAB.yaml'")
+    return state
+
+
+@click.group(short_help="Virtual nodes and workloads on this machine.")
+def lab() -> None:
+    """Build a lab of virtual nodes and workloads in network namespaces, each node with its
+    own agent, and send real traffic through it."""
+
+
+@lab.command("up")
+@click.option("-f", "--filename", required=True, help="LAB.yaml: nodes and workloads.")
+@click.pass_context
+def lab_up(ctx: click.Context, filename: str) -> None:
+    """Create the lab, write its WorkloadEndpoints and namespace profiles, start one agent
+    per node and wait until every agent is ready."""
+    try:
+        spec = LabSpec.load(filename)
+        up(spec, resolve_datastore(ctx.find_object(Context).datastore), TORTIE, progress=click.echo)
+    except (LabError, StoreError) as exc:
+        raise Fail(f"Failed to start the lab: {exc}") from None
+    click.echo(f"Lab up: {len(spec.nodes)} nodes, {len(spec.workloads)} workloads")
+
+
+@lab.command("down")
+def lab_down() -> None:
+    """Stop the lab's agents and remove every namespace and file it created."""
+    down(progress=click.echo)
+
+
+@lab.command("wait")
+@click.option("--timeout", type=float, default=60, show_default=True, help="Seconds to wait.")
+def lab_wait(timeout: float) -> None:
+    """Block until every lab agent has applied the datastore's current revision."""
+    try:
+        wait(_state(), timeout, progress=click.echo)
+    except (LabError, StoreError) as exc:
+        raise Fail(str(exc)) from None
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def lab_exec(name: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND inside the network namespace of workload or node NAME."""
+    try:
+        netns = namespace_of(_state(), name)
+    except LabError as exc:
+        raise Fail(str(exc)) from None
+    os.execvp("ip", ["ip", "netns", "exec", netns, *command])
+
+
+_sports = itertools.count(30000 + os.getpid() % 20000)
+
+
+@lab.command("probe")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO[:PORT][/TCP|UDP|ICMP]")
+@click.option("-6", "ipv6", is_flag=True, help="Use the workloads' IPv6 addresses.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str) -> None:
+    """Send real traffic from workload FROM to workload TO and compare with the model.
+
+    Prints ALLOWED or DENIED (what the kernel did), the model's answer, and the kernel log
+    lines the probe caused. Exits 0 when kernel and model agree, 3 when they do not.
+    """
+    state = _state()
+    name, _, proto = target.partition("/")
+    name, _, port_text = name.partition(":")
+    proto = (proto or ("TCP" if port_text else "ICMP")).upper()
+    if proto not in ("TCP", "UDP", "ICMP") or (proto != "ICMP" and not port_text.isdigit()):
+        raise click.BadParameter("expected TO:PORT/TCP, TO:PORT/UDP or TO/ICMP", param_hint="TO")
+    for who in (source, name):
+        if who not in state.workloads:
+            raise Fail(f"no workload called {who!r} in the lab")
+    src_w, dst_w = state.workloads[source], state.workloads[name]
+    family = 6 if ipv6 else 4
+    src = next((a for a in src_w["addresses"] if (":" in a) == (family == 6)), None)
+    dst = next((a for a in dst_w["addresses"] if (":" in a) == (family == 6)), None)
+    if src is None or dst is None:
+        raise Fail(f"both workloads need an IPv{family} address")
+    sport = next(_sports)
+    number = {"TCP": 6, "UDP": 17}.get(proto, 58 if family == 6 else 1)
+    packet_port = int(port_text) if port_text else None
+    node = dst_w["node"]
+    try:
+        with open_store(state.datastore) as store:
+            client = ResourceClient(store)
+            docs, _ = client.snapshot()
+            config = config_for_node(client, node)
+    except StoreError as exc:
+        raise Fail(f"Failed to read the datastore: {exc}") from None
+    calc = Calculator(node)
+    calc.load(docs)
+    view = calc.view()
+    in_iface = next(ep.entity.interface for ep in view.endpoints.values() if src in ep.entity.members)
+    out_iface = next(ep.entity.interface for ep in view.endpoints.values() if dst in ep.entity.members)
+    packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
+                    8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
+                    "new", in_iface, out_iface)
+    model = evaluate(view, config, packet)
+    kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
+                   port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
+    kernel_word = "allowed" if kernel.arrived else "denied"
+    model_word = "allowed" if model.action == "accept" else "denied"
+    agree = kernel_word == model_word
+    if fmt == "json":
+        click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
+                              "verdict": model.verdict, "deniedBy": model.denied_by,
+                              "logPrefixes": model.log_prefixes}, "json"), nl=False)
+    else:
+        detail = f"policy verdict {model.verdict}" + (f" by {model.denied_by}" if model.denied_by else "")
+        click.echo(f"{kernel_word.upper()}  {source} -> {name} {proto}{':' + port_text if port_text else ''}"
+                   f"  (model: {model_word}; {detail}){'' if agree else '  KERNEL AND MODEL DISAGREE'}")
+        for line in kernel.logs:
+            click.echo(f"  kernel: {line}")
+    ctx.exit(0 if agree else 3)

@@ -1,0 +1,241 @@
+"""A lab: virtual nodes and workloads from LAB.yaml, one agent per node, and their state.
+
+Everything the lab creates is recorded in a state file, and every namespace it creates
+is named ``tortie-lab-…``, so ``down`` removes it all, also after a crashed run. Only
+processes the lab started (recorded by PID, checked against their command line) are
+ever stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..resources import ResourceClient, ResourceError, WorkloadEndpoint, load_resource
+from ..store import open_store
+from .network import LabError, NodeNetwork, Workload
+
+PREFIX = "tortie-lab"
+STATE_DIR = Path(os.environ.get("TORTIE_LAB_DIR", "/run/tortie-lab"))
+LAB_RANGES = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:db8::/32"))
+HEALTH_PORT = 9099
+
+
+@dataclass
+class WorkloadSpec:
+    name: str
+    namespace: str
+    node: str
+    ipv4: str
+    ipv6: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    ports: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def interface(self) -> str:
+        """Calico's naming: ``cali`` + 11 hex digits of a hash of the workload."""
+        return "cali" + hashlib.sha1(f"{self.namespace}.{self.name}".encode()).hexdigest()[:11]
+
+    @property
+    def addresses(self) -> list[str]:
+        return [a for a in (self.ipv4, self.ipv6) if a]
+
+
+@dataclass
+class LabSpec:
+    nodes: list[str]
+    workloads: list[WorkloadSpec]
+
+    @classmethod
+    def load(cls, path: str) -> LabSpec:
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise LabError(f"cannot read lab file {path}: {exc}") from None
+        if not isinstance(data, dict) or set(data) - {"nodes", "workloads"}:
+            raise LabError(f"{path}: expected 'nodes' and 'workloads'")
+        try:
+            nodes = [n["name"] for n in data.get("nodes") or []]
+            workloads = [WorkloadSpec(**w) for w in data.get("workloads") or []]
+        except (TypeError, KeyError) as exc:
+            raise LabError(f"{path}: {exc}") from None
+        lab = cls(nodes, workloads)
+        lab.check()
+        return lab
+
+    def check(self) -> None:
+        names = [w.name for w in self.workloads]
+        if len(set(names)) != len(names) or len(set(self.nodes)) != len(self.nodes):
+            raise LabError("node and workload names must be unique")
+        for w in self.workloads:
+            if w.node not in self.nodes:
+                raise LabError(f"workload {w.name}: unknown node {w.node}")
+            for address in w.addresses:
+                ip = ipaddress.ip_address(address)
+                if not any(ip in net for net in LAB_RANGES):
+                    raise LabError(f"workload {w.name}: {address} is outside 198.18.0.0/15 and 2001:db8::/32")
+
+
+@dataclass
+class LabState:
+    datastore: str
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, pid, log}
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, node, addresses}
+    namespaces: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def path() -> Path:
+        return STATE_DIR / "lab.json"
+
+    def save(self) -> None:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        self.path().write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls) -> LabState | None:
+        try:
+            return cls(**json.loads(cls.path().read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+def _wep(w: WorkloadSpec) -> WorkloadEndpoint:
+    spec: dict[str, Any] = {"node": w.node, "orchestrator": "k8s", "workload": w.name, "pod": w.name,
+                            "endpoint": "eth0", "interfaceName": w.interface, "profiles": [f"kns.{w.namespace}"],
+                            "ipNetworks": [f"{a}/{ipaddress.ip_address(a).max_prefixlen}" for a in w.addresses]}
+    if w.ports:
+        spec["ports"] = w.ports
+    return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+                          "metadata": {"name": f"{w.node}-k8s-{w.name}-eth0", "namespace": w.namespace,
+                                       "labels": w.labels}, "spec": spec})  # type: ignore[return-value]
+
+
+def _namespace_profile(namespace: str) -> Any:
+    return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
+                          "metadata": {"name": f"kns.{namespace}"},
+                          "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
+
+
+def up(spec: LabSpec, datastore: str, tortie: str, progress: Any = print) -> LabState:
+    """Create the lab, write its endpoints, start its agents and wait until they are ready."""
+    if LabState.load() is not None or _leftover_namespaces():
+        down(progress=lambda _: None)
+    state = LabState(datastore)
+    state.save()
+    try:
+        for node in spec.nodes:
+            workloads = [w for w in spec.workloads if w.node == node]
+            net = NodeNetwork(f"{PREFIX}-{node}", [], [], [Workload(w.name, w.interface, w.addresses) for w in workloads])
+            progress(f"node {node}: {len(workloads)} workloads")
+            try:
+                net.up()
+            finally:
+                state.namespaces += net.namespaces
+                state.save()
+            state.nodes[node] = {"netns": net.node, "pid": None, "log": str(STATE_DIR / f"agent-{node}.log")}
+            for w, lw in zip(workloads, net.workloads):
+                state.workloads[w.name] = {"netns": lw.netns, "node": node, "addresses": w.addresses,
+                                           "namespace": w.namespace}
+        with open_store(datastore) as store:
+            client = ResourceClient(store)
+            client.ensure_defaults()
+            for resource in [_namespace_profile(ns) for ns in sorted({w.namespace for w in spec.workloads})] + [
+                    _wep(w) for w in spec.workloads]:
+                client.apply(resource)
+        for node, info in state.nodes.items():
+            env = {**os.environ, "FELIX_HEALTHENABLED": "true", "FELIX_HEALTHPORT": str(HEALTH_PORT)}
+            with open(info["log"], "ab") as log:
+                proc = subprocess.Popen(["ip", "netns", "exec", info["netns"], tortie, "--datastore", datastore,
+                                         "agent", "--node", node], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+            info["pid"] = proc.pid
+            state.save()
+        wait(state, progress=progress)
+    except (LabError, ResourceError, OSError) as exc:
+        progress(f"lab up failed: {exc}; cleaning up")
+        down(progress=lambda _: None)
+        raise
+    return state
+
+
+def agent_status(netns: str) -> dict[str, Any]:
+    code = ("import json, urllib.request; "
+            f"print(urllib.request.urlopen('http://localhost:{HEALTH_PORT}/status', timeout=2).read().decode())")
+    proc = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=10)
+    return json.loads(proc.stdout) if proc.returncode == 0 else {}
+
+
+def wait(state: LabState, timeout: float = 60, progress: Any = print) -> None:
+    """Block until every agent has applied the store's current revision."""
+    with open_store(state.datastore) as store:
+        revision = store.revision()
+    deadline = time.monotonic() + timeout
+    pending = set(state.nodes)
+    while pending:
+        for node in sorted(pending):
+            if agent_status(state.nodes[node]["netns"]).get("appliedRevision", -1) >= revision:
+                pending.discard(node)
+                progress(f"node {node}: agent ready at revision {revision}")
+        if pending and time.monotonic() > deadline:
+            logs = {n: Path(state.nodes[n]["log"]).read_text()[-800:] for n in pending}
+            raise LabError(f"agents not ready after {timeout:.0f}s: {', '.join(sorted(pending))}\n{logs}")
+        if pending:
+            time.sleep(0.2)
+
+
+def _ours(pid: int) -> bool:
+    """Is this PID still a tortie agent (so we never signal a recycled PID)?"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(part.endswith(b"tortie") for part in cmdline) and b"agent" in cmdline
+
+
+def _leftover_namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX + "-")]
+
+
+def down(progress: Any = print) -> None:
+    """Stop the lab's agents and delete everything it created, also after a crash."""
+    state = LabState.load()
+    if state is not None:
+        for node, info in state.nodes.items():
+            pid = info.get("pid")
+            if pid and _ours(pid):
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(50):
+                    if not _ours(pid):
+                        break
+                    time.sleep(0.1)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+                progress(f"node {node}: agent stopped")
+    for name in _leftover_namespaces():
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    if state is not None:
+        for info in state.nodes.values():
+            Path(info["log"]).unlink(missing_ok=True)
+        LabState.path().unlink(missing_ok=True)
+    progress("lab removed")
+
+
+def namespace_of(state: LabState, name: str) -> str:
+    if name in state.workloads:
+        return state.workloads[name]["netns"]
+    if name in state.nodes:
+        return state.nodes[name]["netns"]
+    raise LabError(f"no workload or node called {name!r} in the lab")
