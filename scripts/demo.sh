@@ -1,74 +1,89 @@
 #!/usr/bin/env bash
-# The main job until the agent exists: installs tortie, then runs the user's audit-mode
-# runbook (calicoctl's, with tortie in its place) against a fresh embedded datastore.
+# The main job: a lab node with three workloads, policy enforced by the agent, then audit
+# mode switched on with the user's own calicoctl runbook (tortie in its place), and the
+# calico-drop lines shown as syslog records them. Pass --keep to leave the lab running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH"
+export PATH="$repo/.venv/bin:$PATH"
+keep=no; [ "${1:-}" = "--keep" ] && keep=yes
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export TORTIE_DATASTORE="sqlite://$work/tortie.db"
-cd "$work"
+export TORTIE_DATASTORE="sqlite://$work/tortie.db" TORTIE_LAB_DIR="$work/lab"
+sysctl -qw net.netfilter.nf_log_all_netns=1
+
+# syslog as on a real node: rsyslog with tortie's snippet from deploy/.
+mkdir -p /var/log/tortie "$work/rsyslog"
+touch /var/log/tortie/calico-drop.log
+log_start=$(stat -c %s /var/log/tortie/calico-drop.log)
+cat > "$work/rsyslog/rsyslog.conf" <<CONF
+module(load="imklog")
+global(workDirectory="$work/rsyslog")
+\$IncludeConfig $repo/deploy/rsyslog/30-tortie.conf
+CONF
+rsyslogd -f "$work/rsyslog/rsyslog.conf" -i "$work/rsyslog/pid"
+
+finish() {
+    [ -f "$work/rsyslog/pid" ] && kill "$(cat "$work/rsyslog/pid")" 2>/dev/null || true
+    if [ "$keep" = yes ]; then
+        echo; echo "The lab is still up (TORTIE_DATASTORE=$TORTIE_DATASTORE TORTIE_LAB_DIR=$TORTIE_LAB_DIR)."
+        echo "Remove it with: TORTIE_LAB_DIR=$TORTIE_LAB_DIR tortie lab down"
+    else
+        tortie lab down >/dev/null || true
+        rm -rf "$work"
+    fi
+}
+trap finish EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+cd "$work"
 
-step "tortie get felixconfigs            # a new store starts like a new Calico cluster"
-tortie get felixconfigs
-cat > node-myhost.yaml <<'YAML'
+step "tortie lab up -f examples/lab.yaml"
+tortie lab up -f "$repo/examples/lab.yaml"
+step "tortie apply -f examples/policies.yaml      # only the backend may reach the database"
+tortie apply -f "$repo/examples/policies.yaml"
+tortie lab wait >/dev/null
+step "tortie lab probe backend database:5432"
+tortie lab probe backend database:5432
+step "tortie lab probe frontend database:5432"
+tortie lab probe frontend database:5432
+
+cat > node-node-a.yaml <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: FelixConfiguration
 metadata:
-  name: node.myhost
+  name: node.node-a
 spec:
   defaultEndpointToHostAction: Return
 YAML
-step "tortie create -f node-myhost.yaml"
-tortie create -f node-myhost.yaml
+step "tortie create -f node-node-a.yaml       # the node's own configuration, as on the seed's node"
+tortie create -f node-node-a.yaml
 
-step "tortie get felixconfig node.myhost -o yaml | tee node-myhost-felixconfig.yaml"
-tortie get felixconfig node.myhost -o yaml | tee node-myhost-felixconfig.yaml
-
-cat > node-myhost-felixconfig.yaml <<'YAML'
+echo; echo "# Audit mode with the seed's own commands:"
+step "tortie get felixconfig node.node-a -o yaml | tee node-node-a-felixconfig.yaml"
+tortie get felixconfig node.node-a -o yaml | tee node-node-a-felixconfig.yaml
+cat > node-node-a-felixconfig.yaml <<'YAML'
 apiVersion: projectcalico.org/v3
 kind: FelixConfiguration
 metadata:
-  name: node.myhost
+  name: node.node-a
 spec:
   defaultEndpointToHostAction: Return
   dropActionOverride: LogAndDrop
 YAML
-step "cat node-myhost-felixconfig.yaml | tortie replace -f -     # after adding dropActionOverride"
-cat node-myhost-felixconfig.yaml | tortie replace -f -
+step "cat node-node-a-felixconfig.yaml | tortie replace -f -     # after adding dropActionOverride: LogAndDrop"
+cat node-node-a-felixconfig.yaml | tortie replace -f -
+tortie lab wait >/dev/null
+step "tortie lab probe frontend database:5432     # still dropped, now logged"
+tortie lab probe frontend database:5432
+sleep 1
+step "cat /var/log/tortie/calico-drop.log          # as rsyslog recorded it"
+tail -c +"$((log_start + 1))" /var/log/tortie/calico-drop.log
 
-step "tortie get felixconfig node.myhost -o yaml > saved.yaml"
-tortie get felixconfig node.myhost -o yaml > saved.yaml
-step "tortie patch felixconfig node.myhost -p '{\"spec\":{\"logDropActionOverride\":true}}'"
-tortie patch felixconfig node.myhost -p '{"spec":{"logDropActionOverride":true}}'
-step "tortie replace -f saved.yaml        # saved.yaml is now stale"
-tortie replace -f saved.yaml || echo "(exit status $?: the stale write was refused)"
-
-step "tortie patch felixconfig default -p '{\"spec\":{\"dropActionOverride\":\"LogAndAccept\"}}'"
-tortie patch felixconfig default -p '{"spec":{"dropActionOverride":"LogAndAccept"}}'
-step "tortie get felixconfigs -o custom-columns=NAME"
-tortie get felixconfigs -o custom-columns=NAME
-
-cat > policy.yaml <<'YAML'
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: deny-ssh
-spec:
-  selector: role == "db"
-  ingress:
-  - action: Deny
-    protocol: tcp
-    destination:
-      ports: [22]
-YAML
-step "tortie apply -f policy.yaml         # a typo is caught before anything is written"
-tortie apply -f policy.yaml || true
-sed -i 's/protocol: tcp/protocol: TCP/' policy.yaml
-step "tortie apply -f policy.yaml"
-tortie apply -f policy.yaml
-step "tortie get gnp -o wide"
-tortie get gnp -o wide
+step "tortie patch felixconfig node.node-a -p '{\"spec\":{\"dropActionOverride\":\"LogAndAccept\"}}'"
+tortie patch felixconfig node.node-a -p '{"spec":{"dropActionOverride":"LogAndAccept"}}'
+tortie lab wait >/dev/null
+step "tortie lab probe frontend database:5432     # audit mode: let through, still logged"
+tortie lab probe frontend database:5432
+step "tortie explain --node node-a --src 198.18.10.10:40000 --dst 198.18.20.30:5432 --proto TCP"
+tortie explain --node node-a --src 198.18.10.10:40000 --dst 198.18.20.30:5432 --proto TCP

@@ -1,0 +1,85 @@
+"""The lab commands end to end: up, wait, probe (kernel against model), exec, down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+TORTIE = str(Path(sys.executable).with_name("tortie"))
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    environment = {**os.environ, "TORTIE_DATASTORE": f"sqlite://{tmp_path}/lab.db",
+                   "TORTIE_LAB_DIR": str(tmp_path / "lab")}
+    try:
+        yield environment
+    finally:
+        subprocess.run([TORTIE, "lab", "down"], env=environment, capture_output=True, timeout=60)
+
+
+def tortie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([TORTIE, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def namespaces() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in out.splitlines() if line.startswith("tortie-lab-")]
+
+
+def test_lab_lifecycle_and_probes(env: dict[str, str]) -> None:
+    up = tortie(env, "lab", "up", "-f", str(ROOT / "examples" / "lab.yaml"))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "Lab up: 1 nodes, 3 workloads" in up.stdout
+    assert len(namespaces()) == 5  # node, outside, three workloads
+    assert tortie(env, "apply", "-f", str(ROOT / "examples" / "policies.yaml")).returncode == 0
+    assert tortie(env, "lab", "wait").returncode == 0
+    allowed = tortie(env, "lab", "probe", "backend", "database:5432")
+    assert (allowed.returncode, allowed.stdout.split()[0]) == (0, "ALLOWED")
+    denied = tortie(env, "lab", "probe", "frontend", "database:5432/TCP", "-o", "json")
+    assert denied.returncode == 0
+    data = json.loads(denied.stdout)
+    assert (data["kernel"], data["model"], data["agree"]) == ("denied", "denied", True)
+    v6 = tortie(env, "lab", "probe", "-6", "frontend", "backend:9000")
+    assert v6.stdout.split()[0] == "ALLOWED"
+    udp = tortie(env, "lab", "probe", "frontend", "backend:53/UDP")
+    assert udp.stdout.split()[0] == "ALLOWED"
+    assert tortie(env, "patch", "felixconfig", "default", "-p",
+                  '{"spec":{"dropActionOverride":"LogAndDrop"}}').returncode == 0
+    assert tortie(env, "lab", "wait").returncode == 0
+    logged = json.loads(tortie(env, "lab", "probe", "frontend", "database/ICMP", "-o", "json").stdout)
+    assert logged["kernel"] == "denied" and logged["agree"]
+    assert logged["logs"] and logged["logs"][0].startswith("calico-drop: ") and "PROTO=ICMP" in logged["logs"][0]
+    out = tortie(env, "lab", "exec", "frontend", "--", "ip", "-br", "addr", "show", "eth0")
+    assert "198.18.10.10/32" in out.stdout
+    assert tortie(env, "lab", "probe", "frontend", "nobody:80").returncode == 1
+    down = tortie(env, "lab", "down")
+    assert down.returncode == 0 and namespaces() == []
+
+
+def test_lab_down_cleans_up_after_a_crash(env: dict[str, str]) -> None:
+    assert tortie(env, "lab", "up", "-f", str(ROOT / "examples" / "lab.yaml")).returncode == 0
+    state = Path(env["TORTIE_LAB_DIR"]) / "lab.json"
+    pid = json.loads(state.read_text())["nodes"]["node-a"]["pid"]
+    os.kill(pid, 9)
+    state.unlink()  # as if the machine lost the state file too
+    assert namespaces()
+    assert tortie(env, "lab", "down").returncode == 0
+    assert namespaces() == []
+
+
+def test_bad_lab_files(env: dict[str, str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: a, ipv4: 10.0.0.1}]\n")
+    out = tortie(env, "lab", "up", "-f", str(bad))
+    assert out.returncode == 1 and "outside 198.18.0.0/15" in out.stdout
+    bad.write_text("nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: b, ipv4: 198.18.0.1}]\n")
+    assert "unknown node b" in tortie(env, "lab", "up", "-f", str(bad)).stdout
+    assert namespaces() == []
