@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -15,10 +16,12 @@ from typing import Iterator
 import pytest
 import yaml
 
+from tortie.agent import Agent
+from tortie.dataplane import Runner
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.probe import probe
 from tortie.resources import ResourceClient, load_resource
-from tortie.store import open_store
+from tortie.store import UnavailableError, open_store
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 WORLD = Path(__file__).parent / "scenarios" / "worked-examples.yaml"
@@ -169,3 +172,63 @@ def test_bad_content_in_the_store_never_crashes_the_agent(node: Node) -> None:
     assert node.probe(22, 21041)[0] is False and node.probe(5432, 21042)[0] is True
     log = node.log.read_text()
     assert "broken" in log and "evil" in log and "WorkloadEndpoint/prod/x" in log
+
+
+
+class FlakyStore:
+    """A real store that can be made unreachable: every call fails while ``down`` is set."""
+
+    def __init__(self, store, outage: threading.Event) -> None:  # type: ignore[no-untyped-def]
+        self._store, self._outage = store, outage
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if self._outage.is_set():
+                raise UnavailableError("store unreachable (test outage)")
+            result = attr(*args, **kwargs)
+            return FlakyStore(result, self._outage) if name == "watch" else result
+        return call
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._store.close()
+
+
+def test_store_outage_keeps_enforcing_and_catches_up(node: Node) -> None:
+    outage = threading.Event()
+    agent = Agent("n1", node.url, "/nonexistent", env={"FELIX_HEALTHENABLED": "false"},
+                  runner=Runner(node.lab.node), store_factory=lambda url: FlakyStore(open_store(url), outage))
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not agent.status.ready and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert agent.status.ready
+        outage.set()
+        deadline = time.monotonic() + 5
+        while agent.status.store_connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert agent.status.store_connected is False
+        revision = node.write("GlobalNetworkPolicy", "allow-ssh", {  # written while the agent cannot read
+            "selector": "all()", "order": 1,
+            "ingress": [{"action": "Allow", "protocol": "TCP", "destination": {"ports": [22]}}]})
+        time.sleep(1.5)
+        assert node.probe(22, 21051)[0] is False  # the last good state, still enforced
+        assert node.probe(5432, 21052)[0] is True
+        outage.clear()
+        deadline = time.monotonic() + 15
+        while agent.status.applied_revision < revision and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert agent.status.applied_revision >= revision and agent.status.store_connected
+        assert node.probe(22, 21053)[0] is True  # the change made during the outage now applies
+        assert thread.is_alive()
+    finally:
+        agent.stopping.set()
+        thread.join(timeout=10)

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..calc import Calculator, resource_id
 from ..config import EffectiveConfig, effective_config
@@ -49,8 +49,10 @@ class Status:
 
 class Agent:
     def __init__(self, node: str, datastore: str, config_file: str | None = None,
-                 env: Mapping[str, str] | None = None, runner: Runner | None = None) -> None:
+                 env: Mapping[str, str] | None = None, runner: Runner | None = None,
+                 store_factory: Callable[[str], Store] = open_store) -> None:
         self.node = node
+        self.store_factory = store_factory
         self.datastore = datastore
         self.config_file = config_file
         self.env = dict(os.environ if env is None else env)
@@ -72,9 +74,10 @@ class Agent:
     # --- main loop -------------------------------------------------------------------
 
     def run(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_reread_config_file", True))
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+            signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+            signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_reread_config_file", True))
         log.info("agent starting node=%s datastore=%s", self.node, self.datastore)
         try:
             while not self.stopping.is_set():
@@ -124,7 +127,7 @@ class Agent:
     def _connect(self) -> bool:
         try:
             if self._store is None:
-                self._store = open_store(self.datastore)
+                self._store = self.store_factory(self.datastore)
             if self.status.seen_revision:
                 self._watch = self._store.watch(PREFIX, self.status.seen_revision + 1)
                 self.status.store_connected = True
