@@ -12,6 +12,8 @@ declare -A NEEDED=(
     [iptables-nft-restore]=iptables
     [ipset]=ipset
     [conntrack]=conntrack
+    [rsyslogd]=rsyslog
+    [iperf3]=iperf3
 )
 missing=()
 for cmd in "${!NEEDED[@]}"; do

@@ -232,3 +232,19 @@ def test_incremental_updates_equal_a_full_calculation(history: list[tuple[str, d
     fresh = Calculator("n1")
     fresh.load(list(state.values()))
     assert _comparable(calc.view()) == _comparable(fresh.view())
+
+
+def test_named_port_member_shared_by_two_endpoints_survives_one_leaving() -> None:
+    port = [{"name": "http", "protocol": "TCP", "port": 80}]
+    calc = Calculator("n1")
+    calc.load([wep("a", "n2", "198.18.0.9/32", labels={"app": "x"}, ports=port),
+               wep("b", "n3", "198.18.0.9/32", labels={"app": "x"}, ports=port),
+               wep("local", "n1", "198.18.0.1/32"),
+               gnp("g", "all()", ingress=[{"action": "Allow", "protocol": "TCP",
+                                           "source": {"selector": "app == 'x'", "ports": ["http"]}}])])
+    named = next(s.id for s in calc.view().ipsets.values() if s.kind == "namedport")
+    assert calc.view().ipsets[named].members == {"198.18.0.9,tcp:80"}
+    calc.update(wep("a", "n2", "198.18.0.9/32", labels={"app": "y"}, ports=port))
+    assert calc.view().ipsets[named].members == {"198.18.0.9,tcp:80"}  # b still provides it
+    calc.update(wep("b", "n3", "198.18.0.9/32", labels={"app": "y"}, ports=port))
+    assert calc.view().ipsets[named].members == frozenset()

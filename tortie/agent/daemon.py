@@ -70,6 +70,7 @@ class Agent:
         self._post_write_at: float | None = None
         self._retry_at = 0.0
         self._reread_config_file = False
+        self._dp: Dataplane | None = None
 
     # --- main loop -------------------------------------------------------------------
 
@@ -239,16 +240,25 @@ class Agent:
 
     # --- dataplane --------------------------------------------------------------------------
 
+    def _dataplane(self) -> Dataplane:
+        """The dataplane for the current backend and insert mode (kept while they stay the same,
+        so that it remembers what it wrote)."""
+        config = self._config
+        backend = "legacy" if config["iptablesBackend"] == "Legacy" else "nft"
+        insert = config["chainInsertMode"] == "Insert"
+        if self._dp is None or (self._dp.tables.iptables.backend, self._dp.tables.insert) != (backend, insert):
+            self._dp = Dataplane(self.runner, backend=backend, insert=insert)
+        return self._dp
+
     def program(self, reason: str, repair: bool = False) -> None:
         config = self._config
-        dataplane = Dataplane(self.runner, backend="legacy" if config["iptablesBackend"] == "Legacy" else "nft",
-                              insert=config["chainInsertMode"] == "Insert")
+        dataplane = self._dataplane()
         view = self._calc.view()
         self.status.problems = list(view.problems)
         for attempt in range(WRITE_RETRIES + 1):
             try:
                 rendered = render(view, config, read_interfaces(self.runner))
-                result = dataplane.apply(rendered, config["maxIpsetSize"])
+                result = dataplane.apply(rendered, config["maxIpsetSize"], read_back=repair or attempt > 0)
                 break
             except CommandError as exc:
                 if attempt == WRITE_RETRIES:

@@ -84,7 +84,10 @@ class Calculator:
     def load(self, docs: Iterable[Doc]) -> Delta:
         """Apply a whole snapshot (documents of any kinds, in any order)."""
         delta = Delta()
-        ordered = sorted(docs, key=lambda d: {"Tier": 0, "Profile": 1}.get(d.get("kind", ""), 2))
+        # Entities before policies: a set then fills once from the index when a policy
+        # brings it into use, instead of being patched once per entity.
+        order = {"Tier": 0, "Profile": 1, **{k: 2 for k in ENTITY_KINDS}}
+        ordered = sorted(docs, key=lambda d: order.get(d.get("kind", ""), 3))
         with paused_gc():
             for doc in ordered:
                 self._merge(delta, self.update(doc))
@@ -352,13 +355,7 @@ class Calculator:
             members = {a for key in self._matches[set_id] for a in self.entities[key].members}
             return IPSet(set_id, "selector", frozenset(members))
         spec = compiler.named_sets[set_id]
-        members = set()
-        for key in self._matches[spec.selector_id]:
-            e = self.entities[key]
-            for port in e.ports:
-                if port.name == spec.name and port.protocol.lower() == spec.protocol:
-                    members |= {f"{str(a.network_address)},{spec.protocol}:{port.port}" for a in e.addresses
-                                if a.num_addresses == 1}
+        members = {m for key in self._matches[spec.selector_id] for m in _named_members(self.entities[key], spec)}
         return IPSet(set_id, "namedport", frozenset(members))
 
     def _refresh_membership(self, key: str, delta: Delta, previous: tuple[str, ...]) -> None:
@@ -383,10 +380,22 @@ class Calculator:
             old = self._ipsets[set_id].members
             gone = {a for a in previous if was and not (self.owners.get(a, set()) & matches)}
             self._patch(set_id, (old - gone) | (set(current) if now else set()), delta)
-        if touched:
-            for set_id, spec in self._compiler.named_sets.items():
-                if set_id in self._ipsets and spec.selector_id in touched:
-                    self._patch(set_id, self._build_set(set_id).members, delta)
+        for set_id, spec in self._compiler.named_sets.items():
+            if set_id not in self._ipsets or spec.selector_id not in touched:
+                continue
+            if moved:  # addresses changed: rare, rebuild
+                self._patch(set_id, self._build_set(set_id).members, delta)
+                continue
+            mine = _named_members(entity, spec) if entity is not None else set()
+            old = self._ipsets[set_id].members
+            matches = self._matches[spec.selector_id]
+            if key in matches:
+                self._patch(set_id, old | mine, delta)
+                continue
+            # Keep what another matching endpoint with the same address still provides.
+            kept = {m for m in mine for other in (self.owners.get(m.split(",")[0], set()) & matches)
+                    if m in _named_members(self.entities[other], spec)}
+            self._patch(set_id, old - (mine - kept), delta)
 
     def _patch(self, set_id: str, members: set[str] | frozenset[str], delta: Delta) -> None:
         if members != self._ipsets[set_id].members:
@@ -476,3 +485,10 @@ def _set_ids(view: PolicyView | ProfileView) -> set[str]:
             ids |= {i for i in (side.selector, side.not_selector) if i}
             ids |= set(side.named_ports) | set(side.not_named_ports)
     return ids
+
+
+def _named_members(e: Entity, spec: Any) -> set[str]:
+    """An entity's members of a named-port set: ``<ip>,<proto>:<port>`` per single address."""
+    return {f"{address},{spec.protocol}:{port.port}" for port in e.ports
+            if port.name == spec.name and port.protocol.lower() == spec.protocol
+            for address in e.members if "/" not in address}

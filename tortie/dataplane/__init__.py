@@ -37,21 +37,26 @@ class Dataplane:
         self.tables = TableSync(Iptables(runner, backend), insert)
         self.sets = IPSetSync(runner)
 
-    def apply(self, rendered: Rendered, maxelem: int) -> ApplyResult:
-        """Sets first (rules may use them), then every table, then destroy unused sets."""
-        set_plan = self.sets.plan(rendered.ipsets, maxelem)
+    def apply(self, rendered: Rendered, maxelem: int, read_back: bool = True) -> ApplyResult:
+        """Sets first (rules may use them), then every table, then destroy unused sets.
+
+        Without ``read_back`` the diff is against what this object last wrote; the periodic
+        refresh reads the kernel back, which also repairs anything changed behind our back.
+        """
+        set_plan = self.sets.plan(rendered.ipsets, maxelem, read_back)
         self.sets.run(set_plan.before)
         result = ApplyResult(set_plan)
         for family in FAMILIES:
             for table in TABLES:
                 desired = rendered.tables.get((family, table), Table(family, table))
-                result.plans[(family, table)] = self.tables.apply(desired)
+                result.plans[(family, table)] = self.tables.apply(desired, read_back)
         self.sets.run(set_plan.after)
+        self.sets.written(set_plan)
         return result
 
-    def program(self, view: NodeView, config: EffectiveConfig,
-                interfaces: dict[str, set[str]] | None = None) -> ApplyResult:
-        return self.apply(render(view, config, interfaces), config["maxIpsetSize"])
+    def program(self, view: NodeView, config: EffectiveConfig, interfaces: dict[str, set[str]] | None = None,
+                read_back: bool = True) -> ApplyResult:
+        return self.apply(render(view, config, interfaces), config["maxIpsetSize"], read_back)
 
     def cleanup(self) -> ApplyResult:
         """Remove every chain, hook rule and set tortie owns in this namespace."""

@@ -44,6 +44,7 @@ def _create(name: str, spec: IPSetSpec, maxelem: int) -> str:
 class SetPlan:
     before: str  # batch to run before the iptables write (create, fill, swap)
     after: str  # batch to run after it (destroy what is no longer referenced)
+    desired: dict[str, CurrentSet] = field(default_factory=dict)  # what the kernel holds afterwards
 
 
 def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem: int) -> SetPlan:
@@ -70,15 +71,26 @@ def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem:
 
 
 class IPSetSync:
+    """Plans and writes sets, remembering what it wrote (like TableSync)."""
+
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
+        self._known: dict[str, CurrentSet] | None = None
 
     def read(self) -> dict[str, CurrentSet]:
         return parse_save(self.runner.run(["ipset", "save"]))
 
-    def plan(self, desired: dict[str, IPSetSpec], maxelem: int) -> SetPlan:
-        return plan(desired, self.read(), maxelem)
+    def plan(self, desired: dict[str, IPSetSpec], maxelem: int, read_back: bool = True) -> SetPlan:
+        current = self._known if self._known is not None and not read_back else self.read()
+        self._known = None  # unknown until the writes succeed
+        result = plan(desired, current, maxelem)
+        result.desired = {name: CurrentSet(s.type, s.family, maxelem, set(s.members)) for name, s in desired.items()}
+        return result
 
     def run(self, batch: str) -> None:
         if batch:
             self.runner.run(["ipset", "restore"], input=batch)
+
+    def written(self, result: SetPlan) -> None:
+        """Both batches of ``result`` went through: the kernel now holds what it wanted."""
+        self._known = result.desired

@@ -92,20 +92,42 @@ def plan(desired: Table, current: Current, insert: bool) -> Plan:
     return Plan(batch, rewritten, removed, hooks)
 
 
+def after(desired: Table, current: Current, insert: bool) -> Current:
+    """What a table holds once ``plan(desired, current)`` has been written."""
+    state = Current(set(current.chains) | set(desired.chains), {})
+    for chain, rules in current.rules.items():
+        if not chain.startswith(OWNED_PREFIX):
+            foreign = [(i, spec) for i, spec in rules if i is None]
+            ours = [(i, line.split(" ", 2)[2]) for i, line in _with_ids(chain, desired.hooks.get(chain, []))]
+            state.rules[chain] = ours + foreign if insert else foreign + ours
+    for chain, bodies in desired.chains.items():
+        state.rules[chain] = [(i, line.split(" ", 2)[2]) for i, line in _with_ids(chain, bodies)]
+    state.chains -= {c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains}
+    return state
+
+
 class TableSync:
-    """Reads back, plans and writes one table of one family."""
+    """Plans and writes tables, remembering what it wrote so that it reads the kernel back
+    only when asked (periodic refresh, post-write check) or after a failure."""
 
     def __init__(self, iptables: Iptables, insert: bool = True) -> None:
         self.iptables = iptables
         self.insert = insert
+        self._known: dict[tuple[int, str], Current] = {}
 
     def read(self, family: int, table: str) -> Current:
         return parse_save(self.iptables.save(family, table))
 
-    def apply(self, desired: Table) -> Plan:
-        result = plan(desired, self.read(desired.family, desired.name), self.insert)
+    def apply(self, desired: Table, read_back: bool = True) -> Plan:
+        key = (desired.family, desired.name)
+        current = self._known.get(key) if not read_back else None
+        if current is None:
+            current = self.read(*key)
+        result = plan(desired, current, self.insert)
+        self._known.pop(key, None)
         if result.batch:
             self.iptables.restore(desired.family, result.batch)
+        self._known[key] = after(desired, current, self.insert)
         return result
 
     def remove_all(self, family: int, table: str) -> Plan:
