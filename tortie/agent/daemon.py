@@ -23,7 +23,7 @@ from ..dataplane import CommandError, Dataplane, Runner, render
 from ..dataplane.interfaces import read_interfaces
 from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
 from ..resources.client import PREFIX
-from ..store import CompactedError, Store, StoreError, open_store
+from ..store import CompactedError, EventType, Store, StoreError, open_store
 from .health import HealthServer
 
 log = logging.getLogger("tortie.agent")
@@ -187,10 +187,10 @@ class Agent:
         if kind is FelixConfiguration:
             if name not in self._felix:
                 return False
-            doc = self._decode(event) if event.type.value == "PUT" else None
+            doc = self._decode(event) if event.type is EventType.PUT else None
             self._felix[name] = (doc.get("spec") or {}) if doc is not None else None
             return True
-        if event.type.value == "PUT":
+        if event.type is EventType.PUT:
             doc = self._decode(event)
             if doc is None:
                 return False
