@@ -69,7 +69,7 @@ def test_order_of_tiers_and_policies() -> None:
         ("default", ("ns1/np", "zeta", "mid", "alpha", "beta")),
         ("missing-tier", ("missing-tier.p",)),
     ]
-    assert any("tier missing-tier" in p for p in calc.view().problems)
+    assert any("tier missing-tier" in p for p in calc.problems())
 
 
 def test_applicability_by_kind_namespace_stage_and_type() -> None:
@@ -150,20 +150,20 @@ def test_inconsistent_and_bad_input_is_reported_once_and_never_crashes() -> None
     ])
     assert len([p for p in delta.problems if "GlobalNetworkPolicy bad" in p]) == 1
     assert any("WorkloadEndpoint WorkloadEndpoint/ns1/w" in p for p in delta.problems)
-    problems = calc.view().problems
+    problems = calc.problems()
     assert any("profile nope" in p and "has no rules" in p for p in problems)
     assert any("address 198.18.0.1 belongs to several endpoints" in p for p in problems)
     assert not calc.update(bad_policy).problems  # reported once
     # A bad version of a good resource leaves the last good version in force, and says so.
     calc.update(gnp("bad", "all()", ingress=[{"action": "Allow"}]))
     assert "bad" in calc.view().policies
-    assert not any("GlobalNetworkPolicy bad" in p for p in calc.view().problems)
+    assert not any("GlobalNetworkPolicy bad" in p for p in calc.problems())
     calc.update(bad_policy)
     assert "bad" in calc.view().policies
-    assert any("GlobalNetworkPolicy bad" in p and "last good version stays" in p for p in calc.view().problems)
+    assert any("GlobalNetworkPolicy bad" in p and "last good version stays" in p for p in calc.problems())
     calc.delete("GlobalNetworkPolicy", "bad")
     assert "bad" not in calc.view().policies
-    assert not any("GlobalNetworkPolicy bad" in p for p in calc.view().problems)
+    assert not any("GlobalNetworkPolicy bad" in p for p in calc.problems())
 
 
 # --- incremental == from scratch --------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from ..calc import Calculator, resource_id
 from ..config import EffectiveConfig, effective_config
-from ..dataplane import CommandError, Dataplane, Runner, render
+from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
 from ..dataplane.interfaces import read_interfaces
 from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
 from ..resources.client import PREFIX
@@ -71,6 +71,8 @@ class Agent:
         self._retry_at = 0.0
         self._reread_config_file = False
         self._dp: Dataplane | None = None
+        self._render_cache = RenderCache()
+        self._interfaces: dict[str, set[str]] | None = None
 
     # --- main loop -------------------------------------------------------------------
 
@@ -254,10 +256,13 @@ class Agent:
         config = self._config
         dataplane = self._dataplane()
         view = self._calc.view()
-        self.status.problems = list(view.problems)
+        if repair or not self.status.ready:  # finding problems scans the cluster: not on every change
+            self.status.problems = list(self._calc.problems())
         for attempt in range(WRITE_RETRIES + 1):
             try:
-                rendered = render(view, config, read_interfaces(self.runner))
+                if repair or attempt > 0 or self._interfaces is None:  # interfaces change rarely
+                    self._interfaces = read_interfaces(self.runner)
+                rendered = render(view, config, self._interfaces, self._render_cache)
                 result = dataplane.apply(rendered, config["maxIpsetSize"], read_back=repair or attempt > 0)
                 break
             except CommandError as exc:

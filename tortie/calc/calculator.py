@@ -78,6 +78,9 @@ class Calculator:
         self._ipsets: dict[str, IPSet] = {}
         self._problems: dict[str, str] = {}  # resource id -> its problem
         self._reported: set[str] = set()
+        self._views: dict[str, EndpointView] = {}  # built by view(), rebuilt when stale
+        self._stale: set[str] = set()
+        self._owners_view: Mapping[str, tuple[str, ...]] | None = None
 
     # --- loading ------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class Calculator:
             # The last good version, if any, stays in force (the agent never enforces less
             # or more than the last state that made sense).
             self._problem(delta, f"{kind} {key}", f"{kind} {key} is ignored, the last good version stays: {exc}")
+        self._stale |= delta.endpoints
         return delta
 
     def delete(self, kind: str, key: str, delta: Delta | None = None) -> Delta:
@@ -130,6 +134,7 @@ class Calculator:
         elif kind == "Tier" and key in self.tiers:
             del self.tiers[key]
             self._tier_changed(key, delta)
+        self._stale |= delta.endpoints
         return delta
 
     # --- entities -----------------------------------------------------------------
@@ -167,6 +172,7 @@ class Calculator:
             self._by_namespace.setdefault(e.namespace, set()).add(e.key)
         for address in e.members:
             self.owners.setdefault(address, set()).add(e.key)
+        self._owners_view = None
         self._relabel(e.key, delta, previous=old.members if old is not None else (),
                       ports_changed=old is not None and old.ports != e.ports)
         if old is not None and self._is_local(old) and not self._is_local(e):
@@ -177,6 +183,7 @@ class Calculator:
             self._use_profiles(delta)
 
     def _unlink(self, e: Entity) -> None:
+        self._owners_view = None
         for name in e.profiles:
             self._by_profile.get(name, set()).discard(e.key)
         if e.namespace is not None:
@@ -432,13 +439,20 @@ class Calculator:
         return tuple(sorted(found.values()))
 
     def view(self) -> NodeView:
-        endpoints = {key: self._endpoint_view(key) for key in self._applies}
+        for key in self._stale:
+            if key in self._applies:
+                self._views[key] = self._endpoint_view(key)
+            else:
+                self._views.pop(key, None)
+        self._stale.clear()
+        if self._owners_view is None:
+            self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
+        endpoints = dict(self._views)
         policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
         profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}
         frozen = MappingProxyType
         return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),  # type: ignore[arg-type]
-                        frozen(dict(self._ipsets)), frozen({a: tuple(sorted(k)) for a, k in self.owners.items()}),
-                        self.problems())
+                        frozen(dict(self._ipsets)), self._owners_view)
 
     def _endpoint_view(self, key: str) -> EndpointView:
         e = self.entities[key]

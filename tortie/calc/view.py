@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
@@ -75,7 +75,6 @@ class NodeView:
     profiles: Mapping[str, ProfileView]  # profiles listed by local endpoints (existing ones)
     ipsets: Mapping[str, IPSet]
     owners: Mapping[str, tuple[str, ...]]  # address -> keys of the entities that own it, any node
-    problems: tuple[str, ...] = field(default=())
 
     def endpoint_by_interface(self, interface: str) -> EndpointView | None:
         for ep in self.endpoints.values():

@@ -77,9 +77,9 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
     packet, result = model_explain(view, config, src_ip, dst_ip, protocol, sport, dport, icmp_type, icmp_code,
                                    "established" if established else "new", external_iface)
     if fmt == "json":
-        click.echo(serialise({**result.as_json(), "node": name, "problems": list(view.problems)}, "json"), nl=False)
+        click.echo(serialise({**result.as_json(), "node": name, "problems": list(calc.problems())}, "json"), nl=False)
     else:
-        click.echo(story(name, packet, result, config["dropActionOverride"], view.problems))
+        click.echo(story(name, packet, result, config["dropActionOverride"], calc.problems()))
 
 
 def _where(packet: Packet) -> str:

@@ -10,11 +10,12 @@ from ..config import EffectiveConfig
 from .commands import CommandError, Iptables, Runner
 from .ipsets import IPSetSync, SetPlan
 from .names import chain_name, ipset_name, policy_id, rule_ids
-from .render import FAMILIES, TABLES, IPSetSpec, Rendered, Table, render
+from .render import FAMILIES, TABLES, IPSetSpec, RenderCache, Rendered, Table, render
 from .tables import Plan, TableSync
 
 __all__ = [
-    "CommandError", "Dataplane", "IPSetSpec", "Iptables", "Plan", "Rendered", "Runner", "Table", "TableSync",
+    "CommandError", "Dataplane", "IPSetSpec", "Iptables", "Plan", "RenderCache", "Rendered", "Runner", "Table",
+    "TableSync",
     "chain_name", "ipset_name", "policy_id", "render", "rule_ids",
 ]
 

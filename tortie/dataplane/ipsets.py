@@ -16,7 +16,7 @@ class CurrentSet:
     type: str
     family: int
     maxelem: int
-    members: set[str] = field(default_factory=set)
+    members: set[str] | frozenset[str] = field(default_factory=set)
 
 
 def parse_save(text: str) -> dict[str, CurrentSet]:
@@ -63,7 +63,7 @@ def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem:
             before.append(_create(temp_name, spec, maxelem))
             before += [f"add {temp_name} {m} -exist" for m in sorted(spec.members)]
             before += [f"swap {temp_name} {name}", f"destroy {temp_name}"]
-        else:
+        elif have.members is not spec.members:  # the same frozenset as last written: nothing to do
             before += [f"add {name} {m} -exist" for m in sorted(spec.members - have.members)]
             before += [f"del {name} {m} -exist" for m in sorted(have.members - spec.members)]
     after += [f"destroy {name}" for name in sorted(current) if name not in desired]
@@ -84,7 +84,7 @@ class IPSetSync:
         current = self._known if self._known is not None and not read_back else self.read()
         self._known = None  # unknown until the writes succeed
         result = plan(desired, current, maxelem)
-        result.desired = {name: CurrentSet(s.type, s.family, maxelem, set(s.members)) for name, s in desired.items()}
+        result.desired = {name: CurrentSet(s.type, s.family, maxelem, s.members) for name, s in desired.items()}
         return result
 
     def run(self, batch: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from functools import lru_cache
 
 CHAIN_MAX = 28
 IPSET_MAX = 31
@@ -13,6 +14,7 @@ def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
+@lru_cache(maxsize=1 << 16)
 def chain_name(prefix: str, suffix: str) -> str:
     """§4.7: ``prefix + suffix``, or a 28-byte hashed name when that would not fit."""
     name = prefix + suffix

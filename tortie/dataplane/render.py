@@ -8,7 +8,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from ..calc import CalcRule, EndpointView, NodeView, TierView
 from ..config import EffectiveConfig, expand_log_prefix, override_log_prefix
@@ -26,6 +26,7 @@ ICMPV6_ND = (130, 131, 132, 133, 135, 136)
 NFLOG_PREFIX_MAX = 63
 CONNTRACK_ESTABLISHED = "-m conntrack --ctstate RELATED,ESTABLISHED"
 _TARGET = re.compile(r"-[jg] (cali-\S+)")
+_SET = re.compile(r"--match-set (\S+)")
 
 
 @dataclass
@@ -50,6 +51,17 @@ class Rendered:
     ipsets: dict[str, IPSetSpec]
 
 
+@dataclass
+class RenderCache:
+    """Chains of earlier renders, reused while their inputs are unchanged, so that one
+    policy or endpoint change re-renders only its own chains. Reset when the config changes."""
+
+    config: EffectiveConfig | None = None
+    chains: dict[tuple[Any, ...], tuple[Any, list[str]]] = field(default_factory=dict)  # key -> (inputs, rules)
+    scans: dict[int, tuple[list[str], frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = field(default_factory=dict)  # per set, family
+
+
 def nflog_prefix(kind: str, direction: str, index: int, ref: str) -> str:
     """§6: ``D<o><d><idx>|<ref>``, hashed when longer than 63 bytes."""
     head = f"D{kind}{'I' if direction == 'ingress' else 'E'}{index}|"
@@ -70,11 +82,19 @@ def _join(*parts: str) -> str:
 
 class Renderer:
     def __init__(self, view: NodeView, config: EffectiveConfig,
-                 interfaces: Mapping[str, set[str]] | None = None) -> None:
+                 interfaces: Mapping[str, set[str]] | None = None, cache: RenderCache | None = None) -> None:
         """``interfaces``: the node's interface names and their addresses (for HEPs found by
-        expectedIPs and for /regex/ exclusions)."""
+        expectedIPs and for /regex/ exclusions). ``cache``: kept across renders by the agent."""
         self.view = view
         self.config = config
+        self.cache = cache if cache is not None else RenderCache()
+        if self.cache.config is not config:
+            self.cache.config, self.cache.chains, self.cache.scans = config, {}, {}
+        self._used_chains: dict[tuple[Any, ...], tuple[Any, list[str]]] = {}
+        self._used_scans: dict[int, tuple[list[str], frozenset[str], frozenset[str]]] = {}
+        self._used_members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = {}
+        self._policy_names: dict[tuple[str, str], str] = {}
+        self._sets_used: set[tuple[int, str]] = set()
         self.interfaces = interfaces or {}
         self.m = Marks.from_mask(config["iptablesMarkMask"])
         self.allow = "-j ACCEPT" if config["iptablesFilterAllowAction"] == "Accept" else "-j RETURN"
@@ -95,9 +115,46 @@ class Renderer:
                 table = Table(family, name)
                 getattr(self, f"_{name}")(table)
                 table.hooks = {kernel: [f"-j {chain}"] for kernel, chain in HOOKS[name].items()}
-                _keep_reachable(table)
+                self._keep_reachable(table)
                 tables[(family, name)] = table
-        return Rendered(tables, self._ipsets(tables))
+        rendered = Rendered(tables, self._ipsets())
+        self.cache.chains, self.cache.scans = self._used_chains, self._used_scans
+        self.cache.members = self._used_members
+        return rendered
+
+    # --- the cache -------------------------------------------------------------------------
+
+    def _cached(self, key: tuple[Any, ...], inputs: Any, build: Callable[[], list[str]]) -> list[str]:
+        hit = self.cache.chains.get(key)
+        if hit is None or hit[0] != inputs:  # tuple equality checks identity first: cheap on a hit
+            hit = (inputs, build())
+        self._used_chains[key] = hit
+        return hit[1]
+
+    def _scan(self, rules: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The chains a rule list jumps to and the sets it matches, found once per list."""
+        hit = self.cache.scans.get(id(rules))
+        if hit is None or hit[0] is not rules:
+            targets = frozenset(t for rule in rules for t in _TARGET.findall(rule))
+            sets = frozenset(name for rule in rules for name in _SET.findall(rule))
+            hit = (rules, targets, sets)
+        self._used_scans[id(rules)] = hit
+        return hit[1], hit[2]
+
+    def _keep_reachable(self, table: Table) -> None:
+        """§4.6: a chain is programmed only while a programmed chain refers to it. Also notes
+        the sets the programmed chains match, for ``_ipsets``."""
+        seen: set[str] = set()
+        todo = list(HOOKS[table.name].values())
+        while todo:
+            chain = todo.pop()
+            if chain in seen or chain not in table.chains:
+                continue
+            seen.add(chain)
+            targets, sets = self._scan(table.chains[chain])
+            todo += targets
+            self._sets_used |= {(table.family, name) for name in sets}
+        table.chains = {name: rules for name, rules in table.chains.items() if name in seen}
 
     # --- deny sequence (§2) ----------------------------------------------------------------
 
@@ -146,16 +203,20 @@ class Renderer:
         return out
 
     def _policy_chain(self, table: Table, key: str, direction: str) -> str:
-        policy = self.view.policies[key]
-        data = policy.data
-        name = chain_name("cali-pi-" if direction == "ingress" else "cali-po-",
-                          policy_id(data.kind, data.name, data.namespace))
+        name = self._policy_names.get((key, direction))
+        if name is None:
+            data = self.view.policies[key].data
+            name = chain_name("cali-pi-" if direction == "ingress" else "cali-po-",
+                              policy_id(data.kind, data.name, data.namespace))
+            self._policy_names[(key, direction)] = name
         if name not in table.chains:
+            policy = self.view.policies[key]
+            data = policy.data
             kind = "np" if data.kind == "NetworkPolicy" else "gnp"
-            table.chains[name] = self.rules_chain(
+            table.chains[name] = self._cached(("policy", name, table.family, table.name), (policy,), lambda: self.rules_chain(
                 policy.ingress if direction == "ingress" else policy.egress, table.family, table.name, direction,
                 "P", f"{data.tier}|{data.label_name}",
-                expand_log_prefix(self.config["logPrefix"], data.tier, kind, data.short_name, data.namespace))
+                expand_log_prefix(self.config["logPrefix"], data.tier, kind, data.short_name, data.namespace)))
         return name
 
     def _profile_chain(self, table: Table, profile: str, direction: str) -> str:
@@ -166,9 +227,9 @@ class Renderer:
             # P may still be set by a tier's or an earlier profile's Pass: a profile that tests
             # P for its own Pass rules starts with it clear (docs/decisions.md).
             start = [set_mark(0, self.m.p)] if any(r.action == "Pass" for r in rules) else []
-            table.chains[name] = start + self.rules_chain(
+            table.chains[name] = self._cached(("profile", name, table.family), (view,), lambda: start + self.rules_chain(
                 rules, table.family, "filter", direction, "R", profile,
-                expand_log_prefix(self.config["logPrefix"], "", "pro", profile, None))
+                expand_log_prefix(self.config["logPrefix"], "", "pro", profile, None)))
         return name
 
     # --- per-endpoint chains (§4.5) -------------------------------------------------------------
@@ -211,6 +272,21 @@ class Renderer:
         prefix = nflog_prefix("R", direction, 0, "__NO_MATCH__")
         out += self.deny("", "filter", (1 if direction == "ingress" else 2, prefix), "No profile allowed")
         return out
+
+    def _endpoint_chain(self, table: Table, name: str, ep: EndpointView, direction: str, stage: str) -> None:
+        """An endpoint chain, from the cache while its tiers and profiles are the same. The
+        policy and profile chains it jumps to are registered in the table either way."""
+        tiers = ep.tiers.get((stage, direction), ())
+        for tier in tiers:
+            for key in tier.policies:
+                self._policy_chain(table, key, direction)
+        profiles = ep.entity.profiles if table.name == "filter" and stage == "N" else ()
+        for profile in profiles:
+            self._profile_chain(table, profile, direction)
+        build = self._filter_endpoint_chain if table.name == "filter" else self._untracked_chain
+        table.chains[name] = self._cached(("endpoint", name, table.family, table.name),
+                                          (ep.entity.kind, profiles, tiers),
+                                          lambda: build(table, ep, direction, stage))
 
     def _untracked_chain(self, table: Table, ep: EndpointView, direction: str, stage: str) -> list[str]:
         m = self.m
@@ -290,13 +366,13 @@ class Renderer:
             for iface, ep in workloads:
                 name = chain_name(prefix, iface)
                 rules.append(f"{flag} {iface} -g {name}")
-                table.chains[name] = self._filter_endpoint_chain(table, ep, direction, "N")
+                self._endpoint_chain(table, name, ep, direction, "N")
             table.chains[dispatch] = rules + self.deny("", "filter", comment="Unknown interface")
         heps = self._heps()
         for iface, ep in heps.items():
             for prefix, direction, stage in (("cali-fh-", "ingress", "N"), ("cali-th-", "egress", "N"),
                                              ("cali-fhfw-", "ingress", "F"), ("cali-thfw-", "egress", "F")):
-                table.chains[chain_name(prefix, iface)] = self._filter_endpoint_chain(table, ep, direction, stage)
+                self._endpoint_chain(table, chain_name(prefix, iface), ep, direction, stage)
         for chain, flag, target in (("cali-from-host-endpoint", "-i", "cali-fh-"),
                                     ("cali-to-host-endpoint", "-o", "cali-th-"),
                                     ("cali-from-hep-forward", "-i", "cali-fhfw-"),
@@ -312,8 +388,8 @@ class Renderer:
             "-j cali-from-host-endpoint"]
         table.chains["cali-OUTPUT"] = [set_mark(0, m.all), "-j cali-to-host-endpoint"]
         for iface, ep in heps.items():
-            table.chains[chain_name("cali-fh-", iface)] = self._untracked_chain(table, ep, "ingress", "U")
-            table.chains[chain_name("cali-th-", iface)] = self._untracked_chain(table, ep, "egress", "U")
+            self._endpoint_chain(table, chain_name("cali-fh-", iface), ep, "ingress", "U")
+            self._endpoint_chain(table, chain_name("cali-th-", iface), ep, "egress", "U")
         self._hep_dispatch(table, "cali-from-host-endpoint", "-i", "cali-fh-", heps)
         self._hep_dispatch(table, "cali-to-host-endpoint", "-o", "cali-th-", heps)
         self._failsafe(table, reverse=True)
@@ -325,51 +401,41 @@ class Renderer:
             f"-i {p}+ -j RETURN" for p in self.prefixes] + [
             set_mark(0, m.all), "-j cali-from-host-endpoint", f"{mark(m.a, m.a)} {mallow}"]
         for iface, ep in heps.items():
-            table.chains[chain_name("cali-fh-", iface)] = self._untracked_chain(table, ep, "ingress", "D")
+            self._endpoint_chain(table, chain_name("cali-fh-", iface), ep, "ingress", "D")
         self._hep_dispatch(table, "cali-from-host-endpoint", "-i", "cali-fh-", heps)
         self._failsafe(table, reverse=False)
 
     # --- ipsets (§8) -----------------------------------------------------------------------------
 
-    def _ipsets(self, tables: dict[tuple[int, str], Table]) -> dict[str, IPSetSpec]:
-        used = {(t.family, word) for t in tables.values() for rules in t.chains.values() for rule in rules
-                for word in re.findall(r"--match-set (\S+)", rule)}
+    def _ipsets(self) -> dict[str, IPSetSpec]:
+        used = self._sets_used
         by_name = {(f, ipset_name(f, set_id)): set_id for f in FAMILIES for set_id in self.view.ipsets}
         out = {}
         for family, name in sorted(used):
             ipset = self.view.ipsets[by_name[(family, name)]]
-            members = frozenset(_family_members(ipset.members, family, ipset.kind))
-            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", members)
+            key = (ipset.id, family)
+            hit = self.cache.members.get(key)
+            if hit is None or hit[0] is not ipset:  # the same IPSet object has the same members
+                hit = (ipset, frozenset(_family_members(ipset.members, family, ipset.kind)))
+            self._used_members[key] = hit
+            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1])
         return out
 
 
 def _family_members(members: frozenset[str], family: int, kind: str) -> set[str]:
     out = set()
     for member in members:
-        address = member.split(",", 1)[0]
-        net = ipaddress.ip_network(address, strict=False)
-        if net.version != family:
+        if (":" in member.split(",", 1)[0]) != (family == 6):
             continue
-        if kind == "selector" and net.prefixlen == 0:
+        if kind == "selector" and member.endswith("/0"):
             # hash:net cannot hold /0: write it as two halves (§8).
+            net = ipaddress.ip_network(member, strict=False)
             out |= {str(half) for half in net.subnets(prefixlen_diff=1)}
         else:
             out.add(member)
     return out
 
 
-def _keep_reachable(table: Table) -> None:
-    """§4.6: a chain is programmed only while a programmed chain refers to it."""
-    seen: set[str] = set()
-    todo = list(HOOKS[table.name].values())
-    while todo:
-        chain = todo.pop()
-        if chain in seen or chain not in table.chains:
-            continue
-        seen.add(chain)
-        todo += [t for rule in table.chains[chain] for t in _TARGET.findall(rule)]
-    table.chains = {name: rules for name, rules in table.chains.items() if name in seen}
-
-
-def render(view: NodeView, config: EffectiveConfig, interfaces: Mapping[str, set[str]] | None = None) -> Rendered:
-    return Renderer(view, config, interfaces).render()
+def render(view: NodeView, config: EffectiveConfig, interfaces: Mapping[str, set[str]] | None = None,
+           cache: RenderCache | None = None) -> Rendered:
+    return Renderer(view, config, interfaces, cache).render()

@@ -19,9 +19,11 @@ OWNED_PREFIX = "cali-"
 
 @dataclass
 class Current:
-    """What one table holds now: every chain, and per chain its rules as (id or None, spec)."""
+    """What one table holds now: every chain, per chain its rule ids (None for a rule without
+    one), and for kernel chains also each rule's spec (to delete ours by full text)."""
 
     chains: set[str] = field(default_factory=set)
+    ids: dict[str, list[str | None]] = field(default_factory=dict)
     rules: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
 
 
@@ -36,6 +38,7 @@ def parse_save(text: str) -> Current:
             _, chain, spec = line.split(" ", 2)
             m = _ID.search(spec)
             current.rules.setdefault(chain, []).append((m.group(1) if m else None, spec))
+    current.ids = {chain: [i for i, _ in rules] for chain, rules in current.rules.items()}
     return current
 
 
@@ -46,6 +49,29 @@ def _with_ids(chain: str, bodies: list[str]) -> list[tuple[str, str]]:
             zip(rule_ids(chain, texts), bodies)]
 
 
+class IdMemo:
+    """Rule ids of each chain's last rules, recomputed only when its rule list changes. The
+    same id list object is handed out while the rules are the same, so comparing against
+    what was written last is an identity check."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[list[str], list[tuple[str, str]], list[str | None]]] = {}
+
+    def _get(self, chain: str, bodies: list[str]) -> tuple[list[str], list[tuple[str, str]], list[str | None]]:
+        hit = self._memo.get(chain)
+        if hit is None or (hit[0] is not bodies and hit[0] != bodies):
+            lines = _with_ids(chain, bodies)
+            hit = (bodies, lines, [i for i, _ in lines])
+            self._memo[chain] = hit
+        return hit
+
+    def __call__(self, chain: str, bodies: list[str]) -> list[tuple[str, str]]:
+        return self._get(chain, bodies)[1]
+
+    def ids(self, chain: str, bodies: list[str]) -> list[str | None]:
+        return self._get(chain, bodies)[2]
+
+
 @dataclass
 class Plan:
     batch: str  # empty when nothing needs writing
@@ -54,22 +80,23 @@ class Plan:
     hooks: list[str]  # kernel chains whose tortie rules were re-done
 
 
-def plan(desired: Table, current: Current, insert: bool) -> Plan:
+def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None) -> Plan:
     """The restore batch that turns ``current`` into ``desired`` (nft backend)."""
+    memo = memo or IdMemo()
     declares: list[str] = []
     rules: list[str] = []
     rewritten = []
     for chain in sorted(desired.chains):
-        wanted = _with_ids(chain, desired.chains[chain])
-        have = [i for i, _ in current.rules.get(chain, [])]
-        if chain in current.chains and have == [i for i, _ in wanted]:
+        wanted = memo.ids(chain, desired.chains[chain])
+        have = current.ids.get(chain)
+        if chain in current.chains and (have is wanted or have == wanted):
             continue
         declares.append(f":{chain} - [0:0]")  # declaring an existing chain flushes it
-        rules += [line for _, line in wanted]
+        rules += [line for _, line in memo(chain, desired.chains[chain])]
         rewritten.append(chain)
     hooks = []
     for kernel in sorted(HOOKS[desired.name]):
-        wanted = _with_ids(kernel, desired.hooks.get(kernel, []))
+        wanted = memo(kernel, desired.hooks.get(kernel, []))
         have = current.rules.get(kernel, [])
         ours = [(i, spec) for i, spec in have if i is not None]
         ids = [i for i, _ in have]
@@ -92,16 +119,18 @@ def plan(desired: Table, current: Current, insert: bool) -> Plan:
     return Plan(batch, rewritten, removed, hooks)
 
 
-def after(desired: Table, current: Current, insert: bool) -> Current:
+def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None) -> Current:
     """What a table holds once ``plan(desired, current)`` has been written."""
-    state = Current(set(current.chains) | set(desired.chains), {})
+    memo = memo or IdMemo()
+    state = Current(set(current.chains) | set(desired.chains))
     for chain, rules in current.rules.items():
         if not chain.startswith(OWNED_PREFIX):
             foreign = [(i, spec) for i, spec in rules if i is None]
-            ours = [(i, line.split(" ", 2)[2]) for i, line in _with_ids(chain, desired.hooks.get(chain, []))]
+            ours = [(i, line.split(" ", 2)[2]) for i, line in memo(chain, desired.hooks.get(chain, []))]
             state.rules[chain] = ours + foreign if insert else foreign + ours
+            state.ids[chain] = [i for i, _ in state.rules[chain]]
     for chain, bodies in desired.chains.items():
-        state.rules[chain] = [(i, line.split(" ", 2)[2]) for i, line in _with_ids(chain, bodies)]
+        state.ids[chain] = memo.ids(chain, bodies)
     state.chains -= {c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains}
     return state
 
@@ -114,6 +143,7 @@ class TableSync:
         self.iptables = iptables
         self.insert = insert
         self._known: dict[tuple[int, str], Current] = {}
+        self._ids: dict[tuple[int, str], IdMemo] = {}
 
     def read(self, family: int, table: str) -> Current:
         return parse_save(self.iptables.save(family, table))
@@ -123,11 +153,12 @@ class TableSync:
         current = self._known.get(key) if not read_back else None
         if current is None:
             current = self.read(*key)
-        result = plan(desired, current, self.insert)
+        ids = self._ids.setdefault(key, IdMemo())
+        result = plan(desired, current, self.insert, ids)
         self._known.pop(key, None)
         if result.batch:
             self.iptables.restore(desired.family, result.batch)
-        self._known[key] = after(desired, current, self.insert)
+        self._known[key] = after(desired, current, self.insert, ids)
         return result
 
     def remove_all(self, family: int, table: str) -> Plan:
