@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -111,6 +112,10 @@ def main() -> None:
             rate_rules = iperf(lab)
             print(f"packet rate, 64-byte UDP between two workloads: {rate_rules:,.0f}/s with the rules, "
                   f"{rate_bare:,.0f}/s without: ratio {rate_rules / rate_bare:.2f} (target >= 0.8)")
+            agent.send_signal(signal.SIGSTOP)  # the same rules, the agent paused: what the rules alone cost
+            rate_paused = iperf(lab)
+            agent.send_signal(signal.SIGCONT)
+            print(f"  with the agent paused: {rate_paused:,.0f}/s, ratio {rate_paused / rate_bare:.2f}")
 
             policies = [d for d in docs if d["kind"].endswith("NetworkPolicy")]
             latencies = []

@@ -100,3 +100,46 @@ def test_a_policy_change_rewrites_only_its_own_chains(netns: str) -> None:
 
 def test_scenario_directory_is_present() -> None:
     assert DIRECTORY.is_dir() and FILES
+
+
+def test_dispatch_tree_with_many_workloads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import uuid
+
+    from tortie.lab.network import NodeNetwork, Workload
+    from tortie.lab.probe import probe
+    from tortie.resources import load_resource
+
+    def iface(i: int) -> str:
+        return "cali" + hashlib.sha1(f"t.w{i}".encode()).hexdigest()[:11]
+
+    docs = [load_resource(d).output() for d in [
+        {"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": "kns.t"},
+         "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}},
+        {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": "no-ssh"},
+         "spec": {"selector": "all()", "ingress": [{"action": "Deny", "protocol": "TCP",
+                                                    "destination": {"ports": [22]}}, {"action": "Pass"}]}},
+    ] + [{"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+          "metadata": {"name": f"w{i}", "namespace": "t"},
+          "spec": {"node": "n1", "interfaceName": iface(i), "ipNetworks": [f"198.18.30.{i + 1}/32"],
+                   "profiles": ["kns.t"]}} for i in range(20)]]
+    calc = Calculator("n1")
+    calc.load(docs)
+    config = effective_config("n1", None, None, "/nonexistent", {})
+    rendered = render(calc.view(), config)
+    subtrees = [c for c in rendered.tables[(4, "filter")].chains if c.startswith("cali-from-wl-dispatch-")]
+    assert subtrees and len(rendered.tables[(4, "filter")].chains["cali-from-wl-dispatch"]) < 20
+    # w20 has a veth on the node but no WorkloadEndpoint: its interface must fail closed.
+    workloads = [Workload(f"w{i}", iface(i), [f"198.18.30.{i + 1}"]) for i in range(21)]
+    lab = NodeNetwork(f"tortie-t{uuid.uuid4().hex[:6]}", [], [], workloads)
+    lab.up()
+    try:
+        Dataplane(Runner(lab.node)).program(calc.view(), config)
+        w = lab.workloads
+        assert probe(w[0].netns, "198.18.30.1", w[19].netns, "198.18.30.20", "tcp", 23001, "80").arrived
+        assert probe(w[7].netns, "198.18.30.8", w[12].netns, "198.18.30.13", "tcp", 23002, "8080").arrived
+        assert not probe(w[0].netns, "198.18.30.1", w[5].netns, "198.18.30.6", "tcp", 23003, "22").arrived
+        assert not probe(w[20].netns, "198.18.30.21", w[3].netns, "198.18.30.4", "tcp", 23004, "80").arrived
+        assert not probe(w[3].netns, "198.18.30.4", w[20].netns, "198.18.30.21", "tcp", 23005, "80").arrived
+    finally:
+        lab.down()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -23,6 +24,7 @@ HOOKS = {
     "mangle": {"PREROUTING": "cali-PREROUTING"},
 }
 ICMPV6_ND = (130, 131, 132, 133, 135, 136)
+DISPATCH_FANOUT = 16
 NFLOG_PREFIX_MAX = 63
 CONNTRACK_ESTABLISHED = "-m conntrack --ctstate RELATED,ESTABLISHED"
 _TARGET = re.compile(r"-[jg] (cali-\S+)")
@@ -288,6 +290,30 @@ class Renderer:
                                           (ep.entity.kind, profiles, tiers),
                                           lambda: build(table, ep, direction, stage))
 
+    def _dispatch(self, table: Table, chain: str, flag: str, targets: list[tuple[str, str]]) -> None:
+        """Workload dispatch by interface name, failing closed for unknown interfaces (§4.3).
+
+        Up to 16 interfaces it is the spec's flat list. Above that it is a tree split on the
+        next character of the names, as Calico builds it, so that a packet passes a handful
+        of rules instead of one per workload (docs/decisions.md)."""
+        if len(targets) <= DISPATCH_FANOUT:
+            rules = [f"{flag} {iface} -g {target}" for iface, target in targets]
+        else:
+            common = os.path.commonprefix([iface for iface, _ in targets])
+            rules = [f"{flag} {iface} -g {target}" for iface, target in targets if iface == common]
+            groups: dict[str, list[tuple[str, str]]] = {}
+            for iface, target in targets:
+                if iface != common:
+                    groups.setdefault(iface[:len(common) + 1], []).append((iface, target))
+            for key, group in sorted(groups.items()):
+                if len(group) == 1:
+                    rules.append(f"{flag} {group[0][0]} -g {group[0][1]}")
+                    continue
+                child = chain_name(f"{chain}-", key)
+                rules.append(f"{flag} {key}+ -g {child}")
+                self._dispatch(table, child, flag, group)
+        table.chains[chain] = rules + self.deny("", "filter", comment="Unknown interface")
+
     def _untracked_chain(self, table: Table, ep: EndpointView, direction: str, stage: str) -> list[str]:
         m = self.m
         out = ["-j cali-failsafe-in" if direction == "ingress" else "-j cali-failsafe-out", set_mark(0, m.a | m.p | m.d)]
@@ -362,12 +388,12 @@ class Renderer:
                            if ep.entity.kind == "WorkloadEndpoint" and ep.entity.interface)
         for dispatch, flag, prefix, direction in (("cali-from-wl-dispatch", "-i", "cali-fw-", "egress"),
                                                   ("cali-to-wl-dispatch", "-o", "cali-tw-", "ingress")):
-            rules = []
+            targets = []
             for iface, ep in workloads:
                 name = chain_name(prefix, iface)
-                rules.append(f"{flag} {iface} -g {name}")
+                targets.append((iface, name))
                 self._endpoint_chain(table, name, ep, direction, "N")
-            table.chains[dispatch] = rules + self.deny("", "filter", comment="Unknown interface")
+            self._dispatch(table, dispatch, flag, targets)
         heps = self._heps()
         for iface, ep in heps.items():
             for prefix, direction, stage in (("cali-fh-", "ingress", "N"), ("cali-th-", "egress", "N"),

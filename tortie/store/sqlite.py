@@ -32,6 +32,7 @@ INSERT OR IGNORE INTO meta VALUES ('schema', 1), ('revision', 0), ('compacted', 
 """
 
 POLL_INTERVAL = 0.005
+FULL_POLL_EVERY = 1.0  # query at least this often even when the files look unchanged
 WATCH_BATCH = 1000
 AUTO_COMPACT_EVERY = 1000
 
@@ -246,6 +247,9 @@ class SQLiteWatch(Watch):
         self._prefix = prefix
         self._conn = _Connection(store.path, store.lock_timeout)
         self._next = start_revision if start_revision > 0 else store.revision() + 1
+        self._files = (store.path, store.path + "-wal")
+        self._seen: tuple[tuple[int, int], ...] | None = None
+        self._polled_at = 0.0
         # Fail now, not later, if the start is already compacted.
         self._pending: list[Event] = self._poll()
 
@@ -259,7 +263,7 @@ class SQLiteWatch(Watch):
             return events
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            events = self._poll()
+            events = self._poll() if self._may_have_changed() else []
             if events:
                 return events
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -267,7 +271,24 @@ class SQLiteWatch(Watch):
                 return []
             time.sleep(POLL_INTERVAL if remaining is None else min(POLL_INTERVAL, remaining))
 
+    def _may_have_changed(self) -> bool:
+        """Every commit in WAL mode changes the -wal file (and a checkpoint the database), so
+        unchanged files mean no new revisions: a stat instead of a query while idle."""
+        seen = []
+        for path in self._files:
+            try:
+                st = os.stat(path)
+                seen.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                seen.append((0, 0))
+        state = tuple(seen)
+        if state != self._seen or time.monotonic() - self._polled_at > FULL_POLL_EVERY:
+            self._seen = state
+            return True
+        return False
+
     def _poll(self) -> list[Event]:
+        self._polled_at = time.monotonic()
         with self._conn.transaction() as db:
             compacted = _meta(db, "compacted")
             if self._next < compacted:
