@@ -21,6 +21,7 @@ from ..calc import Calculator, resource_id
 from ..config import EffectiveConfig, effective_config
 from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
 from ..dataplane.interfaces import read_interfaces
+from ..dataplane.kernel import log_lines_may_be_lost
 from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
 from ..resources.client import PREFIX
 from ..store import CompactedError, EventType, Store, StoreError, open_store
@@ -73,6 +74,7 @@ class Agent:
         self._dp: Dataplane | None = None
         self._render_cache = RenderCache()
         self._interfaces: dict[str, set[str]] | None = None
+        self._warned_log_lines = False
 
     # --- main loop -------------------------------------------------------------------
 
@@ -272,6 +274,7 @@ class Agent:
                     self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
                     return
                 time.sleep(0.001 * 2**attempt)
+        self._warn_if_log_lines_are_lost(rendered)
         now = time.monotonic()
         self._dirty = False
         self.status.applied_revision = self.status.seen_revision
@@ -287,6 +290,17 @@ class Agent:
                 log.info("programmed the dataplane (%s) at revision %d", reason, self.status.applied_revision)
             check = config.seconds("iptablesPostWriteCheckInterval")
             self._post_write_at = now + check if check and not repair else None
+
+    def _warn_if_log_lines_are_lost(self, rendered: Any) -> None:
+        if self._warned_log_lines:
+            return
+        uses_log = any(" -j LOG " in rule for t in rendered.tables.values() for rules in t.chains.values()
+                       for rule in rules)
+        if uses_log and log_lines_may_be_lost():
+            self._warned_log_lines = True
+            log.warning("LOG rules are in use but this agent runs outside the initial network namespace and "
+                        "net.netfilter.nf_log_all_netns is not 1: the kernel will drop their lines. Set it to 1 "
+                        "in the initial namespace.")
 
     def cleanup(self) -> None:
         """Remove every chain, hook rule and set tortie owns here (``tortie agent --cleanup``)."""
