@@ -46,7 +46,7 @@ def cluster(endpoints: int, nodes: int, policies: int, rng: random.Random) -> li
             {"action": "Allow", "protocol": "TCP", "source": {"selector": f'app == "{other}"'},
              "destination": {"ports": [80, "http"]}},
             {"action": "Allow", "protocol": "TCP", "source": {"namespaceSelector": 'env == "prod"',
-                                                             "selector": f'tier in {{"web", "api"}}'}},
+                                                             "selector": 'tier in {"web", "api"}'}},
             {"action": "Deny", "protocol": "UDP", "source": {"nets": [f"203.0.{i % 256}.0/24"]}},
             {"action": "Pass" if tier != "default" else "Allow", "source": {"notSelector": 'version == "1"'}},
         ]

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from .netns import netns  # noqa: F401 - a fixture for every kernel test
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 CONFORMANCE = SHARED / "conformance"

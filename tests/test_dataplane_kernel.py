@@ -8,7 +8,6 @@ from tortie.calc import Calculator
 from tortie.config import effective_config
 from tortie.dataplane import Dataplane, Runner, chain_name, render
 
-from .netns import netns  # noqa: F401 - fixture
 from .scenarios import DIRECTORY, load_cases
 
 FILES = sorted({c.file for c in load_cases()})

@@ -103,7 +103,7 @@ def story(node: str, packet: Packet, result: Result, override: str, problems: tu
     if not result.decided:
         lines.append("Verdict: none from tortie; the host's own rules decide.")
     elif result.verdict == "allow":
-        lines.append(f"Verdict: allow. The kernel accepts the packet.")
+        lines.append("Verdict: allow. The kernel accepts the packet.")
     else:
         lines.append(f"Verdict: deny ({result.cause}). With dropActionOverride {override} the kernel "
                      f"{'accepts' if result.action == 'accept' else 'drops'} it.")
