@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tortie.agent import Agent
-from tortie.dataplane import Runner
+from tortie.dataplane import Dataplane, Runner
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.probe import probe
 from tortie.resources import ResourceClient, load_resource
@@ -231,3 +231,29 @@ def test_store_outage_keeps_enforcing_and_catches_up(node: Node) -> None:
     finally:
         agent.stopping.set()
         thread.join(timeout=10)
+
+
+def test_backend_change_migrates_every_rule(node: Node) -> None:
+    agent = Agent("n1", node.url, "/nonexistent", env={"FELIX_HEALTHENABLED": "false"}, runner=Runner(node.lab.node))
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not agent.status.ready and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "cali" in node.iptables()
+        revision = node.write("FelixConfiguration", "node.n1", {"iptablesRefreshInterval": "1s",
+                                                                "iptablesBackend": "Legacy"})
+        deadline = time.monotonic() + 20
+        while agent.status.applied_revision < revision and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert agent.status.applied_revision >= revision
+        assert "cali" not in node.iptables()  # nothing left in nft
+        legacy = subprocess.run(["ip", "netns", "exec", node.lab.node, "iptables-legacy-save"],
+                                capture_output=True, text=True).stdout
+        assert ":cali-tw-cali2222" in legacy
+        assert node.probe(22, 21061)[0] is False and node.probe(5432, 21062)[0] is True
+    finally:
+        agent.stopping.set()
+        thread.join(timeout=10)
+        Dataplane(Runner(node.lab.node), backend="legacy").cleanup()

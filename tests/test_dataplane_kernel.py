@@ -142,3 +142,38 @@ def test_dispatch_tree_with_many_workloads(tmp_path) -> None:  # type: ignore[no
         assert not probe(w[3].netns, "198.18.30.4", w[20].netns, "198.18.30.21", "tcp", 23005, "80").arrived
     finally:
         lab.down()
+
+
+def _cali_lines(runner: Runner, backend: str) -> int:
+    return sum(line.count("cali") for table in ("filter", "raw", "mangle")
+               for line in runner.run([f"iptables-{backend}-save", "-t", table]).splitlines())
+
+
+@pytest.mark.parametrize("file", FILES)
+def test_legacy_backend_converges_and_repairs_with_minimal_edits(netns: str, file: str) -> None:
+    view = _world(file)
+    config = effective_config("n1", {"dropActionOverride": "LogAndDrop", "prometheusReporterEnabled": True},
+                              None, "/nonexistent", {})
+    runner = Runner(netns)
+    dataplane = Dataplane(runner, backend="legacy")
+    assert dataplane.program(view, config).wrote
+    assert not dataplane.program(view, config).wrote
+    chain = next(c for c in render(view, config).tables[(4, "filter")].chains if c.startswith("cali-tw-"))
+    runner.run(["iptables-legacy", "-D", chain, "2"])
+    repair = dataplane.program(view, config).plans[(4, "filter")]
+    assert f":{chain} " not in repair.batch and (f"-R {chain} " in repair.batch or f"-A {chain} " in repair.batch)
+    assert not dataplane.program(view, config).wrote
+    dataplane.cleanup()
+    assert _cali_lines(runner, "legacy") == 0
+
+
+def test_auto_detection(netns: str) -> None:
+    from tortie.dataplane.backend import detect_backend
+    runner = Runner(netns)
+    assert detect_backend(runner) == "nft"  # nothing anywhere: nft, and legacy is never touched
+    assert runner.run(["cat", "/proc/net/ip_tables_names"]).strip() == ""
+    runner.run(["iptables-legacy", "-A", "INPUT", "-j", "ACCEPT"])
+    runner.run(["iptables-legacy", "-A", "INPUT", "-p", "tcp", "-j", "ACCEPT"])
+    assert detect_backend(runner) == "legacy"  # legacy holds more rules
+    runner.run(["iptables-nft", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
+    assert detect_backend(runner) == "nft"  # kubelet's hint wins

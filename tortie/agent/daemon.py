@@ -21,6 +21,7 @@ from ..calc import Calculator, resource_id
 from ..config import EffectiveConfig, effective_config
 from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
 from ..dataplane.interfaces import read_interfaces
+from ..dataplane.backend import detect_backend
 from ..dataplane.kernel import log_lines_may_be_lost
 from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
 from ..resources.client import PREFIX
@@ -72,6 +73,7 @@ class Agent:
         self._retry_at = 0.0
         self._reread_config_file = False
         self._dp: Dataplane | None = None
+        self._detected: str | None = None
         self._render_cache = RenderCache()
         self._interfaces: dict[str, set[str]] | None = None
         self._warned_log_lines = False
@@ -244,13 +246,28 @@ class Agent:
 
     # --- dataplane --------------------------------------------------------------------------
 
+    def _backend(self) -> str:
+        choice = self._config["iptablesBackend"]
+        if choice == "Auto":
+            if self._detected is None:
+                self._detected = detect_backend(self.runner)
+                log.info("iptables backend detected: %s", self._detected)
+            return self._detected
+        self._detected = None  # detect again whenever the value changes back to Auto
+        return "legacy" if choice == "Legacy" else "nft"
+
     def _dataplane(self) -> Dataplane:
         """The dataplane for the current backend and insert mode (kept while they stay the same,
-        so that it remembers what it wrote)."""
-        config = self._config
-        backend = "legacy" if config["iptablesBackend"] == "Legacy" else "nft"
-        insert = config["chainInsertMode"] == "Insert"
-        if self._dp is None or (self._dp.tables.iptables.backend, self._dp.tables.insert) != (backend, insert):
+        so that it remembers what it wrote). A backend change first removes everything tortie
+        wrote through the old one: the two must never both hold rules (§9.4)."""
+        backend = self._backend()
+        insert = self._config["chainInsertMode"] == "Insert"
+        if self._dp is not None and self._dp.tables.iptables.backend != backend:
+            log.info("iptables backend changes from %s to %s: removing tortie's rules from %s",
+                     self._dp.tables.iptables.backend, backend, self._dp.tables.iptables.backend)
+            self._dp.cleanup()
+            self._dp = None
+        if self._dp is None or self._dp.tables.insert != insert:
             self._dp = Dataplane(self.runner, backend=backend, insert=insert)
         return self._dp
 
@@ -303,9 +320,9 @@ class Agent:
                         "in the initial namespace.")
 
     def cleanup(self) -> None:
-        """Remove every chain, hook rule and set tortie owns here (``tortie agent --cleanup``)."""
-        for backend in ("nft",) if self._config["iptablesBackend"] != "Legacy" else ("legacy",):
-            Dataplane(self.runner, backend=backend).cleanup()
+        """Remove every chain, hook rule and set tortie owns here (``tortie agent --cleanup``),
+        through the backend the configuration selects."""
+        Dataplane(self.runner, backend=self._backend()).cleanup()
 
     # --- health --------------------------------------------------------------------------
 

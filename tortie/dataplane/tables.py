@@ -80,8 +80,21 @@ class Plan:
     hooks: list[str]  # kernel chains whose tortie rules were re-done
 
 
-def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None) -> Plan:
-    """The restore batch that turns ``current`` into ``desired`` (nft backend)."""
+def _minimal_edits(chain: str, have: list[str | None], wanted: list[tuple[str, str]]) -> list[str]:
+    """Legacy backend: replace differing rules in place, delete surplus ones, append new ones."""
+    edits = []
+    for n, (rule_id, line) in enumerate(wanted[:len(have)], 1):
+        if have[n - 1] != rule_id:
+            edits.append(line.replace(f"-A {chain} ", f"-R {chain} {n} ", 1))
+    edits += [f"-D {chain} {len(wanted) + 1}"] * max(0, len(have) - len(wanted))
+    edits += [line for _, line in wanted[len(have):]]
+    return edits
+
+
+def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
+         minimal: bool = False) -> Plan:
+    """The restore batch that turns ``current`` into ``desired``: whole-chain rewrites for the
+    nft backend, minimal in-place edits for legacy (``minimal``)."""
     memo = memo or IdMemo()
     declares: list[str] = []
     rules: list[str] = []
@@ -91,8 +104,11 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
         have = current.ids.get(chain)
         if chain in current.chains and (have is wanted or have == wanted):
             continue
-        declares.append(f":{chain} - [0:0]")  # declaring an existing chain flushes it
-        rules += [line for _, line in memo(chain, desired.chains[chain])]
+        if minimal and chain in current.chains:
+            rules += _minimal_edits(chain, have or [], memo(chain, desired.chains[chain]))
+        else:
+            declares.append(f":{chain} - [0:0]")  # declaring an existing chain flushes it
+            rules += [line for _, line in memo(chain, desired.chains[chain])]
         rewritten.append(chain)
     hooks = []
     for kernel in sorted(HOOKS[desired.name]):
@@ -154,7 +170,7 @@ class TableSync:
         if current is None:
             current = self.read(*key)
         ids = self._ids.setdefault(key, IdMemo())
-        result = plan(desired, current, self.insert, ids)
+        result = plan(desired, current, self.insert, ids, minimal=self.iptables.backend == "legacy")
         self._known.pop(key, None)
         if result.batch:
             self.iptables.restore(desired.family, result.batch)
