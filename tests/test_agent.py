@@ -257,3 +257,44 @@ def test_backend_change_migrates_every_rule(node: Node) -> None:
         agent.stopping.set()
         thread.join(timeout=10)
         Dataplane(Runner(node.lab.node), backend="legacy").cleanup()
+
+
+ECHO_SERVER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); print("READY", flush=True)
+conn, _ = s.accept()
+while data := conn.recv(100):
+    conn.sendall(data)
+"""
+CLIENT = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+print("CONNECTED", flush=True)
+for line in sys.stdin:
+    c.sendall(line.encode())
+    print("ECHO " + c.recv(100).decode().strip(), flush=True)
+"""
+
+
+def test_restart_keeps_established_connections(node: Node) -> None:
+    node.start()
+    web, db = node.lab.workloads
+    server = subprocess.Popen(["ip", "netns", "exec", db.netns, sys.executable, "-c", ECHO_SERVER, "10.65.0.20",
+                               "5432"], stdout=subprocess.PIPE, text=True)
+    client = None
+    try:
+        assert server.stdout.readline().strip() == "READY"
+        client = subprocess.Popen(["ip", "netns", "exec", web.netns, sys.executable, "-c", CLIENT, "10.65.0.20",
+                                   "5432"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert client.stdout.readline().strip() == "CONNECTED"
+        node.stop(signal.SIGKILL)
+        node.start()  # a fresh agent converges over the existing rules
+        client.stdin.write("still-here\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "ECHO still-here"
+    finally:
+        for proc in (client, server):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
