@@ -32,11 +32,29 @@ def _log_address(address: str) -> str:
     return ip.exploded if ip.version == 6 else str(ip)
 
 
+def _established(node_ns: str, src: str, dst: str, sport: int, dport: int) -> None:
+    """Tell the node's conntrack that this TCP connection is already established."""
+    subprocess.run(_in(node_ns, ["conntrack", "-I", "-p", "tcp", "-s", src, "-d", dst, "--sport", str(sport),
+                                 "--dport", str(dport), "--state", "ESTABLISHED", "-u", "SEEN_REPLY,ASSURED",
+                                 "--timeout", "60"]), check=True, capture_output=True, timeout=10)
+
+
 def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, target: str,
-          timeout: float = 0.8) -> ProbeResult:
+          timeout: float = 0.8, state: str = "new", node_ns: str | None = None) -> ProbeResult:
     """Send one probe: ``proto`` tcp, udp or icmp; ``target`` the port, or ``TYPE[/CODE]`` for
-    ICMP (then ``sport`` is the echo id). Returns whether it arrived and its LOG lines."""
+    ICMP (then ``sport`` is the echo id). A TCP probe in ``state`` established is one segment
+    of a connection entered into ``node_ns``'s conntrack first; in state invalid, a segment
+    conntrack rejects. Returns whether it arrived and its LOG lines."""
     listen_target = target.split("/")[0]
+    if proto == "tcp" and state == "established":
+        if node_ns is None:
+            raise ValueError("an established probe needs the node's namespace")
+        _established(node_ns, src, dst, sport, int(target))
+        proto = "tcp-segment"
+    elif proto == "tcp" and state == "invalid":
+        proto = "tcp-invalid"
+    elif state != "new":
+        raise ValueError(f"cannot probe {proto} in state {state}")
     with KmsgReader() as kmsg:
         listener = subprocess.Popen(_in(dst_ns, AGENT + ["listen", proto, dst, listen_target, str(timeout + 1), src]),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -58,6 +76,6 @@ def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, 
                 listener.communicate()
         time.sleep(0.05)  # let the last LOG lines reach the ring
         needle = f"SRC={_log_address(src)} DST={_log_address(dst)} "
-        mine = f"SPT={sport} " if proto != "icmp" else f"ID={sport} "
+        mine = f"ID={sport} " if proto == "icmp" else f"SPT={sport} "
         logs = [line for line in kmsg.read() if needle in line and mine in line and log_prefix(line) is not None]
     return ProbeResult("ARRIVED" in out, logs)

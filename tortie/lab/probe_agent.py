@@ -3,8 +3,11 @@
     python -m tortie.lab.probe_agent listen PROTO ADDRESS PORT|ICMPTYPE SECONDS [PEER]
     python -m tortie.lab.probe_agent send PROTO SRC SPORT|ID DST DPORT|ICMPTYPE[/CODE] SECONDS
 
+PROTO is tcp, udp or icmp, or ``tcp-segment`` and ``tcp-invalid``: one raw TCP segment
+(an ACK, for a connection the node's conntrack already knows; or SYN+FIN, which conntrack
+calls INVALID) that a raw listener catches before the receiving kernel answers it.
 The listener prints READY once bound, then ARRIVED if the probe reached it. The sender
-exits 0 when a TCP connection was established (or a datagram was sent), 1 otherwise.
+exits 0 when a TCP connection was established (or a packet was sent), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -34,6 +37,20 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+TCP_FLAGS = {"tcp-segment": 0x10, "tcp-invalid": 0x03}  # ACK; SYN+FIN
+
+
+def _tcp_segment(src: str, dst: str, sport: int, dport: int, flags: int) -> bytes:
+    """A TCP header with a valid checksum (over the pseudo header of either family)."""
+    header = struct.pack("!HHIIBBHHH", sport, dport, 1, 1, 5 << 4, flags, 65535, 0, 0)
+    a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    if a.version == 4:
+        pseudo = a.packed + b.packed + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
+    else:
+        pseudo = a.packed + b.packed + struct.pack("!I3xB", len(header), socket.IPPROTO_TCP)
+    return header[:16] + struct.pack("!H", _checksum(pseudo + header)) + header[18:]
+
+
 def listen(proto: str, address: str, port: int, seconds: float, peer: str | None) -> int:
     family = _family(address)
     if proto == "tcp":
@@ -44,6 +61,8 @@ def listen(proto: str, address: str, port: int, seconds: float, peer: str | None
     elif proto == "udp":
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.bind((address, port))
+    elif proto in TCP_FLAGS:
+        sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)
     else:
         sock = socket.socket(family, socket.SOCK_RAW, _icmp_proto(address))
     print("READY", flush=True)
@@ -62,7 +81,11 @@ def listen(proto: str, address: str, port: int, seconds: float, peer: str | None
             print("ARRIVED", flush=True)
             return 0
         header = 20 if family == socket.AF_INET else 0  # raw IPv4 sockets see the IP header
-        if (peer is None or source[0] == peer) and len(data) > header and data[header] == port:
+        if proto in TCP_FLAGS:
+            arrived = len(data) >= header + 4 and struct.unpack("!H", data[header + 2:header + 4])[0] == port
+        else:
+            arrived = len(data) > header and data[header] == port
+        if (peer is None or source[0] == peer) and arrived:
             print("ARRIVED", flush=True)
             return 0
     return 1
@@ -86,6 +109,11 @@ def send(proto: str, src: str, sport: int, dst: str, target: str, seconds: float
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.bind((src, sport))
         sock.sendto(b"tortie-probe", (dst, int(target)))
+        return 0
+    if proto in TCP_FLAGS:
+        sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        sock.bind((src, 0))
+        sock.sendto(_tcp_segment(src, dst, sport, int(target), TCP_FLAGS[proto]), (dst, 0))
         return 0
     kind, _, code = target.partition("/")
     sock = socket.socket(family, socket.SOCK_RAW, _icmp_proto(dst))
