@@ -5,7 +5,8 @@
 Prints: the time from a policy change in the store to the kernel enforcing it (a real agent
 in a node namespace); the agent's cost for that change against a bare iptables-restore of the
 same delta, measured in the same run (target at most 1.5); which chains the change rewrote;
-and the packet rate between two workloads with all the rules against none (target at least 0.8).
+and the packet rate between two workloads with all the rules against none (target at least 0.8),
+beside the rate with conntrack alone (the floor for any stateful firewall) and with the legacy backend.
 Runs as root; everything happens in namespaces it creates and deletes.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import statistics
@@ -21,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -28,7 +31,7 @@ from calc import cluster  # noqa: E402
 
 from tortie.calc import Calculator  # noqa: E402
 from tortie.config import effective_config  # noqa: E402
-from tortie.dataplane import Dataplane, RenderCache, Runner, render  # noqa: E402
+from tortie.dataplane import Dataplane, RenderCache, Rendered, Runner, Table, render  # noqa: E402
 from tortie.lab.network import NodeNetwork, Workload  # noqa: E402
 from tortie.resources import ResourceClient, load_resource  # noqa: E402
 from tortie.store import open_store  # noqa: E402
@@ -42,7 +45,7 @@ def status(netns: str) -> dict:
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
 
-def iperf(lab: NodeNetwork, seconds: int = 3) -> float:
+def iperf(lab: NodeNetwork, seconds: int = 2) -> float:
     """UDP packets per second from one workload to another through the node (64-byte datagrams)."""
     a, b = lab.workloads[0], lab.workloads[1]
     server = subprocess.Popen(["ip", "netns", "exec", b.netns, "iperf3", "-s", "-B", b.addresses[0]],
@@ -65,7 +68,31 @@ def iperf(lab: NodeNetwork, seconds: int = 3) -> float:
         server.wait()
 
 
+def agent_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (``ip netns exec`` execs the agent)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int) -> None:
+    """Wait until a process is idle (under 2% of a CPU over half a second)."""
+    while True:
+        before = agent_cpu(pid)
+        time.sleep(0.5)
+        if agent_cpu(pid) - before < 0.01:
+            return
+
+
+def rate_pair(lab: NodeNetwork, before: Callable[[], object], change: Callable[[], object]) -> tuple[float, float]:
+    """The packet rate after ``before``, then after ``change``."""
+    before()
+    first = iperf(lab)
+    change()
+    return first, iperf(lab)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that the namespaces are deleted on the way out
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policies", type=int, default=1000)
     parser.add_argument("--endpoints", type=int, default=10000)
@@ -109,13 +136,15 @@ def main() -> None:
             rules = subprocess.run(["ip", "netns", "exec", lab.node, "iptables-nft-save"], capture_output=True,
                                    text=True).stdout.count("\n-A ")
             print(f"rules programmed: {rules:,} (IPv4 only shown)")
-            rate_rules = iperf(lab)
-            print(f"packet rate, 64-byte UDP between two workloads: {rate_rules:,.0f}/s with the rules, "
-                  f"{rate_bare:,.0f}/s without: ratio {rate_rules / rate_bare:.2f} (target >= 0.8)")
-            agent.send_signal(signal.SIGSTOP)  # the same rules, the agent paused: what the rules alone cost
-            rate_paused = iperf(lab)
-            agent.send_signal(signal.SIGCONT)
-            print(f"  with the agent paused: {rate_paused:,.0f}/s, ratio {rate_paused / rate_bare:.2f}")
+            settle(agent.pid)  # the start's post-write check reads every table back
+            rate_agent = iperf(lab)
+            print(f"packet rate with the agent running: {rate_agent:,.0f}/s against {rate_bare:,.0f}/s with no rules "
+                  f"(no agent): ratio {rate_agent / rate_bare:.2f}")
+            # The idle agent's own cost: the same rules with the agent stopped and running, back to back.
+            pairs = [rate_pair(lab, lambda: agent.send_signal(signal.SIGSTOP), lambda: agent.send_signal(signal.SIGCONT))
+                     for _ in range(3)]
+            print(f"  running against stopped (median of 3 pairs): "
+                  f"{statistics.median(running / stopped for stopped, running in pairs):.2f}")
 
             policies = [d for d in docs if d["kind"].endswith("NetworkPolicy")]
             latencies = []
@@ -166,6 +195,24 @@ def main() -> None:
             print(f"agent work per change / bare iptables-restore of its delta: {statistics.median(ratios):.2f} "
                   f"(target <= 1.5)")
             print(f"chains rewritten by one policy change: {sorted(rewritten)}")
+
+            # Packet rate: pairs (no rules, all the rules) measured back to back, so that the noise
+            # of a shared machine hits both sides of each ratio alike; the median ratio of the pairs.
+            dataplane.cleanup()
+            rendered = render(calc.view(), config, None, cache)
+            one_rule = Rendered({(4, "raw"): Table(4, "raw", {"cali-PREROUTING": [
+                "-m conntrack --ctstate ESTABLISHED -j ACCEPT"]}, {"PREROUTING": ["-j cali-PREROUTING"]})}, {})
+            print("packet rate, 64-byte UDP between two workloads, all the rules against none (median of 3 pairs):")
+            for label, backend, rules in (("conntrack alone (one rule)", "nft", one_rule), ("nft", "nft", rendered),
+                                          ("legacy", "legacy", rendered)):
+                plane = Dataplane(runner, backend=backend)
+                ratios = [rate_pair(lab, plane.cleanup, lambda: plane.apply(rules, config["maxIpsetSize"]))
+                          for _ in range(3)]
+                plane.cleanup()
+                ratio = statistics.median(r / b for b, r in ratios)
+                target = " (target >= 0.8)" if rules is rendered else ""
+                print(f"  {label}: {statistics.median(r for _, r in ratios):,.0f}/s against "
+                      f"{statistics.median(b for b, _ in ratios):,.0f}/s: ratio {ratio:.2f}{target}")
         finally:
             if agent is not None:
                 agent.kill()

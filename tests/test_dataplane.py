@@ -11,7 +11,7 @@ from tortie.calc import Calculator
 from tortie.config import effective_config
 from tortie.dataplane import chain_name, ipset_name, render, rule_ids
 from tortie.dataplane.matches import Marks, rule_match
-from tortie.dataplane.render import nflog_prefix
+from tortie.dataplane.prefixes import nflog_prefix
 from tortie.dataplane.tables import parse_save, plan
 from tortie.resources import load_resource
 

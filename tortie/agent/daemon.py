@@ -27,6 +27,7 @@ from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_do
 from ..resources.client import PREFIX
 from ..store import CompactedError, EventType, Store, StoreError, open_store
 from .health import HealthServer
+from .reporting import Reporting
 
 log = logging.getLogger("tortie.agent")
 WATCH_POLL = 0.2
@@ -61,6 +62,7 @@ class Agent:
         self.runner = runner or Runner()
         self.status = Status()
         self.health = HealthServer(self._status_json)
+        self.reporting = Reporting(node, self.runner)
         self.stopping = threading.Event()
         self._store: Store | None = None
         self._watch: Any = None
@@ -92,6 +94,7 @@ class Agent:
                 self.step()
         finally:
             self.health.stop()
+            self.reporting.stop()
             if self._store is not None:
                 self._store.close()
             log.info("agent stopped; rules stay in place")
@@ -239,6 +242,7 @@ class Agent:
             self._dirty = True
         logging.getLogger("tortie").setLevel(_level(new["logSeverityScreen"]))
         self.health.configure(new["healthEnabled"], new["healthHost"], new["healthPort"])
+        self.reporting.configure(new)
 
     @property
     def config(self) -> EffectiveConfig:
@@ -282,7 +286,10 @@ class Agent:
                 if repair or attempt > 0 or self._interfaces is None:  # interfaces change rarely
                     self._interfaces = read_interfaces(self.runner)
                 rendered = render(view, config, self._interfaces, self._render_cache)
+                self.reporting.prepare(view, config)
+                started = time.monotonic()
                 result = dataplane.apply(rendered, config["maxIpsetSize"], read_back=repair or attempt > 0)
+                self.reporting.applied(view, rendered, self.status.seen_revision, time.monotonic() - started)
                 break
             except CommandError as exc:
                 if attempt == WRITE_RETRIES:
@@ -328,10 +335,12 @@ class Agent:
 
     def _status_json(self) -> dict[str, Any]:
         s = self.status
-        return {"node": self.node, "live": time.monotonic() - s.last_loop < LIVENESS_SLACK, "ready": s.ready,
+        live = time.monotonic() - s.last_loop < LIVENESS_SLACK and self.reporting.live()
+        return {"node": self.node, "live": live, "ready": s.ready,
                 "storeConnected": s.store_connected, "appliedRevision": s.applied_revision,
                 "seenRevision": s.seen_revision, "repairs": s.repairs, "writes": s.writes,
-                "lastError": s.last_error, "problems": s.problems, "configProblems": s.config_problems}
+                "lastError": s.last_error, "problems": s.problems + self.reporting.problems,
+                "configProblems": s.config_problems, "reporting": self.reporting.status()}
 
 
 def _level(severity: str) -> int:

@@ -3,8 +3,10 @@ named network namespace (``ip netns exec``), which is how tests and the lab use 
 
 from __future__ import annotations
 
+import re
 import subprocess
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 
 class CommandError(RuntimeError):
@@ -15,6 +17,8 @@ class CommandError(RuntimeError):
 class Runner:
     netns: str | None = None  # run inside this named network namespace
     timeout: float = 30.0
+    # (what, table, IP version) -> runs; what: save, restore, restore_error, ipset_restore, ...
+    stats: Counter[tuple[str, str, int]] = field(default_factory=Counter, compare=False, hash=False)
 
     def run(self, args: list[str], input: str | None = None) -> str:
         argv = (["ip", "netns", "exec", self.netns] if self.netns else []) + args
@@ -39,10 +43,19 @@ class Iptables:
         return f"{'ip6tables' if family == 6 else 'iptables'}-{self.backend}-{verb}"
 
     def save(self, family: int, table: str) -> str:
+        self.runner.stats["save", table, family] += 1
         return self.runner.run([self._binary(family, "save"), "-t", table])
 
     def restore(self, family: int, text: str) -> None:
         args = [self._binary(family, "restore"), "--noflush"]
         if self.backend == "legacy":
             args += ["--wait", "10"]
-        self.runner.run(args, input=text)
+        tables = re.findall(r"^\*(\w+)", text, re.MULTILINE)
+        for table in tables:
+            self.runner.stats["restore", table, family] += 1
+        try:
+            self.runner.run(args, input=text)
+        except CommandError:
+            for table in tables:
+                self.runner.stats["restore_error", table, family] += 1
+            raise

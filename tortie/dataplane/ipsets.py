@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .commands import Runner
+from .commands import CommandError, Runner
 from .render import IPSetSpec
 
 OWNED = ("cali4", "cali6")
@@ -89,7 +89,12 @@ class IPSetSync:
 
     def run(self, batch: str) -> None:
         if batch:
-            self.runner.run(["ipset", "restore"], input=batch)
+            self.runner.stats["ipset_restore", "", 0] += 1
+            try:
+                self.runner.run(["ipset", "restore"], input=batch)
+            except CommandError:
+                self.runner.stats["ipset_restore_error", "", 0] += 1
+                raise
 
     def written(self, result: SetPlan) -> None:
         """Both batches of ``result`` went through: the kernel now holds what it wanted."""

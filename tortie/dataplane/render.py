@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 import os
 import re
@@ -15,6 +13,7 @@ from ..calc import CalcRule, EndpointView, NodeView, TierView
 from ..config import EffectiveConfig, expand_log_prefix, override_log_prefix
 from .matches import Marks, mark, rule_match, set_mark
 from .names import chain_name, ipset_name, policy_id
+from .prefixes import GROUPS, nflog_prefix
 
 FAMILIES = (4, 6)
 TABLES = ("filter", "raw", "mangle")
@@ -25,7 +24,6 @@ HOOKS = {
 }
 ICMPV6_ND = (130, 131, 132, 133, 135, 136)
 DISPATCH_FANOUT = 16
-NFLOG_PREFIX_MAX = 63
 CONNTRACK_ESTABLISHED = "-m conntrack --ctstate RELATED,ESTABLISHED"
 _TARGET = re.compile(r"-[jg] (cali-\S+)")
 _SET = re.compile(r"--match-set (\S+)")
@@ -62,16 +60,6 @@ class RenderCache:
     chains: dict[tuple[Any, ...], tuple[Any, list[str]]] = field(default_factory=dict)  # key -> (inputs, rules)
     scans: dict[int, tuple[list[str], frozenset[str], frozenset[str]]] = field(default_factory=dict)
     members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = field(default_factory=dict)  # per set, family
-
-
-def nflog_prefix(kind: str, direction: str, index: int, ref: str) -> str:
-    """§6: ``D<o><d><idx>|<ref>``, hashed when longer than 63 bytes."""
-    head = f"D{kind}{'I' if direction == 'ingress' else 'E'}{index}|"
-    full = head + ref
-    if len(full.encode()) <= NFLOG_PREFIX_MAX:
-        return full
-    digest = base64.urlsafe_b64encode(hashlib.sha224(full.encode()).digest()).decode().rstrip("=")
-    return f"{head}#{digest[:24]}"
 
 
 def _comment(text: str) -> str:
@@ -185,7 +173,7 @@ class Renderer:
     def rules_chain(self, rules: tuple[CalcRule, ...], family: int, table: str, direction: str, kind: str,
                     ref: str, log_prefix: str) -> list[str]:
         m = self.m
-        group = 1 if direction == "ingress" else 2
+        group = GROUPS[direction]
         out: list[str] = []
         for rule in rules:
             matched = rule_match(rule, family, m)
@@ -250,7 +238,7 @@ class Renderer:
             if ends:
                 last = self.view.policies[tier.policies[-1]].data
                 prefix = nflog_prefix("P", direction, -1, f"{tier.name}|{last.label_name}")
-                out += self.deny(mark(0, m.p), table.name, (1 if direction == "ingress" else 2, prefix),
+                out += self.deny(mark(0, m.p), table.name, (GROUPS[direction], prefix),
                                  f"End of tier {tier.name}")
         return out
 
@@ -272,7 +260,7 @@ class Renderer:
         for profile in ep.entity.profiles:
             out += [f"-j {self._profile_chain(table, profile, direction)}", f"{mark(m.a, m.a)} -j RETURN"]
         prefix = nflog_prefix("R", direction, 0, "__NO_MATCH__")
-        out += self.deny("", "filter", (1 if direction == "ingress" else 2, prefix), "No profile allowed")
+        out += self.deny("", "filter", (GROUPS[direction], prefix), "No profile allowed")
         return out
 
     def _endpoint_chain(self, table: Table, name: str, ep: EndpointView, direction: str, stage: str) -> None:

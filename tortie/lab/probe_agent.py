@@ -2,10 +2,13 @@
 
     python -m tortie.lab.probe_agent listen PROTO ADDRESS PORT|ICMPTYPE SECONDS [PEER]
     python -m tortie.lab.probe_agent send PROTO SRC SPORT|ID DST DPORT|ICMPTYPE[/CODE] SECONDS
+    python -m tortie.lab.probe_agent blast SRC SPORT DST DPORT COUNT PAYLOAD [FLOWS]
 
 PROTO is tcp, udp or icmp, or ``tcp-segment`` and ``tcp-invalid``: one raw TCP segment
 (an ACK, for a connection the node's conntrack already knows; or SYN+FIN, which conntrack
 calls INVALID) that a raw listener catches before the receiving kernel answers it.
+``blast`` sends COUNT UDP datagrams of PAYLOAD bytes as fast as it can, from FLOWS source
+ports in turn starting at SPORT (default 1: one flow), and prints how many it sent.
 The listener prints READY once bound, then ARRIVED if the probe reached it. The sender
 exits 0 when a TCP connection was established (or a packet was sent), 1 otherwise.
 """
@@ -126,7 +129,24 @@ def send(proto: str, src: str, sport: int, dst: str, target: str, seconds: float
     return 0
 
 
+def blast(src: str, sport: int, dst: str, dport: int, count: int, payload: int, flows: int) -> int:
+    family = _family(dst)
+    sockets = []
+    for i in range(flows):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.bind((src, sport + i))
+        sockets.append(sock)
+    data, target = b"x" * payload, (dst, dport)
+    for i in range(count):
+        sockets[i % flows].sendto(data, target)
+    print(count, flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[0] == "blast":
+        return blast(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]), int(argv[6]),
+                     int(argv[7]) if len(argv) > 7 else 1)
     if argv[0] == "listen":
         return listen(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5] if len(argv) > 5 else None)
     return send(argv[1], argv[2], int(argv[3]), argv[4], argv[5], float(argv[6]))

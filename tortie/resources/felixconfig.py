@@ -175,12 +175,18 @@ _IMPLEMENTED = [
     _enum("logSeverityScreen", SEVERITIES, "Info"),
     _enum("logSeverityFile", SEVERITIES, "Info"),
     _string("logFilePath", "none"),
+    # The denied-flow stream (Calico Enterprise's names; tortie writes denied flows only).
+    _bool("flowLogsFileEnabled", False),
+    _string("flowLogsFileDirectory", "/var/log/calico/flowlogs"),
+    _duration("flowLogsFlushInterval", "10s"),
+    _int("flowLogsFileMaxFiles", 0, 2**63 - 1, 5),
+    _int("flowLogsFileMaxFileSizeMB", 0, 2**63 - 1, 100),
 ]
 
 _STORED_BOOLS = (
     "useInternalDataplaneDriver ignoreLooseRPF ipipEnabled vxlanEnabled endpointReportingEnabled "
     "usageReportingEnabled xdpEnabled genericXDPEnabled debugDisableLogDropping ipsecAllowUnsecuredTraffic "
-    "flowLogsEnableHostEndpoint flowLogsEnableNetworkSets flowLogsFileEnabled flowLogsFileIncludeLabels "
+    "flowLogsEnableHostEndpoint flowLogsEnableNetworkSets flowLogsFileIncludeLabels "
     "flowLogsFileIncludePolicies cloudWatchLogsReporterEnabled cloudWatchLogsIncludeLabels "
     "cloudWatchMetricsReporterEnabled cloudWatchNodeHealthStatusEnabled"
 )
@@ -188,10 +194,10 @@ _STORED_DURATIONS = (
     "routeRefreshInterval iptablesLockTimeout iptablesLockProbeInterval netlinkTimeout reportingInterval "
     "reportingTTL endpointReportingDelay usageReportingInitialDelay usageReportingInterval xdpRefreshInterval "
     "debugSimulateCalcGraphHangAfter debugSimulateDataplaneHangAfter ipsecPolicyRefreshInterval "
-    "flowLogsFlushInterval cloudWatchLogsFlushInterval"
+    "cloudWatchLogsFlushInterval"
 )
 _STORED_INTS = (
-    "ipipMTU vxlanMTU vxlanVNI flowLogsFileMaxFiles flowLogsFileMaxFileSizeMB cloudWatchLogsRetentionDays "
+    "ipipMTU vxlanMTU vxlanVNI cloudWatchLogsRetentionDays "
     "cloudWatchMetricsPushIntervalSecs cloudWatchNodeHealthPushIntervalSecs"
 )
 _STORED_AGGREGATION = (
@@ -200,7 +206,7 @@ _STORED_AGGREGATION = (
 )
 _STORED_STRINGS = (
     "dataplaneDriver iptablesLockFilePath metadataAddr policySyncPathPrefix debugMemoryProfilePath ipsecMode "
-    "ipsecIKEAlgorithm ipsecESPAlgorithm flowLogsFileDirectory cloudWatchLogsLogGroupName nfNetlinkBufSize "
+    "ipsecIKEAlgorithm ipsecESPAlgorithm cloudWatchLogsLogGroupName nfNetlinkBufSize "
     "statsDumpFilePath syslogReporterNetwork syslogReporterAddress"
 )
 

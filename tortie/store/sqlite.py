@@ -17,6 +17,7 @@ from typing import Iterator
 
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
                    KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
+from .notify import directory_notifier
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -250,6 +251,7 @@ class SQLiteWatch(Watch):
         self._files = (store.path, store.path + "-wal")
         self._seen: tuple[tuple[int, int], ...] | None = None
         self._polled_at = 0.0
+        self._notifier = directory_notifier(os.path.dirname(os.path.abspath(store.path)))
         # Fail now, not later, if the start is already compacted.
         self._pending: list[Event] = self._poll()
 
@@ -263,13 +265,18 @@ class SQLiteWatch(Watch):
             return events
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            if self._notifier is not None:
+                self._notifier.drain()  # before looking, so that a commit after the look wakes us
             events = self._poll() if self._may_have_changed() else []
             if events:
                 return events
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            remaining = FULL_POLL_EVERY if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
                 return []
-            time.sleep(POLL_INTERVAL if remaining is None else min(POLL_INTERVAL, remaining))
+            if self._notifier is not None:
+                self._notifier.wait(min(remaining, FULL_POLL_EVERY))
+            else:
+                time.sleep(min(POLL_INTERVAL, remaining))
 
     def _may_have_changed(self) -> bool:
         """Every commit in WAL mode changes the -wal file (and a checkpoint the database), so
@@ -305,4 +312,6 @@ class SQLiteWatch(Watch):
         return events
 
     def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.close()
         self._conn.close()

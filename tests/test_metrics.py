@@ -1,0 +1,287 @@
+"""Denied-packet metrics from a real agent in a lab node: exact packet and byte counts for
+every kind of denial, whatever the override; retention; TLS; a flood; the flow stream."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tortie.calc import Calculator
+from tortie.config import effective_config
+from tortie.lab.network import NodeNetwork, Workload
+from tortie.model import Packet, evaluate
+from tortie.resources import ResourceClient, load_resource
+from tortie.store import open_store
+
+TORTIE = str(Path(sys.executable).with_name("tortie"))
+AGENT = [sys.executable, "-m", "tortie.lab.probe_agent"]
+A = ("198.18.40.1", "2001:db8:40::1")
+B = ("198.18.40.2", "2001:db8:40::2")
+
+
+def _gnp(name: str, selector: str, direction: str, rules: list[dict]) -> dict:
+    return {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": name},
+            "spec": {"selector": selector, "types": [direction.capitalize()], direction: rules}}
+
+
+def _udp(action: str, ports: list) -> dict:
+    return {"action": action, "protocol": "UDP", "destination": {"ports": ports}}
+
+
+def _wep(name: str, iface: str, addresses: tuple[str, str], app: str) -> dict:
+    return {"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"n1-k8s-{name}-eth0", "namespace": "shop", "labels": {"app": app}},
+            "spec": {"node": "n1", "orchestrator": "k8s", "pod": name, "endpoint": "eth0", "interfaceName": iface,
+                     "ipNetworks": [f"{addresses[0]}/32", f"{addresses[1]}/128"]}}
+
+
+# b's ingress: 9001 a Deny rule, 9002 the end of the tier, 9003 passed to the (absent) profiles.
+# a's egress: 9011, 9012, 9013 the same way. Everything else between them is allowed.
+WORLD = [
+    _wep("a", "calia", A, "a"), _wep("b", "calib", B, "b"),
+    _gnp("guard", 'app == "b"', "ingress", [_udp("Deny", [9001]), _udp("Pass", [9003]),
+                                             _udp("Allow", [9004, "9011:9013"])]),
+    _gnp("leash", 'app == "a"', "egress", [_udp("Deny", [9011]), _udp("Pass", [9013]), _udp("Allow", ["9001:9004"])]),
+]
+DENIED_PORTS = [9001, 9002, 9003, 9011, 9012, 9013]
+
+
+class MetricsNode:
+    def __init__(self, tmp: Path) -> None:
+        self.url = f"sqlite://{tmp}/store.db"
+        self.log = tmp / "agent.log"
+        with open_store(self.url) as store:
+            client = ResourceClient(store)
+            client.ensure_defaults()
+            for doc in WORLD:
+                client.create(load_resource(doc))
+        self.node_spec: dict = {"healthEnabled": True, "prometheusReporterEnabled": True,
+                                "prometheusMetricsEnabled": True}
+        self.write_config()
+        self.lab = NodeNetwork(f"tortie-m{uuid.uuid4().hex[:6]}", [], [], [
+            Workload("a", "calia", list(A)), Workload("b", "calib", list(B))])
+        self.lab.up()
+        self.agent = subprocess.Popen(
+            ["ip", "netns", "exec", self.lab.node, TORTIE, "--datastore", self.url, "agent", "--node", "n1",
+             "-c", "/nonexistent"], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.wait_applied(0)
+
+    def write_config(self, **changes: object) -> int:
+        self.node_spec.update(changes)
+        self.node_spec = {k: v for k, v in self.node_spec.items() if v is not None}
+        with open_store(self.url) as store:
+            doc = ResourceClient(store).apply(load_resource({
+                "apiVersion": "projectcalico.org/v3", "kind": "FelixConfiguration", "metadata": {"name": "node.n1"},
+                "spec": self.node_spec}))
+        return int(doc["metadata"]["resourceVersion"])
+
+    def fetch(self, url: str, *extra: str) -> tuple[int, str]:
+        code = ("import sys, ssl, urllib.request\n"
+                "ctx = None\n"
+                "if len(sys.argv) > 2:\n"
+                "    ctx = ssl.create_default_context(cafile=sys.argv[2]); ctx.check_hostname = False\n"
+                "    if len(sys.argv) > 3: ctx.load_cert_chain(sys.argv[3], sys.argv[4])\n"
+                "try:\n"
+                "    r = urllib.request.urlopen(sys.argv[1], timeout=5, context=ctx); print(r.status); "
+                "print(r.read().decode(), end='')\n"
+                "except urllib.error.HTTPError as e: print(e.code)\n")
+        out = subprocess.run(["ip", "netns", "exec", self.lab.node, sys.executable, "-c", code, url, *extra],
+                             capture_output=True, text=True, timeout=20)
+        if out.returncode != 0:
+            return 0, out.stderr
+        status, _, body = out.stdout.partition("\n")
+        return int(status), body
+
+    def status(self) -> dict:
+        code, body = self.fetch("http://localhost:9099/status")
+        return json.loads(body) if code == 200 else {}
+
+    def wait_applied(self, revision: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s = self.status()
+            if s.get("ready") and s.get("appliedRevision", 0) >= revision:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"agent did not apply revision {revision}: {self.log.read_text()[-3000:]}")
+
+    def denied(self, port: int = 9092) -> dict[tuple[str, str, str], float]:
+        code, body = self.fetch(f"http://localhost:{port}/metrics")
+        assert code == 200, body
+        return {(m.name, s.labels["policy"], s.labels["srcIP"]): s.value
+                for m in text_string_to_metric_families(body) for s in m.samples}
+
+    def self_metric(self, name: str, **labels: str) -> float:
+        code, body = self.fetch("http://localhost:9091/metrics")
+        assert code == 200, body
+        return sum(s.value for m in text_string_to_metric_families(body) for s in m.samples
+                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    def blast(self, src: str, dst: str, port: int, count: int, payload: int, flows: int = 1, sport: int = 30000) -> None:
+        ns = self.lab.namespace_of(src)
+        subprocess.run(["ip", "netns", "exec", ns, *AGENT, "blast", src, str(sport), dst, str(port), str(count),
+                        str(payload), str(flows)], check=True, capture_output=True, timeout=120)
+
+    def close(self) -> None:
+        self.agent.terminate()
+        try:
+            self.agent.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.agent.kill()
+            self.agent.wait()
+        self.lab.down()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricsNode]:
+    n = MetricsNode(tmp_path_factory.mktemp("metrics"))
+    try:
+        yield n
+    finally:
+        n.close()
+
+
+def model_labels(src: str, dst: str, port: int) -> list[str]:
+    calc = Calculator("n1")
+    calc.load([load_resource(d).output() for d in WORLD])
+    view = calc.view()
+    config = effective_config("n1", None, {"prometheusReporterEnabled": True}, "/nonexistent", {})
+    in_iface, out_iface = ("calia", "calib") if src in A else ("calib", "calia")
+    packet = Packet(src, dst, 17, 30000, port, None, None, "new", in_iface, out_iface)
+    return evaluate(view, config, packet, {}).metric_policies
+
+
+def wait_for(read, want, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        got = read()
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def _delta(before: dict, after: dict) -> dict:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+@pytest.mark.parametrize("override", ["Drop", "Accept", "LogAndDrop", "LogAndAccept"])
+def test_every_denial_is_counted_exactly_whatever_the_override(node: MetricsNode, override: str) -> None:
+    node.wait_applied(node.write_config(dropActionOverride=override))
+    count, payload = 7, 50
+    for family in (0, 1):
+        for port in DENIED_PORTS + [9004]:
+            src, dst = A[family], B[family]
+            labels = [] if port == 9004 else model_labels(src, dst, port)
+            size = (28 if family == 0 else 48) + payload
+            want = {(name, label, src): value for label in labels
+                    for name, value in (("calico_denied_packets", count), ("calico_denied_bytes", count * size))}
+            before = node.denied()
+            node.blast(src, dst, port, count, payload, flows=count, sport=31000 + port % 100 * 10)
+            got = wait_for(lambda: _delta(before, node.denied()), want)
+            assert got == want, f"{override} {src} -> {dst}:{port}: model says {labels}"
+    # Deny rules, ends of tiers in both directions, and the end of the profiles (one label for both).
+    assert len({lab for port in DENIED_PORTS for lab in model_labels(A[0], B[0], port)}) == 5
+
+
+def test_retention_removes_a_series(node: MetricsNode) -> None:
+    node.wait_applied(node.write_config(deletedMetricsRetentionSecs=2, dropActionOverride="Drop"))
+    node.blast(A[0], B[0], 9001, 3, 10, sport=32000)
+    label = model_labels(A[0], B[0], 9001)[0]
+    key = ("calico_denied_packets", label, A[0])
+    assert wait_for(lambda: key in node.denied(), True)
+    started = time.monotonic()
+    assert wait_for(lambda: key in node.denied(), False, timeout=10) is False
+    assert 1.5 < time.monotonic() - started < 8
+    node.wait_applied(node.write_config(deletedMetricsRetentionSecs=None))
+
+
+def test_tls_requires_a_client_certificate(node: MetricsNode, tmp_path: Path) -> None:
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=tortie test CA")
+    for who in ("server", "client"):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}")
+        openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "1", "-out", f"{who}.crt")
+    files = {f: str(tmp_path / f) for f in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+    node.wait_applied(node.write_config(prometheusReporterCertFile=files["server.crt"],
+                                        prometheusReporterKeyFile=files["server.key"],
+                                        prometheusReporterCAFile=files["ca.crt"]))
+    url = "https://localhost:9092/metrics"
+    try:
+        assert wait_for(lambda: node.fetch(url, files["ca.crt"], files["client.crt"], files["client.key"])[0],
+                        200) == 200
+        code, error = node.fetch(url, files["ca.crt"])
+        assert code == 0 and ("certificate" in error.lower() or "alert" in error.lower()), error
+        assert node.fetch("http://localhost:9092/metrics")[0] == 0  # plain HTTP is not served
+    finally:
+        node.wait_applied(node.write_config(prometheusReporterCertFile=None, prometheusReporterKeyFile=None,
+                                            prometheusReporterCAFile=None))
+
+
+def test_reporter_and_ports_follow_the_configuration_live(node: MetricsNode) -> None:
+    assert node.fetch("http://localhost:9092/other")[0] == 404
+    node.wait_applied(node.write_config(prometheusReporterPort=9192))
+    assert wait_for(lambda: node.fetch("http://localhost:9192/metrics")[0], 200) == 200
+    assert node.fetch("http://localhost:9092/metrics")[0] == 0
+    node.wait_applied(node.write_config(prometheusReporterEnabled=False))
+    assert wait_for(lambda: node.fetch("http://localhost:9192/metrics")[0], 0) == 0
+    node.wait_applied(node.write_config(prometheusReporterEnabled=True, prometheusReporterPort=None))
+    assert wait_for(lambda: node.fetch("http://localhost:9092/metrics")[0], 200) == 200
+    assert node.self_metric("tortie_iptables_restore_calls_total", table="filter", ip_version="4") > 0
+    assert node.self_metric("tortie_active_local_endpoints") == 2
+    assert node.self_metric("tortie_build_info") == 1
+
+
+def test_flood_is_counted_or_its_loss_is_reported(node: MetricsNode) -> None:
+    node.wait_applied(node.write_config(dropActionOverride="Drop"))
+    label = model_labels(A[0], B[0], 9002)[0]
+    key = ("calico_denied_packets", label, A[0])
+    before = node.denied().get(key, 0)
+    lost_before = node.self_metric("tortie_nflog_packets_lost_total")
+    total = 200_000
+    node.blast(A[0], B[0], 9002, total, 18, sport=33000)
+    deadline = time.monotonic() + 20
+    while True:
+        counted = node.denied().get(key, 0) - before
+        lost = node.self_metric("tortie_nflog_packets_lost_total") - lost_before
+        if counted + lost >= total or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert counted + lost == total, f"counted {counted}, lost {lost}"
+    assert node.denied().get(("calico_denied_bytes", label, A[0]), 0) >= counted * 46
+
+
+def test_denied_flow_stream(node: MetricsNode, tmp_path: Path) -> None:
+    directory = tmp_path / "flows"
+    node.wait_applied(node.write_config(flowLogsFileEnabled=True, flowLogsFileDirectory=str(directory),
+                                        flowLogsFlushInterval="1s", dropActionOverride="LogAndAccept"))
+    try:
+        node.blast(A[1], B[1], 9002, 4, 20, sport=34000)
+        node.blast(A[0], B[0], 9013, 3, 20, sport=34100)
+        path = directory / "denied-flows.jsonl"
+        records = wait_for(lambda: [json.loads(line) for line in path.read_text().splitlines()]
+                           if path.exists() else [], None, timeout=4)
+        by_port = {r["dstPort"]: r for r in records}
+        ingress, egress = by_port[9002], by_port[9013]
+        assert ingress | {"firstSeen": None, "lastSeen": None} == {
+            "node": "n1", "endpoint": "shop/n1-k8s-b-eth0", "direction": "ingress", "tier": "default",
+            "policy": "guard", "profile": False, "ruleIndex": -1, "action": "accept", "srcIP": A[1], "dstIP": B[1],
+            "protocol": 17, "srcPort": 34000, "dstPort": 9002, "packets": 4, "bytes": 4 * 68,
+            "firstSeen": None, "lastSeen": None}
+        assert (egress["endpoint"], egress["direction"], egress["tier"], egress["policy"], egress["ruleIndex"],
+                egress["packets"]) == ("shop/n1-k8s-a-eth0", "egress", None, "__NO_MATCH__", 0, 3)
+    finally:
+        node.wait_applied(node.write_config(flowLogsFileEnabled=None, flowLogsFileDirectory=None,
+                                            flowLogsFlushInterval=None))

@@ -1,0 +1,228 @@
+"""From NFLOG packets to denied-packet metrics and the denied-flow stream.
+
+A thread reads the kernel's batches and reduces each packet to its flow (prefix, addresses,
+protocol, ports) with a packet and byte count: a dict update per packet, nothing more.
+Several times a second the flows are folded into the metric series and the flow log; the
+prefix table (which policy each prefix stands for) comes from the agent after every apply.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..calc import NodeView
+from ..dataplane.nflog import NflogReader
+from ..dataplane.prefixes import Denial
+from .flows import FlowKey, FlowLog
+from .metrics import DeniedMetrics
+
+log = logging.getLogger("tortie.agent.denials")
+FOLD_EVERY = 0.2
+EXPIRE_EVERY = 1.0
+PORTS = {6, 17, 132}  # protocols whose first four bytes are the ports
+_PORTS = struct.Struct("!HH")
+_U16 = struct.Struct("!H")
+
+
+@dataclass(frozen=True)
+class Settings:
+    retention: float  # deletedMetricsRetentionSecs
+    action: str  # what the override enforces on a denial: drop or accept
+    flow_window: float  # 0: no flow stream
+
+
+def endpoint_names(view: NodeView) -> dict[bytes, str]:
+    """Packed address -> ``[namespace/]name`` of the local endpoint that owns it."""
+    names: dict[bytes, str] = {}
+    for ep in view.endpoints.values():
+        name = f"{ep.entity.namespace}/{ep.entity.name}" if ep.entity.namespace else ep.entity.name
+        for network in ep.entity.addresses:
+            if network.num_addresses == 1:
+                names[network.network_address.packed] = name
+    return names
+
+
+def flow_of(header: bytes) -> tuple[bytes, bytes, int, bytes, int] | None:
+    """(source, destination, protocol, ports, length on the wire) from an IP header."""
+    if len(header) < 20:
+        return None
+    version = header[0] >> 4
+    if version == 4:
+        start = (header[0] & 0x0F) * 4
+        protocol = header[9]
+        return (header[12:16], header[16:20], protocol,
+                header[start:start + 4] if protocol in PORTS else b"", _U16.unpack_from(header, 2)[0])
+    if version == 6 and len(header) >= 40:
+        protocol = header[6]
+        return header[8:24], header[24:40], protocol, header[40:44] if protocol in PORTS else b"", \
+            _U16.unpack_from(header, 4)[0] + 40
+    return None
+
+
+def _address(packed: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6 if len(packed) == 16 else socket.AF_INET, packed)
+
+
+class DenialPipeline:
+    """Owns the NFLOG reader thread while the reporter is on."""
+
+    def __init__(self, node: str, metrics: DeniedMetrics) -> None:
+        self.node = node
+        self.metrics = metrics
+        self.received: Counter[int] = Counter()
+        self.unknown_prefixes = 0
+        self.last_progress = time.monotonic()
+        self._lock = threading.Lock()
+        self._table: dict[bytes, Denial] = {}
+        self._removed: dict[bytes, tuple[Denial, float]] = {}  # kept for the retention time
+        self._endpoints: Mapping[bytes, str] = {}
+        self._settings = Settings(30.0, "drop", 0.0)
+        self._flow_log: FlowLog | None = None
+        self._reader: NflogReader | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # --- control, from the agent's loop -----------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def lost(self) -> dict[int, int]:
+        if self._reader is None:
+            return {}
+        lost = dict(self._reader.losses.gaps)
+        if self._reader.losses.overruns:  # an overrun loses a batch of unknown groups: count it once
+            lost[1] = lost.get(1, 0) + self._reader.losses.overruns
+        return lost
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._reader = NflogReader()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="nflog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        assert self._reader is not None
+        self._reader.close()
+        self._reader = None
+        self.metrics.clear()
+
+    def update(self, table: Mapping[str, Denial], view: NodeView, settings: Settings,
+               flow_log: FlowLog | None) -> None:
+        """A new prefix table (prefixes that left stay for the retention time), endpoints and settings."""
+        now = time.monotonic()
+        encoded = {prefix.encode(): denial for prefix, denial in table.items()}
+        with self._lock:
+            for prefix, denial in self._table.items():
+                if prefix not in encoded:
+                    self._removed[prefix] = (denial, now + settings.retention)
+            for prefix in encoded:
+                self._removed.pop(prefix, None)
+            self._table = encoded
+            self._endpoints = endpoint_names(view)
+            self._settings = settings
+            if flow_log is None or self._flow_log is None or flow_log.path != self._flow_log.path:
+                self._flush_flows()
+                self._flow_log = flow_log
+            else:  # the same file: keep the flows of the current window
+                flow_log.flows = self._flow_log.flows
+                self._flow_log = flow_log
+
+    # --- the thread -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        assert self._reader is not None
+        reader = self._reader
+        flows: dict[tuple[int, bytes, bytes, bytes, int, bytes], list[int]] = {}
+        next_fold = next_expire = next_flush = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                packets = reader.read(FOLD_EVERY)
+            except OSError as exc:
+                log.error("reading NFLOG failed: %s", exc)
+                self._stop.wait(1.0)
+                continue
+            for group, prefix, header in packets:
+                self.received[group] += 1
+                flow = flow_of(header)
+                if flow is None:
+                    continue
+                key = (group, prefix, flow[0], flow[1], flow[2], flow[3])
+                entry = flows.get(key)
+                if entry is None:
+                    flows[key] = [1, flow[4]]
+                else:
+                    entry[0] += 1
+                    entry[1] += flow[4]
+            now = time.monotonic()
+            self.last_progress = now
+            if now >= next_fold or not packets:
+                self._fold(flows, now)
+                flows = {}
+                next_fold = now + FOLD_EVERY
+            if now >= next_expire:
+                self._expire(now)
+                next_expire = now + EXPIRE_EVERY
+            window = self._settings.flow_window
+            if window and now >= next_flush:
+                with self._lock:
+                    self._flush_flows()
+                next_flush = now + window
+
+    def _fold(self, flows: dict[tuple[int, bytes, bytes, bytes, int, bytes], list[int]], now: float) -> None:
+        if not flows:
+            return
+        wall = time.time()
+        counts: dict[tuple[str, str], list[int]] = {}
+        with self._lock:
+            table, removed, endpoints = self._table, self._removed, self._endpoints
+            flow_log, action = self._flow_log, self._settings.action
+            for (group, prefix, src, dst, protocol, ports), (packets, size) in flows.items():
+                denial = table.get(prefix) or removed.get(prefix, (None, 0.0))[0]
+                if denial is None:
+                    self.unknown_prefixes += packets
+                    continue
+                source = _address(src)
+                entry = counts.get((denial.label, source))
+                if entry is None:
+                    counts[(denial.label, source)] = [packets, size]
+                else:
+                    entry[0] += packets
+                    entry[1] += size
+                if flow_log is not None:
+                    sport, dport = _PORTS.unpack(ports) if len(ports) == 4 else (None, None)
+                    local = dst if denial.direction == "ingress" else src
+                    key = FlowKey(endpoints.get(local, ""), denial.direction, denial.tier, denial.policy,
+                                  denial.rule, action, source, _address(dst), protocol, sport, dport)
+                    flow_log.add(key, packets, size, wall)
+        self.metrics.add(((label, source, p, b) for (label, source), (p, b) in counts.items()), now)
+
+    def _expire(self, now: float) -> None:
+        retention = self._settings.retention
+        self.metrics.expire(now, retention)
+        with self._lock:
+            self._removed = {p: (d, until) for p, (d, until) in self._removed.items() if until > now}
+
+    def _flush_flows(self) -> None:
+        """Called with the lock held."""
+        if self._flow_log is None:
+            return
+        try:
+            self._flow_log.flush()
+        except OSError as exc:
+            log.error("writing the denied-flow stream to %s failed: %s", self._flow_log.path, exc)
