@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything tortie needs on Debian 12, idempotently: apt packages (as root),
 # a virtualenv in .venv and the package itself (editable, with test extras).
+# With --tests it also installs what only the tests use (promtool, to check deploy/prometheus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,11 @@ declare -A NEEDED=(
     [conntrack]=conntrack
     [rsyslogd]=rsyslog
     [iperf3]=iperf3
+    [iperf]=iperf
 )
+if [ "${1:-}" = --tests ]; then
+    NEEDED[promtool]=prometheus
+fi
 missing=()
 for cmd in "${!NEEDED[@]}"; do
     command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")

@@ -259,6 +259,7 @@ def test_flood_is_counted_or_its_loss_is_reported(node: MetricsNode) -> None:
         if counted + lost >= total or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    print(f"flood: counted {counted}, lost {lost}")
     assert counted + lost == total, f"counted {counted}, lost {lost}"
     assert node.denied().get(("calico_denied_bytes", label, A[0]), 0) >= counted * 46
 

@@ -98,9 +98,9 @@ class DenialPipeline:
     def lost(self) -> dict[int, int]:
         if self._reader is None:
             return {}
-        lost = dict(self._reader.losses.gaps)
-        if self._reader.losses.overruns:  # an overrun loses a batch of unknown groups: count it once
-            lost[1] = lost.get(1, 0) + self._reader.losses.overruns
+        lost = dict(self._reader.parser.losses.gaps)
+        if self._reader.parser.losses.overruns:  # an overrun loses a batch of unknown groups: count it once
+            lost[1] = lost.get(1, 0) + self._reader.parser.losses.overruns
         return lost
 
     def start(self) -> None:

@@ -136,7 +136,7 @@ class AgentCollector(Collector):
             yield family
 
 
-def _handler(registry: CollectorRegistry) -> type[QuietHandler]:
+def metrics_handler(registry: CollectorRegistry) -> type[QuietHandler]:
     class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             if self.path.split("?")[0] != "/metrics":
@@ -152,7 +152,7 @@ class MetricsServer:
 
     def __init__(self, name: str, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._listener = Listener(name, _handler(registry))
+        self._listener = Listener(name, metrics_handler(registry))
 
     @property
     def port(self) -> int | None:

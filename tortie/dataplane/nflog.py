@@ -78,11 +78,54 @@ def _attribute(kind: int, value: bytes) -> bytes:
     return _NLA.pack(length, kind) + value + b"\0" * (-length % 4)
 
 
+class NflogParser:
+    """Turns received batches into packets and keeps each group's sequence to count gaps."""
+
+    def __init__(self) -> None:
+        self.losses = Losses()
+        self._expected: dict[int, int] = {}
+
+    def parse(self, data: memoryview) -> list[Packet]:
+        """The packet messages of one receive; other messages and cut-off tails are skipped."""
+        packets = []
+        offset, end = 0, len(data)
+        unpack_msg, unpack_nla, u16, u32 = _NLMSG.unpack_from, _NLA.unpack_from, _U16.unpack_from, _U32.unpack_from
+        expected = self._expected
+        while offset + 20 <= end:
+            length, kind = unpack_msg(data, offset)[:2]
+            if length < 20:
+                break
+            if kind == NFULNL_MSG_PACKET:
+                group = u16(data, offset + 18)[0]
+                prefix = header = b""
+                seq = -1
+                position, stop = offset + 20, min(offset + length, end)
+                while position + 4 <= stop:
+                    nla_len, nla_type = unpack_nla(data, position)
+                    if nla_len < 4 or position + nla_len > stop:
+                        break
+                    nla_type &= 0x3FFF
+                    if nla_type == NFULA_PREFIX:
+                        prefix = bytes(data[position + 4:position + nla_len - 1])  # without the NUL
+                    elif nla_type == NFULA_PAYLOAD:
+                        header = bytes(data[position + 4:position + nla_len])
+                    elif nla_type == NFULA_SEQ and nla_len >= 8:
+                        seq = u32(data, position + 4)[0]
+                    position += (nla_len + 3) & ~3
+                if seq >= 0:
+                    want = expected.get(group)
+                    if want is not None and seq > want:
+                        self.losses.gaps[group] = self.losses.gaps.get(group, 0) + seq - want
+                    expected[group] = seq + 1
+                packets.append((group, prefix, header))
+            offset += (length + 3) & ~3
+        return packets
+
+
 class NflogReader:
     def __init__(self, groups: tuple[int, ...] = (1, 2)) -> None:
         self.groups = groups
-        self.losses = Losses()
-        self._expected: dict[int, int] = {}
+        self.parser = NflogParser()
         self._seq = 0
         self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
         try:
@@ -144,47 +187,12 @@ class NflogReader:
             size = self._sock.recv_into(self._buffer)
         except OSError as exc:
             if exc.errno == errno.ENOBUFS:
-                self.losses.overruns += 1
+                self.parser.losses.overruns += 1
                 return []
             if exc.errno in (errno.EAGAIN, errno.EINTR):
                 return []
             raise
-        return self._parse(memoryview(self._buffer)[:size])
-
-    def _parse(self, data: memoryview) -> list[Packet]:
-        packets = []
-        offset, end = 0, len(data)
-        unpack_msg, unpack_nla, u16, u32 = _NLMSG.unpack_from, _NLA.unpack_from, _U16.unpack_from, _U32.unpack_from
-        expected = self._expected
-        while offset + 20 <= end:
-            length, kind = unpack_msg(data, offset)[:2]
-            if length < 20:
-                break
-            if kind == NFULNL_MSG_PACKET:
-                group = u16(data, offset + 18)[0]
-                prefix = header = b""
-                seq = -1
-                position, stop = offset + 20, offset + length
-                while position + 4 <= stop:
-                    nla_len, nla_type = unpack_nla(data, position)
-                    if nla_len < 4:
-                        break
-                    nla_type &= 0x3FFF
-                    if nla_type == NFULA_PREFIX:
-                        prefix = bytes(data[position + 4:position + nla_len - 1])  # without the NUL
-                    elif nla_type == NFULA_PAYLOAD:
-                        header = bytes(data[position + 4:position + nla_len])
-                    elif nla_type == NFULA_SEQ:
-                        seq = u32(data, position + 4)[0]
-                    position += (nla_len + 3) & ~3
-                if seq >= 0:
-                    want = expected.get(group)
-                    if want is not None and seq > want:
-                        self.losses.gaps[group] = self.losses.gaps.get(group, 0) + seq - want
-                    expected[group] = seq + 1
-                packets.append((group, prefix, header))
-            offset += (length + 3) & ~3
-        return packets
+        return self.parser.parse(memoryview(self._buffer)[:size])
 
     def close(self) -> None:
         for group in self.groups:
