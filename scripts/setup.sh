@@ -16,6 +16,7 @@ declare -A NEEDED=(
     [rsyslogd]=rsyslog
     [iperf3]=iperf3
     [iperf]=iperf
+    [etcd]=etcd-server
 )
 if [ "${1:-}" = --tests ]; then
     NEEDED[promtool]=prometheus

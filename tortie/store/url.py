@@ -65,8 +65,10 @@ def _client_config(path: str, explicit: bool) -> str | None:
     return None
 
 
-def open_store(url: str) -> Store:
-    """Open the store a URL names: ``sqlite://<path>[?lock_timeout=SECONDS]``."""
+def open_store(url: str, env: Mapping[str, str] | None = None) -> Store:
+    """Open the store a URL names: ``sqlite://<path>[?lock_timeout=SECONDS]``, or
+    ``etcd://HOST:PORT[,HOST:PORT...]`` (``etcds://`` for TLS) with Calico's ETCD_CA_CERT_FILE,
+    ETCD_CERT_FILE, ETCD_KEY_FILE, ETCD_USERNAME and ETCD_PASSWORD from ``env``."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise UnavailableError(f"invalid datastore URL {url!r}: expected sqlite://PATH or etcd://HOST:PORT")
@@ -85,5 +87,13 @@ def open_store(url: str) -> Store:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         return SQLiteStore(path, lock_timeout=timeout)
     if scheme in ("etcd", "etcds"):
-        raise UnavailableError(f"the etcd datastore is not available in this build: {url}")
+        from .etcd import EtcdSettings, EtcdStore  # gRPC loads only for etcd users
+
+        env = os.environ if env is None else env
+        endpoints = tuple(e.strip() for e in rest.strip("/").split(",") if e.strip())
+        if not endpoints or any(":" not in e for e in endpoints):
+            raise UnavailableError(f"invalid datastore URL {url!r}: expected {scheme}://HOST:PORT[,HOST:PORT...]")
+        return EtcdStore(EtcdSettings(endpoints, scheme == "etcds", env.get("ETCD_CA_CERT_FILE") or None,
+                                      env.get("ETCD_CERT_FILE") or None, env.get("ETCD_KEY_FILE") or None,
+                                      env.get("ETCD_USERNAME") or None, env.get("ETCD_PASSWORD") or None))
     raise UnavailableError(f"unsupported datastore URL scheme {scheme!r} in {url!r}")

@@ -1,0 +1,104 @@
+"""The store contract on etcd v3 (a real etcd from Debian's etcd-server, one per test), plus
+what only a networked store needs: TLS, users, several endpoints, a restart under a watch."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tortie.lab.etcd import EtcdServer, free_port
+from tortie.store import UnavailableError, open_store, resolve_datastore
+
+from .store_contract import StoreContract
+
+
+@pytest.fixture
+def etcd() -> Iterator[EtcdServer]:
+    server = EtcdServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class TestEtcdContract(StoreContract):
+    @pytest.fixture
+    def url(self, etcd: EtcdServer) -> str:
+        return etcd.url
+
+
+def test_watch_resumes_across_an_etcd_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = EtcdServer(data_dir=str(tmp_path)).start()
+    try:
+        with open_store(server.url) as store:
+            start = store.revision() + 1
+            with store.watch("/w/", start) as watch:
+                store.create("/w/0", b"a")
+                seen = watch.next(timeout=5)
+                server.stop(remove=False)
+                with pytest.raises(UnavailableError):
+                    store.create("/w/lost", b"x")
+                server.start()
+                store.create("/w/1", b"b")
+                store.create("/w/2", b"c")
+                while len(seen) < 3:
+                    batch = watch.next(timeout=10)
+                    assert batch, "the watch did not resume"
+                    seen += batch
+        assert [e.kv.key for e in seen] == ["/w/0", "/w/1", "/w/2"]
+        assert [e.revision for e in seen] == [start, start + 1, start + 2]
+    finally:
+        server.stop()
+
+
+def test_a_dead_first_endpoint_is_skipped(etcd: EtcdServer) -> None:
+    with open_store(f"etcd://127.0.0.1:{free_port()},127.0.0.1:{etcd.client_port}") as store:
+        assert store.create("/e", b"1").value == b"1"
+
+
+def test_tls_with_client_certificates_and_a_user(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=tortie test CA")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for who in ("server", "client"):
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}")
+        openssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "1", "-extfile", "san.ext", "-out", f"{who}.crt")
+    f = {name: str(tmp_path / name) for name in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
+    env = {"ETCD_CA_CERT_FILE": f["ca.crt"], "ETCD_CERT_FILE": f["client.crt"], "ETCD_KEY_FILE": f["client.key"]}
+    server = EtcdServer(scheme="https", extra_args=[
+        "--cert-file", f["server.crt"], "--key-file", f["server.key"], "--trusted-ca-file", f["ca.crt"],
+        "--client-cert-auth"]).start(env=env)
+    try:
+        assert server.url.startswith("etcds://")
+        with open_store(server.url, env) as store:
+            store.create("/tls", b"1")
+        with pytest.raises(UnavailableError):  # no client certificate
+            open_store(server.url, {"ETCD_CA_CERT_FILE": f["ca.crt"]}).revision()
+        # A user, with authentication switched on (root is required first).
+        for args in (["user", "add", "root:rootpw"], ["user", "add", "tortie:secret"], ["role", "add", "rw"],
+                     ["role", "grant-permission", "rw", "--prefix=true", "readwrite", "/"],
+                     ["user", "grant-role", "tortie", "rw"], ["auth", "enable"]):
+            subprocess.run(["etcdctl", "--endpoints", f"https://127.0.0.1:{server.client_port}", "--cacert",
+                            f["ca.crt"], "--cert", f["client.crt"], "--key", f["client.key"], "--user", "root:rootpw",
+                            *args], check=True, capture_output=True, env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"})
+        with open_store(server.url, {**env, "ETCD_USERNAME": "tortie", "ETCD_PASSWORD": "secret"}) as store:
+            assert store.get("/tls").value == b"1"
+            store.create("/user", b"2")
+        with pytest.raises(UnavailableError, match="refused user tortie"):
+            open_store(server.url, {**env, "ETCD_USERNAME": "tortie", "ETCD_PASSWORD": "wrong"})
+    finally:
+        server.stop()
+
+
+def test_datastore_type_etcdv3_selects_etcd(etcd: EtcdServer) -> None:
+    url = resolve_datastore(None, {"DATASTORE_TYPE": "etcdv3",
+                                   "ETCD_ENDPOINTS": f"http://127.0.0.1:{etcd.client_port}"}, "/nonexistent")
+    with open_store(url) as store:
+        assert store.revision() >= 0
