@@ -16,6 +16,7 @@ from .get import get
 from .label import label
 from .lab import lab
 from .patch import patch
+from .store import store
 from .write import apply, create, delete, replace
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
@@ -47,7 +48,7 @@ def version() -> None:
     click.echo(f"Client Version: {__version__}")
 
 
-for command in (create, apply, replace, delete, get, label, patch, config, explain, agent, lab):
+for command in (create, apply, replace, delete, get, label, patch, config, explain, agent, lab, store):
     cli.add_command(command)
 
 
