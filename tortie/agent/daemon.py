@@ -123,6 +123,9 @@ class Agent:
             self.status.seen_revision = event.revision
         if config_changed:
             self._apply_config("FelixConfiguration changed")
+        if events and not self._dirty and self.status.ready:
+            # Nothing in these events changes this node's dataplane: it reflects them already.
+            self.status.applied_revision = self.status.seen_revision
         now = time.monotonic()
         if self._dirty and now >= self._retry_at:
             self.program("store changes" if self.status.ready else "initial sync")

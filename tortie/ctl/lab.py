@@ -14,7 +14,7 @@ from ..config import config_for_node
 from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
 from ..lab.network import LabError
 from ..lab.probe import probe
-from ..model import Packet, evaluate
+from ..model import Packet, evaluate_path
 from ..resources import ResourceClient
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Context, Fail
@@ -38,16 +38,31 @@ def lab() -> None:
 
 @lab.command("up")
 @click.option("-f", "--filename", required=True, help="LAB.yaml: nodes and workloads.")
+@click.option("--etcd", is_flag=True, help="Run a private etcd for the lab and use it as the datastore.")
 @click.pass_context
-def lab_up(ctx: click.Context, filename: str) -> None:
-    """Create the lab, write its WorkloadEndpoints and namespace profiles, start one agent
-    per node and wait until every agent is ready."""
+def lab_up(ctx: click.Context, filename: str, etcd: bool) -> None:
+    """Create the lab: one namespace per node, joined by a fabric, and one per workload. Write
+    the WorkloadEndpoints, the nodes' HostEndpoints and the namespace profiles, start one
+    agent per node and wait until every agent is ready.
+
+    The datastore is --datastore (or $TORTIE_DATASTORE, ...), or with --etcd a private etcd
+    that 'tortie lab down' removes; print it with 'tortie lab datastore'.
+    """
+    datastore = ctx.find_object(Context).datastore
+    if etcd and datastore:
+        raise click.UsageError("--etcd and --datastore exclude each other")
     try:
         spec = LabSpec.load(filename)
-        up(spec, resolve_datastore(ctx.find_object(Context).datastore), TORTIE, progress=click.echo)
+        up(spec, None if etcd else resolve_datastore(datastore), TORTIE, progress=click.echo, etcd=etcd)
     except (LabError, StoreError) as exc:
         raise Fail(f"Failed to start the lab: {exc}") from None
     click.echo(f"Lab up: {len(spec.nodes)} nodes, {len(spec.workloads)} workloads")
+
+
+@lab.command("datastore")
+def lab_datastore() -> None:
+    """Print the lab's datastore URL (for --datastore or TORTIE_DATASTORE)."""
+    click.echo(_state().datastore)
 
 
 @lab.command("down")
@@ -111,23 +126,23 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     sport = next(_sports)
     number = {"TCP": 6, "UDP": 17}.get(proto, 58 if family == 6 else 1)
     packet_port = int(port_text) if port_text else None
-    node = dst_w["node"]
+    nodes = sorted({src_w["node"], dst_w["node"]})
     try:
         with open_store(state.datastore) as store:
             client = ResourceClient(store)
             docs, _ = client.snapshot()
-            config = config_for_node(client, node)
+            configs = {node: config_for_node(client, node) for node in nodes}
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
-    calc = Calculator(node)
-    calc.load(docs)
-    view = calc.view()
-    in_iface = next(ep.entity.interface for ep in view.endpoints.values() if src in ep.entity.members)
-    out_iface = next(ep.entity.interface for ep in view.endpoints.values() if dst in ep.entity.members)
+    views = {}
+    for node in nodes:  # each node on the way decides with its own view
+        calc = Calculator(node)
+        calc.load(docs)
+        views[node] = calc.view()
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
-                    "new", in_iface, out_iface)
-    model = evaluate(view, config, packet)
+                    "new", None, None)
+    model = evaluate_path(views, configs, packet)
     kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
                    port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
     kernel_word = "allowed" if kernel.arrived else "denied"
@@ -135,10 +150,12 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     agree = kernel_word == model_word
     if fmt == "json":
         click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
-                              "verdict": model.verdict, "deniedBy": model.denied_by,
-                              "logPrefixes": model.log_prefixes}, "json"), nl=False)
+                              "deniedBy": model.denied_by, "logPrefixes": model.log_prefixes,
+                              "hops": [{"node": h.node, "verdict": h.result.verdict, "action": h.result.action,
+                                        "deniedBy": h.result.denied_by} for h in model.hops]}, "json"), nl=False)
     else:
-        detail = f"policy verdict {model.verdict}" + (f" by {model.denied_by}" if model.denied_by else "")
+        detail = ", ".join(f"{h.node}: {h.result.verdict}" for h in model.hops)
+        detail += f"; denied by {model.denied_by}" if model.denied_by else ""
         click.echo(f"{kernel_word.upper()}  {source} -> {name} {proto}{':' + port_text if port_text else ''}"
                    f"  (model: {model_word}; {detail}){'' if agree else '  KERNEL AND MODEL DISAGREE'}")
         for line in kernel.logs:

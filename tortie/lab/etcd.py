@@ -44,6 +44,7 @@ class EtcdServer:
             raise UnavailableError("etcd is not installed (Debian package etcd-server; scripts/setup.sh installs it)")
         if self.data_dir is None:
             self.data_dir, self._own_dir = tempfile.mkdtemp(prefix="tortie-etcd-"), True
+        os.makedirs(self.data_dir, exist_ok=True)
         self.client_port = self.client_port or free_port()
         self.peer_port = self.peer_port or free_port()
         client = f"{self.scheme}://127.0.0.1:{self.client_port}"
@@ -81,18 +82,30 @@ class EtcdServer:
     def stop(self, remove: bool = True) -> None:
         """Stop etcd (SIGTERM, then SIGKILL); ``remove`` deletes a temporary data directory."""
         if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-                for _ in range(100):
-                    if os.waitpid(self.pid, os.WNOHANG) != (0, 0):
-                        break
-                    time.sleep(0.05)
-                else:
-                    os.kill(self.pid, signal.SIGKILL)
-                    os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            stop_process(self.pid)
             self.pid = None
         if remove and self._own_dir and self.data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.data_dir = None
+
+
+def stop_process(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; reaps it when it is our child."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+        except ChildProcessError:  # not our child: watch /proc instead
+            if not os.path.exists(f"/proc/{pid}"):
+                return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

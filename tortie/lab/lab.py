@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,8 +23,10 @@ from typing import Any
 
 import yaml
 
-from ..resources import ResourceClient, ResourceError, WorkloadEndpoint, load_resource
-from ..store import open_store
+from ..resources import HostEndpoint, ResourceClient, ResourceError, WorkloadEndpoint, load_resource
+from ..store import StoreError, open_store
+from .etcd import EtcdServer, stop_process
+from .fabric import Fabric
 from .network import LabError, NodeNetwork, Workload
 
 PREFIX = "tortie-lab"
@@ -89,10 +92,12 @@ class LabSpec:
 
 @dataclass
 class LabState:
-    datastore: str
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, pid, log}
+    datastore: str  # as the user's commands reach it
+    agent_datastore: str = ""  # as the agents reach it from their node namespaces
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, pid, log, addresses}
     workloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, node, addresses}
     namespaces: list[str] = field(default_factory=list)
+    processes: dict[str, int] = field(default_factory=dict)  # "etcd" / "relay" -> PID
 
     @staticmethod
     def path() -> Path:
@@ -121,50 +126,103 @@ def _wep(w: WorkloadSpec) -> WorkloadEndpoint:
                                        "labels": w.labels}, "spec": spec})  # type: ignore[return-value]
 
 
+def _hep(node: str, addresses: tuple[str, str]) -> HostEndpoint:
+    return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "HostEndpoint",
+                          "metadata": {"name": f"{node}-eth0", "labels": {"tortie.lab/node": node}},
+                          "spec": {"node": node, "interfaceName": "eth0",
+                                   "expectedIPs": list(addresses)}})  # type: ignore[return-value]
+
+
 def _namespace_profile(namespace: str) -> Any:
     return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
                           "metadata": {"name": f"kns.{namespace}"},
                           "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
 
 
-def up(spec: LabSpec, datastore: str, tortie: str, progress: Any = print) -> LabState:
-    """Create the lab, write its endpoints, start its agents and wait until they are ready."""
+def _start_relay(state: LabState, datastore: str) -> str:
+    """For an etcd datastore, a relay the agents reach from their namespaces; their URL."""
+    scheme, _, endpoints = datastore.partition("://")
+    path = STATE_DIR / "etcd.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "tortie.lab.relay", str(path), endpoints.strip("/")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    state.processes["relay"] = proc.pid
+    state.save()
+    for _ in range(100):
+        if path.exists():
+            return f"{scheme}://unix:{path}"
+        time.sleep(0.05)
+    raise LabError("the datastore relay did not start")
+
+
+def up(spec: LabSpec, datastore: str | None, tortie: str, progress: Any = print, etcd: bool = False) -> LabState:
+    """Create the lab, write its endpoints, start its agents and wait until they are ready.
+    With ``etcd`` the lab runs a private etcd (kept in its state directory) as its datastore."""
     if LabState.load() is not None or _leftover_namespaces():
         down(progress=lambda _: None)
-    state = LabState(datastore)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    state = LabState(datastore or "")
     state.save()
     try:
-        for node in spec.nodes:
+        if etcd:
+            server = EtcdServer(data_dir=str(STATE_DIR / "etcd"))
+            try:
+                server.start()
+            finally:
+                if server.pid is not None:
+                    state.processes["etcd"] = server.pid
+            state.datastore = server.url
+            progress(f"etcd: {server.url} (private to the lab)")
+        state.agent_datastore = state.datastore
+        if state.datastore.startswith(("etcd://", "etcds://")):
+            state.agent_datastore = _start_relay(state, state.datastore)
+        state.save()
+        fabric = Fabric(f"{PREFIX}-fabric")
+        try:
+            fabric.up()
+        finally:
+            state.namespaces += fabric.namespaces
+            state.save()
+        networks = []
+        for index, node in enumerate(spec.nodes):
             workloads = [w for w in spec.workloads if w.node == node]
-            net = NodeNetwork(f"{PREFIX}-{node}", [], [], [Workload(w.name, w.interface, w.addresses) for w in workloads])
+            net = NodeNetwork(f"{PREFIX}-{node}", [], [], [Workload(w.name, w.interface, w.addresses) for w in workloads],
+                              fabric=fabric.port(index))
             progress(f"node {node}: {len(workloads)} workloads")
             try:
                 net.up()
             finally:
                 state.namespaces += net.namespaces
                 state.save()
-            state.nodes[node] = {"netns": net.node, "pid": None, "log": str(STATE_DIR / f"agent-{node}.log")}
+            networks.append(net)
+            assert net.fabric is not None
+            state.nodes[node] = {"netns": net.node, "pid": None, "log": str(STATE_DIR / f"agent-{node}.log"),
+                                 "addresses": list(net.fabric.addresses)}
             for w, lw in zip(workloads, net.workloads):
                 state.workloads[w.name] = {"netns": lw.netns, "node": node, "addresses": w.addresses,
                                            "namespace": w.namespace}
-        with open_store(datastore) as store:
+        fabric.connect(networks)
+        with open_store(state.datastore) as store:
             client = ResourceClient(store)
             client.ensure_defaults()
             for resource in [_namespace_profile(ns) for ns in sorted({w.namespace for w in spec.workloads})] + [
-                    _wep(w) for w in spec.workloads]:
+                    _wep(w) for w in spec.workloads] + [
+                    _hep(node, tuple(info["addresses"])) for node, info in state.nodes.items()]:
                 client.apply(resource)
         for node, info in state.nodes.items():
             env = {**os.environ, "FELIX_HEALTHENABLED": "true", "FELIX_HEALTHPORT": str(HEALTH_PORT)}
             with open(info["log"], "ab") as log:
-                proc = subprocess.Popen(["ip", "netns", "exec", info["netns"], tortie, "--datastore", datastore,
-                                         "agent", "--node", node], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+                proc = subprocess.Popen(["ip", "netns", "exec", info["netns"], tortie, "--datastore",
+                                         state.agent_datastore, "agent", "--node", node], stdout=log,
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
             info["pid"] = proc.pid
             state.save()
         wait(state, progress=progress)
-    except (LabError, ResourceError, OSError) as exc:
+    except (LabError, ResourceError, StoreError, OSError) as exc:
         progress(f"lab up failed: {exc}; cleaning up")
         down(progress=lambda _: None)
+        if isinstance(exc, OSError):
+            raise LabError(str(exc)) from None
         raise
     return state
 
@@ -195,13 +253,25 @@ def wait(state: LabState, timeout: float = 60, progress: Any = print) -> None:
             time.sleep(0.2)
 
 
+def _cmdline(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 def _ours(pid: int) -> bool:
     """Is this PID still a tortie agent (so we never signal a recycled PID)?"""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    cmdline = _cmdline(pid)
     return any(part.endswith(b"tortie") for part in cmdline) and b"agent" in cmdline
+
+
+def _is(pid: int, what: str) -> bool:
+    """Is this PID still the lab's etcd or relay?"""
+    cmdline = _cmdline(pid)
+    if what == "etcd":
+        return bool(cmdline) and cmdline[0].endswith(b"etcd") and str(STATE_DIR).encode() in b" ".join(cmdline)
+    return b"tortie.lab.relay" in cmdline
 
 
 def _leftover_namespaces() -> list[str]:
@@ -227,9 +297,15 @@ def down(progress: Any = print) -> None:
     for name in _leftover_namespaces():
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
     if state is not None:
+        for what, pid in state.processes.items():
+            if _is(pid, what):
+                stop_process(pid)
+                progress(f"{what} stopped")
         for info in state.nodes.values():
             Path(info["log"]).unlink(missing_ok=True)
         LabState.path().unlink(missing_ok=True)
+    shutil.rmtree(STATE_DIR / "etcd", ignore_errors=True)
+    (STATE_DIR / "etcd.sock").unlink(missing_ok=True)
     progress("lab removed")
 
 

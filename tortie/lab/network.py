@@ -51,15 +51,29 @@ class Workload:
     netns: str = ""
 
 
+@dataclass(frozen=True)
+class FabricPort:
+    """Where a node's eth0 plugs into a lab fabric (see fabric.py)."""
+
+    netns: str  # the fabric's namespace
+    port: str  # the veth end in the fabric namespace
+    addresses: tuple[str, str]  # the node's eth0 addresses, IPv4 and IPv6, in the fabric subnets
+    mac: str
+    gateway: tuple[str, str]  # the fabric's own addresses, the nodes' default route
+    gateway_mac: str
+
+
 @dataclass
 class NodeNetwork:
-    """One node with its workloads and an outside world behind eth0."""
+    """One node with its workloads, and behind eth0 either an outside world of its own or,
+    when ``fabric`` is given, a lab fabric shared with other nodes."""
 
     prefix: str  # namespace name prefix, unique per lab
     host_addresses: list[str] = field(default_factory=list)  # on the node's eth0
     outside_addresses: list[str] = field(default_factory=list)  # reachable through eth0
     workloads: list[Workload] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    fabric: FabricPort | None = None
 
     @property
     def node(self) -> str:
@@ -77,19 +91,12 @@ class NodeNetwork:
             raise
 
     def _up(self) -> None:
-        for ns in (self.node, self.outside):
-            self._add_namespace(ns)
-        ip_batch([f"link add eth0 type veth peer name ext0 netns {self.outside}", "link set eth0 up",
-                  f"addr add {OUTSIDE_LINK4[0]}/30 dev eth0", f"addr add {OUTSIDE_LINK6[0]}/64 dev eth0 nodad"]
-                 + [f"addr add {a}/{_max(a)} dev eth0" + (" nodad" if ":" in a else "") for a in self.host_addresses],
-                 self.node)
-        outside = ["link set ext0 up", f"addr add {OUTSIDE_LINK4[1]}/30 dev ext0",
-                   f"addr add {OUTSIDE_LINK6[1]}/64 dev ext0 nodad",
-                   f"route add default via {OUTSIDE_LINK4[0]}", f"route add ::/0 via {OUTSIDE_LINK6[0]}"]
-        outside += [f"addr add {a}/{_max(a)} dev ext0" + (" nodad" if ":" in a else "") for a in self.outside_addresses]
-        ip_batch(outside, self.outside)
+        if self.fabric is None:
+            self._uplink_to_outside()
+        else:
+            self._uplink_to_fabric(self.fabric)
         node_routes = [f"route add {a}/{_max(a)} via {OUTSIDE_LINK6[1] if ':' in a else OUTSIDE_LINK4[1]} dev eth0"
-                       for a in self.outside_addresses]
+                       for a in self.outside_addresses if self.fabric is None]
         for w in self.workloads:
             w.netns = f"{self.prefix}-w-{w.name}"[:64]
             self._add_namespace(w.netns)
@@ -111,7 +118,33 @@ class NodeNetwork:
             node_sysctls[f"net.ipv4.conf.{w.interface}.rp_filter"] = "0"
             node_sysctls[f"net.ipv6.conf.{w.interface}.proxy_ndp"] = "1"
         sysctls(self.node, node_sysctls)
-        sysctls(self.outside, {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"})
+        if self.fabric is None:
+            sysctls(self.outside, {"net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"})
+
+    def _uplink_to_outside(self) -> None:
+        for ns in (self.node, self.outside):
+            self._add_namespace(ns)
+        ip_batch([f"link add eth0 type veth peer name ext0 netns {self.outside}", "link set eth0 up",
+                  f"addr add {OUTSIDE_LINK4[0]}/30 dev eth0", f"addr add {OUTSIDE_LINK6[0]}/64 dev eth0 nodad"]
+                 + [f"addr add {a}/{_max(a)} dev eth0" + (" nodad" if ":" in a else "") for a in self.host_addresses],
+                 self.node)
+        outside = ["link set ext0 up", f"addr add {OUTSIDE_LINK4[1]}/30 dev ext0",
+                   f"addr add {OUTSIDE_LINK6[1]}/64 dev ext0 nodad",
+                   f"route add default via {OUTSIDE_LINK4[0]}", f"route add ::/0 via {OUTSIDE_LINK6[0]}"]
+        outside += [f"addr add {a}/{_max(a)} dev ext0" + (" nodad" if ":" in a else "") for a in self.outside_addresses]
+        ip_batch(outside, self.outside)
+
+    def _uplink_to_fabric(self, fabric: FabricPort) -> None:
+        self._add_namespace(self.node)
+        (v4, v6), (gw4, gw6) = fabric.addresses, fabric.gateway
+        ip_batch([f"link add eth0 address {fabric.mac} type veth peer name {fabric.port} netns {fabric.netns}",
+                  "link set eth0 up", f"addr add {v4}/24 dev eth0", f"addr add {v6}/64 dev eth0 nodad",
+                  f"neigh add {gw4} lladdr {fabric.gateway_mac} dev eth0 nud permanent",
+                  f"neigh add {gw6} lladdr {fabric.gateway_mac} dev eth0 nud permanent",
+                  f"route add default via {gw4}", f"route add ::/0 via {gw6}"]
+                 + [f"addr add {a}/{_max(a)} dev eth0" + (" nodad" if ":" in a else "") for a in self.host_addresses],
+                 self.node)
+        ip_batch([f"link set {fabric.port} master br0", f"link set {fabric.port} up"], fabric.netns)
 
     def _add_namespace(self, name: str) -> None:
         proc = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, timeout=30)
@@ -133,7 +166,7 @@ class NodeNetwork:
                 return w.netns
         if address in self.host_addresses:
             return self.node
-        if address in self.outside_addresses:
+        if address in self.outside_addresses and self.fabric is None:
             return self.outside
         raise LabError(f"no namespace holds {address}")
 

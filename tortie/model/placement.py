@@ -1,0 +1,30 @@
+"""Where a packet given by its addresses enters and leaves a node."""
+
+from __future__ import annotations
+
+from ..calc import NodeView
+
+EXTERNAL_INTERFACE = "eth0"
+
+
+def route(view: NodeView, src: str, dst: str, external: str = EXTERNAL_INTERFACE) -> tuple[str | None, str | None]:
+    """(in interface, out interface) of a packet on this node, from its addresses.
+
+    A local workload's address means its interface; a local host endpoint's address
+    means the host itself (None); any other address is reached through ``external``.
+    """
+    def place(address: str) -> str | None:
+        for key in view.owners.get(address, ()):
+            ep = view.endpoints.get(key)
+            if ep is not None and ep.entity.kind == "HostEndpoint":
+                return None
+            if ep is not None and ep.entity.interface:
+                return ep.entity.interface
+        return external
+    return place(src), place(dst)
+
+
+def host_interfaces(view: NodeView, external: str = EXTERNAL_INTERFACE) -> dict[str, set[str]]:
+    """The node's external interface with the addresses of its host endpoints."""
+    return {external: {str(a.network_address) for ep in view.endpoints.values()
+                       if ep.entity.kind == "HostEndpoint" for a in ep.entity.addresses}}
