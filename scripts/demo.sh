@@ -16,6 +16,9 @@ sysctl -qw net.netfilter.nf_log_all_netns=1
 mkdir -p /var/log/tortie "$work/rsyslog"
 touch /var/log/tortie/calico-drop.log
 log_start=$(stat -c %s /var/log/tortie/calico-drop.log)
+# A new rsyslogd reads the kernel's whole ring buffer: show only lines logged from now on
+# (by their kernel timestamp, seconds since boot).
+boot_seconds=$(cut -d' ' -f1 /proc/uptime)
 cat > "$work/rsyslog/rsyslog.conf" <<CONF
 module(load="imklog")
 global(workDirectory="$work/rsyslog")
@@ -77,8 +80,10 @@ tortie lab wait >/dev/null
 step "tortie lab probe frontend database:5432     # still dropped, now logged"
 tortie lab probe frontend database:5432
 sleep 1
-step "cat /var/log/tortie/calico-drop.log          # as rsyslog recorded it"
-tail -c +"$((log_start + 1))" /var/log/tortie/calico-drop.log
+step "cat /var/log/tortie/calico-drop.log          # as rsyslog recorded it (this demo's lines)"
+tail -c +"$((log_start + 1))" /var/log/tortie/calico-drop.log |
+    awk -v since="$boot_seconds" 'match($0, /\[ *[0-9]+\.[0-9]+\]/) {
+        t = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (t >= since) print }'
 
 step "tortie patch felixconfig node.node-a -p '{\"spec\":{\"dropActionOverride\":\"LogAndAccept\"}}'"
 tortie patch felixconfig node.node-a -p '{"spec":{"dropActionOverride":"LogAndAccept"}}'
