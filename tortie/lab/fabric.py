@@ -27,6 +27,15 @@ def node_mac(index: int) -> str:
     return f"02:74:6f:00:{(index + 1) >> 8:02x}:{(index + 1) & 0xFF:02x}"
 
 
+def _via(node: NodeNetwork, device: str) -> list[str]:
+    """The commands that reach ``node`` and its workloads over the fabric through ``device``."""
+    assert node.fabric is not None
+    v4, v6 = node.fabric.addresses
+    return ([f"neigh add {a} lladdr {node.fabric.mac} dev {device} nud permanent" for a in (v4, v6)]
+            + [f"route add {a}/{128 if ':' in a else 32} via {v6 if ':' in a else v4}"
+               for w in node.workloads for a in w.addresses])
+
+
 @dataclass
 class Fabric:
     netns: str
@@ -48,27 +57,10 @@ class Fabric:
         return FabricPort(self.netns, f"n{index}", node_addresses(index), node_mac(index), GATEWAY, GATEWAY_MAC)
 
     def connect(self, nodes: list[NodeNetwork]) -> None:
-        """Routes and neighbours: every node reaches every other node's workloads directly."""
-        fabric_routes = []
+        """Routes and neighbours: every node, and the fabric, reach every node's workloads directly."""
         for node in nodes:
-            assert node.fabric is not None
-            commands = []
-            for other in nodes:
-                if other is node:
-                    continue
-                assert other.fabric is not None
-                (o4, o6) = other.fabric.addresses
-                commands += [f"neigh add {o4} lladdr {other.fabric.mac} dev eth0 nud permanent",
-                             f"neigh add {o6} lladdr {other.fabric.mac} dev eth0 nud permanent"]
-                commands += [f"route add {a}/{128 if ':' in a else 32} via {o6 if ':' in a else o4}"
-                             for w in other.workloads for a in w.addresses]
-            ip_batch(commands, node.node)
-            (n4, n6) = node.fabric.addresses
-            fabric_routes += [f"neigh add {n4} lladdr {node.fabric.mac} dev br0 nud permanent",
-                              f"neigh add {n6} lladdr {node.fabric.mac} dev br0 nud permanent"]
-            fabric_routes += [f"route add {a}/{128 if ':' in a else 32} via {n6 if ':' in a else n4}"
-                              for w in node.workloads for a in w.addresses]
-        ip_batch(fabric_routes, self.netns)
+            ip_batch([c for other in nodes if other is not node for c in _via(other, "eth0")], node.node)
+        ip_batch([c for node in nodes for c in _via(node, "br0")], self.netns)
 
     def down(self) -> None:
         for name in self.namespaces:
