@@ -74,13 +74,15 @@ def agent_cpu(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def settle(pid: int) -> None:
-    """Wait until a process is idle (under 2% of a CPU over half a second)."""
-    while True:
+def settle(pid: int, windows: int = 4) -> None:
+    """Wait until a process has been idle (under 2% of a CPU) for ``windows`` half seconds in a
+    row. Its children count only once they end, so one quiet window can hide a running
+    iptables-save (the post-write check)."""
+    quiet = 0
+    while quiet < windows:
         before = agent_cpu(pid)
         time.sleep(0.5)
-        if agent_cpu(pid) - before < 0.01:
-            return
+        quiet = quiet + 1 if agent_cpu(pid) - before < 0.01 else 0
 
 
 def rate_pair(lab: NodeNetwork, before: Callable[[], object], change: Callable[[], object]) -> tuple[float, float]:
