@@ -87,7 +87,8 @@ def main() -> None:
     loaded = time.perf_counter()
     view = calc.view()
     full = time.perf_counter() - start
-    print(f"full calculation for one node: {full:.3f} s (load {loaded - start:.3f} s, view {full - (loaded - start):.3f} s)"
+    print(f"full calculation for one node: {full:.3f} s (load {loaded - start:.3f} s, "
+          f"view {full - (loaded - start):.3f} s)"
           f" - {len(view.endpoints)} local endpoints, {len(view.policies)} policies, {len(view.ipsets)} IP sets"
           f"  (target < 1 s)")
 

@@ -40,7 +40,8 @@ TORTIE = str(Path(sys.executable).with_name("tortie"))
 
 
 def status(netns: str) -> dict:
-    code = "import urllib.request; print(urllib.request.urlopen('http://localhost:9099/status', timeout=2).read().decode())"
+    code = ("import urllib.request; "
+            "print(urllib.request.urlopen('http://localhost:9099/status', timeout=2).read().decode())")
     out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True)
     return json.loads(out.stdout) if out.returncode == 0 else {}
 
@@ -143,8 +144,8 @@ def main() -> None:
             print(f"packet rate with the agent running: {rate_agent:,.0f}/s against {rate_bare:,.0f}/s with no rules "
                   f"(no agent): ratio {rate_agent / rate_bare:.2f}")
             # The idle agent's own cost: the same rules with the agent stopped and running, back to back.
-            pairs = [rate_pair(lab, lambda: agent.send_signal(signal.SIGSTOP), lambda: agent.send_signal(signal.SIGCONT))
-                     for _ in range(3)]
+            pairs = [rate_pair(lab, lambda: agent.send_signal(signal.SIGSTOP),
+                               lambda: agent.send_signal(signal.SIGCONT)) for _ in range(3)]
             print(f"  running against stopped (median of 3 pairs): "
                   f"{statistics.median(running / stopped for stopped, running in pairs):.2f}")
 

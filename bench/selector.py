@@ -50,7 +50,7 @@ def main() -> None:
     maps = label_maps(1000)
     print(f"{'selector':<10} {'compiled/s':>14} {'naive/s':>14} {'ratio':>7}")
     selectors = [parse(text) for text in MIX.values()]
-    for name, sel in zip(MIX, selectors):
+    for name, sel in zip(MIX, selectors, strict=True):
         compiled = rate(sel.matches, maps, args.seconds)
         naive = rate(sel.matches_naive, maps, args.seconds)
         print(f"{name:<10} {compiled:>14,.0f} {naive:>14,.0f} {compiled / naive:>6.1f}x")

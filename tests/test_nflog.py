@@ -10,8 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tortie.agent.denials import flow_of
-from tortie.dataplane.nflog import (NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, NFULNL_MSG_PACKET, NflogParser,
-                                    _attribute, ip_length, source_address)
+from tortie.dataplane.nflog import (
+    NFULA_PAYLOAD,
+    NFULA_PREFIX,
+    NFULA_SEQ,
+    NFULNL_MSG_PACKET,
+    NflogParser,
+    _attribute,
+    ip_length,
+    source_address,
+)
 
 
 def message(group: int, prefix: bytes, payload: bytes, seq: int | None) -> bytes:
@@ -65,5 +73,5 @@ def test_any_batch_parses_and_a_cut_batch_never_crashes(items: list, cut: int) -
 
 @given(st.binary(max_size=400))
 def test_random_bytes_never_crash_the_parser(data: bytes) -> None:
-    for group, prefix, header in NflogParser().parse(memoryview(data)):
+    for _, _, header in NflogParser().parse(memoryview(data)):
         flow_of(header)

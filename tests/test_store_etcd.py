@@ -16,7 +16,6 @@ from tortie.store import UnavailableError, open_store, resolve_datastore
 
 from .store_contract import StoreContract
 
-
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 
 

@@ -148,7 +148,7 @@ class DenialPipeline:
     def _run(self) -> None:
         assert self._reader is not None
         reader = self._reader
-        flows: dict[tuple[int, bytes, bytes, bytes, int, bytes], list[int]] = {}
+        flows: dict[tuple[bytes, bytes, bytes, int, bytes], list[int]] = {}  # the prefix says the group
         next_fold = next_expire = next_flush = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -162,7 +162,7 @@ class DenialPipeline:
                 flow = flow_of(header)
                 if flow is None:
                     continue
-                key = (group, prefix, flow[0], flow[1], flow[2], flow[3])
+                key = (prefix, flow[0], flow[1], flow[2], flow[3])
                 entry = flows.get(key)
                 if entry is None:
                     flows[key] = [1, flow[4]]
@@ -184,7 +184,7 @@ class DenialPipeline:
                     self._flush_flows()
                 next_flush = now + window
 
-    def _fold(self, flows: dict[tuple[int, bytes, bytes, bytes, int, bytes], list[int]], now: float) -> None:
+    def _fold(self, flows: dict[tuple[bytes, bytes, bytes, int, bytes], list[int]], now: float) -> None:
         if not flows:
             return
         wall = time.time()
@@ -192,7 +192,7 @@ class DenialPipeline:
         with self._lock:
             table, removed, endpoints = self._table, self._removed, self._endpoints
             flow_log, action = self._flow_log, self._settings.action
-            for (group, prefix, src, dst, protocol, ports), (packets, size) in flows.items():
+            for (prefix, src, dst, protocol, ports), (packets, size) in flows.items():
                 denial = table.get(prefix) or removed.get(prefix, (None, 0.0))[0]
                 if denial is None:
                     self.unknown_prefixes += packets

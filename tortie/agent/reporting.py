@@ -28,7 +28,7 @@ def tls_files(config: EffectiveConfig, prefix: str) -> tuple[TLSFiles | None, st
     if all(files):
         return TLSFiles(*files), None
     if any(files):
-        missing = [f"{prefix}{part}File" for part, f in zip(("Cert", "Key", "CA"), files) if not f]
+        missing = [f"{prefix}{part}File" for part, f in zip(("Cert", "Key", "CA"), files, strict=True) if not f]
         return None, f"{prefix}: TLS needs a certificate, a key and a CA; {', '.join(missing)} not set"
     return None, None
 

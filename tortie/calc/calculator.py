@@ -13,8 +13,19 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ..resources.codec import paused_gc
-from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
-                     entity_key, policy_from_doc, profile_from_doc, tier_order)
+from .inputs import (
+    ENTITY_KINDS,
+    POLICY_KINDS,
+    BadInput,
+    Entity,
+    PolicyData,
+    ProfileData,
+    entity_from_doc,
+    entity_key,
+    policy_from_doc,
+    profile_from_doc,
+    tier_order,
+)
 from .labels import LabelIndex
 from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, RuleCompiler
 from .view import DIRECTIONS, EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
@@ -205,7 +216,8 @@ class Calculator:
             delta.endpoints.add(key)
             self._use_profiles(delta)
 
-    def _relabel(self, key: str, delta: Delta, previous: tuple[str, ...] | None = None, ports_changed: bool = False) -> None:
+    def _relabel(self, key: str, delta: Delta, previous: tuple[str, ...] | None = None,
+                 ports_changed: bool = False) -> None:
         """Recompute an entity's effective labels and everything that depends on them."""
         e = self.entities[key]
         labels = self._effective_labels(e)

@@ -143,7 +143,8 @@ def _resource_layer(source: str, spec: Mapping[str, Any] | None, problems: list[
     return values
 
 
-def _text_layer(source_of: Mapping[str, str], raw: Mapping[str, str], problems: list[Problem]) -> dict[str, tuple[Any, str]]:
+def _text_layer(source_of: Mapping[str, str], raw: Mapping[str, str],
+                problems: list[Problem]) -> dict[str, tuple[Any, str]]:
     """Values from the file or the environment: lower-case key -> (value, source)."""
     values: dict[str, tuple[Any, str]] = {}
     for key, text in raw.items():

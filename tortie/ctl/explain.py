@@ -8,7 +8,8 @@ import click
 
 from ..calc import Calculator
 from ..config import config_for_node, node_name
-from ..model import PROTOCOL_NAMES, Packet, Result, explain as model_explain, protocol_number
+from ..model import PROTOCOL_NAMES, Packet, Result, protocol_number
+from ..model import explain as model_explain
 from ..resources import ResourceError
 from ..store import StoreError
 from .context import Context, Fail

@@ -80,7 +80,7 @@ def table(kind: type[Resource], docs: list[Doc], fmt: str) -> str:
     widths = [max(len(row[i]) for row in rows) + 3 for i in range(len(names))]
     lines = []
     for row in rows:
-        text = "".join(c.ljust(w) for c, w in zip(row[:-1], widths)) + row[-1]
+        text = "".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)) + row[-1]
         lines.append(text.rstrip())
     return "\n".join(lines) + "\n"
 

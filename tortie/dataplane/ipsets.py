@@ -27,7 +27,7 @@ def parse_save(text: str) -> dict[str, CurrentSet]:
         if len(words) < 3 or not words[1].startswith(OWNED):
             continue
         if words[0] == "create":
-            options = dict(zip(words[3::2], words[4::2]))
+            options = dict(zip(words[3::2], words[4::2], strict=False))
             sets[words[1]] = CurrentSet(words[2], 6 if options.get("family") == "inet6" else 4,
                                         int(options.get("maxelem", 0)))
         elif words[0] == "add" and words[1] in sets:

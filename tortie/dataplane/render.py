@@ -203,10 +203,13 @@ class Renderer:
             policy = self.view.policies[key]
             data = policy.data
             kind = "np" if data.kind == "NetworkPolicy" else "gnp"
-            table.chains[name] = self._cached(("policy", name, table.family, table.name), (policy,), lambda: self.rules_chain(
-                policy.ingress if direction == "ingress" else policy.egress, table.family, table.name, direction,
-                "P", f"{data.tier}|{data.label_name}",
-                expand_log_prefix(self.config["logPrefix"], data.tier, kind, data.short_name, data.namespace)))
+            log_prefix = expand_log_prefix(self.config["logPrefix"], data.tier, kind, data.short_name, data.namespace)
+
+            def build() -> list[str]:
+                return self.rules_chain(policy.ingress if direction == "ingress" else policy.egress, table.family,
+                                        table.name, direction, "P", f"{data.tier}|{data.label_name}", log_prefix)
+
+            table.chains[name] = self._cached(("policy", name, table.family, table.name), (policy,), build)
         return name
 
     def _profile_chain(self, table: Table, profile: str, direction: str) -> str:
@@ -217,9 +220,12 @@ class Renderer:
             # P may still be set by a tier's or an earlier profile's Pass: a profile that tests
             # P for its own Pass rules starts with it clear (docs/decisions.md).
             start = [set_mark(0, self.m.p)] if any(r.action == "Pass" for r in rules) else []
-            table.chains[name] = self._cached(("profile", name, table.family), (view,), lambda: start + self.rules_chain(
-                rules, table.family, "filter", direction, "R", profile,
-                expand_log_prefix(self.config["logPrefix"], "", "pro", profile, None)))
+            log_prefix = expand_log_prefix(self.config["logPrefix"], "", "pro", profile, None)
+
+            def build() -> list[str]:
+                return start + self.rules_chain(rules, table.family, "filter", direction, "R", profile, log_prefix)
+
+            table.chains[name] = self._cached(("profile", name, table.family), (view,), build)
         return name
 
     # --- per-endpoint chains (§4.5) -------------------------------------------------------------
@@ -304,7 +310,8 @@ class Renderer:
 
     def _untracked_chain(self, table: Table, ep: EndpointView, direction: str, stage: str) -> list[str]:
         m = self.m
-        out = ["-j cali-failsafe-in" if direction == "ingress" else "-j cali-failsafe-out", set_mark(0, m.a | m.p | m.d)]
+        failsafe = "-j cali-failsafe-in" if direction == "ingress" else "-j cali-failsafe-out"
+        out = [failsafe, set_mark(0, m.a | m.p | m.d)]
         return out + self._tiers(table, ep.tiers.get((stage, direction), ()), direction, ends=False)
 
     # --- HEP interfaces -------------------------------------------------------------------------
@@ -348,7 +355,8 @@ class Renderer:
         def rules(ports: list[dict], flag: str) -> list[str]:
             return [f"-p {p['protocol'].lower()} -m multiport --{flag}-ports {p['port']} -j ACCEPT" for p in ports]
 
-        table.chains["cali-failsafe-in"] = rules(inbound, "destination") + (rules(outbound, "source") if reverse else [])
+        table.chains["cali-failsafe-in"] = rules(inbound, "destination") + (
+            rules(outbound, "source") if reverse else [])
         if table.name != "mangle":
             table.chains["cali-failsafe-out"] = rules(outbound, "destination") + (
                 rules(inbound, "source") if reverse else [])

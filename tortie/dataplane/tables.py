@@ -46,7 +46,7 @@ def _with_ids(chain: str, bodies: list[str]) -> list[tuple[str, str]]:
     """(id, rule line) of each rule, as written to iptables-restore."""
     texts = [f"-A {chain} {body}" for body in bodies]
     return [(i, f'-A {chain} -m comment --comment "cali:{i}" {body}') for i, body in
-            zip(rule_ids(chain, texts), bodies)]
+            zip(rule_ids(chain, texts), bodies, strict=True)]
 
 
 class IdMemo:

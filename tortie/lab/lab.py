@@ -186,8 +186,8 @@ def up(spec: LabSpec, datastore: str | None, tortie: str, progress: Any = print,
         networks = []
         for index, node in enumerate(spec.nodes):
             workloads = [w for w in spec.workloads if w.node == node]
-            net = NodeNetwork(f"{PREFIX}-{node}", [], [], [Workload(w.name, w.interface, w.addresses) for w in workloads],
-                              fabric=fabric.port(index))
+            members = [Workload(w.name, w.interface, w.addresses) for w in workloads]
+            net = NodeNetwork(f"{PREFIX}-{node}", [], [], members, fabric=fabric.port(index))
             progress(f"node {node}: {len(workloads)} workloads")
             try:
                 net.up()
@@ -198,7 +198,7 @@ def up(spec: LabSpec, datastore: str | None, tortie: str, progress: Any = print,
             assert net.fabric is not None
             state.nodes[node] = {"netns": net.node, "pid": None, "log": str(STATE_DIR / f"agent-{node}.log"),
                                  "addresses": list(net.fabric.addresses)}
-            for w, lw in zip(workloads, net.workloads):
+            for w, lw in zip(workloads, net.workloads, strict=True):
                 state.workloads[w.name] = {"netns": lw.netns, "node": node, "addresses": w.addresses,
                                            "namespace": w.namespace}
         fabric.connect(networks)

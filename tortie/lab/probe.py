@@ -62,7 +62,8 @@ def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, 
             assert listener.stdout is not None
             ready = listener.stdout.readline().strip()
             if ready != "READY":
-                raise RuntimeError(f"probe listener in {dst_ns} failed: {listener.stderr.read() if listener.stderr else ''}")
+                detail = listener.stderr.read() if listener.stderr else ""
+                raise RuntimeError(f"probe listener in {dst_ns} failed: {detail}")
             subprocess.run(_in(src_ns, AGENT + ["send", proto, src, str(sport), dst, target, str(timeout)]),
                            capture_output=True, timeout=timeout + 10)
             try:

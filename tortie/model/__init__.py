@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..calc import NodeView
-from ..config import EffectiveConfig
-from ..config import expand_log_prefix
+from ..config import EffectiveConfig, expand_log_prefix
 from .evaluate import Denial, Result, evaluate
 from .packet import PROTOCOL_NAMES, Packet, protocol_number
 from .path import Hop, PathResult, evaluate_path

@@ -1,7 +1,17 @@
 """The projectcalico.org/v3 resource model: kinds, validation, YAML/JSON codecs."""
 
-from .client import (AlreadyExists, Conflict, DatastoreError, NotFound, NotSupported, ResourceClient,
-                     lookup_name, parse_key, retry_conflicts, stored_doc)
+from .client import (
+                     AlreadyExists,
+                     Conflict,
+                     DatastoreError,
+                     NotFound,
+                     NotSupported,
+                     ResourceClient,
+                     lookup_name,
+                     parse_key,
+                     retry_conflicts,
+                     stored_doc,
+)
 from .codec import decode, flatten, kind_of, load_resource, parse_documents, to_json, to_yaml
 from .duration import DurationError, format_duration, parse_duration
 from .errors import DocumentError, FieldError, ResourceError, UnknownFieldError, UnknownKindError, ValidationError
@@ -17,7 +27,8 @@ from .tier import Tier
 from .workloadendpoint import WorkloadEndpoint
 
 __all__ = [
-    "AlreadyExists", "Conflict", "DatastoreError", "NotFound", "NotSupported", "ResourceClient", "lookup_name", "parse_key", "retry_conflicts", "stored_doc",
+    "AlreadyExists", "Conflict", "DatastoreError", "NotFound", "NotSupported", "ResourceClient", "lookup_name",
+    "parse_key", "retry_conflicts", "stored_doc",
     "ALL_KINDS", "API_VERSION", "BY_KIND", "DEFAULT_TIER", "PARAMETERS",
     "DocumentError", "DurationError", "FelixConfiguration", "FieldError", "GlobalNetworkPolicy",
     "GlobalNetworkSet", "HostEndpoint", "NetworkPolicy", "NetworkSet", "Param", "Profile", "Resource",
