@@ -12,17 +12,8 @@ import time
 
 import pytest
 
-from tortie.store import (
-    MAX_VALUE,
-    CompactedError,
-    ConflictError,
-    EventType,
-    KeyExistsError,
-    KeyNotFoundError,
-    Store,
-    TooLargeError,
-    open_store,
-)
+from tortie.store import (MAX_VALUE, CompactedError, ConflictError, EventType, KeyExistsError, KeyNotFoundError,
+                          Store, TooLargeError, open_store)
 
 
 def _increment(url: str, key: str, times: int) -> int:

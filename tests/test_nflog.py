@@ -10,16 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tortie.agent.denials import flow_of
-from tortie.dataplane.nflog import (
-    NFULA_PAYLOAD,
-    NFULA_PREFIX,
-    NFULA_SEQ,
-    NFULNL_MSG_PACKET,
-    NflogParser,
-    _attribute,
-    ip_length,
-    source_address,
-)
+from tortie.dataplane.nflog import (NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, NFULNL_MSG_PACKET, NflogParser,
+                                    _attribute, ip_length, source_address)
 
 
 def message(group: int, prefix: bytes, payload: bytes, seq: int | None) -> bytes:

@@ -8,19 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tortie.resources import (
-    ResourceError,
-    UnknownFieldError,
-    UnknownKindError,
-    ValidationError,
-    flatten,
-    format_duration,
-    load_resource,
-    parse_documents,
-    parse_duration,
-    to_json,
-    to_yaml,
-)
+from tortie.resources import (ResourceError, UnknownFieldError, UnknownKindError, ValidationError, flatten,
+                              format_duration, load_resource, parse_documents, parse_duration, to_json, to_yaml)
 
 
 def doc(kind: str, spec: Any = None, name: str = "r1", **meta: Any) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from typing import Any, Callable, Mapping
 from ..calc import Calculator, resource_id
 from ..config import EffectiveConfig, effective_config
 from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
-from ..dataplane.backend import detect_backend
 from ..dataplane.interfaces import read_interfaces
+from ..dataplane.backend import detect_backend
 from ..dataplane.kernel import log_lines_may_be_lost
 from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
 from ..resources.client import PREFIX

@@ -13,19 +13,8 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ..resources.codec import paused_gc
-from .inputs import (
-    ENTITY_KINDS,
-    POLICY_KINDS,
-    BadInput,
-    Entity,
-    PolicyData,
-    ProfileData,
-    entity_from_doc,
-    entity_key,
-    policy_from_doc,
-    profile_from_doc,
-    tier_order,
-)
+from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
+                     entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
 from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, RuleCompiler
 from .view import DIRECTIONS, EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView

@@ -14,18 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..resources import (
-    GlobalNetworkPolicy,
-    GlobalNetworkSet,
-    HostEndpoint,
-    NetworkPolicy,
-    NetworkSet,
-    Profile,
-    ResourceError,
-    Tier,
-    WorkloadEndpoint,
-    load_resource,
-)
+from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
+                         ResourceError, Tier, WorkloadEndpoint, load_resource)
 from ..resources.rule import Rule
 from ..selector import Selector, SelectorError, parse
 

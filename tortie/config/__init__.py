@@ -7,16 +7,8 @@ import socket
 from typing import Mapping
 
 from ..resources import FelixConfiguration, NotFound, ResourceClient
-from .effective import (
-    DEFAULT_CONFIG_FILE,
-    EffectiveConfig,
-    Problem,
-    Setting,
-    effective_config,
-    environment_values,
-    parse_text,
-    read_config_file,
-)
+from .effective import (DEFAULT_CONFIG_FILE, EffectiveConfig, Problem, Setting, effective_config,
+                        environment_values, parse_text, read_config_file)
 from .logprefix import expand_log_prefix, override_log_prefix
 
 __all__ = [

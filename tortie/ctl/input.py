@@ -5,17 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..resources import (
-    DocumentError,
-    Resource,
-    ResourceError,
-    UnsupportedKindError,
-    decode,
-    flatten,
-    kind_from_cli,
-    kind_of,
-    parse_documents,
-)
+from ..resources import (DocumentError, Resource, ResourceError, UnsupportedKindError, decode, flatten, kind_from_cli,
+                         kind_of, parse_documents)
 from ..resources.codec import paused_gc
 from .context import Fail
 

@@ -13,8 +13,8 @@ from .config import config
 from .context import Context, Fail
 from .explain import explain
 from .get import get
-from .lab import lab
 from .label import label
+from .lab import lab
 from .patch import patch
 from .store import store
 from .write import apply, create, delete, replace

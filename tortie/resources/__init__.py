@@ -1,17 +1,7 @@
 """The projectcalico.org/v3 resource model: kinds, validation, YAML/JSON codecs."""
 
-from .client import (
-                     AlreadyExists,
-                     Conflict,
-                     DatastoreError,
-                     NotFound,
-                     NotSupported,
-                     ResourceClient,
-                     lookup_name,
-                     parse_key,
-                     retry_conflicts,
-                     stored_doc,
-)
+from .client import (AlreadyExists, Conflict, DatastoreError, NotFound, NotSupported, ResourceClient,
+                     lookup_name, parse_key, retry_conflicts, stored_doc)
 from .codec import decode, flatten, kind_of, load_resource, parse_documents, to_json, to_yaml
 from .duration import DurationError, format_duration, parse_duration
 from .errors import DocumentError, FieldError, ResourceError, UnknownFieldError, UnknownKindError, ValidationError

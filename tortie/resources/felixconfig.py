@@ -15,20 +15,8 @@ from pydantic import Field, create_model
 
 from .base import Model
 from .resource import Resource, SpecOf
-from .values import (
-    check_cidr,
-    check_duration,
-    check_ip,
-    check_numeric_port,
-    check_str,
-    int_in,
-    invalid,
-    is_dns_subdomain,
-    is_int,
-    matching,
-    one_of,
-    plain,
-)
+from .values import (check_cidr, check_duration, check_ip, check_numeric_port, check_str, int_in, invalid,
+                     is_dns_subdomain, is_int, matching, one_of, plain)
 
 SEVERITIES = ("Debug", "Info", "Warning", "Error", "Fatal")
 

@@ -8,7 +8,8 @@ from pydantic import Field
 
 from .base import Model, Problems, join
 from .errors import FieldError
-from .values import Cidr, Port, Protocol, SelectorText, cidr_version, int_in, int_of, invalid, plain, protocol_number
+from .values import (Cidr, Port, Protocol, SelectorText, cidr_version, int_in, int_of, invalid, plain,
+                     protocol_number)
 
 ACTIONS = ("Allow", "Deny", "Log", "Pass")
 TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58

@@ -1,20 +1,7 @@
 """An etcd-v3-shaped revisioned key-value store with interchangeable backends."""
 
-from .base import (
-                   MAX_VALUE,
-                   CompactedError,
-                   ConflictError,
-                   Event,
-                   EventType,
-                   KeyExistsError,
-                   KeyNotFoundError,
-                   KeyValue,
-                   Store,
-                   StoreError,
-                   TooLargeError,
-                   UnavailableError,
-                   Watch,
-)
+from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
+                   KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
 from .sqlite import SQLiteStore, prefix_end
 from .url import DEFAULT_DATASTORE, etcd_url, open_store, resolve_datastore
 

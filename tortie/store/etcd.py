@@ -18,21 +18,8 @@ from typing import Any, TypeVar
 import grpc
 from aetcd import rpc
 
-from .base import (
-    MAX_VALUE,
-    CompactedError,
-    ConflictError,
-    Event,
-    EventType,
-    KeyExistsError,
-    KeyNotFoundError,
-    KeyValue,
-    Store,
-    StoreError,
-    TooLargeError,
-    UnavailableError,
-    Watch,
-)
+from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
+                   KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
 
 LIST_PAGE = 1000
 CALL_TIMEOUT = 10.0

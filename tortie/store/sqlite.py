@@ -15,21 +15,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from .base import (
-    MAX_VALUE,
-    CompactedError,
-    ConflictError,
-    Event,
-    EventType,
-    KeyExistsError,
-    KeyNotFoundError,
-    KeyValue,
-    Store,
-    StoreError,
-    TooLargeError,
-    UnavailableError,
-    Watch,
-)
+from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
+                   KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
 from .notify import directory_notifier
 
 SCHEMA = """
