@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
-from .. import __version__
-from .agent import agent
-from .config import config
 from .context import Context, Fail
-from .explain import explain
-from .get import get
-from .label import label
-from .lab import lab
-from .patch import patch
-from .store import store
-from .write import apply, create, delete, replace
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
 # Options of the top-level command that may also follow the subcommand (cli.md §1).
 GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-level": "--log-level"}
+# Command name -> the module of tortie.ctl that defines it. A module is imported only when its
+# command runs (or help lists them all): a `get` never pays for the agent, the lab or prometheus_client.
+LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "get": "get",
+                 "label": "label", "patch": "patch", "config": "config", "explain": "explain", "agent": "agent",
+                 "lab": "lab", "store": "store"}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in ``LAZY_COMMANDS`` are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        command = getattr(importlib.import_module(f".{LAZY_COMMANDS[cmd_name]}", __package__), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--datastore", metavar="URL", envvar=None,
               help="sqlite://PATH or etcd://HOST:PORT (default: $TORTIE_DATASTORE, "
                    "then sqlite:///var/lib/tortie/tortie.db).")
@@ -45,11 +55,8 @@ def cli(ctx: click.Context, datastore: str | None, log_level: str) -> None:
 @cli.command()
 def version() -> None:
     """Print the version."""
+    from .. import __version__  # read on first use (tortie/__init__.py)
     click.echo(f"Client Version: {__version__}")
-
-
-for command in (create, apply, replace, delete, get, label, patch, config, explain, agent, lab, store):
-    cli.add_command(command)
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -89,13 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     hoisted = hoist_global_options(args)
     word = _command_word(hoisted)
-    usage = cli.get_help(click.Context(cli, info_name="tortie"))
+    context = click.Context(cli, info_name="tortie")
     if word is None and not {"-h", "--help"} & set(hoisted):
-        click.echo(usage)
+        click.echo(cli.get_help(context))
         return 1
-    if word is not None and word not in cli.commands:
+    if word is not None and word not in cli.list_commands(context):
         click.echo(f'Unknown command: "{word}"')
-        click.echo(usage)
+        click.echo(cli.get_help(context))
         return 1
     try:
         cli.main(hoisted, prog_name="tortie", standalone_mode=False)

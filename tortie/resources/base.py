@@ -38,6 +38,8 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=False,
+        # Validators are built on a model's first use, not at import: a `tortie get` uses none.
+        defer_build=True,
     )
     # Pointer-valued structs (FelixConfiguration) print false and [] when they are set.
     keep_false_and_empty: ClassVar[bool] = False

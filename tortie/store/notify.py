@@ -6,8 +6,6 @@ node, steals it from the traffic it polices; with inotify it sleeps until a comm
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import select
 
@@ -23,6 +21,10 @@ class DirectoryNotifier:
     """``wait(timeout)`` returns True as soon as some file in ``directory`` changed."""
 
     def __init__(self, directory: str) -> None:
+        # Imported here, not with the store: ctypes.util brings subprocess, shutil and tempfile,
+        # a cost every short-lived command would pay for the watches only the agent opens.
+        import ctypes
+        import ctypes.util
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if fd < 0:
