@@ -1,4 +1,5 @@
-"""The CLI end to end, through the installed console script, on a real datastore file."""
+"""The CLI on a real datastore file: its logic in-process, and the installed console script
+itself for exit statuses, pipes and what needs a process of its own."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-TORTIE = str(Path(sys.executable).with_name("tortie"))
+from .cli import TORTIE, run_cli
 
 
 class CLI:
@@ -24,13 +25,11 @@ class CLI:
         self.env = {**os.environ, "TORTIE_DATASTORE": self.url, "PATH": f"{Path(TORTIE).parent}:{os.environ['PATH']}"}
 
     def __call__(self, *args: str, stdin: str | bytes | None = None, ok: bool | None = None) -> tuple[int, str]:
-        data = stdin.encode() if isinstance(stdin, str) else stdin
-        proc = subprocess.run([TORTIE, *args], input=data, capture_output=True, env=self.env, timeout=60)
-        assert proc.stderr == b"", proc.stderr.decode()  # everything goes to stdout
-        out = proc.stdout.decode()
+        code, out, err = run_cli(args, datastore=self.url, stdin=stdin)
+        assert err == "", err  # everything goes to stdout
         if ok is not None:
-            assert (proc.returncode == 0) is ok, out
-        return proc.returncode, out
+            assert (code == 0) is ok, out
+        return code, out
 
     def file(self, name: str, text: str) -> str:
         path = self.tmp / name
@@ -42,6 +41,7 @@ class CLI:
         return yaml.safe_load(self("get", "tiers", "-o", "yaml", ok=True)[1])["metadata"]["resourceVersion"]
 
     def sh(self, script: str) -> subprocess.CompletedProcess[str]:
+        """A bash script that runs the console script, in pipes as a user would."""
         return subprocess.run(["bash", "-euo", "pipefail", "-c", textwrap.dedent(script)], cwd=self.tmp,
                               capture_output=True, text=True, env=self.env, timeout=120)
 
@@ -444,10 +444,10 @@ def test_read_only_datastore(cli: CLI) -> None:
 def test_database_locked_by_another_process(cli: CLI) -> None:
     before = cli.revision()
     db = str(cli.tmp / "tortie.db")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
-                               "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)", db],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(  # holds the lock until its stdin closes
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+                               "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()", db],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         url = f"{cli.url}?lock_timeout=0.5"
@@ -455,9 +455,7 @@ def test_database_locked_by_another_process(cli: CLI) -> None:
         assert (code, out) == (1, f"Failed to create 'Tier' resource: datastore {db} is locked by another process "
                                   "(waited 0.5s)\n")
     finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
+        holder.communicate()
     assert cli.revision() == before
 
 
@@ -479,9 +477,8 @@ def test_global_options_before_or_after_the_command(cli: CLI, tmp_path: Path) ->
 
 def test_client_config_file(cli: CLI, tmp_path: Path) -> None:
     cfg = cli.file("tortie.cfg", f"datastore: sqlite://{tmp_path}/from-config.db\n")
-    env_free = {k: v for k, v in cli.env.items() if k != "TORTIE_DATASTORE"}
-    proc = subprocess.run([TORTIE, "get", "tiers", "-c", cfg], capture_output=True, text=True, env=env_free)
-    assert proc.returncode == 0 and (tmp_path / "from-config.db").exists()
+    code, _, _ = run_cli(["get", "tiers", "-c", cfg], datastore=None)
+    assert code == 0 and (tmp_path / "from-config.db").exists()
 
 
 def test_usage_errors_and_help(cli: CLI) -> None:
@@ -497,6 +494,21 @@ def test_usage_errors_and_help(cli: CLI) -> None:
         code, out = cli(command, "--help")
         assert code == 0 and out.startswith(f"Usage: tortie {command}"), command
     assert cli("version")[1].startswith("Client Version: ")
+
+
+def test_the_console_script_itself(cli: CLI) -> None:
+    """The installed script: exit statuses, stdin for -f -, and nothing on stderr."""
+    def script(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        proc = subprocess.run([TORTIE, *args], input=stdin, capture_output=True, text=True, env=cli.env, timeout=60)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    assert script("create", "-f", "-", stdin=docs(res("Tier", "t1"))) == (
+        0, "Successfully created 1 'Tier' resource(s)\n", "")
+    assert script("get", "tier", "t9") == (1, "Failed to get resources: resource does not exist: Tier(t9)\n", "")
+    code, out, err = script("frobnicate")
+    assert (code, out.startswith('Unknown command: "frobnicate"'), err) == (1, True, "")
+    code, out, err = script("--help")
+    assert (code, "Commands:" in out, err) == (0, True, "")
 
 
 # --- config show and explain ------------------------------------------------------------------

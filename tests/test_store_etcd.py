@@ -4,9 +4,7 @@ what only a networked store needs: TLS, users, several endpoints, a restart unde
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,13 +12,14 @@ import yaml
 from tortie.lab.etcd import EtcdServer, free_port
 from tortie.store import UnavailableError, open_store, resolve_datastore
 
+from .cli import run_cli
 from .store_contract import StoreContract
 
-TORTIE = str(Path(sys.executable).with_name("tortie"))
 
-
-def tortie(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([TORTIE, *args], capture_output=True, text=True, timeout=60)
+def tortie(*args: str) -> tuple[int, str]:
+    """(exit status, stdout) of a command that names its datastores itself."""
+    code, out, _ = run_cli(args, datastore=None)
+    return code, out
 
 
 @pytest.fixture
@@ -120,26 +119,26 @@ def test_store_migrate_copies_every_resource_from_sqlite_to_etcd(etcd: EtcdServe
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata:\n  name: db\n  namespace: shop\n"
         "  labels: {team: data}\n  annotations: {owner: alice}\nspec:\n  selector: app == 'db'\n"
         "  ingress: [{action: Allow}]\n")
-    assert tortie("--datastore", source, "apply", "-f", str(policy)).returncode == 0
+    assert tortie("--datastore", source, "apply", "-f", str(policy))[0] == 0
     before = yaml.safe_load(tortie("--datastore", source, "get", "networkpolicy", "db", "-n", "shop",
-                                   "-o", "yaml").stdout)
-    out = tortie("store", "migrate", "--from", source, "--to", etcd.url)
-    assert out.returncode == 0 and out.stdout.startswith("Copied 3 resource(s)"), out.stdout
+                                   "-o", "yaml")[1])
+    code, out = tortie("store", "migrate", "--from", source, "--to", etcd.url)
+    assert code == 0 and out.startswith("Copied 3 resource(s)"), out
     after = yaml.safe_load(tortie("--datastore", etcd.url, "get", "networkpolicy", "db", "-n", "shop",
-                                  "-o", "yaml").stdout)
+                                  "-o", "yaml")[1])
     for field in ("uid", "labels", "annotations", "creationTimestamp"):
         assert after["metadata"][field] == before["metadata"][field]
     assert after["spec"] == before["spec"]
     again = tortie("store", "migrate", "--from", source, "--to", etcd.url)
-    assert again.stdout == f"Copied 0 resource(s) from {source} to {etcd.url} (3 already there).\n"
+    assert again[1] == f"Copied 0 resource(s) from {source} to {etcd.url} (3 already there).\n"
     # Content that differs in the target stops the copy before any write, unless --overwrite.
     assert tortie("--datastore", etcd.url, "label", "networkpolicy", "db", "-n", "shop", "team=ops",
-                  "--overwrite").returncode == 0
+                  "--overwrite")[0] == 0
     revision = open_store(etcd.url).revision()
-    refused = tortie("store", "migrate", "--from", source, "--to", etcd.url)
-    assert refused.returncode == 1 and "Nothing copied: 1 resource(s)" in refused.stdout
+    code, out = tortie("store", "migrate", "--from", source, "--to", etcd.url)
+    assert code == 1 and "Nothing copied: 1 resource(s)" in out
     assert open_store(etcd.url).revision() == revision
-    assert tortie("store", "migrate", "--from", source, "--to", etcd.url, "--overwrite").returncode == 0
+    assert tortie("store", "migrate", "--from", source, "--to", etcd.url, "--overwrite")[0] == 0
     labels = yaml.safe_load(tortie("--datastore", etcd.url, "get", "networkpolicy", "db", "-n", "shop",
-                                   "-o", "yaml").stdout)["metadata"]["labels"]
+                                   "-o", "yaml")[1])["metadata"]["labels"]
     assert labels["team"] == "data"
