@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from tortie.dataplane import Runner
 from tortie.lab.etcd import EtcdServer
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
+
+from .wait import wait_until
 
 
 def _policy(port: int) -> object:
@@ -38,8 +39,11 @@ def test_compacted_history_triggers_a_clean_resync(netns: str, tmp_path: Path,
                                                  "ipNetworks": ["198.18.70.1/32"]}}))
             client.apply(_policy(7001))
         agent = Agent("n1", etcd.url, "/nonexistent", env={}, runner=Runner(netns))
-        while not agent.status.ready:
+
+        def step() -> object:
             agent.step()
+            return agent.status
+        wait_until("the agent to be ready", step, lambda _: agent.status.ready)
 
         def rules() -> str:
             return subprocess.run(["ip", "netns", "exec", netns, "iptables-nft-save", "-t", "filter"],
@@ -54,10 +58,8 @@ def test_compacted_history_triggers_a_clean_resync(netns: str, tmp_path: Path,
             revision = int(client.apply(_policy(7003))["metadata"]["resourceVersion"])
             store.compact(revision)  # the agent would resume from 7002's revision: gone
         caplog.set_level(logging.INFO, logger="tortie.agent")
-        deadline = time.monotonic() + 30
-        while agent.status.applied_revision < revision:
-            assert time.monotonic() < deadline, agent.status
-            agent.step()
+        wait_until(f"the agent to resync and apply revision {revision}", step,
+                   lambda _: agent.status.applied_revision >= revision, timeout=30)
         assert "7003" in rules() and "7001" not in rules()
         assert "watch history was compacted: resyncing" in caplog.text
         agent.stopping.set()

@@ -21,7 +21,9 @@ from tortie.model import Packet, evaluate
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
 
-TORTIE = str(Path(sys.executable).with_name("tortie"))
+from .cli import TORTIE
+from .wait import wait_until
+
 AGENT = [sys.executable, "-m", "tortie.lab.probe_agent"]
 A = ("198.18.40.1", "2001:db8:40::1")
 B = ("198.18.40.2", "2001:db8:40::2")
@@ -104,14 +106,10 @@ class MetricsNode:
         code, body = self.fetch("http://localhost:9099/status")
         return json.loads(body) if code == 200 else {}
 
-    def wait_applied(self, revision: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            s = self.status()
-            if s.get("ready") and s.get("appliedRevision", 0) >= revision:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"agent did not apply revision {revision}: {self.log.read_text()[-3000:]}")
+    def wait_applied(self, revision: int) -> None:
+        wait_until(f"the agent to apply revision {revision}", self.status,
+                   lambda s: bool(s.get("ready")) and s.get("appliedRevision", 0) >= revision,
+                   details=lambda: self.log.read_text()[-3000:])
 
     def denied(self, port: int = 9092) -> dict[tuple[str, str, str], float]:
         code, body = self.fetch(f"http://localhost:{port}/metrics")
@@ -159,15 +157,6 @@ def model_labels(src: str, dst: str, port: int) -> list[str]:
     return evaluate(view, config, packet, {}).metric_policies
 
 
-def wait_for(read, want, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        got = read()
-        if got == want or time.monotonic() > deadline:
-            return got
-        time.sleep(0.1)
-
-
 def _delta(before: dict, after: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
@@ -185,21 +174,21 @@ def test_every_denial_is_counted_exactly_whatever_the_override(node: MetricsNode
                     for name, value in (("calico_denied_packets", count), ("calico_denied_bytes", count * size))}
             before = node.denied()
             node.blast(src, dst, port, count, payload, flows=count, sport=31000 + port % 100 * 10)
-            got = wait_for(lambda: _delta(before, node.denied()), want)
-            assert got == want, f"{override} {src} -> {dst}:{port}: model says {labels}"
+            wait_until(f"the counts of {override} {src} -> {dst}:{port} (model says {labels}) to be {want}",
+                       lambda: _delta(before, node.denied()), lambda got: got == want)
     # Deny rules, ends of tiers in both directions, and the end of the profiles (one label for both).
     assert len({lab for port in DENIED_PORTS for lab in model_labels(A[0], B[0], port)}) == 5
 
 
 def test_retention_removes_a_series(node: MetricsNode) -> None:
     node.wait_applied(node.write_config(deletedMetricsRetentionSecs=2, dropActionOverride="Drop"))
+    sent = time.monotonic()  # the agent counts the last packet after this, on the same clock
     node.blast(A[0], B[0], 9001, 3, 10, sport=32000)
     label = model_labels(A[0], B[0], 9001)[0]
     key = ("calico_denied_packets", label, A[0])
-    assert wait_for(lambda: key in node.denied(), True)
-    started = time.monotonic()
-    assert wait_for(lambda: key in node.denied(), False, timeout=10) is False
-    assert 1.5 < time.monotonic() - started < 8
+    wait_until("the series to appear", lambda: key in node.denied())
+    wait_until("the series to go after its retention", lambda: key in node.denied(), lambda present: not present)
+    assert time.monotonic() - sent >= 2  # not before: a slow machine can only make this later
     node.wait_applied(node.write_config(deletedMetricsRetentionSecs=None))
 
 
@@ -220,8 +209,8 @@ def test_tls_requires_a_client_certificate(node: MetricsNode, tmp_path: Path) ->
                                         prometheusReporterCAFile=files["ca.crt"]))
     url = "https://localhost:9092/metrics"
     try:
-        assert wait_for(lambda: node.fetch(url, files["ca.crt"], files["client.crt"], files["client.key"])[0],
-                        200) == 200
+        wait_until("the TLS listener", lambda: node.fetch(url, files["ca.crt"], files["client.crt"],
+                                                          files["client.key"])[0], lambda code: code == 200)
         code, error = node.fetch(url, files["ca.crt"])
         assert code == 0 and ("certificate" in error.lower() or "alert" in error.lower()), error
         assert node.fetch("http://localhost:9092/metrics")[0] == 0  # plain HTTP is not served
@@ -233,12 +222,14 @@ def test_tls_requires_a_client_certificate(node: MetricsNode, tmp_path: Path) ->
 def test_reporter_and_ports_follow_the_configuration_live(node: MetricsNode) -> None:
     assert node.fetch("http://localhost:9092/other")[0] == 404
     node.wait_applied(node.write_config(prometheusReporterPort=9192))
-    assert wait_for(lambda: node.fetch("http://localhost:9192/metrics")[0], 200) == 200
+    wait_until("the reporter on port 9192", lambda: node.fetch("http://localhost:9192/metrics")[0],
+               lambda code: code == 200)
     assert node.fetch("http://localhost:9092/metrics")[0] == 0
     node.wait_applied(node.write_config(prometheusReporterEnabled=False))
-    assert wait_for(lambda: node.fetch("http://localhost:9192/metrics")[0], 0) == 0
+    wait_until("the reporter to stop", lambda: node.fetch("http://localhost:9192/metrics")[0], lambda code: code == 0)
     node.wait_applied(node.write_config(prometheusReporterEnabled=True, prometheusReporterPort=None))
-    assert wait_for(lambda: node.fetch("http://localhost:9092/metrics")[0], 200) == 200
+    wait_until("the reporter back on port 9092", lambda: node.fetch("http://localhost:9092/metrics")[0],
+               lambda code: code == 200)
     assert node.self_metric("tortie_iptables_restore_calls_total", table="filter", ip_version="4") > 0
     assert node.self_metric("tortie_active_local_endpoints") == 2
     assert node.self_metric("tortie_build_info") == 1
@@ -252,13 +243,10 @@ def test_flood_is_counted_or_its_loss_is_reported(node: MetricsNode) -> None:
     lost_before = node.self_metric("tortie_nflog_packets_lost_total")
     total = 200_000
     node.blast(A[0], B[0], 9002, total, 18, sport=33000)
-    deadline = time.monotonic() + 20
-    while True:
-        counted = node.denied().get(key, 0) - before
-        lost = node.self_metric("tortie_nflog_packets_lost_total") - lost_before
-        if counted + lost >= total or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+    counted, lost = wait_until(
+        f"{total} packets counted or reported lost",
+        lambda: (node.denied().get(key, 0) - before, node.self_metric("tortie_nflog_packets_lost_total") - lost_before),
+        lambda seen: sum(seen) >= total)
     print(f"flood: counted {counted}, lost {lost}")
     assert counted + lost == total, f"counted {counted}, lost {lost}"
     assert node.denied().get(("calico_denied_bytes", label, A[0]), 0) >= counted * 46
@@ -272,8 +260,8 @@ def test_denied_flow_stream(node: MetricsNode, tmp_path: Path) -> None:
         node.blast(A[1], B[1], 9002, 4, 20, sport=34000)
         node.blast(A[0], B[0], 9013, 3, 20, sport=34100)
         path = directory / "denied-flows.jsonl"
-        records = wait_for(lambda: [json.loads(line) for line in path.read_text().splitlines()]
-                           if path.exists() else [], None, timeout=4)
+        records = wait_until("records of both flows", lambda: [json.loads(line) for line in path.read_text().splitlines()]
+                             if path.exists() else [], lambda found: {9002, 9013} <= {r["dstPort"] for r in found})
         by_port = {r["dstPort"]: r for r in records}
         ingress, egress = by_port[9002], by_port[9013]
         assert ingress | {"firstSeen": None, "lastSeen": None} == {

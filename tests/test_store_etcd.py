@@ -10,10 +10,11 @@ import pytest
 import yaml
 
 from tortie.lab.etcd import EtcdServer, free_port
-from tortie.store import UnavailableError, open_store, resolve_datastore
+from tortie.store import Event, UnavailableError, open_store, resolve_datastore
 
 from .cli import run_cli
-from .store_contract import StoreContract
+from .store_contract import StoreContract, gather
+from .wait import wait_until
 
 
 def tortie(*args: str) -> tuple[int, str]:
@@ -44,17 +45,16 @@ def test_watch_resumes_across_an_etcd_restart(tmp_path) -> None:  # type: ignore
             start = store.revision() + 1
             with store.watch("/w/", start) as watch:
                 store.create("/w/0", b"a")
-                seen = watch.next(timeout=5)
+                seen: list[Event] = []
+                wait_until("/w/0 on the watch", lambda: gather(watch, seen))
                 server.stop(remove=False)
                 with pytest.raises(UnavailableError):
                     store.create("/w/lost", b"x")
                 server.start()
                 store.create("/w/1", b"b")
                 store.create("/w/2", b"c")
-                while len(seen) < 3:
-                    batch = watch.next(timeout=10)
-                    assert batch, "the watch did not resume"
-                    seen += batch
+                wait_until("the watch to resume with /w/1 and /w/2", lambda: gather(watch, seen),
+                           lambda events: len(events) >= 3)
         assert [e.kv.key for e in seen] == ["/w/0", "/w/1", "/w/2"]
         assert [e.revision for e in seen] == [start, start + 1, start + 2]
     finally:
