@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/dataplane.py [--policies 1000] [--endpoints 10000] [--local 100]
 
-Prints: the time from a policy change in the store to the kernel enforcing it (a real agent
-in a node namespace); the agent's cost for that change against a bare iptables-restore of the
-same delta, measured in the same run (target at most 1.5); which chains the change rewrote;
+Prints: the time from a policy change, and from a configuration change, in the store to the
+kernel enforcing it (a real agent in a node namespace); the agent's cost for a policy change
+against a bare iptables-restore of the same delta, measured in the same run (target at most
+1.5); which chains the change rewrote;
 and the packet rate between two workloads with all the rules against none (target at least 0.8),
 beside the rate with conntrack alone (the floor for any stateful firewall) and with the legacy backend.
 Runs as root; everything happens in namespaces it creates and deletes.
@@ -49,11 +50,14 @@ def status(netns: str) -> dict:
 def iperf(lab: NodeNetwork, seconds: int = 2) -> float:
     """UDP packets per second from one workload to another through the node (64-byte datagrams)."""
     a, b = lab.workloads[0], lab.workloads[1]
-    server = subprocess.Popen(["ip", "netns", "exec", b.netns, "iperf3", "-s", "-B", b.addresses[0]],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(["ip", "netns", "exec", b.netns, "iperf3", "-s", "-B", b.addresses[0], "--forceflush"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        assert server.stdout is not None
+        while not (line := server.stdout.readline()).startswith("Server listening"):
+            if not line:
+                raise RuntimeError("iperf3 -s did not start")
         for _ in range(10):
-            time.sleep(0.5)
             try:
                 out = subprocess.run(["ip", "netns", "exec", a.netns, "iperf3", "-c", b.addresses[0], "-u", "-b",
                                       "0", "-l", "64", "-t", str(seconds), "-J"], capture_output=True, text=True,
@@ -165,6 +169,20 @@ def main() -> None:
                     latencies.append(time.perf_counter() - t0)
             print(f"policy change to kernel enforcing it: median {statistics.median(latencies) * 1e3:.0f} ms, "
                   f"max {max(latencies) * 1e3:.0f} ms (10 changes)")
+            latencies = []
+            with open_store(url) as store:
+                client = ResourceClient(store)
+                for override in ["LogAndDrop", "Drop"] * 3:
+                    t0 = time.perf_counter()
+                    revision = int(client.apply(load_resource({
+                        "apiVersion": "projectcalico.org/v3", "kind": "FelixConfiguration",
+                        "metadata": {"name": f"node.{node}"}, "spec": {"dropActionOverride": override}}))
+                        ["metadata"]["resourceVersion"])
+                    while status(lab.node).get("appliedRevision", 0) < revision:
+                        time.sleep(0.002)
+                    latencies.append(time.perf_counter() - t0)
+            print(f"configuration change (dropActionOverride) to kernel enforcing it: median "
+                  f"{statistics.median(latencies) * 1e3:.0f} ms, max {max(latencies) * 1e3:.0f} ms (6 changes)")
             agent.terminate()
             agent.wait()
             agent = None

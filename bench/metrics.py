@@ -59,6 +59,17 @@ def scrape(netns: str, port: int) -> dict[str, float]:
     return {s.name: s.value for m in text_string_to_metric_families(text) for s in m.samples}
 
 
+def ready(netns: str) -> bool:
+    """The agent has written its NFLOG rules and serves both /metrics ports."""
+    if "-j NFLOG" not in in_ns(netns, "iptables-nft-save", "-t", "filter"):
+        return False
+    try:
+        scrape(netns, 9091), scrape(netns, 9092)
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
 def kernel_count(netns: str) -> int:
     """Packets the kernel's NFLOG rules logged (their rule counters)."""
     save = in_ns(netns, "iptables-nft-save", "-c", "-t", "filter")
@@ -108,11 +119,10 @@ def main() -> None:
                                   "n1", "-c", "/nonexistent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30
-            while "-j NFLOG" not in in_ns(lab.node, "iptables-nft-save", "-t", "filter"):
+            while not ready(lab.node):
                 if time.monotonic() > deadline:
-                    raise RuntimeError("the agent did not program its NFLOG rules")
+                    raise RuntimeError("the agent did not program its NFLOG rules and serve /metrics")
                 time.sleep(0.2)
-            time.sleep(1)
             print(f"denied UDP, 64-byte packets, {args.seconds} s per rate; agent in a lab node")
             print(f"{'asked/s':>9} {'kernel/s':>9} {'kernel':>9} {'counted':>9} {'lost':>6} {'agent CPU':>10} "
                   f"{'CPU s per 10k/s':>16}")
