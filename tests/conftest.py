@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from . import profiles  # noqa: F401 - loads the hypothesis profile before any test module
 from .netns import netns  # noqa: F401 - a fixture for every kernel test
 
 ROOT = Path(__file__).resolve().parent.parent

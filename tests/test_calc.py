@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from tortie.calc import Calculator, NodeView, resource_id
 from tortie.resources import load_resource
 
+from .profiles import examples
+
 API = "projectcalico.org/v3"
 
 
@@ -216,7 +218,7 @@ def _comparable(view: NodeView) -> Any:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150))
 @given(histories())
 def test_incremental_updates_equal_a_full_calculation(history: list[tuple[str, dict[str, Any]]]) -> None:
     calc = Calculator("n1")

@@ -13,6 +13,8 @@ from tortie.agent.denials import flow_of
 from tortie.dataplane.nflog import (NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, NFULNL_MSG_PACKET, NflogParser,
                                     _attribute, ip_length, source_address)
 
+from .profiles import examples
+
 
 def message(group: int, prefix: bytes, payload: bytes, seq: int | None) -> bytes:
     attributes = _attribute(1, struct.pack("!HBx", 0x0800, 1)) + _attribute(NFULA_PREFIX, prefix + b"\0")
@@ -50,7 +52,7 @@ def test_a_batch_is_parsed_and_gaps_are_counted() -> None:
     assert flow_of(header6)[2:] == (6, struct.pack("!HH", 5000, 443), 60)
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.lists(st.tuples(st.integers(0, 65535), st.binary(max_size=64), st.binary(max_size=80),
                           st.none() | st.integers(0, 2**32 - 1)), max_size=8), st.integers(0, 200))
 def test_any_batch_parses_and_a_cut_batch_never_crashes(items: list, cut: int) -> None:

@@ -19,6 +19,8 @@ from tortie.lab.probe import probe
 from tortie.model import Packet, evaluate
 from tortie.resources import ResourceError, load_resource
 
+from .profiles import examples
+
 API = "projectcalico.org/v3"
 WORKLOADS = [("w0", "calir0", "198.18.40.1", {"app": "a", "tier": "x"}),
              ("w1", "calir1", "198.18.40.2", {"app": "b", "tier": "x"}),
@@ -82,8 +84,8 @@ def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[
     return docs, config, packets
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(max_examples=examples(12), suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                               HealthCheck.too_slow])
 @given(worlds())
 def test_random_policies_kernel_equals_model(lab: NodeNetwork, world: Any) -> None:
     docs, overrides, packets = world

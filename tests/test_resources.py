@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from tortie.resources import (ResourceError, UnknownFieldError, UnknownKindError, ValidationError, flatten,
                               format_duration, load_resource, parse_documents, parse_duration, to_json, to_yaml)
 
+from .profiles import examples
+
 
 def doc(kind: str, spec: Any = None, name: str = "r1", **meta: Any) -> dict[str, Any]:
     d: dict[str, Any] = {"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": {"name": name, **meta}}
@@ -478,7 +480,7 @@ def test_durations(text: str, out: str) -> None:
     assert format_duration(parse_duration(text)) == out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(st.integers(min_value=0, max_value=10**15))
 def test_duration_format_parses_back(ns: int) -> None:
     assert parse_duration(format_duration(ns)) == ns
@@ -585,7 +587,7 @@ def test_odd_values_in_every_field_are_errors_not_crashes() -> None:
             pass
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.dictionaries(st.text(max_size=8), st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),

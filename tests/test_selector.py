@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from tortie.selector import SelectorError, parse
 
+from .profiles import examples
+
 # selectors.md §6: (selector, labels, result, canonical)
 EXAMPLES = [
     ("", {}, True, "all()"),
@@ -166,7 +168,7 @@ def _expr(depth: int = 3) -> st.SearchStrategy[str]:
 LABELS = st.dictionaries(st.sampled_from(KEYS), _string(), max_size=len(KEYS))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(_expr(), st.lists(LABELS, min_size=1, max_size=5))
 def test_compiled_agrees_with_naive(text: str, label_maps: list[dict]) -> None:
     sel = parse(text)
@@ -174,7 +176,7 @@ def test_compiled_agrees_with_naive(text: str, label_maps: list[dict]) -> None:
         assert sel.matches(labels) == sel.matches_naive(labels)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(_expr(), st.lists(LABELS, min_size=1, max_size=5))
 def test_canonical_reparses_to_equivalent(text: str, label_maps: list[dict]) -> None:
     sel = parse(text)
@@ -185,7 +187,7 @@ def test_canonical_reparses_to_equivalent(text: str, label_maps: list[dict]) -> 
     assert parse(again.canonical).canonical == again.canonical or "!!" in sel.canonical
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(_expr(), LABELS)
 def test_restrictions_are_necessary(text: str, labels: dict) -> None:
     sel = parse(text)
@@ -200,7 +202,7 @@ def test_restrictions_are_necessary(text: str, labels: dict) -> None:
             assert labels.get(label) in r.values
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(_expr(), LABELS)
 def test_label_prefix_is_consistent(text: str, labels: dict) -> None:
     sel = parse(text)
@@ -211,7 +213,7 @@ def test_label_prefix_is_consistent(text: str, labels: dict) -> None:
 ALPHABET = string.ascii_letters + string.digits + " \t\n!=&|(){},'\"./-_%:"
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000))
 @given(st.text(alphabet=ALPHABET, max_size=40))
 def test_random_text_only_raises_selector_error(text: str) -> None:
     try:
@@ -222,7 +224,7 @@ def test_random_text_only_raises_selector_error(text: str) -> None:
     assert parse(sel.canonical) is not None
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500))
 @given(st.text(max_size=30))
 def test_arbitrary_unicode_only_raises_selector_error(text: str) -> None:
     try:
