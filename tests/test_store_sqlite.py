@@ -97,3 +97,18 @@ def test_automatic_compaction_keeps_recent_history(tmp_path: Path) -> None:
     with store.watch("/k", store.revision() - 499) as watch:
         assert len(watch.next(timeout=1)) == 500
     assert store.check_consistency() == []
+
+
+def test_a_backlog_drains_batch_after_batch(tmp_path: Path) -> None:
+    """A watch that fell more than one batch behind reads the next batch at once, not after the
+    next idle re-check: rows are waiting even though the files have not changed since."""
+    store = open_store(f"sqlite://{tmp_path}/backlog.db")
+    start = store.create("/backlog/first", b"v").mod_revision
+    for i in range(2500):
+        store.create(f"/backlog/{i}", b"v")
+    watch = store.watch("/backlog/", start)
+    seen = []
+    for _ in range(3):
+        seen += watch.next(timeout=0)
+    assert len(seen) == 2501
+    assert watch.next(timeout=0) == []

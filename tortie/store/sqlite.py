@@ -252,6 +252,7 @@ class SQLiteWatch(Watch):
         self._seen: tuple[tuple[int, int], ...] | None = None
         self._polled_at = 0.0
         self._notifier = directory_notifier(os.path.dirname(os.path.abspath(store.path)))
+        self._more = False
         # Fail now, not later, if the start is already compacted.
         self._pending: list[Event] = self._poll()
 
@@ -280,7 +281,10 @@ class SQLiteWatch(Watch):
 
     def _may_have_changed(self) -> bool:
         """Every commit in WAL mode changes the -wal file (and a checkpoint the database), so
-        unchanged files mean no new revisions: a stat instead of a query while idle."""
+        unchanged files mean no new revisions: a stat instead of a query while idle. A full
+        batch last time means more rows are waiting, whatever the files say."""
+        if self._more:
+            return True
         seen = []
         for path in self._files:
             try:
@@ -309,6 +313,7 @@ class SQLiteWatch(Watch):
                 events.append(Event(kind, KeyValue(key, value, create_rev, rev, version)))
         if rows:
             self._next = rows[-1][0] + 1
+        self._more = len(rows) == WATCH_BATCH
         return events
 
     def close(self) -> None:
