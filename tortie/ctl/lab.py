@@ -130,14 +130,14 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     try:
         with open_store(state.datastore) as store:
             client = ResourceClient(store)
-            docs, _ = client.snapshot()
+            listing = client.snapshot()
             configs = {node: config_for_node(client, node) for node in nodes}
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
     views = {}
     for node in nodes:  # each node on the way decides with its own view
         calc = Calculator(node)
-        calc.load(docs)
+        calc.load(listing.items)
         views[node] = calc.view()
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
