@@ -11,6 +11,8 @@ from typing import Iterator
 
 import pytest
 
+from tortie.lab.lab import namespace_prefix
+
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,16 +31,17 @@ def tortie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([TORTIE, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def namespaces() -> list[str]:
+def namespaces(env: dict[str, str]) -> list[str]:
+    prefix = namespace_prefix(Path(env["TORTIE_LAB_DIR"])) + "-"
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith("tortie-lab-")]
+    return [line.split()[0] for line in out.splitlines() if line.startswith(prefix)]
 
 
 def test_lab_lifecycle_and_probes(env: dict[str, str]) -> None:
     up = tortie(env, "lab", "up", "-f", str(ROOT / "examples" / "lab.yaml"))
     assert up.returncode == 0, up.stdout + up.stderr
     assert "Lab up: 1 nodes, 3 workloads" in up.stdout
-    assert len(namespaces()) == 5  # node, outside, three workloads
+    assert len(namespaces(env)) == 5  # node, outside, three workloads
     assert tortie(env, "apply", "-f", str(ROOT / "examples" / "policies.yaml")).returncode == 0
     assert tortie(env, "lab", "wait").returncode == 0
     allowed = tortie(env, "lab", "probe", "backend", "database:5432")
@@ -61,7 +64,7 @@ def test_lab_lifecycle_and_probes(env: dict[str, str]) -> None:
     assert "198.18.10.10/32" in out.stdout
     assert tortie(env, "lab", "probe", "frontend", "nobody:80").returncode == 1
     down = tortie(env, "lab", "down")
-    assert down.returncode == 0 and namespaces() == []
+    assert down.returncode == 0 and namespaces(env) == []
 
 
 def test_lab_down_cleans_up_after_a_crash(env: dict[str, str]) -> None:
@@ -70,9 +73,9 @@ def test_lab_down_cleans_up_after_a_crash(env: dict[str, str]) -> None:
     pid = json.loads(state.read_text())["nodes"]["node-a"]["pid"]
     os.kill(pid, 9)
     state.unlink()  # as if the machine lost the state file too
-    assert namespaces()
+    assert namespaces(env)
     assert tortie(env, "lab", "down").returncode == 0
-    assert namespaces() == []
+    assert namespaces(env) == []
 
 
 def test_bad_lab_files(env: dict[str, str], tmp_path: Path) -> None:
@@ -82,4 +85,4 @@ def test_bad_lab_files(env: dict[str, str], tmp_path: Path) -> None:
     assert out.returncode == 1 and "outside 198.18.0.0/15" in out.stdout
     bad.write_text("nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: b, ipv4: 198.18.0.1}]\n")
     assert "unknown node b" in tortie(env, "lab", "up", "-f", str(bad)).stdout
-    assert namespaces() == []
+    assert namespaces(env) == []

@@ -131,12 +131,25 @@ class Agent:
             self.status.applied_revision = self.status.seen_revision
         now = time.monotonic()
         if self._dirty and now >= self._retry_at:
-            self.program("store changes" if self.status.ready else "initial sync")
+            self._program_guarded("store changes" if self.status.ready else "initial sync")
         elif self._post_write_at is not None and now >= self._post_write_at:
             self._post_write_at = None
-            self.program("post-write check", repair=True)
+            self._program_guarded("post-write check", repair=True)
         elif self._next_refresh and now >= self._next_refresh:
-            self.program("periodic refresh", repair=True)
+            self._program_guarded("periodic refresh", repair=True)
+
+    def _program_guarded(self, reason: str, repair: bool = False) -> None:
+        """``program``, with a defect in computing the rules kept from stopping the loop: the
+        rules in the kernel stay, and it is tried again later."""
+        try:
+            self.program(reason, repair)
+        except Exception as exc:  # noqa: BLE001 - enforcement outlives any one defect
+            text = f"programming the dataplane failed, keeping the current rules ({type(exc).__name__}: " \
+                   f"{shorten(str(exc))})"
+            if self.status.last_error != text:
+                log.exception("%s", text)
+            self.status.last_error = text
+            self._retry_at = self._next_refresh = time.monotonic() + RETRY_AFTER_FAILURE
 
     # --- store ------------------------------------------------------------------------
 

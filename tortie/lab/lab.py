@@ -1,7 +1,9 @@
 """A lab: virtual nodes and workloads from LAB.yaml, one agent per node, and their state.
 
 Everything the lab creates is recorded in a state file, and every namespace it creates
-is named ``tortie-lab-…``, so ``down`` removes it all, also after a crashed run. Only
+is named ``tortie-lab-…`` (``tortie-lab.<hash>-…`` for a lab whose state directory is not
+the default), so ``down`` removes it all, also after a crashed run, and never another
+lab's. Only
 processes the lab started (recorded by PID, checked against their command line) are
 ever stopped.
 """
@@ -29,8 +31,19 @@ from .etcd import EtcdServer, stop_process
 from .fabric import Fabric
 from .network import LabError, NodeNetwork, Workload
 
-PREFIX = "tortie-lab"
-STATE_DIR = Path(os.environ.get("TORTIE_LAB_DIR", "/run/tortie-lab"))
+DEFAULT_STATE_DIR = Path("/run/tortie-lab")
+STATE_DIR = Path(os.environ.get("TORTIE_LAB_DIR", DEFAULT_STATE_DIR))
+
+
+def namespace_prefix(state_dir: Path) -> str:
+    """The prefix of a lab's namespaces: labs of different state directories (test runs side
+    by side on one machine) never take each other's namespaces for their own leftovers."""
+    if state_dir == DEFAULT_STATE_DIR:
+        return "tortie-lab"
+    return "tortie-lab." + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:6]
+
+
+PREFIX = namespace_prefix(STATE_DIR)
 LAB_RANGES = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:db8::/32"))
 HEALTH_PORT = 9099
 

@@ -126,8 +126,13 @@ def _load_json(value: bytes) -> Any:
     return data
 
 
+_JSON_TYPES = ((bool, "boolean"), (int, "number"), (float, "number"), (str, "string"), (list, "list"),
+               (dict, "map"))
+
+
 def _kind_name(value: Any) -> str:
-    return type(value).__name__ if not isinstance(value, dict) else "map"
+    """The JSON type of a decoded value, in the words of the API's errors."""
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "null")
 
 
 def _check_identity(doc: Doc, at: StoredKey) -> None:
