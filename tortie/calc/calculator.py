@@ -129,7 +129,7 @@ class Calculator:
             self._set_policy(data, delta)
         elif isinstance(data, ProfileData):
             self._set_profile(data, delta)
-        elif kind == "Tier" and not isinstance(data, Entity):
+        elif kind == "Tier":
             self._set_tier(key, data, delta)
         else:
             return delta

@@ -3,9 +3,8 @@
 Everything the lab creates is recorded in a state file, and every namespace it creates
 is named ``tortie-lab-…`` (``tortie-lab.<hash>-…`` for a lab whose state directory is not
 the default), so ``down`` removes it all, also after a crashed run, and never another
-lab's. Only
-processes the lab started (recorded by PID, checked against their command line) are
-ever stopped.
+lab's. Only processes the lab started (recorded by PID, checked against their command
+line) are ever stopped.
 """
 
 from __future__ import annotations

@@ -171,8 +171,8 @@ class ResourceClient:
     # --- reads --------------------------------------------------------------------
 
     def get(self, kind: type[Resource], name: str, namespace: str | None = None) -> Doc:
-        name = lookup_name(kind, name)
         """One resource. Raises NotFound, or InvalidStored when its key holds no valid value."""
+        name = lookup_name(kind, name)
         kv = self.store.get(resource_key(kind, name, namespace))
         if kv is None:
             raise NotFound(kind, name, namespace)
