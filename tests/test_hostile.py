@@ -451,6 +451,18 @@ def test_selector_nesting_is_bounded_with_a_clear_error() -> None:
         parse("(" * 50_000 + "all()" + ")" * 50_000)
 
 
+def test_two_workloads_naming_one_interface_render_one_dispatch_entry() -> None:
+    calc = Calculator("n1")
+    calc.load([load_resource(_doc(WorkloadEndpoint, name, {"node": "n1", "interfaceName": "cali1111",
+                                                          "ipNetworks": [address]}, "prod")).output()
+               for name, address in (("b", "10.65.0.11/32"), ("a", "10.65.0.10/32"))])
+    agent = Agent("n1", "sqlite:///nonexistent/unused.db", "/nonexistent", env=ENV)
+    rendered = render(calc.view(), agent.config, {})  # this raised TypeError: the property found it
+    assert "cali-tw-cali1111" in rendered.tables[(4, "filter")].chains
+    dispatch = rendered.tables[(4, "filter")].chains["cali-to-wl-dispatch"]
+    assert sum("cali1111" in rule for rule in dispatch) == 1
+
+
 # --- random values at random keys never stop the agent (property) ---------------------------
 
 WORLD = [load_resource(d).output() for d in [
@@ -536,7 +548,8 @@ def hostile_writes(draw: st.DrawFn) -> tuple[str, bytes]:
     # A real document of the key's kind and identity (now and then of another), one part changed.
     at = parse_key(key)
     same = [d for d in WORLD if at is not None and d["kind"] == at.kind.KIND]
-    template = draw(st.sampled_from(same if same and draw(st.integers(0, 4)) else WORLD))
+    other_kind = not same or draw(st.integers(0, 4)) == 0
+    template = draw(st.sampled_from(WORLD if other_kind else same))
     if at is not None and template["kind"] == at.kind.KIND:
         identity = {"name": at.name, **({"namespace": at.namespace} if at.namespace else {})}
         template = {**template, "metadata": {**{k: v for k, v in template["metadata"].items() if k != "namespace"},
