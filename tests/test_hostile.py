@@ -497,11 +497,13 @@ NEW_KEYS = [resource_key(WorkloadEndpoint, "new", "prod"), resource_key(NetworkP
             resource_key(FelixConfiguration, "node.n1", None), "/calico/resources/v3/projectcalico.org/profiles/new",
             "/calico/resources/v3/projectcalico.org/tiers/new", "/calico/resources/v3/projectcalico.org/x/y"]
 
+def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
                     | st.text(max_size=12) | st.sampled_from(["all()", "(((", "TCP", "10.0.0.0/8", "n1", "prod"]),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                  max_size=4),
-                    max_leaves=25)
+                    _containers, max_leaves=25)
 DEEP = st.integers(1, 100_000).flatmap(lambda n: st.sampled_from([b"[" * n + b"]" * n,
                                                                   b'{"a":' * n + b"1" + b"}" * n]))
 

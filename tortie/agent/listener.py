@@ -24,6 +24,7 @@ HEAD_TIMEOUT = 10.0  # seconds for the TLS handshake and the request head
 WRITE_TIMEOUT = 10.0  # seconds for the client to take the answer
 MAX_CONNECTIONS = 64  # open connections per listener
 MAX_HEAD = 8192  # bytes of request line and headers
+LINGER = 1.0  # seconds a closing connection waits for the client to close too
 
 T = TypeVar("T")
 
@@ -115,6 +116,19 @@ async def _retrying(sock: socket.socket, operation: Callable[[], T]) -> T:
             await _ready(sock, write=True)
 
 
+async def _linger(stream: socket.socket) -> None:
+    """Close our side and read what the client still sends, for at most LINGER seconds:
+    closing with unread data would reset the connection and could destroy what we sent
+    last (an answer, or the TLS alert that tells a client without a certificate why)."""
+    try:
+        stream.shutdown(socket.SHUT_WR)  # a TLS socket turns plain here: its alert or answer is sent
+        async with asyncio.timeout(LINGER):
+            while await _retrying(stream, lambda: stream.recv(MAX_HEAD)):
+                pass
+    except (TimeoutError, OSError):
+        pass
+
+
 class _Server:
     """One listening socket and the connections it has open (used on the loop thread only).
 
@@ -154,21 +168,22 @@ class _Server:
         assert task is not None
         stream = conn
         try:
-            async with asyncio.timeout(self.head_timeout):
-                if self.tls is not None:
-                    stream = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-                    await _retrying(stream, stream.do_handshake)
-                head = await self.head(stream)
-            self.waiting.pop(task, None)
-            self.answering.add(task)
-            data = memoryview(_answer(self.respond(head)))
-            async with asyncio.timeout(WRITE_TIMEOUT):
-                while data:
-                    data = data[await _retrying(stream, lambda: stream.send(data)):]
-            stream.shutdown(socket.SHUT_WR)
-        except (TimeoutError, ValueError, OSError):
-            pass  # a client that is too slow, too large or gone (ssl.SSLError is an OSError) gets no more time
-        finally:
+            try:
+                async with asyncio.timeout(self.head_timeout):
+                    if self.tls is not None:
+                        stream = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+                        await _retrying(stream, stream.do_handshake)
+                    head = await self.head(stream)
+                self.waiting.pop(task, None)
+                self.answering.add(task)
+                data = memoryview(_answer(self.respond(head)))
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    while data:
+                        data = data[await _retrying(stream, lambda: stream.send(data)):]
+            except (TimeoutError, ValueError, OSError):
+                pass  # a client that is too slow, too large or gone (ssl.SSLError is an OSError) gets no more time
+            await _linger(stream)
+        finally:  # also when cancelled: evicted, or the listener stops
             self.waiting.pop(task, None)
             self.answering.discard(task)
             stream.close()
