@@ -191,7 +191,7 @@ def main() -> None:
             config = effective_config(node, None, None, "/nonexistent", {})
             calc = Calculator(node)
             with open_store(url) as store:
-                snapshot, _ = ResourceClient(store).snapshot()
+                snapshot = ResourceClient(store).snapshot().docs
             calc.load(snapshot)
             runner = Runner(lab.node)
             dataplane = Dataplane(runner)

@@ -1,30 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything tortie needs on Debian 12, idempotently: apt packages (as root),
 # a virtualenv in .venv and the package itself (editable, with test extras).
-# With --tests it also installs what only the tests use (promtool, to check deploy/prometheus).
+# With --tests it also installs what only the tests use (etcdctl, openssl, promtool).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# command -> Debian package that provides it
-declare -A NEEDED=(
-    [python3]=python3
-    [ip]=iproute2
-    [unshare]=util-linux
-    [iptables-nft-restore]=iptables
-    [ipset]=ipset
-    [conntrack]=conntrack
-    [rsyslogd]=rsyslog
-    [iperf3]=iperf3
-    [iperf]=iperf
-    [etcd]=etcd-server
-)
-if [ "${1:-}" = --tests ]; then
-    NEEDED[promtool]=prometheus
-fi
+# One list of the programs tortie, its tests, bench/ and scripts/ run (tests/test_programs.py
+# checks the sources against it): install the Debian package of each one missing.
 missing=()
-for cmd in "${!NEEDED[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
-done
+while read -r program package when; do
+    [ "$when" = tests ] && [ "${1:-}" != --tests ] && continue
+    command -v "$program" >/dev/null 2>&1 || missing+=("$package")
+done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/programs.txt)
 python3 -c 'import venv, ensurepip, sqlite3' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

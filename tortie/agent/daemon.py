@@ -23,9 +23,11 @@ from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
 from ..dataplane.interfaces import read_interfaces
 from ..dataplane.backend import detect_backend
 from ..dataplane.kernel import log_lines_may_be_lost
-from ..resources import FelixConfiguration, ResourceClient, parse_key, stored_doc
-from ..resources.client import PREFIX
-from ..store import CompactedError, EventType, Store, StoreError, open_store
+from ..resources import (FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored,
+                         parse_key)
+from ..resources.limits import shorten
+from ..resources.stored import PREFIX
+from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
 from .health import HealthServer
 from .reporting import Reporting
 
@@ -46,6 +48,7 @@ class Status:
     writes: int = 0
     last_error: str | None = None
     problems: list[str] = field(default_factory=list)
+    invalid: dict[str, str] = field(default_factory=dict)  # store key -> why its value is not used
     config_problems: list[str] = field(default_factory=list)
     last_loop: float = field(default_factory=time.monotonic)
 
@@ -119,7 +122,7 @@ class Agent:
             return
         config_changed = False
         for event in events:
-            config_changed |= self._handle(event)
+            config_changed |= self._handle_guarded(event)
             self.status.seen_revision = event.revision
         if config_changed:
             self._apply_config("FelixConfiguration changed")
@@ -128,12 +131,25 @@ class Agent:
             self.status.applied_revision = self.status.seen_revision
         now = time.monotonic()
         if self._dirty and now >= self._retry_at:
-            self.program("store changes" if self.status.ready else "initial sync")
+            self._program_guarded("store changes" if self.status.ready else "initial sync")
         elif self._post_write_at is not None and now >= self._post_write_at:
             self._post_write_at = None
-            self.program("post-write check", repair=True)
+            self._program_guarded("post-write check", repair=True)
         elif self._next_refresh and now >= self._next_refresh:
-            self.program("periodic refresh", repair=True)
+            self._program_guarded("periodic refresh", repair=True)
+
+    def _program_guarded(self, reason: str, repair: bool = False) -> None:
+        """``program``, with a defect in computing the rules kept from stopping the loop: the
+        rules in the kernel stay, and it is tried again later."""
+        try:
+            self.program(reason, repair)
+        except Exception as exc:  # noqa: BLE001 - enforcement outlives any one defect
+            text = f"programming the dataplane failed, keeping the current rules ({type(exc).__name__}: " \
+                   f"{shorten(str(exc))})"
+            if self.status.last_error != text:
+                log.exception("%s", text)
+            self.status.last_error = text
+            self._retry_at = self._next_refresh = time.monotonic() + RETRY_AFTER_FAILURE
 
     # --- store ------------------------------------------------------------------------
 
@@ -159,23 +175,28 @@ class Agent:
         """Read everything, rebuild calc from scratch, and watch from there."""
         assert self._store is not None
         try:
-            docs, revision = ResourceClient(self._store).snapshot()
-            self._watch = self._store.watch(PREFIX, revision + 1)
+            listing = ResourceClient(self._store).snapshot()
+            self._watch = self._store.watch(PREFIX, listing.revision + 1)
         except StoreError as exc:
             self._lost(exc)
             return
+        # A value that is not valid counts as absent after a restart: its last good version
+        # is not known any more (libcalico-go's list skips what it cannot parse, too).
+        self.status.invalid = {}
+        for invalid in listing.invalid:
+            self._note_invalid(invalid)
         calc = Calculator(self.node)
-        delta = calc.load(d for d in docs if d.get("kind") != FelixConfiguration.KIND)
+        delta = calc.load(item for item in listing.items if item.kind is not FelixConfiguration)
         self._calc = calc
         self._report(delta.problems)
         for name in self._felix:
-            self._felix[name] = next((d.get("spec") or {} for d in docs if d.get("kind") == FelixConfiguration.KIND
-                                      and d["metadata"]["name"] == name), None)
+            self._felix[name] = next((item.doc.get("spec") or {} for item in listing.items
+                                      if item.kind is FelixConfiguration and item.name == name), None)
         self._apply_config("initial sync")
-        self.status.seen_revision = revision
+        self.status.seen_revision = listing.revision
         self.status.store_connected = True
         self._dirty = True
-        log.info("synced %d resources at revision %d", len(docs), revision)
+        log.info("synced %d resources at revision %d", len(listing.items), listing.revision)
 
     def _lost(self, exc: Exception) -> None:
         if self.status.store_connected or self.status.last_error != str(exc):
@@ -190,36 +211,50 @@ class Agent:
                 pass
             self._store = None
 
-    def _handle(self, event: Any) -> bool:
-        """Apply one store event; True if it changed this node's FelixConfiguration."""
-        parsed = parse_key(event.kv.key)
-        if parsed is None:
+    def _handle_guarded(self, event: Event) -> bool:
+        """``_handle``, with whatever it raises turned into a problem about the event's key:
+        no value in the store may stop the loop (issue 15, class 3)."""
+        try:
+            return self._handle(event)
+        except Exception as exc:  # noqa: BLE001 - the agent outlives any one value
+            text = f"{shorten(event.kv.key)}: could not be applied ({type(exc).__name__}: {shorten(str(exc))})"
+            if self.status.invalid.get(event.kv.key) != text:
+                log.exception("%s", text)
+            self.status.invalid[event.kv.key] = text
             return False
-        kind, name, namespace = parsed
-        if kind is FelixConfiguration:
-            if name not in self._felix:
-                return False
-            doc = self._decode(event) if event.type is EventType.PUT else None
-            self._felix[name] = (doc.get("spec") or {}) if doc is not None else None
-            return True
+
+    def _handle(self, event: Event) -> bool:
+        """Apply one store event; True if it changed this node's FelixConfiguration. Every
+        update and delete is addressed by the event's key, whatever its value says."""
+        at = parse_key(event.kv.key)
+        if at is None:
+            return False
+        item: StoredKey | InvalidValue | None = at
         if event.type is EventType.PUT:
-            doc = self._decode(event)
-            if doc is None:
+            item = decode_stored(event.kv)
+            if isinstance(item, InvalidValue):
+                self._note_invalid(item)  # the last good version, if any, stays in force
                 return False
-            delta = self._calc.update(doc)
+        self.status.invalid.pop(at.key, None)
+        if at.kind is FelixConfiguration:
+            if at.name not in self._felix:
+                return False
+            self._felix[at.name] = (item.doc.get("spec") or {}) if isinstance(item, StoredResource) else None
+            return True
+        if isinstance(item, StoredResource):
+            delta = self._calc.update(item)
         else:
-            delta = self._calc.delete(*resource_id({"kind": kind.KIND,
-                                                     "metadata": {"name": name, "namespace": namespace}}))
+            delta = self._calc.delete(*resource_id(at))
         self._report(delta.problems)
         self._dirty |= bool(delta)
         return False
 
-    def _decode(self, event: Any) -> dict[str, Any] | None:
-        try:
-            return stored_doc(event.kv)
-        except (ValueError, KeyError, TypeError) as exc:
-            self._report([f"{event.kv.key} is not a resource document ({exc}); ignored"])
-            return None
+    def _note_invalid(self, invalid: InvalidValue) -> None:
+        """Report a value that is not a resource, once per key and reason."""
+        text = f"{invalid}; ignored"
+        if self.status.invalid.get(invalid.key) != text:
+            log.error("%s", text)
+        self.status.invalid[invalid.key] = text
 
     def _report(self, problems: list[str]) -> None:
         for text in problems:
@@ -342,7 +377,8 @@ class Agent:
         return {"node": self.node, "live": live, "ready": s.ready,
                 "storeConnected": s.store_connected, "appliedRevision": s.applied_revision,
                 "seenRevision": s.seen_revision, "repairs": s.repairs, "writes": s.writes,
-                "lastError": s.last_error, "problems": s.problems + self.reporting.problems,
+                "lastError": s.last_error,
+                "problems": s.problems + sorted(s.invalid.values()) + self.reporting.problems,
                 "configProblems": s.config_problems, "reporting": self.reporting.status()}
 
 

@@ -18,7 +18,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, GCCollect
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .listener import Listener, QuietHandler, TLSFiles
+from .listener import Handler, Listener, Response, TLSFiles
 
 disable_created_metrics()  # metrics.md §2: no *_created samples
 
@@ -136,15 +136,14 @@ class AgentCollector(Collector):
             yield family
 
 
-def metrics_handler(registry: CollectorRegistry) -> type[QuietHandler]:
-    class Handler(QuietHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            if self.path.split("?")[0] != "/metrics":
-                self.send(404, b"404 page not found\n", "text/plain; charset=utf-8")
-                return
-            self.send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+def metrics_handler(registry: CollectorRegistry) -> Handler:
+    """Prometheus exposition of ``registry`` at /metrics (any query string), 404 elsewhere."""
+    def answer(path: str) -> Response:
+        if path.split("?")[0] != "/metrics":
+            return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        return Response(200, generate_latest(registry), CONTENT_TYPE_LATEST)
 
-    return Handler
+    return answer
 
 
 class MetricsServer:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from ..resources import StoredKey, StoredResource
 from ..resources.codec import paused_gc
+from ..resources.limits import shorten
 from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
                      entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
@@ -47,15 +49,27 @@ class _CompiledRules:
     sets: frozenset[str]  # ids of the selector and named-port sets its rules use
 
 
-def resource_id(doc: Doc) -> tuple[str, str]:
-    """(kind, key) of a stored document, the identity updates are addressed by."""
-    meta = doc.get("metadata") or {}
-    kind = doc.get("kind", "")
+def _identity(item: StoredKey | Doc) -> tuple[str, str, str | None]:
+    """(kind, name, namespace): a stored resource's from its key; a document that was never
+    stored (tests, in-memory examples) names its own."""
+    if isinstance(item, StoredKey):
+        return item.kind.KIND, item.name, item.namespace
+    meta = item.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    kind, name, namespace = item.get("kind"), meta.get("name"), meta.get("namespace")
+    return (kind if isinstance(kind, str) else "", name if isinstance(name, str) else "",
+            namespace if isinstance(namespace, str) else None)
+
+
+def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
+    """(kind, key) that updates and deletes are addressed by: for a stored resource, always
+    its store key's identity, never what its document says (issue 15, class 5)."""
+    kind, name, namespace = _identity(item)
     if kind in ENTITY_KINDS:
-        return kind, entity_key(kind, meta.get("name", ""), meta.get("namespace"))
+        return kind, entity_key(kind, name, namespace)
     if kind == "NetworkPolicy":
-        return kind, f"{meta.get('namespace')}/{meta.get('name')}"
-    return kind, meta.get("name", "")
+        return kind, f"{namespace}/{name}"
+    return kind, name
 
 
 class Calculator:
@@ -84,38 +98,42 @@ class Calculator:
 
     # --- loading ------------------------------------------------------------------
 
-    def load(self, docs: Iterable[Doc]) -> Delta:
-        """Apply a whole snapshot (documents of any kinds, in any order)."""
+    def load(self, items: Iterable[StoredResource | Doc]) -> Delta:
+        """Apply a whole snapshot (resources of any kinds, in any order)."""
         delta = Delta()
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
         order = {"Tier": 0, "Profile": 1, **{k: 2 for k in ENTITY_KINDS}}
-        ordered = sorted(docs, key=lambda d: order.get(d.get("kind", ""), 3))
+        ordered = sorted(items, key=lambda item: order.get(_identity(item)[0], 3))
         with paused_gc():
-            for doc in ordered:
-                self._merge(delta, self.update(doc))
+            for item in ordered:
+                self._merge(delta, self.update(item))
         return delta
 
-    def update(self, doc: Doc) -> Delta:
-        """Apply one created or changed resource document."""
-        kind, key = resource_id(doc)
+    def update(self, item: StoredResource | Doc) -> Delta:
+        """Apply one created or changed resource, addressed as ``resource_id`` gives it."""
+        kind, name, namespace = _identity(item)
+        kind, key = resource_id(item)
+        doc = item.doc if isinstance(item, StoredResource) else item
         delta = Delta()
         try:
-            if kind in ENTITY_KINDS:
-                self._set_entity(entity_from_doc(doc), delta)
-            elif kind in POLICY_KINDS:
-                self._set_policy(policy_from_doc(doc), delta)
-            elif kind == "Profile":
-                self._set_profile(profile_from_doc(doc), delta)
-            elif kind == "Tier":
-                self._set_tier(key, tier_order(doc), delta)
-            else:
-                return delta
-            self._problems.pop(f"{kind} {key}", None)
+            data = _input_data(kind, name, namespace, key, doc)
         except BadInput as exc:
             # The last good version, if any, stays in force (the agent never enforces less
             # or more than the last state that made sense).
             self._problem(delta, f"{kind} {key}", f"{kind} {key} is ignored, the last good version stays: {exc}")
+            return delta
+        if isinstance(data, Entity):
+            self._set_entity(data, delta)
+        elif isinstance(data, PolicyData):
+            self._set_policy(data, delta)
+        elif isinstance(data, ProfileData):
+            self._set_profile(data, delta)
+        elif kind == "Tier":
+            self._set_tier(key, data, delta)
+        else:
+            return delta
+        self._problems.pop(f"{kind} {key}", None)
         self._stale |= delta.endpoints
         return delta
 
@@ -491,6 +509,26 @@ class Calculator:
         into.ipsets_removed = (into.ipsets_removed | other.ipsets_removed) - other.ipsets_added
         into.ipsets_changed = (into.ipsets_changed | other.ipsets_changed) - into.ipsets_removed
         into.problems += other.problems
+
+
+def _input_data(kind: str, name: str, namespace: str | None, key: str,
+                doc: Doc) -> Entity | PolicyData | ProfileData | float | None:
+    """A resource document as calc's input data (a Tier's is its order). Pure: raises only
+    BadInput, so that no stored value can leave calc half updated."""
+    try:
+        if kind in ENTITY_KINDS:
+            return entity_from_doc(kind, name, namespace, doc)
+        if kind in POLICY_KINDS:
+            return policy_from_doc(key, doc)
+        if kind == "Profile":
+            return profile_from_doc(name, doc)
+        if kind == "Tier":
+            return tier_order(doc)
+        return None
+    except BadInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a defect in reading one document stays with that document
+        raise BadInput(f"cannot be read ({type(exc).__name__}: {shorten(str(exc))})") from None
 
 
 def _set_ids(view: PolicyView | ProfileView) -> set[str]:

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
                          ResourceError, Tier, WorkloadEndpoint, load_resource)
+from ..resources.limits import shown
 from ..resources.rule import Rule
 from ..selector import Selector, SelectorError, parse
 
@@ -141,19 +142,19 @@ def _networks(values: tuple[str, ...], what: str) -> tuple[tuple[IPNetwork, ...]
 def _ports(value: Any) -> tuple[NamedPort, ...]:
     if value is None:
         return ()
-    try:
-        return tuple(NamedPort(p["name"], p["protocol"], int(p["port"])) for p in value)
-    except (TypeError, KeyError, ValueError):
-        raise BadInput("spec.ports must be a list of {name, protocol, port}") from None
+    if not isinstance(value, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("protocol"), str)
+            and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool) for p in value):
+        raise BadInput("spec.ports must be a list of {name, protocol, port}")
+    return tuple(NamedPort(p["name"], p["protocol"], p["port"]) for p in value)
 
 
-def entity_from_doc(doc: Doc) -> Entity:
-    """A WEP, HEP, NetworkSet or GlobalNetworkSet document as an Entity. Raises BadInput."""
-    try:
-        kind, meta, spec = doc["kind"], doc["metadata"], doc.get("spec") or {}
-        name, namespace = meta["name"], meta.get("namespace")
-    except (KeyError, TypeError):
-        raise BadInput("not a resource document") from None
+def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> Entity:
+    """A WEP, HEP, NetworkSet or GlobalNetworkSet document as the Entity ``kind``
+    ``namespace``/``name`` (its identity is given: a stored one's is its key's). Raises BadInput."""
+    meta, spec = doc.get("metadata"), doc.get("spec") or {}
+    if not isinstance(meta, dict) or not isinstance(spec, dict):
+        raise BadInput("not a resource document")
     labels = _labels(meta.get("labels"), "metadata.labels")
     if kind in ("NetworkSet", "GlobalNetworkSet"):
         nets, members = _networks(_strings(spec.get("nets"), "spec.nets"), "spec.nets")
@@ -170,7 +171,7 @@ def entity_from_doc(doc: Doc) -> Entity:
     interface = spec.get("interfaceName")
     if interface is not None and not (isinstance(interface, str) and (
             _INTERFACE.fullmatch(interface) or (kind == "HostEndpoint" and interface == "*"))):
-        raise BadInput(f"spec.interfaceName {interface!r} is not an interface name")
+        raise BadInput(f"spec.interfaceName '{shown(interface)}' is not an interface name")
     nets, members = _networks(addresses, "addresses")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
                   _strings(spec.get("profiles"), "spec.profiles"), _ports(spec.get("ports")), members)
@@ -183,7 +184,9 @@ def _strict(doc: Doc) -> Any:
         raise BadInput(str(exc).replace("\n", "; ")) from None
 
 
-def policy_from_doc(doc: Doc) -> PolicyData:
+def policy_from_doc(key: str, doc: Doc) -> PolicyData:
+    """A NetworkPolicy or GlobalNetworkPolicy document as the policy ``key`` ("<name>" or
+    "<namespace>/<name>", given: a stored one's comes from its store key). Raises BadInput."""
     p = _strict(doc)
     if not isinstance(p, (NetworkPolicy, GlobalNetworkPolicy)):
         raise BadInput(f"{doc.get('kind')} is not a policy")
@@ -193,18 +196,18 @@ def policy_from_doc(doc: Doc) -> PolicyData:
     except SelectorError as exc:  # pragma: no cover - validated by the loader
         raise BadInput(str(exc)) from None
     namespace = p.namespace if isinstance(p, NetworkPolicy) else None
-    key = f"{namespace}/{p.name}" if namespace else p.name
     return PolicyData(key, p.KIND, p.name, p.short_name, namespace, p.tier, spec.order, selector,
                       tuple(spec.types or ()), tuple(spec.ingress or ()), tuple(spec.egress or ()),
                       bool(getattr(spec, "do_not_track", False)), bool(getattr(spec, "pre_dnat", False)),
                       bool(getattr(spec, "apply_on_forward", False)))
 
 
-def profile_from_doc(doc: Doc) -> ProfileData:
+def profile_from_doc(name: str, doc: Doc) -> ProfileData:
+    """A Profile document as profile ``name`` (given, like a policy's key). Raises BadInput."""
     p = _strict(doc)
     if not isinstance(p, Profile):
         raise BadInput(f"{doc.get('kind')} is not a Profile")
-    return ProfileData(p.name, dict(p.metadata.labels or {}), dict(p.spec.labels_to_apply or {}),
+    return ProfileData(name, dict(p.metadata.labels or {}), dict(p.spec.labels_to_apply or {}),
                        tuple(p.spec.ingress or ()), tuple(p.spec.egress or ()))
 
 

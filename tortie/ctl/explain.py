@@ -68,19 +68,20 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
     name = node_name(node)
     try:
         client = ctx.find_object(Context).client(client_config)
-        docs, _ = client.snapshot()
+        listing = client.snapshot()
         config = config_for_node(client, name, config_file)
     except (ResourceError, StoreError) as exc:
         raise Fail(f"Failed to execute command: {exc}") from None
     calc = Calculator(name)
-    calc.load(docs)
+    calc.load(listing.items)
     view = calc.view()
+    problems = calc.problems() + tuple(f"{invalid}; ignored" for invalid in listing.invalid)
     packet, result = model_explain(view, config, src_ip, dst_ip, protocol, sport, dport, icmp_type, icmp_code,
                                    "established" if established else "new", external_iface)
     if fmt == "json":
-        click.echo(serialise({**result.as_json(), "node": name, "problems": list(calc.problems())}, "json"), nl=False)
+        click.echo(serialise({**result.as_json(), "node": name, "problems": list(problems)}, "json"), nl=False)
     else:
-        click.echo(story(name, packet, result, config["dropActionOverride"], calc.problems()))
+        click.echo(story(name, packet, result, config["dropActionOverride"], problems))
 
 
 def _where(packet: Packet) -> str:

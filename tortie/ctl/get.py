@@ -48,7 +48,10 @@ def get(ctx: click.Context, args: tuple[str, ...], filename: str | None, fmt: st
             single, listing = len(names) == 1, not names
         client = ctx.find_object(Context).client(config)
         if listing:
-            docs, revision = client.list(kind, ns)
+            found = client.list(kind, ns)
+            docs, revision = found.docs, found.revision
+            for invalid in found.invalid:  # calicoctl's list skips what it cannot parse; we say so
+                click.echo(f"Warning: {invalid}; skipped", err=True)
         else:
             docs = [client.get(k, name, n) for k, name, n in wanted]
         if fmt in TABLE_FORMATS or fmt.startswith("custom-columns="):

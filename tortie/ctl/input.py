@@ -8,17 +8,20 @@ from typing import Any
 from ..resources import (DocumentError, Resource, ResourceError, UnsupportedKindError, decode, flatten, kind_from_cli,
                          kind_of, parse_documents)
 from ..resources.codec import paused_gc
+from ..resources.limits import MAX_INPUT
 from .context import Fail
 
 DEFAULT_NAMESPACE = "default"
 
 
 def read_input(filename: str) -> bytes:
-    if filename == "-":
-        return sys.stdin.buffer.read()
+    """The bytes of FILE, or of stdin for ``-``: at most one byte past the input limit, so
+    that an endless device or pipe is refused (by ``decode``) instead of read to the end."""
     try:
+        if filename == "-":
+            return sys.stdin.buffer.read(MAX_INPUT + 1)
         with open(filename, "rb") as f:
-            return f.read()
+            return f.read(MAX_INPUT + 1)
     except OSError as exc:
         raise DocumentError(f"cannot read {filename}: {exc.strerror}") from None
 

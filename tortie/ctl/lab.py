@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -130,21 +131,24 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     try:
         with open_store(state.datastore) as store:
             client = ResourceClient(store)
-            docs, _ = client.snapshot()
+            listing = client.snapshot()
             configs = {node: config_for_node(client, node) for node in nodes}
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
     views = {}
     for node in nodes:  # each node on the way decides with its own view
         calc = Calculator(node)
-        calc.load(docs)
+        calc.load(listing.items)
         views[node] = calc.view()
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
                     "new", None, None)
     model = evaluate_path(views, configs, packet)
-    kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
-                   port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
+    try:
+        kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
+                       port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # e.g. the lab's namespaces are gone
+        raise Fail(f"Failed to probe: {' '.join(str(exc).split())}") from None
     kernel_word = "allowed" if kernel.arrived else "denied"
     model_word = "allowed" if model.action == "accept" else "denied"
     agree = kernel_word == model_word

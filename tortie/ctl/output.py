@@ -15,11 +15,13 @@ def _meta(field: str) -> Column:
 
 
 def _spec(field: str) -> Column:
-    return lambda doc: doc.get("spec", {}).get(field)
+    return lambda doc: (doc.get("spec") or {}).get(field)
 
 
 def _nats(doc: Doc) -> list[str]:
-    return [f"{n['internalIP']}->{n['externalIP']}" for n in doc.get("spec", {}).get("ipNATs", [])]
+    nats = (doc.get("spec") or {}).get("ipNATs")
+    return [f"{n.get('internalIP')}->{n.get('externalIP')}" for n in nats if isinstance(n, dict)] \
+        if isinstance(nats, list) else []
 
 
 # Per kind: (ps columns, wide columns); every column is named in the wide set.

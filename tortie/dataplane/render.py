@@ -380,8 +380,12 @@ class Renderer:
         to_host += ["-j ACCEPT"] if action == "Accept" else ["-j RETURN"] if action == "Return" else self.deny(
             "", "filter")
         table.chains["cali-wl-to-host"] = to_host
-        workloads = sorted((ep.entity.interface, ep) for ep in self.view.endpoints.values()
-                           if ep.entity.kind == "WorkloadEndpoint" and ep.entity.interface)
+        # One endpoint per interface: of several naming the same one, the first by key (never a crash).
+        governing: dict[str, EndpointView] = {}
+        for ep in sorted(self.view.endpoints.values(), key=lambda e: e.entity.key):
+            if ep.entity.kind == "WorkloadEndpoint" and ep.entity.interface:
+                governing.setdefault(ep.entity.interface, ep)
+        workloads = sorted(governing.items())
         for dispatch, flag, prefix, direction in (("cali-from-wl-dispatch", "-i", "cali-fw-", "egress"),
                                                   ("cali-to-wl-dispatch", "-o", "cali-tw-", "ingress")):
             targets = []

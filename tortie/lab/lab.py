@@ -1,11 +1,10 @@
 """A lab: virtual nodes and workloads from LAB.yaml, one agent per node, and their state.
 
 Everything the lab creates is recorded in a state file, and every namespace it creates
-is named with the lab's prefix (``tortie-lab-…``; a lab with its own ``TORTIE_LAB_DIR`` gets a
-prefix of its own, so labs of several test runs on one machine never touch each other), so
-``down`` removes it all, also after a crashed run. Only
-processes the lab started (recorded by PID, checked against their command line) are
-ever stopped.
+is named ``tortie-lab-…`` (``tortie-lab.<hash>-…`` for a lab whose state directory is not
+the default), so ``down`` removes it all, also after a crashed run, and never another
+lab's. Only processes the lab started (recorded by PID, checked against their command
+line) are ever stopped.
 """
 
 from __future__ import annotations
@@ -31,16 +30,16 @@ from .etcd import EtcdServer, stop_process
 from .fabric import Fabric
 from .network import LabError, NodeNetwork, Workload
 
-DEFAULT_STATE_DIR = "/run/tortie-lab"
+DEFAULT_STATE_DIR = Path("/run/tortie-lab")
 STATE_DIR = Path(os.environ.get("TORTIE_LAB_DIR", DEFAULT_STATE_DIR))
 
 
 def namespace_prefix(state_dir: Path) -> str:
-    """The start of the names of a lab's namespaces: ``tortie-lab`` for the default state
-    directory, ``tortie-l`` and six hex digits of the directory's path for any other."""
-    if str(state_dir) == DEFAULT_STATE_DIR:
+    """The prefix of a lab's namespaces: labs of different state directories (test runs side
+    by side on one machine) never take each other's namespaces for their own leftovers."""
+    if state_dir == DEFAULT_STATE_DIR:
         return "tortie-lab"
-    return "tortie-l" + hashlib.sha1(str(state_dir.resolve()).encode()).hexdigest()[:6]
+    return "tortie-lab." + hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:6]
 
 
 PREFIX = namespace_prefix(STATE_DIR)

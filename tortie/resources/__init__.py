@@ -1,7 +1,7 @@
 """The projectcalico.org/v3 resource model: kinds, validation, YAML/JSON codecs."""
 
-from .client import (AlreadyExists, Conflict, DatastoreError, NotFound, NotSupported, ResourceClient,
-                     lookup_name, parse_key, retry_conflicts, stored_doc)
+from .client import (AlreadyExists, Conflict, DatastoreError, InvalidStored, Listing, NotFound, NotSupported,
+                     ResourceClient, lookup_name, retry_conflicts)
 from .codec import decode, flatten, kind_of, load_resource, parse_documents, to_json, to_yaml
 from .duration import DurationError, format_duration, parse_duration
 from .errors import DocumentError, FieldError, ResourceError, UnknownFieldError, UnknownKindError, ValidationError
@@ -13,12 +13,14 @@ from .networkset import NetworkSet
 from .policy import DEFAULT_TIER, GlobalNetworkPolicy, NetworkPolicy, storage_name
 from .profile import Profile
 from .resource import API_VERSION, Resource
+from .stored import InvalidValue, StoredKey, StoredResource, decode_stored, parse_key
 from .tier import Tier
 from .workloadendpoint import WorkloadEndpoint
 
 __all__ = [
-    "AlreadyExists", "Conflict", "DatastoreError", "NotFound", "NotSupported", "ResourceClient", "lookup_name",
-    "parse_key", "retry_conflicts", "stored_doc",
+    "AlreadyExists", "Conflict", "DatastoreError", "InvalidStored", "Listing", "NotFound", "NotSupported",
+    "ResourceClient", "lookup_name", "retry_conflicts",
+    "InvalidValue", "StoredKey", "StoredResource", "decode_stored", "parse_key",
     "ALL_KINDS", "API_VERSION", "BY_KIND", "DEFAULT_TIER", "PARAMETERS",
     "DocumentError", "DurationError", "FelixConfiguration", "FieldError", "GlobalNetworkPolicy",
     "GlobalNetworkSet", "HostEndpoint", "NetworkPolicy", "NetworkSet", "Param", "Profile", "Resource",

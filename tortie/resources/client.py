@@ -13,18 +13,18 @@ import json
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
 from .errors import ResourceError
 from .felixconfig import FelixConfiguration
-from .kinds import BY_KIND
 from .policy import DEFAULT_TIER, GlobalNetworkPolicy, NetworkPolicy, storage_name
 from .resource import API_VERSION, Resource
+from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 from .tier import Tier
 
-PREFIX = "/calico/resources/v3/projectcalico.org/"
 INITIALISED_KEY = "/tortie/initialised"
 REPLACE_ATTEMPTS = 5
 
@@ -54,30 +54,18 @@ class Conflict(DatastoreError):
         super().__init__(f"update conflict: {ident(kind, name, namespace)}")
 
 
+class InvalidStored(DatastoreError):
+    """The value at a resource's key is not that resource (written around the API)."""
+
+    def __init__(self, invalid: InvalidValue) -> None:
+        super().__init__(f"{ident(invalid.kind, invalid.name, invalid.namespace)} is not valid in the datastore "
+                         f"({invalid.reason}); delete it or apply a valid one")
+        self.invalid = invalid
+
+
 class NotSupported(DatastoreError):
     def __init__(self, op: str, kind: type[Resource], name: str, reason: str) -> None:
         super().__init__(f"operation {op} is not supported on {ident(kind, name, None)}: {reason}")
-
-
-def key_prefix(kind: type[Resource], namespace: str | None = None) -> str:
-    base = PREFIX + kind.PLURAL + "/"
-    return base + f"{namespace}/" if kind.NAMESPACED and namespace else base
-
-
-def resource_key(kind: type[Resource], name: str, namespace: str | None) -> str:
-    return key_prefix(kind, namespace if kind.NAMESPACED else None) + name
-
-
-def parse_key(key: str) -> tuple[type[Resource], str, str | None] | None:
-    """(kind, name, namespace) of a resource key, or None for keys that are not resources."""
-    if not key.startswith(PREFIX):
-        return None
-    plural, _, rest = key[len(PREFIX):].partition("/")
-    kind = next((k for k in BY_KIND.values() if k.PLURAL == plural), None)
-    if kind is None or not rest:
-        return None
-    namespace, _, name = rest.rpartition("/") if kind.NAMESPACED else ("", "", rest)
-    return kind, name, namespace or None
 
 
 def lookup_name(kind: type[Resource], name: str) -> str:
@@ -100,11 +88,44 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def stored_doc(kv: KeyValue) -> Doc:
-    """A stored value as its resource document, with resourceVersion. Raises ValueError."""
-    doc = json.loads(kv.value)
-    doc["metadata"]["resourceVersion"] = str(kv.mod_revision)
-    return doc
+@dataclass(frozen=True)
+class Listing:
+    """What a list read: the resources, the values that are not resources, and the revision."""
+
+    items: list[StoredResource]
+    invalid: list[InvalidValue]
+    revision: int
+
+    @property
+    def docs(self) -> list[Doc]:
+        return [item.doc for item in self.items]
+
+
+def _listing(values: list[KeyValue], revision: int) -> Listing:
+    items, invalid = [], []
+    for kv in values:
+        decoded = decode_stored(kv)
+        if isinstance(decoded, StoredResource):
+            items.append(decoded)
+        elif decoded is not None:
+            invalid.append(decoded)
+    return Listing(items, invalid, revision)
+
+
+def _server_fields(kv: KeyValue) -> dict[str, Any]:
+    """uid and creationTimestamp of a stored value, if it has them."""
+    decoded = decode_stored(kv)
+    if not isinstance(decoded, StoredResource):
+        return {}
+    return {k: v for k, v in decoded.doc["metadata"].items() if k in ("uid", "creationTimestamp")}
+
+
+def _resource_doc(kv: KeyValue) -> Doc:
+    decoded = decode_stored(kv)
+    if isinstance(decoded, InvalidValue):
+        raise InvalidStored(decoded)
+    assert decoded is not None, "resource_key() gives resource keys"
+    return decoded.doc
 
 
 def _encode(doc: Doc) -> bytes:
@@ -150,21 +171,20 @@ class ResourceClient:
     # --- reads --------------------------------------------------------------------
 
     def get(self, kind: type[Resource], name: str, namespace: str | None = None) -> Doc:
+        """One resource. Raises NotFound, or InvalidStored when its key holds no valid value."""
         name = lookup_name(kind, name)
         kv = self.store.get(resource_key(kind, name, namespace))
         if kv is None:
             raise NotFound(kind, name, namespace)
-        return stored_doc(kv)
+        return _resource_doc(kv)
 
-    def list(self, kind: type[Resource], namespace: str | None = None) -> tuple[list[Doc], int]:
+    def list(self, kind: type[Resource], namespace: str | None = None) -> Listing:
         """Resources of a kind (of one namespace, or all when ``namespace`` is None)."""
-        items, revision = self.store.list(key_prefix(kind, namespace))
-        return [stored_doc(kv) for kv in items], revision
+        return _listing(*self.store.list(key_prefix(kind, namespace)))
 
-    def snapshot(self) -> tuple[list[Doc], int]:
-        """Every resource of every kind (all namespaces), and the revision read at."""
-        items, revision = self.store.list(PREFIX)
-        return [stored_doc(kv) for kv in items], revision
+    def snapshot(self) -> Listing:
+        """Every resource of every kind (all namespaces), at one revision."""
+        return _listing(*self.store.list(PREFIX))
 
     # --- writes -------------------------------------------------------------------
 
@@ -180,7 +200,7 @@ class ResourceClient:
             kv = self.store.create(resource_key(kind, resource.name, resource.namespace), _encode(doc))
         except KeyExistsError:
             raise AlreadyExists(kind, resource.name, resource.namespace) from None
-        return stored_doc(kv)
+        return _resource_doc(kv)
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
         """One update; with a resourceVersion it is a compare-and-swap."""
@@ -193,14 +213,12 @@ class ResourceClient:
         if expected is not None and current.mod_revision != expected:
             raise Conflict(kind, name, namespace)
         self._check_tier(resource)
-        stored = json.loads(current.value)["metadata"]
         doc = resource.output()
-        for server_field in ("uid", "creationTimestamp"):
-            if server_field in stored:
-                doc["metadata"][server_field] = stored[server_field]
+        # A value written around the API (invalid) gets new server fields, as if created.
+        doc["metadata"].update(_server_fields(current) or {"uid": str(uuid.uuid4()), "creationTimestamp": _now()})
         with _as_resource_errors(kind, name, namespace):
             kv = self.store.update(key, _encode(doc), current.mod_revision)
-        return stored_doc(kv)
+        return _resource_doc(kv)
 
     def replace(self, resource: Resource) -> Doc:
         """calicoctl replace: CAS with the given resourceVersion, else retry on conflicts."""
@@ -219,14 +237,16 @@ class ResourceClient:
             return self.replace(resource)
 
     def delete(self, kind: type[Resource], name: str, namespace: str | None = None,
-               resource_version: str | None = None) -> Doc:
+               resource_version: str | None = None) -> StoredResource | InvalidValue | None:
+        """Delete by key, whatever the key holds (an operator must be able to remove an
+        invalid value). Returns what was deleted."""
         name = lookup_name(kind, name)
         expected = _revision(resource_version)
         if kind is Tier:
             self._check_tier_delete(name)
         with _as_resource_errors(kind, name, namespace):
             old = self.store.delete(resource_key(kind, name, namespace), expected)
-        return stored_doc(old)
+        return decode_stored(old)
 
     # --- rules that need stored state ---------------------------------------------
 
@@ -239,8 +259,7 @@ class ResourceClient:
         if name == DEFAULT_TIER:
             raise NotSupported("Delete", Tier, name, "Cannot delete default tier")
         for kind in (GlobalNetworkPolicy, NetworkPolicy):
-            items, _ = self.store.list(key_prefix(kind))
-            if any(json.loads(kv.value)["spec"].get("tier") == name for kv in items):
+            if any((p.doc.get("spec") or {}).get("tier") == name for p in self.list(kind).items):
                 raise NotSupported("Delete", Tier, name, "Cannot delete a non-empty tier")
 
 

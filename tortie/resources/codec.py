@@ -11,15 +11,15 @@ import gc
 import json
 import re
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
 from .errors import DocumentError, UnknownKindError
 from .kinds import BY_KIND
+from .limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INPUT, MAX_NUMBER_CHARS, shown
 from .resource import API_VERSION, Resource
 
-MAX_INPUT = 64 * 1024 * 1024
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _INT = "tag:yaml.org,2002:int"
 # YAML 1.1 integers without the base-60 form, which would read a port range 10:20 as 620.
@@ -51,7 +51,8 @@ class Dumper(yaml.CSafeDumper):
 
 
 def _represent_str(dumper: Dumper, data: str) -> yaml.ScalarNode:
-    plain_tag = dumper.resolve(yaml.ScalarNode, data, (True, False))
+    resolve: Callable[..., str] = dumper.resolve  # untyped in PyYAML
+    plain_tag = resolve(yaml.ScalarNode, data, (True, False))
     style = '"' if plain_tag != "tag:yaml.org,2002:str" else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
@@ -69,6 +70,7 @@ def decode(data: bytes) -> str:
 
 
 _STR = "tag:yaml.org,2002:str"
+_NUMBERS = (_INT, "tag:yaml.org,2002:float")
 _MERGE = "tag:yaml.org,2002:merge"
 _MERGE_KEY = "<<"
 
@@ -97,14 +99,21 @@ def parse_documents(text: str) -> list[Any]:
     composer, which calls back into Python several times per node; only plain
     scalars go through the resolver. An anchor is usable once its node is complete,
     so a structure cannot contain itself.
+
+    Bounded whatever the input (``limits``): nesting depth, the characters of a number,
+    and the values that aliases add in total, counted as if every alias were expanded
+    (a few hundred bytes of nested aliases would otherwise stand for billions of
+    values: Kubernetes' YAML decoder refuses "excessive aliasing" for the same reason).
+    Raises DocumentError.
     """
     loader = Loader(text)
+    builder = _EventBuilder(loader)
     try:
         docs = []
         event = loader.get_event()
         while type(event) is not yaml.StreamEndEvent:
             if type(event) is yaml.DocumentStartEvent:
-                doc = _EventBuilder(loader).node(loader.get_event())
+                doc = builder.node(builder.next(), 1)
                 loader.get_event()  # DocumentEndEvent
                 if doc is not None:
                     docs.append(doc)
@@ -116,48 +125,65 @@ def parse_documents(text: str) -> list[Any]:
         raise DocumentError(f"cannot parse YAML{where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise DocumentError(f"cannot parse YAML: {' '.join(str(exc).split())}") from None
-    except RecursionError:
-        raise DocumentError("cannot parse YAML: structure nested too deeply") from None
     finally:
         loader.dispose()
 
 
+def _at(event: Any) -> str:
+    return f"at line {event.start_mark.line + 1}, column {event.start_mark.column + 1}"
+
+
 class _EventBuilder:
+    """Values from events, with the bounds of ``parse_documents``. Anchors and the alias
+    count span the whole input, as in libyaml."""
+
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
-        self.next = loader.get_event
-        self.anchors: dict[str, Any] = {}
+        self.next: Callable[[], Any] = loader.get_event  # events: PyYAML's are untyped
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, values in its expansion)
+        self.built = 0  # values built so far, aliases counted as expanded
+        self.aliased = 0  # of which through aliases
 
-    def node(self, event: yaml.Event) -> Any:
+    def node(self, event: Any, depth: int) -> Any:
         kind = type(event)
+        if kind is yaml.AliasEvent:
+            if event.anchor not in self.anchors:
+                raise DocumentError(f"cannot parse YAML {_at(event)}: unknown or self-referencing alias "
+                                    f"*{shown(event.anchor)}")
+            value, size = self.anchors[event.anchor]
+            self.built += size
+            self.aliased += size
+            if self.aliased > MAX_ALIAS_NODES:
+                raise DocumentError(f"cannot parse YAML {_at(event)}: excessive aliasing (aliases stand for more "
+                                    f"than {MAX_ALIAS_NODES:,} values)")
+            return value
+        if depth > MAX_DEPTH:
+            raise DocumentError(f"cannot parse YAML {_at(event)}: nested deeper than {MAX_DEPTH} levels")
+        start = self.built
+        self.built += 1
         if kind is yaml.ScalarEvent:
             value = self.scalar(event)
         elif kind is yaml.MappingStartEvent:
-            value = self.mapping()
+            value = self.mapping(depth)
         elif kind is yaml.SequenceStartEvent:
             value = []
             item = self.next()
             while type(item) is not yaml.SequenceEndEvent:
-                value.append(self.node(item))
+                value.append(self.node(item, depth + 1))
                 item = self.next()
-        elif kind is yaml.AliasEvent:
-            if event.anchor not in self.anchors:
-                raise DocumentError(f"cannot parse YAML at line {event.start_mark.line + 1}: "
-                                    f"unknown or self-referencing alias *{event.anchor}")
-            return self.anchors[event.anchor]
         else:
             raise DocumentError(f"cannot parse YAML: unexpected {kind.__name__}")
         if event.anchor:
-            self.anchors[event.anchor] = value
+            self.anchors[event.anchor] = (value, self.built - start)
         return value
 
-    def mapping(self) -> dict[Any, Any]:
+    def mapping(self, depth: int) -> dict[Any, Any]:
         value: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
         key_event = self.next()
         while type(key_event) is not yaml.MappingEndEvent:
-            key = self.node(key_event)
-            item = self.node(self.next())
+            key = self.node(key_event, depth + 1)
+            item = self.node(self.next(), depth + 1)
             if key == _MERGE_KEY and type(key_event) is yaml.ScalarEvent and key_event.implicit[0]:
                 for source in item if isinstance(item, list) else [item]:
                     if not isinstance(source, dict):
@@ -172,17 +198,25 @@ class _EventBuilder:
             key_event = self.next()
         return {**merged, **value} if merged else value
 
-    def scalar(self, event: yaml.ScalarEvent) -> Any:
+    def scalar(self, event: Any) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
             value = event.value
             if not event.implicit[0] or (value and value[0] not in _TYPED_STARTS):
                 return value
-            tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            resolve: Callable[..., str] = self.loader.resolve  # untyped in PyYAML
+            tag = resolve(yaml.ScalarNode, event.value, event.implicit)
             if tag == _STR or tag == _MERGE:
                 return event.value
+        if tag in _NUMBERS and len(event.value) > MAX_NUMBER_CHARS:
+            raise DocumentError(f"cannot parse YAML {_at(event)}: a number of {len(event.value):,} characters "
+                                f"(at most {MAX_NUMBER_CHARS})")
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except (ValueError, TypeError, OverflowError):
+            raise DocumentError(f"cannot parse YAML {_at(event)}: '{shown(event.value)}' is not a valid "
+                                f"{tag.rpartition(':')[2]}") from None
 
 
 def flatten(docs: list[Any]) -> list[dict[str, Any]]:
@@ -200,7 +234,7 @@ def flatten(docs: list[Any]) -> list[dict[str, Any]]:
         elif isinstance(doc, dict):
             out.append(doc)
         else:
-            raise DocumentError(f"expected a resource (a mapping), found {type(doc).__name__}: {str(doc)[:60]}")
+            raise DocumentError(f"expected a resource (a mapping), found {type(doc).__name__}: {shown(doc, 60)}")
     return out
 
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-
-def show_value(value: Any) -> str:
-    """A value as it appears in an error: strings raw, anything else as compact JSON."""
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-    except (TypeError, ValueError):
-        return str(value)
+from .limits import shorten, shown
 
 
 @dataclass(frozen=True)
@@ -24,7 +15,7 @@ class FieldError:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path} = '{show_value(self.value)}' ({self.reason})"
+        return f"{shorten(self.path)} = '{shown(self.value)}' ({self.reason})"
 
 
 class ResourceError(ValueError):
@@ -44,14 +35,14 @@ class ValidationError(ResourceError):
 class UnknownFieldError(ResourceError):
     def __init__(self, path: str) -> None:
         self.path = path
-        super().__init__(f'unknown field "{path}"')
+        super().__init__(f'unknown field "{shorten(path)}"')
 
 
 class UnknownKindError(ResourceError):
     def __init__(self, kind: Any, api_version: Any) -> None:
         super().__init__(
-            f"Unknown resource type ({show_value(kind) if kind is not None else ''}) and/or version "
-            f"({show_value(api_version) if api_version is not None else ''})"
+            f"Unknown resource type ({shown(kind) if kind is not None else ''}) and/or version "
+            f"({shown(api_version) if api_version is not None else ''})"
         )
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from .ast import All, And, Compare, Global, Has, InSet, Node, Not, Or
 from .tokenizer import Kind, SelectorError, Token, tokenize
 
+# Parentheses nest at most this deep. Calico sets no bound, but a parser that recurses must
+# stop somewhere with a clear error, and the compiled matcher nests three Python
+# parentheses per level under Python's own limit of 200 (issue 15).
+MAX_NESTING = 50
+
 _COMPARISONS = {
     Kind.Eq: "==",
     Kind.Ne: "!=",
@@ -29,6 +34,7 @@ class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0
 
     @property
     def peek(self) -> Token:
@@ -73,7 +79,11 @@ class _Parser:
         if token.kind is Kind.Label:
             return self.operation(token.value)
         if token.kind is Kind.LParen:
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise SelectorError(f"parentheses nested deeper than {MAX_NESTING}", token.offset)
             node = self.or_expr()
+            self.depth -= 1
             if self.peek.kind is not Kind.RParen:
                 raise SelectorError("expected )", self.peek.offset)
             self.take()
