@@ -154,7 +154,7 @@ def _parse(tokens: list[str], d: dict[str, Any], depth: int) -> bool:
             else:
                 extra.append(token)
             continue
-        if key == "PROTO" and section <= Section.IP and "proto" not in d:
+        if key == "PROTO" and section <= Section.IP and "proto" not in d and value:
             _close_ip(d, pending, extra)
             section = Section.PROTO
             d["proto"] = value
@@ -173,6 +173,7 @@ def _parse(tokens: list[str], d: dict[str, Any], depth: int) -> bool:
         elif section == Section.LINK and key in _LINK:
             table = _LINK
         else:
+            bad_value = key == "PROTO" and not value
             (pending.append((token, True)) if section == Section.IP else extra.append(token))
             continue
         name, convert = table[key]
@@ -243,8 +244,9 @@ def complete(d: dict[str, Any]) -> bool:
         return True
     if "proto" not in d:
         ext = d.get("ext", ())
-        # An IPv6 log may end in its extension headers: an unknown one, or a later header of a fragment.
-        return "Hdr" in ext[-2:] or _v6_fragment(ext) or ("src" not in d and "extra" in d)
+        # An IPv6 log may end in its extension headers (an unknown one, or a later header of a
+        # fragment); an ARP log has no IP section at all.
+        return "Hdr" in ext[-2:] or _v6_fragment(ext) or ("src" not in d and d.get("extra", ("",))[0] == "ARP")
     return protocol_complete(d)
 
 
@@ -253,6 +255,8 @@ def protocol_complete(d: dict[str, Any]) -> bool:
     if "frag" in d or _v6_fragment(d.get("ext", ())):
         return True  # a non-first fragment has no protocol header
     proto = d["proto"]
+    if proto not in _PROTO and any(name.startswith(proto) for name in _PROTO):
+        return False  # the name was cut: PROTO=TC
     if proto == "ICMP" or proto == "ICMPv6":
         needs: tuple[str, ...] = ("icmp_type", "icmp_code")
         kind = d.get("icmp_type", -1)

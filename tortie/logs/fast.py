@@ -46,6 +46,8 @@ def parse_fast_line(line: str) -> LogRecord | None:
     """The record of `line` if it has a common header (syslog, dmesg, or none) and a common
     body; None if it has not (which says nothing about whether it is a LOG line)."""
     first = line[:1]
+    if first == "{":  # journald JSON: header.py reads it
+        return None
     if "A" <= first <= "Z":
         shape, names, pattern = _SYSLOG
     elif "0" <= first <= "9":

@@ -90,23 +90,23 @@ def header_fields(names: tuple[str, ...], values: tuple[str | None, ...], d: dic
 
 
 def _json_message(line: str, d: dict[str, Any]) -> str | None:
-    """journald's `-o json` (or a log shipper's JSON): the MESSAGE or message, and the
-    header fields journald records; None if the line is not such an object."""
+    """journald's `-o json` (or a log shipper's JSON): the MESSAGE or message ("" if it has
+    none), and the header fields journald records; None if the line is not a JSON object."""
     try:
         entry = json.loads(line)
     except (ValueError, RecursionError):
         return None
     if not isinstance(entry, dict):
         return None
+    d["header"] = HeaderShape.JSON
     message = entry.get("MESSAGE", entry.get("message"))
     if isinstance(message, list):  # journald writes a message that is not UTF-8 as its bytes
         try:
             message = bytes(message).decode(errors="replace")
         except (TypeError, ValueError):
-            return None
+            message = ""
     if not isinstance(message, str):
-        return None
-    d["header"] = HeaderShape.JSON
+        message = ""
     time = _realtime(entry.get("__REALTIME_TIMESTAMP"))
     for key in ("timestamp", "@timestamp", "time"):
         if time is None and isinstance(entry.get(key), str):
