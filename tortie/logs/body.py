@@ -89,7 +89,8 @@ def parse_body(message: str, start: int, d: dict[str, Any]) -> None:
 def _parse(tokens: list[str], d: dict[str, Any], depth: int) -> bool:
     """Fill `d` from `tokens` (the outer body at depth 0, an embedded packet at depth 1).
     Returns whether the tokens end cut: inside brackets or parentheses, or in a value."""
-    section = Section.LINK if depth == 0 else Section.IP
+    LINK, IP, PROTO, TRAILER = Section  # local names: this loop is hot
+    section = LINK if depth == 0 else IP
     extra: list[str] = []
     pending: list[tuple[str, bool]] = []  # IP-section tokens other than fields, until the family is known
     proto_keys = _PORTS
@@ -101,30 +102,63 @@ def _parse(tokens: list[str], d: dict[str, Any], depth: int) -> bool:
         token = tokens[i]
         i += 1
         bad_value = False
+        key, eq, value = token.partition("=")
+        if eq and token[0] != "[":  # KEY=value: the field its section gives the key
+            if section == PROTO:
+                field = proto_keys.get(key)
+                if field is None and depth == 0 and key in _TRAILER:
+                    section, field = TRAILER, _TRAILER[key]
+            elif section == TRAILER:
+                field = _TRAILER.get(key)
+            elif key == "PROTO" and value:
+                _close_ip(d, pending, extra)
+                section = PROTO
+                d["proto"] = value
+                proto_keys = _PROTO.get(value, _PORTS)
+                continue
+            else:
+                field = _IP.get(key)
+                if field is not None:
+                    section = IP
+                elif section == LINK:
+                    field = _LINK.get(key)
+                if field is None and depth == 0 and key in _TRAILER:
+                    _close_ip(d, pending, extra)
+                    section, field = TRAILER, _TRAILER[key]
+            if field is None:
+                bad_value = key == "PROTO"  # PROTO= with nothing after it
+                (pending.append((token, True)) if section == IP else extra.append(token))
+                continue
+            name, convert = field
+            converted = convert(value)
+            if converted is None or name in d:
+                bad_value = converted is None
+                (pending.append((token, True)) if section == IP else extra.append(token))
+            else:
+                d[name] = converted
+            continue
         if token == "OPT" and i < n and tokens[i].startswith("("):  # OPT (HEX), or IPv6's OPT ( ... )
             j = i
             while j < n - 1 and not tokens[j].endswith(")"):
                 j += 1
             unclosed |= not tokens[j].endswith(")")
             token, i = " ".join(tokens[i - 1:j + 1]), j + 1
-            if section == Section.PROTO and d.get("proto") == "TCP" and "tcp_opt" not in d and not unclosed:
+            if section == PROTO and d.get("proto") == "TCP" and "tcp_opt" not in d and not unclosed:
                 d["tcp_opt"] = token[5:-1]
-            elif section == Section.IP:
+            elif section == IP:
                 pending.append((token, False))
             else:
                 extra.append(token)
-            continue
-        if token == "INCOMPLETE" and i + 1 < n and tokens[i].startswith("[") and tokens[i + 1] == "bytes]":
+        elif token == "INCOMPLETE" and i + 1 < n and tokens[i].startswith("[") and tokens[i + 1] == "bytes]":
             count = decimal(tokens[i][1:])
             token, i = " ".join(tokens[i - 1:i + 2]), i + 2
-            if section == Section.PROTO and count is not None and "incomplete" not in d:
+            if section == PROTO and count is not None and "incomplete" not in d:
                 d["incomplete"] = count
-            elif section == Section.IP:
+            elif section == IP:
                 pending.append((token, False))
             else:
                 extra.append(token)
-            continue
-        if token[0] == "[" and section == Section.PROTO:  # an embedded packet: brackets match by depth
+        elif token[0] == "[" and section == PROTO:  # an embedded packet: brackets match by depth
             level, j = token.count("[") - token.count("]"), i - 1
             while level > 0 and i < n:
                 level += tokens[i].count("[") - tokens[i].count("]")
@@ -140,50 +174,15 @@ def _parse(tokens: list[str], d: dict[str, Any], depth: int) -> bool:
                 d["inner"] = build(Packet, inner)
             else:
                 extra.append(" ".join(group))
-            continue
-        if token == "TRUNCATED":
+        elif token == "TRUNCATED":
             d["truncated"] = True
-            continue
-        key, eq, value = token.partition("=")
-        if not eq:  # a bare token
-            if section == Section.IP:
-                pending.append((token, False))
-            elif section == Section.PROTO and token in TCP_FLAGS and d.get("proto") == "TCP" \
-                    and token not in tcp_flags:
-                tcp_flags.append(token)
-            else:
-                extra.append(token)
-            continue
-        if key == "PROTO" and section <= Section.IP and "proto" not in d and value:
-            _close_ip(d, pending, extra)
-            section = Section.PROTO
-            d["proto"] = value
-            proto_keys = _PROTO.get(value, _PORTS)
-            continue
-        if depth == 0 and key in _TRAILER:
-            if section <= Section.IP:
-                _close_ip(d, pending, extra)
-            section = Section.TRAILER
-            table = _TRAILER
-        elif section == Section.PROTO and key in proto_keys:
-            table = proto_keys
-        elif section <= Section.IP and key in _IP:
-            section = Section.IP
-            table = _IP
-        elif section == Section.LINK and key in _LINK:
-            table = _LINK
+        elif section == IP:
+            pending.append((token, bool(eq)))
+        elif section == PROTO and token in TCP_FLAGS and d.get("proto") == "TCP" and token not in tcp_flags:
+            tcp_flags.append(token)
         else:
-            bad_value = key == "PROTO" and not value
-            (pending.append((token, True)) if section == Section.IP else extra.append(token))
-            continue
-        name, convert = table[key]
-        converted = convert(value)
-        if converted is None or name in d:
-            bad_value = converted is None
-            (pending.append((token, True)) if section == Section.IP else extra.append(token))
-        else:
-            d[name] = converted
-    if section <= Section.IP:
+            extra.append(token)
+    if section <= IP:
         _close_ip(d, pending, extra)
     if tcp_flags:
         d["tcp_flags"] = tuple(sorted(tcp_flags, key=TCP_FLAGS.index))

@@ -31,8 +31,10 @@ _BODY = re.compile(BODY)
 
 
 def _line(header: str) -> re.Pattern[str]:
-    # The header is atomic: matched as header.py matches it alone, never given back to the prefix.
-    return re.compile(rf"(?>{header})(.*?){BODY}")
+    # The header is atomic: matched as header.py matches it alone, never given back to the
+    # prefix. The prefix runs to the first IN= and no further (possessive: a body that does not
+    # match there fails at once).
+    return re.compile(rf"(?>{header})([^I]*+(?:I(?!N=)[^I]*+)*+){BODY}")
 
 
 _Shape = tuple[HeaderShape, tuple[str, ...], re.Pattern[str]]
@@ -62,8 +64,8 @@ def parse_fast_line(line: str) -> LogRecord | None:
     groups = m.groups()
     k = len(names)
     raw = groups[k]
-    # The body starts at the first IN= after a character that is not a word character.
-    if "IN=" in raw or raw[-1:] in WORD:
+    # The body starts at the first IN= if the character before it is not a word character.
+    if raw[-1:] in WORD:
         return None
     d: dict[str, Any] = {"header": shape}
     if k:

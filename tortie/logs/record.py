@@ -9,6 +9,7 @@ parsed ones.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import lru_cache
@@ -98,16 +99,18 @@ class Packet:
         """The fields that were printed, under their JSON names (`JSON_NAMES`), header first,
         with the canonical addresses after `src` and `dst`; enums as their values, tuples
         as lists, `inner` as an object."""
-        values = vars(self)
+        values = vars(self)  # the fields the line printed (all of them for a record built by hand)
         out: dict[str, Any] = {}
-        for name in _ORDER:
-            value = values.get(name)
-            if value is None or value is False or value == ():
+        for name in sorted(values, key=_RANK.__getitem__):
+            value = values[name]
+            if value is None or value is False:
                 continue
-            if name == "inner":
-                value = value.to_json()
-            elif type(value) is tuple:
+            if type(value) is tuple:
+                if not value:
+                    continue
                 value = list(value)
+            elif name == "inner":
+                value = value.to_json()
             out[JSON_NAMES[name]] = value
             if name == "src" or name == "dst":
                 canonical = canonical_address(values[name])
@@ -155,6 +158,7 @@ _PACKET = [f.name for f in fields(Packet)]
 # JSON order: header, prefix, link, the packet, trailer, flags.
 _ORDER = [f.name for f in fields(LogRecord) if f.name not in _PACKET and f.name not in
           ("uid", "gid", "mark", "partial", "trace")] + _PACKET + ["uid", "gid", "mark", "partial", "trace"]
+_RANK = {name: i for i, name in enumerate(_ORDER)}
 
 
 def build(cls: type[T], values: dict[str, Any]) -> T:
@@ -165,11 +169,17 @@ def build(cls: type[T], values: dict[str, Any]) -> T:
     return record
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # IPv4 as the kernel prints it, already canonical
+
+
 @lru_cache(maxsize=4096)
 def canonical_address(text: str | None) -> str | None:
     """An address as printed -> its canonical form, or None if it is not an address."""
     if text is None:
         return None
+    if _DOTTED.fullmatch(text):
+        return text
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
