@@ -16,22 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tortie.config import effective_config, override_log_prefix
-from tortie.ctl.main import main
 from tortie.logs import HeaderShape, LogRecord, Packet, PrefixKind, body_start, normalise_prefix, parse_line
 from tortie.logs.body import parse_body
 from tortie.logs.fast import parse_fast_body, parse_fast_line
 from tortie.logs.header import read_header
 from tortie.logs.stream import MAX_LINE, SkipReason, Summary, read_records
 
+from .cli import TORTIE, run_cli
 from .conftest import CONFORMANCE
+from .profiles import examples
 
 LINES_FILE = CONFORMANCE / "logs" / "kernel-log-lines.txt"
-TORTIE = str(Path(sys.executable).with_name("tortie"))
 
 H = HeaderShape
 K = PrefixKind
@@ -645,14 +644,14 @@ def headers(draw: st.DrawFn, message: str, json: bool = True) -> tuple[str, dict
     return text, f, message
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(lines())
 def test_generated_lines_round_trip(case: tuple[str, LogRecord]) -> None:
     line, expected = case
     assert parse_line(line) == expected
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(lines(kernel_order=True))
 def test_the_fast_path_and_the_token_parser_agree(case: tuple[str, LogRecord]) -> None:
     line, expected = case
@@ -674,7 +673,7 @@ def test_the_fast_path_takes_the_common_lines() -> None:
         assert parse_fast_line(line) == parse_line(line)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(lines(kernel_order=True, trailer=False), st.data())
 def test_a_line_cut_before_its_last_field_is_partial(case: tuple[str, LogRecord], data: st.DataObject) -> None:
     line, _ = case
@@ -687,7 +686,7 @@ def test_a_line_cut_before_its_last_field_is_partial(case: tuple[str, LogRecord]
     assert record is not None and record.partial
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500))
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
                  st.tuples(lines(), st.integers(0, 400), st.text(max_size=5)).map(
                      lambda t: t[0][0][:t[1]] + t[2] + t[0][0][t[1]:]),
@@ -740,9 +739,7 @@ def test_a_line_exactly_at_the_limit_is_read() -> None:
 # --- tortie logs parse ----------------------------------------------------------------
 
 def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-    with CliRunner().isolation(input=stdin) as (out, err, _):
-        code = main(["logs", "parse", *args])
-    return code, out.getvalue().decode(), err.getvalue().decode()
+    return run_cli(["logs", "parse", *args], datastore=None, stdin=stdin)
 
 
 def test_cli_json_lines() -> None:
@@ -853,7 +850,7 @@ def test_cli_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert text.rstrip().endswith("logs parse: 20,000 lines: 20,000 LOG lines, 0 skipped")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.binary(max_size=2000))
 def test_any_bytes_through_the_stream(data: bytes) -> None:
     summary = Summary()
