@@ -535,8 +535,15 @@ def packets(draw: st.DrawFn, inner: bool = False) -> tuple[list[list[str]], dict
         else:
             sections, inner_fields = draw(packets(inner=True))
             f["inner"] = Packet(**inner_fields)
-            bare = ["[" + " ".join(" ".join(s) for s in sections) + " ]"]
+            bare = ["[" + " ".join(in_kernel_order(*sections)) + " ]"]
     return [ip, ip_bare, section, bare], f
+
+
+def in_kernel_order(ip: list[str], ip_bare: list[str], proto: list[str], proto_bare: list[str]) -> list[str]:
+    """A packet's tokens as the kernel prints them: TCP's flags go before URGP."""
+    if proto[0] == "PROTO=TCP":
+        return ip + ip_bare + proto[:-1] + proto_bare + proto[-1:]
+    return ip + ip_bare + proto + proto_bare
 
 
 @st.composite
@@ -565,11 +572,10 @@ def lines(draw: st.DrawFn, kernel_order: bool | None = None, trailer: bool = Tru
         proto = proto[:1] + list(draw(st.permutations(proto[1:])))
         proto_bare = list(draw(st.permutations(proto_bare)))
         proto = proto[:1] + proto_bare + proto[1:] if draw(st.booleans()) else proto + proto_bare
-    elif proto[0] == "PROTO=TCP":  # the flags go before URGP
-        proto = proto[:-1] + proto_bare + proto[-1:]
+        packet = ip + ip_bare + proto
     else:
-        proto += proto_bare
-    body = " ".join([f"IN={f['in_']}", f"OUT={f['out']}", *link, *ip, *ip_bare, *proto, *tail])
+        packet = in_kernel_order(ip, ip_bare, proto, proto_bare)
+    body = " ".join([f"IN={f['in_']}", f"OUT={f['out']}", *link, *packet, *tail])
     body += draw(st.sampled_from(["", " "]))
     raw, prefix = draw(prefixes())
     found = SPEC_BODY.search(raw + body)

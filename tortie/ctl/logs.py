@@ -39,6 +39,7 @@ def parse(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
     if isinstance(out, io.TextIOWrapper):
         out.reconfigure(errors="backslashreplace")  # text output keeps whatever a log line holds
     write: Callable[[str], object] = out.write
+    encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
     summary = Summary()
     failed = False
     with _progress(files) as progress:
@@ -47,7 +48,7 @@ def parse(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
                 with _open(name) as stream:
                     for record in read_records(stream, summary, progress):
                         if fmt == "json":
-                            write(json.dumps(record.to_json(), separators=(",", ":")) + "\n")
+                            write(encode(record.to_json()) + "\n")
                         else:
                             write(describe(record) + "\n")
             except OSError as exc:

@@ -1,8 +1,8 @@
 """The hot path: the common kernel bodies in one regular-expression match. It takes IPv4 or
-IPv6 with TCP, UDP or ICMP and no embedded packet, in the kernel's order with single spaces,
-and for the common headers the whole line (header, prefix and body) in that one match.
-Whatever it does not take, header.py and body.py parse, to the same record (a property test
-holds them to it). Fewer, bigger matches and no per-token Python is what makes it fast."""
+IPv6 with TCP, UDP or ICMP (an error's packet too, if it is whole), in the kernel's order with
+single spaces, and for the common headers the whole line (header, prefix and body) in that
+one match. Whatever it does not take, header.py and body.py parse, to the same record (a
+property test holds them to it). Fewer, bigger matches and no per-token Python make it fast."""
 
 from __future__ import annotations
 
@@ -12,22 +12,28 @@ from typing import Any
 from .body import complete
 from .header import DMESG, DMESG_GROUPS, RFC3164, RFC3339, SYSLOG_GROUPS
 from .prefix import WORD, prefix_info
-from .record import HeaderShape, LogRecord, build
+from .record import HeaderShape, LogRecord, Packet, build
 
 _N = "([0-9]{1,20})"  # body.decimal's numbers
-# IN and OUT as body_start reads them (\S), so that a match here starts the body there too.
-BODY = (
-    r"IN=(\S*) OUT=(\S*)(?: PHYSIN=([^ ]*))?(?: PHYSOUT=([^ ]*))?(?: MAC=([^ ]*))?"
-    rf" SRC=([^ ]+) DST=([^ ]+) LEN={_N}(?:"
+# The IP and protocol sections, up to an ICMP error's packet (_fill_packet's groups).
+_PACKET = (
+    rf"SRC=([^ ]+) DST=([^ ]+) LEN={_N}(?:"
     rf" TOS=(?:0x)?([0-9A-F]{{2}}) PREC=(?:0x)?([0-9A-F]{{2}}) TTL={_N} ID={_N}((?: CE)?(?: DF)?(?: MF)?)"
     rf"| TC={_N} HOPLIMIT={_N} FLOWLBL={_N}) PROTO=(?:"
     rf"TCP SPT={_N} DPT={_N}(?: SEQ={_N} ACK={_N})? WINDOW={_N} RES=0x([0-9a-f]{{2}})"
     rf"((?: CWR)?(?: ECE)?(?: URG)?(?: ACK)?(?: PSH)?(?: RST)?(?: SYN)?(?: FIN)?) URGP={_N}"
     r"(?: OPT \(([0-9A-F]*)\))?"
     rf"|(UDP|UDPLITE) SPT={_N} DPT={_N} LEN={_N}"
-    rf"|(ICMP|ICMPv6) TYPE={_N} CODE={_N}(?: ID={_N} SEQ={_N})?"
+    rf"|(ICMP|ICMPv6) TYPE={_N} CODE={_N}(?: ID={_N} SEQ={_N})?")
+# IN and OUT as body_start reads them (\S), so that a match here starts the body there too.
+# Groups: link 5, _PACKET's, ICMP error 5 (its packet as text, for _INNER), trailer 3.
+BODY = (
+    r"IN=(\S*) OUT=(\S*)(?: PHYSIN=([^ ]*))?(?: PHYSOUT=([^ ]*))?(?: MAC=([^ ]*))? " + _PACKET
+    + rf"|(ICMP|ICMPv6) TYPE={_N} CODE={_N} \[([^][]*) \](?: MTU={_N})?"
     rf")(?: UID={_N} GID={_N})?(?: MARK=0x([0-9a-f]{{1,16}}))? ?\Z")
 _BODY = re.compile(BODY)
+_INNER = re.compile(_PACKET + r")\Z")
+_P = 5 + _INNER.groups  # where the ICMP error's groups start
 
 
 def _line(header: str) -> re.Pattern[str]:
@@ -74,18 +80,14 @@ def parse_fast_line(line: str) -> LogRecord | None:
     d["prefix"], d["kind"], trace = prefix_info(raw)
     if trace:
         d["trace"] = True
-    _fill(groups[k + 1:], d)
-    return build(LogRecord, d)
+    return build(LogRecord, d) if _fill(groups[k + 1:], d) else None
 
 
 def parse_fast_body(message: str, start: int, d: dict[str, Any]) -> bool:
     """Parse the body of `message` at `start` into `d` as body.parse_body would, if it is one
     of the common shapes; returns False (and leaves `d` alone) if it is not."""
     m = _BODY.match(message, start)
-    if m is None:
-        return False
-    _fill(m.groups(), d)
-    return True
+    return m is not None and _fill(m.groups(), d)
 
 
 def _header(names: tuple[str, ...], groups: tuple[Any, ...], d: dict[str, Any]) -> None:
@@ -105,16 +107,47 @@ def _header(names: tuple[str, ...], groups: tuple[Any, ...], d: dict[str, Any]) 
         d["caller"] = caller
 
 
-def _fill(groups: tuple[Any, ...], d: dict[str, Any]) -> None:
-    (d["in_"], d["out"], physin, physout, mac, src, dst, length, tos, prec, ttl, ip_id, ip_flags, tc, hoplimit,
-     flowlbl, tcp_spt, tcp_dpt, seq, ack, window, res, tcp_flags, urgp, tcp_opt, udp, udp_spt, udp_dpt, udp_len,
-     icmp, icmp_type, icmp_code, icmp_id, icmp_seq, uid, gid, mark) = groups
+def _fill(groups: tuple[Any, ...], d: dict[str, Any]) -> bool:
+    """BODY's groups -> fields in `d`; False (and `d` left alone) if an ICMP error's packet is
+    not one _INNER takes."""
+    icmp, icmp_type, icmp_code, inner, mtu, uid, gid, mark = groups[_P:]
+    if inner is not None:
+        m = _INNER.match(inner)
+        if m is None:
+            return False
+        fields: dict[str, Any] = {}
+        _fill_packet(m.groups(), fields)
+        inner = build(Packet, fields)
+    d["in_"], d["out"], physin, physout, mac = groups[:5]
     if physin is not None:
         d["physin"] = physin
     if physout is not None:
         d["physout"] = physout
     if mac is not None:
         d["mac"] = mac
+    _fill_packet(groups[5:_P], d)
+    if icmp is not None:
+        d["proto"] = icmp
+        d["icmp_type"] = int(icmp_type)
+        d["icmp_code"] = int(icmp_code)
+        d["inner"] = inner
+        if mtu is not None:
+            d["mtu"] = int(mtu)
+    if uid is not None:
+        d["uid"] = int(uid)
+        d["gid"] = int(gid)
+    if mark is not None:
+        d["mark"] = int(mark, 16)
+    elif uid is None and d["proto"][:4] == "ICMP" and not complete(d):  # an ICMP message cut short
+        d["partial"] = True
+    return True
+
+
+def _fill_packet(groups: tuple[Any, ...], d: dict[str, Any]) -> None:
+    """_PACKET's groups -> fields in `d`."""
+    (src, dst, length, tos, prec, ttl, ip_id, ip_flags, tc, hoplimit, flowlbl, tcp_spt, tcp_dpt, seq, ack, window,
+     res, tcp_flags, urgp, tcp_opt, udp, udp_spt, udp_dpt, udp_len, icmp, icmp_type, icmp_code, icmp_id,
+     icmp_seq) = groups
     d["family"] = 4 if tos is not None else 6
     d["src"] = src
     d["dst"] = dst
@@ -150,17 +183,10 @@ def _fill(groups: tuple[Any, ...], d: dict[str, Any]) -> None:
         d["spt"] = int(udp_spt)
         d["dpt"] = int(udp_dpt)
         d["udp_len"] = int(udp_len)
-    else:
+    elif icmp is not None:
         d["proto"] = icmp
         d["icmp_type"] = int(icmp_type)
         d["icmp_code"] = int(icmp_code)
         if icmp_id is not None:
             d["icmp_id"] = int(icmp_id)
             d["icmp_seq"] = int(icmp_seq)
-    if uid is not None:
-        d["uid"] = int(uid)
-        d["gid"] = int(gid)
-    if mark is not None:
-        d["mark"] = int(mark, 16)
-    elif icmp is not None and uid is None and not complete(d):  # an ICMP error cut before its [ ]
-        d["partial"] = True

@@ -96,26 +96,20 @@ class Packet:
         return canonical_address(self.dst)
 
     def to_json(self) -> dict[str, Any]:
-        """The fields that were printed, under their JSON names (`JSON_NAMES`), header first,
-        with the canonical addresses after `src` and `dst`; enums as their values, tuples
-        as lists, `inner` as an object."""
-        values = vars(self)  # the fields the line printed (all of them for a record built by hand)
-        out: dict[str, Any] = {}
-        for name in sorted(values, key=_RANK.__getitem__):
-            value = values[name]
-            if value is None or value is False:
-                continue
-            if type(value) is tuple:
-                if not value:
-                    continue
-                value = list(value)
-            elif name == "inner":
-                value = value.to_json()
-            out[JSON_NAMES[name]] = value
-            if name == "src" or name == "dst":
-                canonical = canonical_address(values[name])
-                if canonical is not None:
-                    out[JSON_NAMES[name] + "Canonical"] = canonical
+        """The fields that were printed, under their JSON names (`JSON_NAMES`), in the order
+        the line printed them, then `srcCanonical` and `dstCanonical` where `src` and `dst`
+        are addresses; enums as their values, tuples as lists, `inner` as an object."""
+        names = JSON_NAMES
+        out = {names[k]: v for k, v in vars(self).items() if v is not None and v is not False and v != ()}
+        for key in _TUPLES:
+            if key in out:
+                out[key] = list(out[key])
+        if "inner" in out:
+            out["inner"] = out["inner"].to_json()
+        for key in ("src", "dst"):
+            canonical = canonical_address(out.get(key))
+            if canonical is not None:
+                out[key + "Canonical"] = canonical
         return out
 
 
@@ -154,11 +148,7 @@ def _camel(name: str) -> str:
 
 
 JSON_NAMES = {f.name: _camel(f.name) for f in fields(LogRecord)}
-_PACKET = [f.name for f in fields(Packet)]
-# JSON order: header, prefix, link, the packet, trailer, flags.
-_ORDER = [f.name for f in fields(LogRecord) if f.name not in _PACKET and f.name not in
-          ("uid", "gid", "mark", "partial", "trace")] + _PACKET + ["uid", "gid", "mark", "partial", "trace"]
-_RANK = {name: i for i, name in enumerate(_ORDER)}
+_TUPLES = [JSON_NAMES[f.name] for f in fields(LogRecord) if f.default == ()]
 
 
 def build(cls: type[T], values: dict[str, Any]) -> T:
@@ -173,13 +163,17 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _DOTTED = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # IPv4 as the kernel prints it, already canonical
 
 
-@lru_cache(maxsize=4096)
 def canonical_address(text: str | None) -> str | None:
     """An address as printed -> its canonical form, or None if it is not an address."""
     if text is None:
         return None
     if _DOTTED.fullmatch(text):
         return text
+    return _parsed_address(text)
+
+
+@lru_cache(maxsize=4096)
+def _parsed_address(text: str) -> str | None:
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
