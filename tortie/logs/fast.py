@@ -75,7 +75,7 @@ def parse_fast_line(line: str) -> LogRecord | None:
         return None
     d: dict[str, Any] = {"header": shape}
     if k:
-        _header(names, groups, d)
+        _header(shape, groups, d)
     d["prefix_raw"] = raw
     d["prefix"], d["kind"], trace = prefix_info(raw)
     if trace:
@@ -90,15 +90,15 @@ def parse_fast_body(message: str, start: int, d: dict[str, Any]) -> bool:
     return m is not None and _fill(m.groups(), d)
 
 
-def _header(names: tuple[str, ...], groups: tuple[Any, ...], d: dict[str, Any]) -> None:
-    """header.header_fields, unrolled for the two shapes here."""
-    if names is SYSLOG_GROUPS:
-        time, host, uptime, caller = groups[:4]
-        d["time"] = time
-    else:
+def _header(shape: HeaderShape, groups: tuple[Any, ...], d: dict[str, Any]) -> None:
+    """header.header_fields, unrolled for the shapes here (SYSLOG_GROUPS, DMESG_GROUPS)."""
+    if shape == HeaderShape.DMESG:
         priority, uptime, caller, host = groups[:4]
         if priority is not None:
             d["priority"] = int(priority)
+    else:
+        time, host, uptime, caller = groups[:4]
+        d["time"] = time
     if host is not None:
         d["host"] = host
     if uptime is not None:
