@@ -49,12 +49,14 @@ def classify_prefix(prefix: str) -> PrefixKind:
 
 def prefix_info(raw: str) -> tuple[str, PrefixKind, bool]:
     """`prefix_raw` -> (prefix, kind, whether it is a TRACE: line). Cached: a log has few
-    distinct prefixes; the cache is emptied when full, so memory stays bounded."""
+    distinct prefixes. The cache keeps prefixes up to 256 characters (the kernel's are 29 or
+    127 bytes) and is emptied when full, so memory stays bounded."""
     info = _cache.get(raw)
     if info is None:
         prefix = normalise_prefix(raw)
         info = (prefix, classify_prefix(prefix), prefix.startswith("TRACE:"))
-        if len(_cache) >= _CACHE_SIZE:
-            _cache.clear()
-        _cache[raw] = info
+        if len(raw) <= 256:
+            if len(_cache) >= _CACHE_SIZE:
+                _cache.clear()
+            _cache[raw] = info
     return info

@@ -169,7 +169,7 @@ def canonical_address(text: str | None) -> str | None:
         return None
     if _DOTTED.fullmatch(text):
         return text
-    return _parsed_address(text)
+    return _parsed_address(text) if len(text) <= 64 else None  # longer is no address; keeps the cache small
 
 
 @lru_cache(maxsize=4096)
