@@ -17,7 +17,7 @@ GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-leve
 # command runs (or help lists them all): a `get` never pays for the agent, the lab or prometheus_client.
 LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "get": "get",
                  "label": "label", "patch": "patch", "config": "config", "explain": "explain", "agent": "agent",
-                 "lab": "lab", "store": "store"}
+                 "lab": "lab", "store": "store", "logs": "logs"}
 
 
 class LazyGroup(click.Group):
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(cli.get_help(context))
         return 1
     try:
-        cli.main(hoisted, prog_name="tortie", standalone_mode=False)
+        # Without standalone mode click returns, not raises, the status a command gives ctx.exit().
+        status = cli.main(hoisted, prog_name="tortie", standalone_mode=False)
     except Fail as exc:
         click.echo(str(exc))
         return 1
@@ -117,4 +118,4 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.Abort:
         return 1
-    return 0
+    return status if isinstance(status, int) else 0

@@ -1,0 +1,8 @@
+"""Kernel LOG lines (kernel-log.md) -> typed records, streamed."""
+
+from .line import parse_line
+from .prefix import body_start, classify_prefix, normalise_prefix
+from .record import JSON_NAMES, HeaderShape, LogRecord, Packet, PrefixKind
+
+__all__ = ["JSON_NAMES", "HeaderShape", "LogRecord", "Packet", "PrefixKind", "body_start", "classify_prefix",
+           "normalise_prefix", "parse_line"]

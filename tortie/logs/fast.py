@@ -1,0 +1,192 @@
+"""The hot path: the common kernel bodies in one regular-expression match. It takes IPv4 or
+IPv6 with TCP, UDP or ICMP (an error's packet too, if it is whole), in the kernel's order with
+single spaces, and for the common headers the whole line (header, prefix and body) in that
+one match. Whatever it does not take, header.py and body.py parse, to the same record (a
+property test holds them to it). Fewer, bigger matches and no per-token Python make it fast."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .body import complete
+from .header import DMESG, DMESG_GROUPS, RFC3164, RFC3339, SYSLOG_GROUPS
+from .prefix import WORD, prefix_info
+from .record import HeaderShape, LogRecord, Packet, build
+
+_N = "([0-9]{1,20})"  # body.decimal's numbers
+# The IP and protocol sections, up to an ICMP error's packet (_fill_packet's groups).
+_PACKET = (
+    rf"SRC=([^ ]+) DST=([^ ]+) LEN={_N}(?:"
+    rf" TOS=(?:0x)?([0-9A-F]{{2}}) PREC=(?:0x)?([0-9A-F]{{2}}) TTL={_N} ID={_N}((?: CE)?(?: DF)?(?: MF)?)"
+    rf"| TC={_N} HOPLIMIT={_N} FLOWLBL={_N}) PROTO=(?:"
+    rf"TCP SPT={_N} DPT={_N}(?: SEQ={_N} ACK={_N})? WINDOW={_N} RES=0x([0-9a-f]{{2}})"
+    rf"((?: CWR)?(?: ECE)?(?: URG)?(?: ACK)?(?: PSH)?(?: RST)?(?: SYN)?(?: FIN)?) URGP={_N}"
+    r"(?: OPT \(([0-9A-F]*)\))?"
+    rf"|(UDP|UDPLITE) SPT={_N} DPT={_N} LEN={_N}"
+    rf"|(ICMP|ICMPv6) TYPE={_N} CODE={_N}(?: ID={_N} SEQ={_N})?")
+# IN and OUT as body_start reads them (\S), so that a match here starts the body there too.
+# Groups: link 5, _PACKET's, ICMP error 5 (its packet as text, for _INNER), trailer 3.
+BODY = (
+    r"IN=(\S*) OUT=(\S*)(?: PHYSIN=([^ ]*))?(?: PHYSOUT=([^ ]*))?(?: MAC=([^ ]*))? " + _PACKET
+    + rf"|(ICMP|ICMPv6) TYPE={_N} CODE={_N} \[([^][]*) \](?: MTU={_N})?"
+    rf")(?: UID={_N} GID={_N})?(?: MARK=0x([0-9a-f]{{1,16}}))? ?\Z")
+_BODY = re.compile(BODY)
+_INNER = re.compile(_PACKET + r")\Z")
+_P = 5 + _INNER.groups  # where the ICMP error's groups start
+
+
+def _line(header: str) -> re.Pattern[str]:
+    # The header is atomic: matched as header.py matches it alone, never given back to the
+    # prefix. The prefix runs to the first IN= and no further (possessive: a body that does not
+    # match there fails at once).
+    return re.compile(rf"(?>{header})([^I]*+(?:I(?!N=)[^I]*+)*+){BODY}")
+
+
+_Shape = tuple[HeaderShape, tuple[str, ...], re.Pattern[str]]
+_SYSLOG: _Shape = (HeaderShape.RFC3164, SYSLOG_GROUPS, _line(RFC3164))
+_RFC3339: _Shape = (HeaderShape.RFC3339, SYSLOG_GROUPS, _line(RFC3339))
+_DMESG: _Shape = (HeaderShape.DMESG, DMESG_GROUPS, _line(DMESG))
+_BARE: _Shape = (HeaderShape.NONE, (), _line(""))
+
+
+def parse_fast_line(line: str) -> LogRecord | None:
+    """The record of `line` if it has a common header (syslog, dmesg, or none) and a common
+    body; None if it has not (which says nothing about whether it is a LOG line)."""
+    first = line[:1]
+    if first == "{":  # journald JSON: header.py reads it
+        return None
+    if "A" <= first <= "Z":
+        shape, names, pattern = _SYSLOG
+    elif "0" <= first <= "9":
+        shape, names, pattern = _RFC3339
+    elif first == "[" or first == "<":
+        shape, names, pattern = _DMESG
+    else:
+        shape, names, pattern = _BARE
+    m = pattern.match(line)
+    if m is None:
+        return None
+    groups = m.groups()
+    k = len(names)
+    raw = groups[k]
+    # The body starts at the first IN= if the character before it is not a word character.
+    if raw[-1:] in WORD:
+        return None
+    d: dict[str, Any] = {"header": shape}
+    if k:
+        _header(shape, groups, d)
+    d["prefix_raw"] = raw
+    d["prefix"], d["kind"], trace = prefix_info(raw)
+    if trace:
+        d["trace"] = True
+    return build(LogRecord, d) if _fill(groups[k + 1:], d) else None
+
+
+def parse_fast_body(message: str, start: int, d: dict[str, Any]) -> bool:
+    """Parse the body of `message` at `start` into `d` as body.parse_body would, if it is one
+    of the common shapes; returns False (and leaves `d` alone) if it is not."""
+    m = _BODY.match(message, start)
+    return m is not None and _fill(m.groups(), d)
+
+
+def _header(shape: HeaderShape, groups: tuple[Any, ...], d: dict[str, Any]) -> None:
+    """header.header_fields, unrolled for the shapes here (SYSLOG_GROUPS, DMESG_GROUPS)."""
+    if shape == HeaderShape.DMESG:
+        priority, uptime, caller, host = groups[:4]
+        if priority is not None:
+            d["priority"] = int(priority)
+    else:
+        time, host, uptime, caller = groups[:4]
+        d["time"] = time
+    if host is not None:
+        d["host"] = host
+    if uptime is not None:
+        d["uptime"] = float(uptime)
+    if caller is not None:
+        d["caller"] = caller
+
+
+def _fill(groups: tuple[Any, ...], d: dict[str, Any]) -> bool:
+    """BODY's groups -> fields in `d`; False (and `d` left alone) if an ICMP error's packet is
+    not one _INNER takes."""
+    icmp, icmp_type, icmp_code, inner, mtu, uid, gid, mark = groups[_P:]
+    if inner is not None:
+        m = _INNER.match(inner)
+        if m is None:
+            return False
+        fields: dict[str, Any] = {}
+        _fill_packet(m.groups(), fields)
+        inner = build(Packet, fields)
+    d["in_"], d["out"], physin, physout, mac = groups[:5]
+    if physin is not None:
+        d["physin"] = physin
+    if physout is not None:
+        d["physout"] = physout
+    if mac is not None:
+        d["mac"] = mac
+    _fill_packet(groups[5:_P], d)
+    if icmp is not None:
+        d["proto"] = icmp
+        d["icmp_type"] = int(icmp_type)
+        d["icmp_code"] = int(icmp_code)
+        d["inner"] = inner
+        if mtu is not None:
+            d["mtu"] = int(mtu)
+    if uid is not None:
+        d["uid"] = int(uid)
+        d["gid"] = int(gid)
+    if mark is not None:
+        d["mark"] = int(mark, 16)
+    elif uid is None and d["proto"][:4] == "ICMP" and not complete(d):  # an ICMP message cut short
+        d["partial"] = True
+    return True
+
+
+def _fill_packet(groups: tuple[Any, ...], d: dict[str, Any]) -> None:
+    """_PACKET's groups -> fields in `d`."""
+    (src, dst, length, tos, prec, ttl, ip_id, ip_flags, tc, hoplimit, flowlbl, tcp_spt, tcp_dpt, seq, ack, window,
+     res, tcp_flags, urgp, tcp_opt, udp, udp_spt, udp_dpt, udp_len, icmp, icmp_type, icmp_code, icmp_id,
+     icmp_seq) = groups
+    d["family"] = 4 if tos is not None else 6
+    d["src"] = src
+    d["dst"] = dst
+    d["len"] = int(length)
+    if tos is not None:
+        # TOS, PREC and RES are nearly always 00: comparing is cheaper than converting.
+        d["tos"] = 0 if tos == "00" else int(tos, 16)
+        d["prec"] = 0 if prec == "00" else int(prec, 16)
+        d["ttl"] = int(ttl)
+        d["ip_id"] = int(ip_id)
+        if ip_flags:
+            d["ip_flags"] = tuple(ip_flags.split())
+    else:
+        d["tc"] = int(tc)
+        d["hoplimit"] = int(hoplimit)
+        d["flowlbl"] = int(flowlbl)
+    if tcp_spt is not None:
+        d["proto"] = "TCP"
+        d["spt"] = int(tcp_spt)
+        d["dpt"] = int(tcp_dpt)
+        if seq is not None:
+            d["tcp_seq"] = int(seq)
+            d["tcp_ack"] = int(ack)
+        d["window"] = int(window)
+        d["res"] = 0 if res == "00" else int(res, 16)
+        if tcp_flags:
+            d["tcp_flags"] = tuple(tcp_flags.split())
+        d["urgp"] = 0 if urgp == "0" else int(urgp)
+        if tcp_opt is not None:
+            d["tcp_opt"] = tcp_opt
+    elif udp is not None:
+        d["proto"] = udp
+        d["spt"] = int(udp_spt)
+        d["dpt"] = int(udp_dpt)
+        d["udp_len"] = int(udp_len)
+    elif icmp is not None:
+        d["proto"] = icmp
+        d["icmp_type"] = int(icmp_type)
+        d["icmp_code"] = int(icmp_code)
+        if icmp_id is not None:
+            d["icmp_id"] = int(icmp_id)
+            d["icmp_seq"] = int(icmp_seq)
