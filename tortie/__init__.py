@@ -1,6 +1,9 @@
 """tortie: a Calico-compatible network-policy agent and CLI with policy audit mode."""
 
-__all__ = ["__version__"]
+# The calicoctl release whose resource API, checks, messages and command behaviour tortie follows.
+CALICOCTL_VERSION = "v3.32.1"
+
+__all__ = ["CALICOCTL_VERSION", "__version__"]
 
 
 def __getattr__(name: str) -> str:

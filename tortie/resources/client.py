@@ -1,14 +1,17 @@
-"""Resources in the store, with the server's rules (resources.md §9).
+"""Resources in the store, with the rules of libcalico-go's client (resources.md §9).
 
 Each resource lives at ``/calico/resources/v3/projectcalico.org/<plural>/[<ns>/]<name>``
 as its output-form JSON without ``resourceVersion``, which is the key's modification
-revision. The client sets ``uid`` and ``creationTimestamp`` on create, keeps them on
-update, checks what needs stored state (tier existence, compare-and-swap), and makes
-sure tier ``default`` and FelixConfiguration ``default`` exist on a new store.
+revision. The client sets ``uid`` and ``creationTimestamp`` on create and keeps them on
+update; it checks what needs stored state (tier existence, compare-and-swap) and the
+client-side rules of calicoctl and libcalico-go (lib/clientv3, calicoctl resourcemgr):
+Kubernetes-owned policy names, workload endpoint names, the built-in tiers and the
+built-in profile ``projectcalico-default-allow``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -18,15 +21,19 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
-from .errors import ResourceError
+from .errors import FieldError, ResourceError, ValidationError
 from .felixconfig import FelixConfiguration
-from .policy import DEFAULT_TIER, GlobalNetworkPolicy, NetworkPolicy, storage_name
+from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy
+from .profile import DEFAULT_ALLOW_PROFILE, Profile, default_allow_profile
 from .resource import API_VERSION, Resource
 from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
-from .tier import Tier
+from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
+from .workloadendpoint import WorkloadEndpoint
 
 INITIALISED_KEY = "/tortie/initialised"
+BUILTIN_TIERS_KEY = "/tortie/builtin-tiers"
 REPLACE_ATTEMPTS = 5
+KUBERNETES_POLICY = "kubernetes network policies must be managed through the kubernetes API"
 
 Doc = dict[str, Any]
 
@@ -45,8 +52,8 @@ class NotFound(DatastoreError):
 
 
 class AlreadyExists(DatastoreError):
-    def __init__(self, kind: type[Resource], name: str, namespace: str | None) -> None:
-        super().__init__(f"resource already exists: {ident(kind, name, namespace)}")
+    def __init__(self, identifier: str, reason: str = "") -> None:
+        super().__init__(f"resource already exists: {identifier}" + (f" with error: {reason}" if reason else ""))
 
 
 class Conflict(DatastoreError):
@@ -64,13 +71,8 @@ class InvalidStored(DatastoreError):
 
 
 class NotSupported(DatastoreError):
-    def __init__(self, op: str, kind: type[Resource], name: str, reason: str) -> None:
-        super().__init__(f"operation {op} is not supported on {ident(kind, name, None)}: {reason}")
-
-
-def lookup_name(kind: type[Resource], name: str) -> str:
-    """The stored name for a name given by a user: either spelling of a default-tier policy works."""
-    return storage_name(name) if kind in (NetworkPolicy, GlobalNetworkPolicy) else name
+    def __init__(self, op: str, identifier: str, reason: str) -> None:
+        super().__init__(f"operation {op} is not supported on {identifier}: {reason}")
 
 
 @contextmanager
@@ -101,23 +103,31 @@ class Listing:
         return [item.doc for item in self.items]
 
 
-def _listing(values: list[KeyValue], revision: int) -> Listing:
+def _read(decoded: StoredResource) -> StoredResource:
+    """What libcalico-go's client fills in when it reads: a tier's order and default action
+    (lib/resources/tier.go DefaultTierFields)."""
+    spec = decoded.doc.get("spec")
+    if decoded.kind is not Tier or (isinstance(spec, dict) and "order" in spec and "defaultAction" in spec):
+        return decoded
+    spec = {"order": DEFAULT_TIER_ORDER, "defaultAction": "Deny", **(spec or {})}
+    return dataclasses.replace(decoded, doc={**decoded.doc, "spec": spec})
+
+
+def _listing(values: list[KeyValue], revision: int, built_in: list[StoredResource]) -> Listing:
     items, invalid = [], []
     for kv in values:
         decoded = decode_stored(kv)
         if isinstance(decoded, StoredResource):
-            items.append(decoded)
+            items.append(_read(decoded))
         elif decoded is not None:
             invalid.append(decoded)
-    return Listing(items, invalid, revision)
+    return Listing(items + built_in, invalid, revision)
 
 
-def _server_fields(kv: KeyValue) -> dict[str, Any]:
-    """uid and creationTimestamp of a stored value, if it has them."""
-    decoded = decode_stored(kv)
-    if not isinstance(decoded, StoredResource):
-        return {}
-    return {k: v for k, v in decoded.doc["metadata"].items() if k in ("uid", "creationTimestamp")}
+def _default_allow() -> StoredResource:
+    """The profile libcalico-go answers for without storing it (lib/resources/profile.go)."""
+    return StoredResource(resource_key(Profile, DEFAULT_ALLOW_PROFILE, None), Profile, DEFAULT_ALLOW_PROFILE, None,
+                          default_allow_profile())
 
 
 def _resource_doc(kv: KeyValue) -> Doc:
@@ -125,12 +135,12 @@ def _resource_doc(kv: KeyValue) -> Doc:
     if isinstance(decoded, InvalidValue):
         raise InvalidStored(decoded)
     assert decoded is not None, "resource_key() gives resource keys"
-    return decoded.doc
+    return _read(decoded).doc
 
 
 def _encode(doc: Doc) -> bytes:
     meta = {k: v for k, v in doc["metadata"].items() if k != "resourceVersion"}
-    return json.dumps({**doc, "metadata": meta}, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps({**doc, "metadata": meta}, separators=(",", ":")).encode()
 
 
 def _revision(resource_version: str | None) -> int | None:
@@ -139,8 +149,44 @@ def _revision(resource_version: str | None) -> int | None:
     try:
         return int(resource_version)
     except ValueError:
-        raise ResourceError(f"error with field metadata.resourceVersion = '{resource_version}' "
-                            "(must be a decimal revision)") from None
+        raise ValidationError([FieldError("Metadata.ResourceVersion", resource_version,
+                                          "must be a decimal revision")]) from None
+
+
+def _stored_metadata(current: KeyValue, resource: Resource) -> Doc:
+    """The stored metadata an update keeps (all but labels and annotations); a value written
+    around the API (invalid) gets new server fields, as if created."""
+    decoded = decode_stored(current)
+    if isinstance(decoded, StoredResource):
+        return {k: v for k, v in decoded.doc["metadata"].items()
+                if k not in ("labels", "annotations", "resourceVersion")}
+    identity = {"name": resource.name, "namespace": resource.namespace} if resource.NAMESPACED else {
+        "name": resource.name}
+    return {**identity, "uid": str(uuid.uuid4()), "creationTimestamp": _now()}
+
+
+def _default_allow_op(op: str) -> NotSupported:
+    return NotSupported(op, DEFAULT_ALLOW_PROFILE,
+                        f'The profile "{DEFAULT_ALLOW_PROFILE}" is a default provided by Calico and cannot be '
+                        f"{'updated' if op == 'Update' else 'deleted'}")
+
+
+def _is_kubernetes_policy(kind: type[Resource], name: str) -> bool:
+    return kind is NetworkPolicy and name.startswith(KUBERNETES_POLICY_PREFIX)
+
+
+def check_identity(resource: Resource) -> None:
+    """A workload endpoint's name is derived from its spec (libcalico-go clientv3
+    workloadendpoint.go assignOrValidateName)."""
+    if not isinstance(resource, WorkloadEndpoint):
+        return
+    expected, problem = resource.spec.identity_name()
+    if problem is not None:
+        raise ValidationError([problem])
+    if resource.name != expected:
+        raise ValidationError([FieldError(
+            "Name", resource.name, "the WorkloadEndpoint name does not match the primary identifiers assigned in the "
+                                   f"Spec: expected name {expected}")])
 
 
 class ResourceClient:
@@ -150,21 +196,30 @@ class ResourceClient:
     # --- bootstrap ----------------------------------------------------------------
 
     def ensure_defaults(self) -> None:
-        """Create tier ``default`` and FelixConfiguration ``default`` once, on first use.
+        """Create FelixConfiguration ``default`` once, and the built-in tiers.
 
-        A marker key records that this happened, so deleting the default
-        FelixConfiguration later is not undone by the next command.
+        Markers record that this happened, so deleting the default FelixConfiguration
+        later is not undone by the next command (the built-in tiers cannot be deleted).
         """
-        if self.store.get(INITIALISED_KEY) is not None:
-            return
-        for kind in (Tier, FelixConfiguration):
-            resource = kind.load({"apiVersion": API_VERSION, "kind": kind.KIND, "metadata": {"name": "default"}})
-            try:
-                self.create(resource)
-            except AlreadyExists:
-                pass
+        if self.store.get(INITIALISED_KEY) is None:
+            self._create_once(FelixConfiguration.load(
+                {"apiVersion": API_VERSION, "kind": FelixConfiguration.KIND, "metadata": {"name": "default"}}))
+            self._mark(INITIALISED_KEY)
+        if self.store.get(BUILTIN_TIERS_KEY) is None:
+            for name, (order, action) in BUILTIN_TIERS.items():
+                self._create_once(Tier.load({"apiVersion": API_VERSION, "kind": Tier.KIND, "metadata": {"name": name},
+                                             "spec": {"order": order, "defaultAction": action}}))
+            self._mark(BUILTIN_TIERS_KEY)
+
+    def _create_once(self, resource: Resource) -> None:
         try:
-            self.store.create(INITIALISED_KEY, _now().encode())
+            self.create(resource)
+        except AlreadyExists:
+            pass
+
+    def _mark(self, key: str) -> None:
+        try:
+            self.store.create(key, _now().encode())
         except KeyExistsError:
             pass
 
@@ -172,7 +227,8 @@ class ResourceClient:
 
     def get(self, kind: type[Resource], name: str, namespace: str | None = None) -> Doc:
         """One resource. Raises NotFound, or InvalidStored when its key holds no valid value."""
-        name = lookup_name(kind, name)
+        if kind is Profile and name == DEFAULT_ALLOW_PROFILE:
+            return default_allow_profile()
         kv = self.store.get(resource_key(kind, name, namespace))
         if kv is None:
             raise NotFound(kind, name, namespace)
@@ -180,31 +236,42 @@ class ResourceClient:
 
     def list(self, kind: type[Resource], namespace: str | None = None) -> Listing:
         """Resources of a kind (of one namespace, or all when ``namespace`` is None)."""
-        return _listing(*self.store.list(key_prefix(kind, namespace)))
+        return _listing(*self.store.list(key_prefix(kind, namespace)), [_default_allow()] if kind is Profile else [])
 
     def snapshot(self) -> Listing:
         """Every resource of every kind (all namespaces), at one revision."""
-        return _listing(*self.store.list(PREFIX))
+        return _listing(*self.store.list(PREFIX), [_default_allow()])
 
     # --- writes -------------------------------------------------------------------
 
     def create(self, resource: Resource) -> Doc:
         kind = type(resource)
-        if resource.metadata.resource_version:
-            raise ResourceError(f"error with field metadata.resourceVersion = '{resource.metadata.resource_version}'"
-                                " (field must not be set for a Create request)")
+        if kind is Profile and resource.name == DEFAULT_ALLOW_PROFILE:
+            raise AlreadyExists(DEFAULT_ALLOW_PROFILE, f'{DEFAULT_ALLOW_PROFILE} already exists. The profile '
+                                                       f'"{DEFAULT_ALLOW_PROFILE}" is default provided by Calico')
+        if _is_kubernetes_policy(kind, resource.name):
+            raise NotSupported("create or apply", resource.ident, KUBERNETES_POLICY)
         self._check_tier(resource)
+        check_identity(resource)
+        if resource.metadata.resource_version:
+            raise ValidationError([FieldError("Metadata.ResourceVersion", resource.metadata.resource_version,
+                                              "field must not be set for a Create request")])
         doc = resource.output()
+        doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
+                                                                                 "annotations")}
         doc["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=_now())
         try:
             kv = self.store.create(resource_key(kind, resource.name, resource.namespace), _encode(doc))
         except KeyExistsError:
-            raise AlreadyExists(kind, resource.name, resource.namespace) from None
+            raise AlreadyExists(resource.ident) from None
         return _resource_doc(kv)
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
-        """One update; with a resourceVersion it is a compare-and-swap."""
+        """One update; with a resourceVersion it is a compare-and-swap. Metadata other than
+        labels and annotations is kept as stored (resourcemgr.go mergeMetadataForUpdate)."""
         kind, name, namespace = type(resource), resource.name, resource.namespace
+        if kind is Profile and name == DEFAULT_ALLOW_PROFILE:
+            raise _default_allow_op("Update")
         expected = _revision(resource_version)
         key = resource_key(kind, name, namespace)
         current = self.store.get(key)
@@ -212,10 +279,13 @@ class ResourceClient:
             raise NotFound(kind, name, namespace)
         if expected is not None and current.mod_revision != expected:
             raise Conflict(kind, name, namespace)
+        if _is_kubernetes_policy(kind, name):
+            raise NotSupported("apply or replace", resource.ident, KUBERNETES_POLICY)
         self._check_tier(resource)
+        check_identity(resource)
         doc = resource.output()
-        # A value written around the API (invalid) gets new server fields, as if created.
-        doc["metadata"].update(_server_fields(current) or {"uid": str(uuid.uuid4()), "creationTimestamp": _now()})
+        kept = {k: v for k, v in doc["metadata"].items() if k in ("labels", "annotations")}
+        doc["metadata"] = {**_stored_metadata(current, resource), **kept}
         with _as_resource_errors(kind, name, namespace):
             kv = self.store.update(key, _encode(doc), current.mod_revision)
         return _resource_doc(kv)
@@ -227,12 +297,12 @@ class ResourceClient:
         return retry_conflicts(lambda: self.update(resource, None))
 
     def apply(self, resource: Resource) -> Doc:
-        """Create, or if it exists, replace (with the given resourceVersion if there was one)."""
+        """Create, or if it exists (or cannot be created), replace it with the given resourceVersion."""
         given = resource.metadata.resource_version
         resource.metadata.resource_version = None
         try:
             return self.create(resource)
-        except AlreadyExists:
+        except (AlreadyExists, NotSupported):
             resource.metadata.resource_version = given
             return self.replace(resource)
 
@@ -240,7 +310,10 @@ class ResourceClient:
                resource_version: str | None = None) -> StoredResource | InvalidValue | None:
         """Delete by key, whatever the key holds (an operator must be able to remove an
         invalid value). Returns what was deleted."""
-        name = lookup_name(kind, name)
+        if kind is Profile and name == DEFAULT_ALLOW_PROFILE:
+            raise _default_allow_op("Delete")
+        if _is_kubernetes_policy(kind, name):
+            raise NotSupported("delete", ident(kind, name, namespace), KUBERNETES_POLICY)
         expected = _revision(resource_version)
         if kind is Tier:
             self._check_tier_delete(name)
@@ -251,16 +324,17 @@ class ResourceClient:
     # --- rules that need stored state ---------------------------------------------
 
     def _check_tier(self, resource: Resource) -> None:
-        if isinstance(resource, (NetworkPolicy, GlobalNetworkPolicy)) and resource.tier != DEFAULT_TIER:
+        if isinstance(resource, (NetworkPolicy, GlobalNetworkPolicy)):
             if self.store.get(resource_key(Tier, resource.tier, None)) is None:
                 raise NotFound(Tier, resource.tier, None)
 
     def _check_tier_delete(self, name: str) -> None:
-        if name == DEFAULT_TIER:
-            raise NotSupported("Delete", Tier, name, "Cannot delete default tier")
-        for kind in (GlobalNetworkPolicy, NetworkPolicy):
-            if any((p.doc.get("spec") or {}).get("tier") == name for p in self.list(kind).items):
-                raise NotSupported("Delete", Tier, name, "Cannot delete a non-empty tier")
+        """Built-in tiers stay; a tier with policies stays (libcalico-go clientv3 tier.go Delete)."""
+        if name in BUILTIN_TIERS:
+            raise NotSupported("Delete", name, f"Cannot delete {name} tier")
+        for kind in (NetworkPolicy, GlobalNetworkPolicy):
+            if any((p.doc.get("spec") or {}).get("tier", DEFAULT_TIER) == name for p in self.list(kind).items):
+                raise NotSupported("delete", name, "Cannot delete a non-empty tier")
 
 
 def retry_conflicts(write: Callable[[], Doc]) -> Doc:

@@ -191,10 +191,16 @@ class _EventBuilder:
                     merged = {**source, **merged}
             else:
                 try:
+                    duplicate = key in value
                     value[key] = item
                 except TypeError:
                     raise DocumentError(f"cannot parse YAML at line {key_event.start_mark.line + 1}: "
                                         "a mapping key must be a scalar") from None
+                if duplicate:
+                    # sigs.k8s.io/yaml reads strictly for calicoctl: a key given twice is an error.
+                    named = shown(json.dumps(key) if isinstance(key, str) else key)
+                    raise DocumentError(f"cannot parse YAML at line {key_event.start_mark.line + 1}: "
+                                        f"key {named} already set in map")
             key_event = self.next()
         return {**merged, **value} if merged else value
 
@@ -245,8 +251,9 @@ def kind_of(doc: dict[str, Any]) -> type[Resource]:
     return BY_KIND[kind]
 
 
-def load_resource(doc: dict[str, Any]) -> Resource:
-    return kind_of(doc).load(doc)
+def load_resource(doc: dict[str, Any], client_defaults: bool = True) -> Resource:
+    """Decode, default and validate one document (Resource.load). Raises ResourceError."""
+    return kind_of(doc).load(doc, client_defaults)
 
 
 def to_yaml(data: Any) -> str:

@@ -42,6 +42,15 @@ def parse_duration(text: str) -> int:
     return int(total)
 
 
+def parse_go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration``: an optional sign, then as ``parse_duration``. Nanoseconds."""
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text[1:] if text[:1] == "+" else text)
+    ns = parse_duration(body)
+    if ns > 2**63 - 1 + (sign < 0):
+        raise DurationError("invalid duration")
+    return sign * ns
+
+
 def _frac(value: int, digits: int) -> str:
     """``value`` scaled down by 10**digits, trailing zeros of the fraction removed."""
     whole, frac = divmod(value, 10**digits)
@@ -69,7 +78,3 @@ def format_duration(ns: int) -> str:
     if hours or minutes:
         out += f"{minutes}m"
     return out + f"{_frac(rest, 9)}s"
-
-
-def normalise_duration(text: str) -> str:
-    return format_duration(parse_duration(text))

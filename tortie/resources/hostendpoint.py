@@ -1,41 +1,75 @@
-"""HostEndpoint (resources.md §7)."""
+"""HostEndpoint (api/pkg/apis/projectcalico/v3/hostendpoint.go) and its checks
+(validator.go validateHostEndpointSpec, validateEndpointPort; the hostendpoints CRD)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
 
-from pydantic import Field
-
-from .base import Problems, join
-from .endpoint import EndpointSpec
-from .errors import FieldError
-from .resource import Resource, SpecOf
-from .values import IP, NodeName, Str, matching, plain
-
-ALL_INTERFACES = "*"
-_interface = matching(r"[A-Za-z0-9_.-]{1,15}", "must match ^[A-Za-z0-9_.-]{1,15}$ or be *")
+from .resource import Resource
+from .rule import check_protocol
+from .schema import STRING, UINT8_OR_STRING, UINT16, Checker, List, Omit, Struct, StructType, field, join
+from .values import is_interface, is_name, is_port_name, parse_ip, supports_ports
 
 
-def _check_interface(value: Any) -> str:
-    return value if value == ALL_INTERFACES else _interface(value)
+def check_names(c: Checker, go: str, names: list[str] | None) -> None:
+    """``dive,name``: each entry a resource name."""
+    for i, name in enumerate(names or []):
+        if not is_name(name):
+            c.tag(f"{go}[{i}]", name, "name")
 
 
-class HostEndpointSpec(EndpointSpec):
-    node: NodeName
-    interface_name: Annotated[str, plain(_check_interface)] | None = None
-    expected_ips: list[IP] | None = Field(default=None, alias="expectedIPs")
-    profiles: list[Str] | None = None
+@dataclass(slots=True)
+class EndpointPort(Struct):
+    name: str | None = field("name", STRING, omit=Omit.NEVER)
+    protocol: int | str | None = field("protocol", UINT8_OR_STRING, omit=Omit.NEVER)
+    port: int | None = field("port", UINT16, omit=Omit.NEVER)
 
-    def problems(self, path: str) -> Problems:
-        yield from super().problems(path)
+    def check(self, c: Checker, at: str) -> None:
+        if not is_port_name(self.name or ""):
+            c.tag("Name", self.name or "", "portName")
+        protocol = self.protocol if self.protocol is not None else 0
+        check_protocol(c, protocol)
+        if not self.port:
+            c.tag("Port", self.port or 0, "gt")
+        if not supports_ports(protocol):
+            c.error("EndpointPort.Protocol", protocol, "EndpointPort protocol does not support ports.")
+        c.minimum(join(at, "port"), self.port or 0, 1)
+        c.maximum(join(at, "port"), self.port or 0, 65535)
+
+
+@dataclass(slots=True)
+class HostEndpointSpec(Struct):
+    node: str | None = field("node", STRING)
+    interface_name: str | None = field("interfaceName", STRING)
+    expected_ips: list[str] | None = field("expectedIPs", List(STRING), go="ExpectedIPs")
+    profiles: list[str] | None = field("profiles", List(STRING))
+    ports: list[EndpointPort] | None = field("ports", List(StructType(EndpointPort)))
+
+    def check(self, c: Checker, at: str) -> None:
+        if self.node and not is_name(self.node):
+            c.tag("Node", self.node, "name")
+        if self.interface_name and not is_interface(self.interface_name):
+            c.tag("InterfaceName", self.interface_name, "interface")
+        for i, ip in enumerate(self.expected_ips or []):
+            if parse_ip(ip) is None:
+                c.tag(f"ExpectedIPs[{i}]", ip, "ip")
+        check_names(c, "Profiles", self.profiles)
+        for i, port in enumerate(self.ports or []):
+            port.check(c, join(join(at, "ports"), i))
         if not self.interface_name and not self.expected_ips:
-            yield FieldError(join(path, "interfaceName"), "",
-                             "at least one of interfaceName and expectedIPs must be specified")
+            c.error("InterfaceName", "", "no interface or expected IPs have been specified")
+            c.schema(at, "at least one of interfaceName or expectedIPs must be specified")
+        if not self.node:
+            c.error("InterfaceName", "", "no node has been specified")
+            c.schema(at, "node must be specified")
+        c.max_length(join(at, "node"), self.node, 253)
+        c.max_length(join(at, "interfaceName"), self.interface_name, 15)
 
 
+@dataclass(slots=True)
 class HostEndpoint(Resource):
     KIND = "HostEndpoint"
     PLURAL = "hostendpoints"
     NAMES = ("hostendpoint", "hostendpoints", "hep", "heps")
 
-    spec: SpecOf[HostEndpointSpec]
+    spec: HostEndpointSpec = field("spec", HostEndpointSpec, omit=Omit.NEVER)

@@ -1,12 +1,11 @@
-"""The kinds table of resources.md §2: canonical names, CLI aliases, scope, storage."""
+"""The kinds tortie has, with calicoctl's CLI names for them (calicoctl/calicoctl/resourcemgr)."""
 
 from __future__ import annotations
 
 from .errors import ResourceError
 from .felixconfig import FelixConfiguration
-from .globalnetworkset import GlobalNetworkSet
 from .hostendpoint import HostEndpoint
-from .networkset import NetworkSet
+from .networkset import GlobalNetworkSet, NetworkSet
 from .policy import GlobalNetworkPolicy, NetworkPolicy
 from .profile import Profile
 from .resource import Resource

@@ -1,20 +1,49 @@
-"""NetworkSet (resources.md §7)."""
+"""NetworkSet and GlobalNetworkSet (api/pkg/apis/projectcalico/v3/networkset.go,
+globalnetworkset.go): labelled lists of CIDRs (validator.go validateNetworkSet,
+validateGlobalNetworkSet)."""
 
 from __future__ import annotations
 
-from .base import Model
-from .resource import Resource, SpecOf
-from .values import Cidr
+from dataclasses import dataclass
+
+from .resource import NAMESPACE_LABEL, Resource
+from .schema import STRING, Checker, List, Omit, Struct, field
+from .values import is_cidr
 
 
-class NetworkSetSpec(Model):
-    nets: list[Cidr] | None = None
+@dataclass(slots=True)
+class NetworkSetSpec(Struct):
+    nets: list[str] | None = field("nets", List(STRING))
+
+    def check(self, c: Checker, at: str) -> None:
+        for i, net in enumerate(self.nets or []):
+            if not is_cidr(net):
+                c.tag(f"Nets[{i}]", net, "cidr")
 
 
-class NetworkSet(Resource):
+class _Set(Resource):
+    __slots__ = ()
+
+    def check(self, c: Checker, at: str) -> None:
+        super().check(c, at)
+        if NAMESPACE_LABEL in (self.metadata.labels or {}):
+            c.error("Metadata.Labels (label)", NAMESPACE_LABEL, f"{NAMESPACE_LABEL} is not a valid label name")
+
+
+@dataclass(slots=True)
+class NetworkSet(_Set):
     KIND = "NetworkSet"
     NAMESPACED = True
     PLURAL = "networksets"
-    NAMES = ("networkset", "networksets", "netset", "netsets")
+    NAMES = ("networkset", "networksets", "netsets")
 
-    spec: SpecOf[NetworkSetSpec]
+    spec: NetworkSetSpec = field("spec", NetworkSetSpec, omit=Omit.NEVER)
+
+
+@dataclass(slots=True)
+class GlobalNetworkSet(_Set):
+    KIND = "GlobalNetworkSet"
+    PLURAL = "globalnetworksets"
+    NAMES = ("globalnetworkset", "globalnetworksets", "gnetsets")
+
+    spec: NetworkSetSpec = field("spec", NetworkSetSpec, omit=Omit.NEVER)

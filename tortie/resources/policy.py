@@ -1,114 +1,211 @@
-"""NetworkPolicy and GlobalNetworkPolicy, and the tier-prefix naming rules (resources.md §3, §6)."""
+"""NetworkPolicy and GlobalNetworkPolicy (api/pkg/apis/projectcalico/v3/networkpolicy.go,
+globalnetworkpolicy.go) with their defaults (api/pkg/defaults) and checks (validator.go
+validateNetworkPolicy, validateGlobalNetworkPolicy; the policy CRDs).
+
+Since Calico v3.30 a policy keeps the name it was created with, and since v3.32 the name
+no longer has to start with its tier (libcalico-go commit 790c866c9d).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from dataclasses import dataclass
+from typing import ClassVar
 
-from pydantic import Field
-
-from .base import Model, Problems, join
-from .errors import FieldError
-from .resource import TIER_LABEL, Resource, SpecOf
-from .rule import Rule
-from .values import Number, SelectorText, is_dns_label, matching, one_of, plain
+from .resource import LABEL_NAME_REASON, TIER_LABEL, Resource, check_annotations, check_labels
+from .rule import GLOBAL, GLOBAL_IN_ENTITY_RULE, Rule, check_selector
+from .schema import BOOL, FLOAT, STRING, Checker, List, Omit, Struct, StructType, check_all, field, join
+from .values import LABEL_FMT, SUBDOMAIN_FMT, is_name
 
 DEFAULT_TIER = "default"
-RESERVED_PREFIXES = ("knp.", "ossg.")
-TierName = Annotated[str, plain(matching(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", "must be a valid tier name"))]
-PolicyType = Annotated[str, plain(one_of("Ingress", "Egress"))]
+KUBERNETES_POLICY_PREFIX = "knp.default."
+POLICY_TYPES = ("Ingress", "Egress")
+PERFORMANCE_HINTS = ("AssumeNeededOnEveryNode",)
+NETWORK_POLICY_NAME = re.compile(f"({LABEL_FMT})(\\.{LABEL_FMT})?|((?:knp|ossg)\\.default\\.({SUBDOMAIN_FMT}))")
+GLOBAL_POLICY_NAME = re.compile(f"({LABEL_FMT}\\.)?{LABEL_FMT}")
+RULES = List(StructType(Rule))
 
 
-def storage_name(name: str, tier: str | None = None) -> str:
-    """The stored name of a policy: a ``default.`` prefix is dropped (product rule 10)."""
-    prefix = f"{DEFAULT_TIER}."
-    if name.startswith(prefix) and tier in (None, DEFAULT_TIER):
-        return name[len(prefix):]
-    return name
-
-
-def default_types(spec: PolicySpec) -> list[str]:
-    if getattr(spec, "pre_dnat", False):
+def default_types(ingress: list[Rule] | None, egress: list[Rule] | None) -> list[str]:
+    """defaultPolicyTypesField: Ingress unless there are only egress rules."""
+    if not egress:
         return ["Ingress"]
-    if spec.egress and not spec.ingress:
-        return ["Egress"]
-    if spec.egress and spec.ingress:
-        return ["Ingress", "Egress"]
-    return ["Ingress"]
+    return ["Egress"] if not ingress else ["Ingress", "Egress"]
 
 
-class PolicySpec(Model):
-    tier: TierName | None = None
-    order: Number | None = None
-    selector: SelectorText | None = None
-    types: list[PolicyType] | None = None
-    ingress: list[Rule] | None = None
-    egress: list[Rule] | None = None
+@dataclass(slots=True)
+class NetworkPolicySpec(Struct):
+    tier: str | None = field("tier", STRING)
+    order: int | float | None = field("order", FLOAT, omit=Omit.POINTER)
+    ingress: list[Rule] | None = field("ingress", RULES)
+    egress: list[Rule] | None = field("egress", RULES)
+    selector: str | None = field("selector", STRING)
+    types: list[str] | None = field("types", List(STRING))
+    service_account_selector: str | None = field("serviceAccountSelector", STRING)
+    performance_hints: list[str] | None = field("performanceHints", List(STRING))
 
-    def problems(self, path: str) -> Problems:
-        types = self.types or []
-        if len(set(types)) != len(types):
-            yield FieldError(join(path, "types"), types, "types must not contain duplicates")
+    SPEC_NAME = "NetworkPolicySpec"
+
+    def check(self, c: Checker, at: str) -> None:
+        """The spec's field tags; the spec-wide rules run from the policy (``check_policy``)."""
+        if self.tier and not is_name(self.tier):
+            c.tag("Tier", self.tier, "name")
+        check_all(c, self.ingress or [], join(at, "ingress"))
+        check_all(c, self.egress or [], join(at, "egress"))
+        check_selector(c, "Selector", self.selector)
+        for i, t in enumerate(self.types or []):
+            if t not in POLICY_TYPES:
+                c.tag(f"Types[{i}]", t, "policyType")
+        check_selector(c, "ServiceAccountSelector", self.service_account_selector)
+        self.check_fields(c)
+        hints = self.performance_hints or []
+        if len(set(hints)) != len(hints):
+            c.tag("PerformanceHints", hints, "unique")
+        else:
+            for i, hint in enumerate(hints):
+                if hint not in PERFORMANCE_HINTS:
+                    c.tag(f"PerformanceHints[{i}]", hint, "oneof")
+
+    def check_fields(self, c: Checker) -> None:
+        """Tags of the fields GlobalNetworkPolicySpec adds."""
+
+    def check_policy(self, c: Checker) -> None:
+        """validateNetworkPolicySpec."""
+        self._check_types(c)
+        self._check_services_and_http(c, "not allowed in egress rule")
+        self._check_global(c, (("Selector", self.selector),
+                               ("ServiceAccountSelector", self.service_account_selector)))
+
+    def _check_types(self, c: Checker) -> None:
+        seen: set[str] = set()
+        for t in self.types or []:
+            if t in seen:
+                c.error(f"{self.SPEC_NAME}.Types", self.types, f"'{t}' type specified more than once")
+            seen.add(t)
+
+    def _check_services_and_http(self, c: Checker, http_reason: str) -> None:
+        for r in self.egress or []:
+            if r.source is not None and r.source.services is not None:
+                c.error("Services", r.source.services.encode(), "not allowed in egress rule source")
+            if r.http is not None:
+                c.error("HTTP", r.http.encode(), http_reason)
+        for r in self.ingress or []:
+            if r.destination is not None and r.destination.services is not None:
+                c.error("Services", r.destination.services.encode(), "not allowed in ingress rule destination")
+
+    def _check_global(self, c: Checker, selectors: tuple[tuple[str, str | None], ...]) -> None:
+        for name, text in selectors:
+            if text and GLOBAL in text:
+                c.error(f"{self.SPEC_NAME}.{name}", text, GLOBAL_IN_ENTITY_RULE)
+
+    def check_schema(self, c: Checker, at: str) -> None:
+        """The policy CRD's constraints on the spec."""
+        for i, t in enumerate(self.types or []):
+            c.enum(join(join(at, "types"), i), t, POLICY_TYPES)
+        c.max_items(join(at, "types"), self.types, 2)
+        for i, hint in enumerate(self.performance_hints or []):
+            c.enum(join(join(at, "performanceHints"), i), hint, PERFORMANCE_HINTS)
 
 
-class GlobalPolicySpec(PolicySpec):
-    do_not_track: bool | None = None
-    pre_dnat: bool | None = Field(default=None, alias="preDNAT")
-    apply_on_forward: bool | None = None
+@dataclass(slots=True)
+class GlobalNetworkPolicySpec(NetworkPolicySpec):
+    do_not_track: bool | None = field("doNotTrack", BOOL)
+    pre_dnat: bool | None = field("preDNAT", BOOL, go="PreDNAT")
+    apply_on_forward: bool | None = field("applyOnForward", BOOL)
+    namespace_selector: str | None = field("namespaceSelector", STRING)
 
-    def problems(self, path: str) -> Problems:
-        yield from super().problems(path)
+    SPEC_NAME = "GlobalNetworkPolicySpec"
+
+    def check_fields(self, c: Checker) -> None:
+        check_selector(c, "NamespaceSelector", self.namespace_selector)
+
+    def check_policy(self, c: Checker) -> None:
+        """validateGlobalNetworkPolicySpec."""
         if self.do_not_track and self.pre_dnat:
-            yield FieldError(join(path, "preDNAT"), True, "doNotTrack and preDNAT cannot both be true")
-        if self.pre_dnat and (self.egress or "Egress" in (self.types or [])):
-            yield FieldError(join(path, "egress"), self.egress or [], "preDNAT policy cannot have egress rules")
-        if (self.do_not_track or self.pre_dnat) and not self.apply_on_forward:
-            yield FieldError(join(path, "applyOnForward"), bool(self.apply_on_forward),
-                             "applyOnForward must be true if either preDNAT or doNotTrack is true")
+            c.error("PolicySpec.PreDNAT", True,
+                    "PreDNAT and DoNotTrack cannot both be true, for a given PolicySpec")
+        if self.pre_dnat and self.egress:
+            c.error("PolicySpec.Egress", [r.encode() for r in self.egress],
+                    "PreDNAT PolicySpec cannot have any Egress rules")
+        if self.pre_dnat:
+            for t in self.types or []:
+                if t == "Egress":
+                    c.error("PolicySpec.Types", self.types, "PreDNAT PolicySpec cannot have 'egress' Type")
+        if not self.apply_on_forward and (self.do_not_track or self.pre_dnat):
+            c.error("PolicySpec.ApplyOnForward", False, "ApplyOnForward must be true if either PreDNAT or "
+                                                        "DoNotTrack is true, for a given PolicySpec")
+        self._check_types(c)
+        self._check_services_and_http(c, "not allowed in egress rules")
+        for rules, side in ((self.egress, "destination"), (self.ingress, "source")):
+            for r in rules or []:
+                services = getattr(r, side).services if getattr(r, side) is not None else None
+                if services is not None and not services.namespace:
+                    c.error("Namespace", "", "must specify a namespace")
+        self._check_global(c, (("Selector", self.selector),
+                               ("ServiceAccountSelector", self.service_account_selector),
+                               ("NamespaceSelector", self.namespace_selector)))
+
+    def check_schema(self, c: Checker, at: str) -> None:
+        NetworkPolicySpec.check_schema(self, c, at)
+        if self.do_not_track and self.pre_dnat:
+            c.schema(at, "preDNAT and doNotTrack cannot both be true")
+        if self.pre_dnat and self.egress:
+            c.schema(at, "preDNAT policy cannot have any egress rules")
+        if self.pre_dnat and "Egress" in (self.types or []):
+            c.schema(at, "preDNAT policy cannot have 'Egress' type")
+        if not self.apply_on_forward and (self.do_not_track or self.pre_dnat):
+            c.schema(at, "applyOnForward must be true if either preDNAT or doNotTrack is true")
 
 
 class _Policy(Resource):
-    spec: SpecOf[PolicySpec]
+    __slots__ = ()
+    NAME_PATTERN: ClassVar[re.Pattern[str]]
+    spec: NetworkPolicySpec
 
     @property
     def tier(self) -> str:
         return self.spec.tier or DEFAULT_TIER
 
-    @property
-    def short_name(self) -> str:
-        """The name without its ``<tier>.`` prefix (metric labels, log prefixes, ids)."""
-        prefix = f"{self.tier}."
-        return self.name[len(prefix):] if self.name.startswith(prefix) else self.name
-
-    def name_problems(self) -> list[FieldError]:
-        name, tier = self.metadata.name, self.tier
-        if name.startswith(RESERVED_PREFIXES):
-            return [FieldError("metadata.name", name, 'policy names starting with "knp." or "ossg." are reserved')]
-        prefix, dot, rest = name.partition(".")
-        if not is_dns_label(rest if dot else name) or (dot and ("." in rest or not is_dns_label(prefix))):
-            return [FieldError("metadata.name", name,
-                               "policy name must be a DNS-1123 label with an optional '<tier>.' prefix")]
-        if (dot and prefix != tier) or (not dot and tier != DEFAULT_TIER):
-            return [FieldError("metadata.name", name, f'policy name must be prefixed with its tier "{tier}."')]
-        return []
-
-    def fill_server_fields(self) -> None:
-        self.spec.tier = self.tier
-        if not self.spec.types:
-            self.spec.types = default_types(self.spec)
-        self.metadata.name = storage_name(self.metadata.name, self.tier)
+    def client_defaults(self) -> None:
+        """api/pkg/defaults: the types from the rules, and the tier label."""
+        spec = self.spec
+        if not spec.types:
+            spec.types = default_types(spec.ingress, spec.egress)
         self.metadata.labels = {**(self.metadata.labels or {}), TIER_LABEL: self.tier}
 
+    def crd_defaults(self) -> None:
+        if not self.spec.tier:
+            self.spec.tier = DEFAULT_TIER
 
+    def check(self, c: Checker, at: str) -> None:
+        super().check(c, at)
+        name = self.name
+        if len(name.encode()) > 253:
+            c.error("Metadata.Name", name, f"name is too long by {len(name.encode()) - 253} bytes")
+        if not self.NAME_PATTERN.fullmatch(name):
+            c.error("Metadata.Name", name, LABEL_NAME_REASON)
+        check_annotations(c, self.metadata.annotations)
+        check_labels(c, self.metadata.labels)
+        self.spec.check_policy(c)
+        self.spec.check_schema(c, "spec")
+
+
+@dataclass(slots=True)
 class NetworkPolicy(_Policy):
     KIND = "NetworkPolicy"
     NAMESPACED = True
     PLURAL = "networkpolicies"
-    NAMES = ("networkpolicy", "networkpolicies", "policy", "policies", "np", "nps", "pol", "pols")
+    NAMES = ("networkpolicy", "networkpolicies", "policy", "np", "policies", "pol", "pols")
+    NAME_PATTERN = NETWORK_POLICY_NAME
+
+    spec: NetworkPolicySpec = field("spec", NetworkPolicySpec, omit=Omit.NEVER)
 
 
+@dataclass(slots=True)
 class GlobalNetworkPolicy(_Policy):
     KIND = "GlobalNetworkPolicy"
     PLURAL = "globalnetworkpolicies"
     NAMES = ("globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps")
+    NAME_PATTERN = GLOBAL_POLICY_NAME
 
-    spec: SpecOf[GlobalPolicySpec]
+    spec: GlobalNetworkPolicySpec = field("spec", GlobalNetworkPolicySpec, omit=Omit.NEVER)

@@ -1,146 +1,210 @@
-"""The resource envelope (apiVersion, kind, metadata, spec) and metadata rules."""
+"""The resource envelope: TypeMeta, Kubernetes ObjectMeta, and loading one document.
+
+Loading does what calicoctl and libcalico-go do to a document on its way to the
+datastore, in their order: decode it strictly (resources.md §1, as Go's JSON decoder),
+apply the client's defaults (libcalico-go clientv3 and api/pkg/defaults) and the CRD's
+defaults, then validate (validator.go, then the CRD schema and CEL rules).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-import pydantic
-from pydantic import BeforeValidator, Field
-
-from .base import Model, Problems, convert_errors, join
-from .errors import FieldError, ResourceError, ValidationError
-from .values import Str, is_dns_label, is_dns_subdomain, label_key_problem, label_value_problem
+from .errors import ResourceError, ValidationError
+from .schema import BOOL, INT64, RAW, STRING, TIME, Checker, List, Map, Omit, Struct, StructType, decode, field
+from .values import is_name, label_value_problems, qualified_name_problems
 
 API_VERSION = "projectcalico.org/v3"
-ANNOTATIONS_MAX = 262144
+ANNOTATIONS_MAX = 256 * 1024
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"
 ORCHESTRATOR_LABEL = "projectcalico.org/orchestrator"
 TIER_LABEL = "projectcalico.org/tier"
+NAME_REASON = ("name must consist of lower case alphanumeric characters, '-' or '.' (regex: "
+               "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)")
+LABEL_NAME_REASON = ("name must consist of lower case alphanumeric characters or '-' (regex: "
+                     "[a-z0-9]([-a-z0-9]*[a-z0-9])?)")
 
 
-def _resource_version(value: Any) -> Any:
-    # A YAML integer is a common hand edit; it means the same revision.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+@dataclass(slots=True)
+class OwnerReference(Struct):
+    GO = "v1.OwnerReference"
+    api_version: str | None = field("apiVersion", STRING, go="APIVersion", omit=Omit.NEVER)
+    kind: str | None = field("kind", STRING, omit=Omit.NEVER)
+    name: str | None = field("name", STRING, omit=Omit.NEVER)
+    uid: str | None = field("uid", STRING, go="UID", omit=Omit.NEVER)
+    controller: bool | None = field("controller", BOOL, omit=Omit.POINTER)
+    block_owner_deletion: bool | None = field("blockOwnerDeletion", BOOL, omit=Omit.POINTER)
 
 
-def label_problems(path: str, labels: dict[str, str]) -> Problems:
-    """Key and value rules of resources.md §3 for one label map."""
-    for key, value in labels.items():
-        reason = label_key_problem(key)
-        if reason:
-            yield FieldError(path, key, reason)
-        elif key.rpartition("/")[2].startswith("pcns."):
-            yield FieldError(path, key, "label keys whose name starts with pcns. are reserved")
-        else:
-            reason = label_value_problem(value)
-            if reason:
-                yield FieldError(join(path, key), value, reason)
+@dataclass(slots=True)
+class ManagedFieldsEntry(Struct):
+    GO = "v1.ManagedFieldsEntry"
+    manager: str | None = field("manager", STRING)
+    operation: str | None = field("operation", STRING)
+    api_version: str | None = field("apiVersion", STRING, go="APIVersion")
+    time: str | None = field("time", TIME, omit=Omit.POINTER)
+    fields_type: str | None = field("fieldsType", STRING)
+    fields_v1: Any = field("fieldsV1", RAW, go="FieldsV1", omit=Omit.POINTER)
+    subresource: str | None = field("subresource", STRING)
 
 
-class Metadata(Model):
-    name: Str
-    namespace: Str | None = None
-    labels: dict[str, Str] | None = None
-    annotations: dict[str, Str] | None = None
-    resource_version: Annotated[Str | None, BeforeValidator(_resource_version)] = None
-    uid: Str | None = None
-    creation_timestamp: Str | None = None
+@dataclass(slots=True)
+class ObjectMeta(Struct):
+    """Kubernetes metadata. calicoctl reads every field and keeps only name, namespace,
+    resourceVersion, labels and annotations (resourcemgr.go prepareMetadataForCreate,
+    mergeMetadataForUpdate); the server sets uid and creationTimestamp."""
 
-    def problems(self, path: str) -> Problems:
-        if self.namespace is not None and not is_dns_label(self.namespace):
-            yield FieldError(join(path, "namespace"), self.namespace,
-                             "namespace must be a DNS-1123 label of at most 63 characters")
-        yield from label_problems(join(path, "labels"), self.labels or {})
-        at = join(path, "annotations")
-        annotations = self.annotations or {}
-        for key in annotations:
-            reason = label_key_problem(key)
-            if reason:
-                yield FieldError(at, key, reason.replace("label", "annotation", 1))
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items())
-        if size > ANNOTATIONS_MAX:
-            yield FieldError(at, f"{size} bytes", f"annotations must not exceed {ANNOTATIONS_MAX} bytes")
+    GO = "v1.ObjectMeta"
+    name: str | None = field("name", STRING)
+    generate_name: str | None = field("generateName", STRING)
+    namespace: str | None = field("namespace", STRING)
+    self_link: str | None = field("selfLink", STRING)
+    uid: str | None = field("uid", STRING, go="UID")
+    resource_version: str | None = field("resourceVersion", STRING)
+    generation: int | None = field("generation", INT64)
+    creation_timestamp: str | None = field("creationTimestamp", TIME)
+    deletion_timestamp: str | None = field("deletionTimestamp", TIME, omit=Omit.POINTER)
+    deletion_grace_period_seconds: int | None = field("deletionGracePeriodSeconds", INT64, omit=Omit.POINTER)
+    labels: dict[str, str] | None = field("labels", Map(STRING))
+    annotations: dict[str, str] | None = field("annotations", Map(STRING))
+    owner_references: list[OwnerReference] | None = field("ownerReferences", List(StructType(OwnerReference)))
+    finalizers: list[str] | None = field("finalizers", List(STRING))
+    managed_fields: list[ManagedFieldsEntry] | None = field("managedFields", List(StructType(ManagedFieldsEntry)))
 
-
-def _empty_spec(value: Any) -> Any:
-    return {} if value is None else value
-
-
-S = TypeVar("S", bound=Model)
-# A spec that may be omitted or null, which means {} (resources.md §1).
-SpecOf = Annotated[S, BeforeValidator(_empty_spec)]
+    def kept(self) -> ObjectMeta:
+        """What calicoctl keeps of input metadata."""
+        return ObjectMeta(name=self.name, namespace=self.namespace, resource_version=self.resource_version,
+                          labels=self.labels, annotations=self.annotations, uid=self.uid,
+                          creation_timestamp=self.creation_timestamp)
 
 
-class Resource(Model):
-    """One v3 resource. Subclasses set the class constants and the ``spec`` type."""
+def check_annotations(c: Checker, annotations: dict[str, str] | None) -> None:
+    """validateObjectMetaAnnotations: keys as label keys (in lower case), 256 KiB in all."""
+    total = 0
+    for key, value in (annotations or {}).items():
+        for problem in qualified_name_problems(key.lower()):
+            c.error("Metadata.Annotations (key)", key, problem)
+        total += len(key.encode()) + len(value.encode())
+    if total > ANNOTATIONS_MAX:
+        c.error("Metadata.Annotations (key)", annotations,
+                f"total size of annotations is too large by {total - ANNOTATIONS_MAX} bytes")
 
-    KIND: ClassVar[str]
+
+def check_labels(c: Checker, labels: dict[str, str] | None) -> None:
+    """validateObjectMetaLabels: Kubernetes label keys and values."""
+    for key, value in (labels or {}).items():
+        for problem in qualified_name_problems(key):
+            c.error("Metadata.Labels (label)", key, problem)
+        for problem in label_value_problems(value):
+            c.error("Metadata.Labels (value)", value, problem)
+
+
+def check_object_meta(c: Checker, meta: ObjectMeta) -> None:
+    """validateObjectMeta: a DNS-1123 subdomain of at most 253 bytes, then labels and annotations."""
+    name = meta.name or ""
+    if len(name.encode()) > 253:
+        c.error("Metadata.Name", name, f"name is too long by {len(name.encode()) - 253} bytes")
+    if not is_name(name):
+        c.error("Metadata.Name", name, NAME_REASON)
+    check_annotations(c, meta.annotations)
+    check_labels(c, meta.labels)
+
+
+@dataclass(slots=True)
+class NoSpec(Struct):
+    """Placeholder spec of the base class; every kind declares its own."""
+
+
+@dataclass(slots=True)
+class Resource(Struct):
+    """One v3 resource. Subclasses are dataclasses that redeclare ``spec`` and set the constants."""
+
+    KIND: ClassVar[str] = ""
     NAMESPACED: ClassVar[bool] = False
-    PLURAL: ClassVar[str]
-    NAMES: ClassVar[tuple[str, ...]]  # CLI names, lower case
+    PLURAL: ClassVar[str] = ""
+    NAMES: ClassVar[tuple[str, ...]] = ()  # CLI names, lower case (calicoctl/resourcemgr)
 
-    api_version: Str = Field(alias="apiVersion")
-    kind: Str
-    metadata: Metadata
-    spec: Any
+    kind: str | None = field("kind", STRING)
+    api_version: str | None = field("apiVersion", STRING, go="APIVersion")
+    metadata: ObjectMeta = field("metadata", ObjectMeta, omit=Omit.NEVER)
+    spec: Any = field("spec", NoSpec, omit=Omit.NEVER)
 
-    # --- construction -----------------------------------------------------------
+    # --- construction -----------------------------------------------------------------
 
     @classmethod
-    def load(cls, doc: dict[str, Any]) -> Resource:
-        """Validate one document completely. Raises ResourceError with the CLI's text."""
-        if not cls.NAMESPACED and isinstance(doc.get("metadata"), dict) and "namespace" in doc["metadata"]:
-            raise ResourceError(
-                "namespace should not be specified for a non-namespaced resource. "
-                f"{cls.KIND} is not a namespaced resource")
-        doc = {"spec": {}, **doc}
-        try:
-            resource = cls.model_validate(doc)
-        except pydantic.ValidationError as exc:
-            raise convert_errors(exc) from None
-        problems = resource.all_problems()
-        problems += resource.name_problems()
-        if problems:
-            raise ValidationError(problems)
-        resource.fill_server_fields()
+    def load(cls, doc: dict[str, Any], client_defaults: bool = True) -> Resource:
+        """Decode, default and validate one document. Raises ResourceError with calicoctl's text."""
+        return cls.parse(doc).validated(client_defaults)
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> Resource:
+        """Decode one document as calicoctl reads a file. Raises DecodeError."""
+        resource = decode(cls, doc)
+        if resource.metadata is None:
+            resource.metadata = ObjectMeta()
+        if resource.spec is None:
+            resource.spec = _spec_type(cls)()
         return resource
 
-    # --- per-kind rules ---------------------------------------------------------
+    def validated(self, client_defaults: bool = True) -> Resource:
+        """Apply the defaults, then check. Raises ValidationError.
 
-    def name_problems(self) -> list[FieldError]:
-        name = self.metadata.name
-        if not is_dns_subdomain(name):
-            return [FieldError("metadata.name", name,
-                               "name must be a DNS-1123 subdomain: lower-case letters, digits, '-' "
-                               "and '.', each part 1-63 characters starting and ending with a "
-                               "letter or digit, at most 253 in total")]
-        return []
+        ``client_defaults`` False leaves out what libcalico-go's client sets before it
+        validates (``calicoctl validate`` calls the validator alone).
+        """
+        if client_defaults:
+            self.client_defaults()
+        self.crd_defaults()
+        problems = self.problems()
+        if problems:
+            raise ValidationError(problems)
+        return self
 
-    def problems(self, path: str) -> Problems:
-        labels = self.metadata.labels or {}
-        if NAMESPACE_LABEL in labels and self.KIND != "WorkloadEndpoint":
-            yield FieldError("metadata.labels", NAMESPACE_LABEL, "label key is reserved")
+    def problems(self) -> list[Any]:
+        c = Checker()
+        self.check(c, "")
+        return c.errors()
 
-    def fill_server_fields(self) -> None:
-        """Set what the server derives from the rest (reserved labels, defaults)."""
+    def check(self, c: Checker, at: str) -> None:
+        check_object_meta(c, self.metadata)
+        self.spec.check(c, "spec")
 
-    # --- identity and output -----------------------------------------------------
+    def client_defaults(self) -> None:
+        """What libcalico-go's client fills in before it validates."""
+
+    def crd_defaults(self) -> None:
+        """The CRD schema's defaults (etcd mode: libcalico-go validator/v3/crd_validation.go)."""
+
+    # --- identity and output ---------------------------------------------------------------
 
     @property
     def name(self) -> str:
-        return self.metadata.name
+        return self.metadata.name or ""
 
     @property
     def namespace(self) -> str | None:
-        return self.metadata.namespace
+        return self.metadata.namespace or None
 
     @property
     def ident(self) -> str:
-        """``<name>`` or ``<namespace>/<name>``, as in datastore error texts."""
-        return f"{self.namespace}/{self.name}" if self.NAMESPACED else self.name
+        """``Kind(name)`` or ``Kind(namespace/name)``, as in datastore errors."""
+        return f"{self.KIND}({self.namespace}/{self.name})" if self.NAMESPACED else f"{self.KIND}({self.name})"
 
     def output(self) -> dict[str, Any]:
-        data = super().output()
-        data["spec"] = self.spec.output()
-        return data
+        """The resource as calicoctl prints it (json.Marshal of the Go struct)."""
+        out = self.encode()
+        return {**out, "kind": self.KIND, "apiVersion": API_VERSION}
+
+
+def _spec_type(cls: type[Resource]) -> Any:
+    for info in cls.fields_info():
+        if info.json == "spec":
+            return info.type.cls  # type: ignore[attr-defined]
+    raise ResourceError(f"{cls.KIND} has no spec")
+
+
+def not_namespaced_error(kind: type[Resource]) -> ResourceError:
+    return ResourceError("namespace should not be specified for a non-namespaced resource. "
+                         f"{kind.KIND} is not a namespaced resource")

@@ -1,251 +1,256 @@
-"""Common value types of resources.md §3–§4 as pydantic-annotated types.
+"""Value rules the v3 validator applies: names, labels, addresses, ports, selectors.
 
-Each validator takes the raw YAML value, raises ``invalid(reason)`` with the spec's
-reason text, and returns the value in its stored form.
+Each follows the Calico or Kubernetes function that decides it (named in the docstring),
+so that the same input is accepted or refused as calicoctl v3.32 would.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from functools import lru_cache
-from typing import Annotated, Any, Callable
-
-from pydantic import PlainValidator
-from pydantic_core import PydanticCustomError
+from typing import TYPE_CHECKING, Callable
 
 from ..selector import SelectorError, parse
-from .duration import DurationError, normalise_duration
+from ..selector.tokenizer import Kind, tokenize
+
+if TYPE_CHECKING:
+    from pydantic_core import PydanticCustomError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def invalid(reason: str) -> PydanticCustomError:
+    """The error a parameter check raises (the agent's configuration reads its ``reason``)."""
+    from pydantic_core import PydanticCustomError  # only the agent's checks need it; the CLI starts faster
+
     return PydanticCustomError("tortie", "{reason}", {"reason": reason})
 
 
-def plain(fn: Callable[[Any], Any]) -> PlainValidator:
-    return PlainValidator(fn)
+# --- names (validator.go nameRegex, tierNameRegex; k8s.io/apimachinery validation) --------
+
+LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+SUBDOMAIN_FMT = LABEL_FMT + "(\\." + LABEL_FMT + ")*"
+NAME = re.compile(SUBDOMAIN_FMT)
+DNS_LABEL = re.compile(LABEL_FMT)
+CONTAINER_ID = re.compile("[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
+INTERFACE = re.compile("[a-zA-Z0-9_.-]{1,15}")
+IFACE_FILTER = re.compile("[a-zA-Z0-9:._+-]{1,15}")
 
 
-# --- basic types -------------------------------------------------------------
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def int_in(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if not is_int(value):
-            raise invalid("must be an integer")
-        if not lo <= value <= hi:
-            raise invalid(f"must be {lo}-{hi}")
-        return value
-    return check
-
-
-def int_of(*choices: int) -> Callable[[Any], int]:
-    reason = "must be " + " or ".join(str(c) for c in choices)
-
-    def check(value: Any) -> int:
-        if not is_int(value) or value not in choices:
-            raise invalid(reason)
-        return value
-    return check
-
-
-def check_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise invalid("must be a string")
-    return value
-
-
-def matching(regex: str, reason: str) -> Callable[[Any], str]:
-    pattern = re.compile(regex)
-
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise invalid(reason)
-        return value
-    return check
-
-
-def one_of(*choices: str) -> Callable[[Any], str]:
-    reason = "must be one of " + ", ".join(choices)
-
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise invalid(reason)
-        return value
-    return check
-
-
-def check_number(value: Any) -> int | float:
-    """A finite number, written back as an integer when integral (policy and tier order)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid("must be a number")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise invalid("must be a finite number")
-        if value.is_integer():
-            return int(value)
-    return value
-
-
-def check_duration(value: Any) -> str:
-    if not isinstance(value, str):
-        raise invalid('must be a duration string such as "90s"')
-    try:
-        return normalise_duration(value)
-    except DurationError as exc:
-        raise invalid(str(exc)) from None
-
-
-# --- names and labels -------------------------------------------------------
-
-DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_LABEL_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?")
+def is_name(text: str) -> bool:
+    """The validator's ``name`` rule: a DNS-1123 subdomain without a length limit."""
+    return NAME.fullmatch(text) is not None
 
 
 def is_dns_label(text: str) -> bool:
     return len(text) <= 63 and DNS_LABEL.fullmatch(text) is not None
 
 
-def is_dns_subdomain(text: str) -> bool:
-    return 0 < len(text) <= 253 and all(is_dns_label(part) for part in text.split("."))
+def is_interface(text: str) -> bool:
+    """validateInterface: ``*`` or 1-15 of ``[a-zA-Z0-9_.-]``."""
+    return text == "*" or INTERFACE.fullmatch(text) is not None
 
 
-def label_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid label key, or None."""
-    prefix, _, name = key.rpartition("/")
-    if "/" in key and not is_dns_subdomain(prefix):
-        return "label key prefix must be a DNS-1123 subdomain of at most 253 characters"
-    if not (len(name) <= 63 and _LABEL_NAME.fullmatch(name)):
-        return ("label key name must be 1-63 characters of [A-Za-z0-9_.-], "
-                "starting and ending with a letter or digit")
-    return None
+_QNAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QNAME = re.compile(_QNAME_FMT)
+_LABEL_VALUE_FMT = "(" + _QNAME_FMT + ")?"
+_QNAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+              "alphanumeric character")
 
 
-def label_value_problem(value: str) -> str | None:
-    if value and not (len(value) <= 63 and _LABEL_NAME.fullmatch(value)):
-        return ("label value must be empty or 1-63 characters of [A-Za-z0-9_.-], "
-                "starting and ending with a letter or digit")
-    return None
+def _regex_error(msg: str, fmt: str, *examples: str) -> str:
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
 
 
-def check_node_name(value: Any) -> str:
-    if not isinstance(value, str) or not is_dns_subdomain(value):
-        raise invalid("must be a DNS-1123 subdomain (lower-case letters, digits, '-' and '.')")
-    return value
+def subdomain_problems(text: str) -> list[str]:
+    """Kubernetes IsDNS1123Subdomain."""
+    problems = []
+    if len(text) > 253:
+        problems.append("must be no more than 253 characters")
+    if not NAME.fullmatch(text):
+        problems.append(_regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                                     "characters, '-' or '.', and must start and end with an alphanumeric "
+                                     "character", SUBDOMAIN_FMT, "example.com"))
+    return problems
 
 
-# --- network values -----------------------------------------------------------
+def qualified_name_problems(key: str) -> list[str]:
+    """Kubernetes IsQualifiedName: ``[prefix/]name``, the rule for label and annotation keys."""
+    parts = key.split("/")
+    if len(parts) > 2:
+        return ["a qualified name " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc")
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    problems = []
+    name = parts[-1]
+    if len(parts) == 2:
+        if not parts[0]:
+            problems.append("prefix part must be non-empty")
+        else:
+            problems += ["prefix part " + p for p in subdomain_problems(parts[0])]
+    if not name:
+        problems.append("name part must be non-empty")
+    elif len(name) > 63:
+        problems.append("name part must be no more than 63 characters")
+    if not _QNAME.fullmatch(name):
+        problems.append("name part " + _regex_error(_QNAME_MSG, _QNAME_FMT, "MyName", "my.name", "123-abc"))
+    return problems
 
-_CIDR = re.compile(r"[0-9A-Fa-f:.]+(/[0-9]{1,3})?")
+
+def label_value_problems(value: str) -> list[str]:
+    """Kubernetes IsValidLabelValue."""
+    problems = []
+    if len(value) > 63:
+        problems.append("must be no more than 63 characters")
+    if value and not _QNAME.fullmatch(value):
+        problems.append(_regex_error("a valid label must be an empty string or " + _QNAME_MSG,
+                                     _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return problems
 
 
-@lru_cache(maxsize=65536)
-def cidr_version(text: str) -> int:
-    """IP version of a CIDR or bare address; raises ValueError if it is neither."""
-    if not _CIDR.fullmatch(text):
-        raise ValueError(text)
-    return ipaddress.ip_network(text, strict=False).version
+def labels_valid(labels: dict[str, str]) -> bool:
+    """The validator's ``labels`` tag."""
+    return all(not qualified_name_problems(k) and not label_value_problems(v) for k, v in labels.items())
 
 
-def check_cidr(value: Any) -> str:
+_PORT_NAME_CHARS = re.compile("[-a-z0-9]+")
+
+
+def is_port_name(name: str) -> bool:
+    """Kubernetes IsValidPortName (validator ``portName``): at most 15 of ``[-a-z0-9]``, a
+    letter among them, no ``--``, no hyphen at either end."""
+    return (0 < len(name) <= 15 and _PORT_NAME_CHARS.fullmatch(name) is not None
+            and re.search("[a-z]", name) is not None and "--" not in name
+            and not name.startswith("-") and not name.endswith("-"))
+
+
+# --- addresses (libcalico-go lib/net, Go's net package) -----------------------------------
+
+_ADDRESS = re.compile(r"[0-9A-Fa-f:.]+")
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Go's net.ParseIP: dotted IPv4 or IPv6 text, no zone, no prefix; None if neither.
+    An IPv4-mapped IPv6 address counts as IPv4, as Go's ``To4`` does."""
+    if not _ADDRESS.fullmatch(text):
+        return None
     try:
-        cidr_version(value)
-    except (ValueError, TypeError):
-        raise invalid("invalid CIDR") from None
-    return value
-
-
-def check_ip(value: Any) -> str:
-    try:
-        ipaddress.ip_address(value)
+        ip = ipaddress.ip_address(text)
     except ValueError:
-        raise invalid("invalid IP address") from None
-    return value
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
-def check_mac(value: Any) -> str:
-    return matching(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", "invalid MAC address")(value)
+@lru_cache(maxsize=1 << 16)
+def parse_cidr(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, IPNetwork] | None:
+    """Go's net.ParseCIDR: ``address/prefix`` (the prefix is required); (address, network)."""
+    address, slash, bits = text.partition("/")
+    if not slash or not bits.isascii() or not bits.isdigit() or (len(bits) > 1 and bits[0] == "0"):
+        return None
+    ip = parse_ip(address)
+    if ip is None or int(bits) > ip.max_prefixlen:
+        return None
+    return ip, ipaddress.ip_network(f"{ip}/{int(bits)}", strict=False)
 
+
+@lru_cache(maxsize=1 << 16)
+def parse_cidr_or_ip(text: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address | None, IPNetwork] | None:
+    """libcalico-go ParseCIDROrIP: a CIDR, or an address taken as /32 or /128.
+    Empty text parses, as in Go, to no address at all."""
+    parsed = parse_cidr(text)
+    if parsed is not None:
+        return parsed
+    if text == "":
+        return None, ipaddress.IPv6Network("::/128")
+    ip = parse_ip(text)
+    if ip is None:
+        return None
+    return ip, ipaddress.ip_network(ip)
+
+
+def is_cidr(text: str) -> bool:
+    """The validator's ``cidr``: any CIDR or address, host bits allowed."""
+    return parse_cidr_or_ip(text) is not None
+
+
+def is_net(text: str) -> bool:
+    """The validator's ``net``: a CIDR or address whose host bits are clear."""
+    parsed = parse_cidr_or_ip(text)
+    return parsed is not None and (parsed[0] is None or parsed[0] == parsed[1].network_address)
+
+
+def ip_version(text: str) -> int:
+    """4 or 6 for an address, 0 if it is not one."""
+    ip = parse_ip(text)
+    return 0 if ip is None else ip.version
+
+
+_MAC = [re.compile(p) for p in (
+    r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}",
+    r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){7}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){7}",
+    r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){19}|[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){19}",
+    r"[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){2}|[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){3}|[0-9A-Fa-f]{4}(\.[0-9A-Fa-f]{4}){9}",
+)]
+
+
+def is_mac(text: str) -> bool:
+    """Go's net.ParseMAC: EUI-48, EUI-64 or 20-octet addresses, in ``:``, ``-`` or ``.`` form."""
+    return any(p.fullmatch(text) for p in _MAC)
+
+
+# --- protocols and ports (numorstring, validator.go validateProtocol) ----------------------
 
 PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
-
-
-def check_protocol(value: Any) -> int | str:
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if is_int(value):
-        if not 1 <= value <= 255:
-            raise invalid("protocol number must be 1-255")
-        return value
-    if not isinstance(value, str) or value not in PROTOCOLS:
-        raise invalid("protocol name invalid")
-    return value
+PORT_PROTOCOLS = (6, 17, 132)
 
 
 def protocol_number(value: int | str) -> int:
+    """The IP protocol number of a valid protocol value."""
     return PROTOCOLS[value] if isinstance(value, str) else value
 
 
-_NAMED_PORT = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-_RANGE = re.compile(r"([0-9]+):([0-9]+)")
+def supports_ports(value: int | str) -> bool:
+    """numorstring Protocol.SupportsPorts: TCP, UDP or SCTP, by number or name."""
+    if isinstance(value, int):
+        return value in PORT_PROTOCOLS
+    return value in ("TCP", "UDP", "SCTP", "tcp", "udp", "sctp")
 
 
-def named_port_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not _NAMED_PORT.fullmatch(value) or not re.search("[A-Za-z]", value):
-        return "invalid named port: 1-128 characters of [A-Za-z0-9_.-] with at least one letter"
+def port_bounds(port: int | str) -> tuple[int, int] | None:
+    """(min, max) of a numeric port or range; None for a named port."""
+    if isinstance(port, int):
+        return port, port
+    lo, colon, hi = port.partition(":")
+    if colon and lo.isdigit() and hi.isdigit():
+        return int(lo), int(hi)
     return None
 
 
-def port_value(value: Any, named: bool = True) -> int | str:
-    """A port, a range ``"a:b"`` or (if ``named``) a named port, in stored form."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if is_int(value):
-        if not 1 <= value <= 65535:
-            raise invalid("port must be 1-65535")
-        return value
-    if isinstance(value, str):
-        m = _RANGE.fullmatch(value)
-        if m:
-            lo, hi = int(m.group(1)), int(m.group(2))
-            if not 1 <= lo <= hi <= 65535:
-                raise invalid("port range must be a:b with 1 <= a <= b <= 65535")
-            return value
-        if named and named_port_problem(value) is None:
-            return value
-    raise invalid("invalid port" if named else "invalid port or range (named ports are not allowed)")
+# --- selectors (libcalico-go lib/selector) ----------------------------------------------
 
-
-def check_port(value: Any) -> int | str:
-    return port_value(value)
-
-
-def check_numeric_port(value: Any) -> int | str:
-    return port_value(value, named=False)
-
-
-def check_selector(value: Any) -> str:
-    if not isinstance(value, str):
-        raise invalid("must be a string")
+@lru_cache(maxsize=1 << 14)
+def selector_problem(text: str) -> str | None:
+    """Why ``text`` is not a selector, or None."""
     try:
-        parse(value)
+        parse(text)
     except SelectorError as exc:
-        raise invalid(f"invalid selector: {exc}") from None
-    return value
+        return str(exc)
+    return None
 
 
-Str = str  # strict models: pydantic checks the type itself, reported as "must be a string"
-Number = Annotated[int | float, plain(check_number)]
-Duration = Annotated[str, plain(check_duration)]
-Cidr = Annotated[str, plain(check_cidr)]
-IP = Annotated[str, plain(check_ip)]
-Mac = Annotated[str, plain(check_mac)]
-Protocol = Annotated[int | str, plain(check_protocol)]
-Port = Annotated[int | str, plain(check_port)]
-SelectorText = Annotated[str, plain(check_selector)]
-NodeName = Annotated[str, plain(check_node_name)]
-InterfaceName = Annotated[str, plain(matching(r"[A-Za-z0-9_.-]{1,15}", "must match ^[A-Za-z0-9_.-]{1,15}$"))]
+def only_global(text: str) -> bool:
+    """A namespaceSelector that uses ``global()`` must be that alone (validateEntityRule)."""
+    try:
+        tokens = tokenize(text)
+    except SelectorError:
+        return False
+    return len(tokens) <= 2 and tokens[0].kind is Kind.Global
+
+
+def matching(regex: str) -> Callable[[str], bool]:
+    pattern = re.compile(regex)
+    return lambda text: pattern.fullmatch(text) is not None
