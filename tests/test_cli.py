@@ -1,10 +1,15 @@
 """The CLI on a real datastore file: its logic in-process, and the installed console script
-itself for exit statuses, pipes and what needs a process of its own."""
+itself for exit statuses, pipes and what needs a process of its own.
+
+Messages are calicoctl v3.32's (calicoctl/calicoctl/commands/*.go), except where
+docs/decisions.md records a difference.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +21,7 @@ import pytest
 import yaml
 
 from .cli import TORTIE, run_cli
+from .felix_export import full_felix_spec
 
 
 class CLI:
@@ -27,6 +33,7 @@ class CLI:
     def __call__(self, *args: str, stdin: str | bytes | None = None, ok: bool | None = None) -> tuple[int, str]:
         code, out, err = run_cli(args, datastore=self.url, stdin=stdin)
         assert err == "", err  # everything goes to stdout
+        assert "Traceback" not in out
         if ok is not None:
             assert (code == 0) is ok, out
         return code, out
@@ -38,7 +45,7 @@ class CLI:
 
     def revision(self) -> str:
         """The store revision, read through a list (it changes with every write)."""
-        return yaml.safe_load(self("get", "tiers", "-o", "yaml", ok=True)[1])["metadata"]["resourceVersion"]
+        return str(yaml.safe_load(self("get", "tiers", "-o", "yaml", ok=True)[1])["metadata"]["resourceVersion"])
 
     def sh(self, script: str) -> subprocess.CompletedProcess[str]:
         """A bash script that runs the console script, in pipes as a user would."""
@@ -58,8 +65,20 @@ def res(kind: str, name: str, spec: dict[str, Any] | None = None, **meta: Any) -
     return d
 
 
+def wep(node: str, pod: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    """A Kubernetes workload endpoint, named from its identifiers as libcalico-go names it."""
+    name = "-".join(part.replace("-", "--") for part in (node, "k8s", pod, "eth0"))
+    return res("WorkloadEndpoint", name, {"node": node, "orchestrator": "k8s", "pod": pod, "endpoint": "eth0",
+                                          "interfaceName": f"cali{pod}", **spec}, namespace=namespace)
+
+
 def docs(*items: dict[str, Any]) -> str:
     return yaml.safe_dump_all(items)
+
+
+def table(*rows: str) -> str:
+    """calicoctl's table: tabwriter columns padded by three spaces, then a blank line."""
+    return "".join(row + "\n" for row in rows) + "\n"
 
 
 # --- the seed workflow -----------------------------------------------------------
@@ -69,9 +88,22 @@ def test_seed_workflow_verbatim(cli: CLI) -> None:
                                                       {"defaultEndpointToHostAction": "Return"})))
     step1 = cli.sh("tortie get felixconfig node.myhost -o yaml | tee node-myhost-felixconfig.yaml")
     assert step1.returncode == 0
+    # The seed's 2017 output, plus the two fields a v3.32 datastore always holds: bpfLogLevel
+    # has no omitempty and nftablesMode has a CRD default (docs/decisions.md).
+    assert re.fullmatch(textwrap.dedent("""\
+        apiVersion: projectcalico.org/v3
+        kind: FelixConfiguration
+        metadata:
+          creationTimestamp: \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ
+          name: node.myhost
+          resourceVersion: "\\d+"
+          uid: [0-9a-f-]{36}
+        spec:
+          bpfLogLevel: ""
+          defaultEndpointToHostAction: Return
+          nftablesMode: Auto
+        """), step1.stdout), step1.stdout
     saved = yaml.safe_load(step1.stdout)
-    assert saved["spec"] == {"defaultEndpointToHostAction": "Return"}
-    assert set(saved["metadata"]) == {"creationTimestamp", "name", "resourceVersion", "uid"}
     assert (cli.tmp / "node-myhost-felixconfig.yaml").read_text() == step1.stdout
     cli.file("node-myhost-felixconfig.yaml", """\
         apiVersion: projectcalico.org/v3
@@ -97,22 +129,63 @@ def test_seed_workflow_verbatim(cli: CLI) -> None:
     """)
     assert stale.stdout == (
         "Successfully patched 1 'FelixConfiguration' resource\n"
-        "Failed to replace 'FelixConfiguration' resource: update conflict: FelixConfiguration(node.myhost)\n"
+        "failed to replace 'FelixConfiguration' resource: update conflict: FelixConfiguration(node.myhost)\n"
         "exit=1\n")
     # Step 6: the global setting.
     assert cli("patch", "felixconfig", "default", "-p", '{"spec":{"dropActionOverride":"LogAndDrop"}}') == (
         0, "Successfully patched 1 'FelixConfiguration' resource\n")
-    assert cli("get", "felixconfigs") == (0, "NAME\ndefault\nnode.myhost\n")
+    assert cli("get", "felixconfigs") == (0, table("NAME          ", "default       ", "node.myhost   "))
 
 
-def test_defaults_exist_from_first_use_and_stay_deleted(cli: CLI) -> None:
-    assert cli("get", "tiers") == (0, "NAME      ORDER\ndefault\n")
-    assert cli("get", "felixconfigs") == (0, "NAME\ndefault\n")
+def test_a_full_felix_export_round_trips_byte_for_byte(cli: CLI) -> None:
+    spec = full_felix_spec()
+    cli("create", "-f", "-", ok=True, stdin=docs(res("FelixConfiguration", "node.n1", spec)))
+    first = cli("get", "felixconfig", "node.n1", "-o", "yaml", ok=True)[1]
+    assert yaml.safe_load(first)["spec"] == spec
+    replaced = cli.sh("tortie get felixconfig node.n1 -o yaml | tortie replace -f -")
+    assert (replaced.returncode, replaced.stdout) == (0, "Successfully replaced 1 'FelixConfiguration' resource(s)\n")
+    second = cli("get", "felixconfig", "node.n1", "-o", "yaml", ok=True)[1]
+    version = re.compile(r'resourceVersion: "\d+"')
+    assert version.sub("", second) == version.sub("", first) and second != first
+
+
+# --- what a new datastore holds --------------------------------------------------
+
+def test_built_in_tiers_profile_and_felix_configuration(cli: CLI) -> None:
+    assert cli("get", "tiers") == (0, table("NAME            ORDER   ", "kube-admin      1000    ",
+                                            "default         1e+06   ", "kube-baseline   1e+07   "))
+    tiers = yaml.safe_load(cli("get", "tiers", "-o", "yaml", ok=True)[1])["items"]
+    assert {t["metadata"]["name"]: t["spec"] for t in tiers} == {
+        "kube-admin": {"order": 1000, "defaultAction": "Pass"},
+        "default": {"order": 1000000, "defaultAction": "Deny"},
+        "kube-baseline": {"order": 10000000, "defaultAction": "Pass"}}
+    assert cli("get", "felixconfigs") == (0, table("NAME      ", "default   "))
+    assert cli("get", "profiles") == (0, table("NAME                          ", "projectcalico-default-allow   "))
+    profile = yaml.safe_load(cli("get", "profile", "projectcalico-default-allow", "-o", "yaml", ok=True)[1])
+    assert profile == {"apiVersion": "projectcalico.org/v3", "kind": "Profile",
+                       "metadata": {"name": "projectcalico-default-allow", "resourceVersion": "1"},
+                       "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}}
+
+
+def test_built_ins_cannot_be_changed(cli: CLI) -> None:
+    allow = docs(res("Profile", "projectcalico-default-allow", {"ingress": [{"action": "Deny"}]}))
+    assert cli("create", "-f", "-", stdin=allow) == (
+        1, "failed to create 'Profile' resource: [resource already exists: projectcalico-default-allow with error: "
+           "projectcalico-default-allow already exists. The profile \"projectcalico-default-allow\" is default "
+           "provided by Calico]\n")
+    assert cli("replace", "-f", "-", stdin=allow) == (
+        1, "failed to replace 'Profile' resource: operation Update is not supported on projectcalico-default-allow: "
+           "The profile \"projectcalico-default-allow\" is a default provided by Calico and cannot be updated\n")
+    assert cli("delete", "profile", "projectcalico-default-allow") == (
+        1, "Failed to delete 'Profile' resource: operation Delete is not supported on projectcalico-default-allow: "
+           "The profile \"projectcalico-default-allow\" is a default provided by Calico and cannot be deleted\n")
+    for tier in ("default", "kube-admin", "kube-baseline"):
+        assert cli("delete", "tier", tier) == (
+            1, f"Failed to delete 'Tier' resource: operation Delete is not supported on {tier}: "
+               f"Cannot delete {tier} tier\n")
+    # FelixConfiguration default is created once; once deleted it stays deleted.
     assert cli("delete", "felixconfig", "default") == (0, "Successfully deleted 1 'FelixConfiguration' resource(s)\n")
-    assert cli("get", "felixconfigs") == (0, "NAME\n")
-    assert cli("delete", "tier", "default") == (
-        1, "Failed to delete 'Tier' resource: operation Delete is not supported on Tier(default): "
-           "Cannot delete default tier\n")
+    assert cli("get", "felixconfigs") == (0, table("NAME   "))
 
 
 # --- writes ----------------------------------------------------------------------
@@ -122,81 +195,154 @@ def test_create_apply_replace_delete(cli: CLI) -> None:
     path = cli.file("gns.yaml", docs(gns))
     assert cli("create", "-f", path) == (0, "Successfully created 1 'GlobalNetworkSet' resource(s)\n")
     assert cli("create", "-f", path) == (
-        1, "Failed to create 'GlobalNetworkSet' resource: resource already exists: GlobalNetworkSet(blocked)\n")
+        1, "failed to create 'GlobalNetworkSet' resource: [resource already exists: GlobalNetworkSet(blocked)]\n")
     assert cli("create", "-f", path, "--skip-exists") == (0, "Successfully created 1 'GlobalNetworkSet' resource(s)\n")
     gns["spec"]["nets"].append("198.18.1.0/24")
     path = cli.file("gns.yaml", docs(gns))
     assert cli("apply", "-f", path) == (0, "Successfully applied 1 'GlobalNetworkSet' resource(s)\n")
-    got = yaml.safe_load(cli("get", "gns", "blocked", "-o", "yaml")[1])
+    got = yaml.safe_load(cli("get", "gnetsets", "blocked", "-o", "yaml")[1])
     assert got["spec"]["nets"] == ["198.18.0.0/24", "198.18.1.0/24"]
     assert cli("apply", "-f", cli.file("new.yaml", docs(res("GlobalNetworkSet", "fresh"))))[0] == 0
     assert cli("replace", "-f", cli.file("missing.yaml", docs(res("GlobalNetworkSet", "nope")))) == (
-        1, "Failed to replace 'GlobalNetworkSet' resource: resource does not exist: GlobalNetworkSet(nope)\n")
+        1, "failed to replace 'GlobalNetworkSet' resource: resource does not exist: GlobalNetworkSet(nope)\n")
     # create with a resourceVersion is refused
     got["spec"] = {}
+    del got["metadata"]["creationTimestamp"]  # PyYAML would write it back in its own timestamp form
     assert cli("create", "-f", cli.file("rv.yaml", docs(got)))[1].startswith(
-        "Failed to create 'GlobalNetworkSet' resource: error with field metadata.resourceVersion = ")
+        "failed to create 'GlobalNetworkSet' resource: [error with field Metadata.ResourceVersion = ")
     # delete -f with a stale resourceVersion
     stale = dict(got, metadata={**got["metadata"], "resourceVersion": "1"})
     assert cli("delete", "-f", cli.file("stale.yaml", docs(stale))) == (
         1, "Failed to delete 'GlobalNetworkSet' resource: update conflict: GlobalNetworkSet(blocked)\n")
-    assert cli("delete", "gns", "blocked", "fresh") == (0, "Successfully deleted 2 'GlobalNetworkSet' resource(s)\n")
-    assert cli("delete", "gns", "blocked") == (
+    assert cli("delete", "gnetsets", "blocked", "fresh") == (0, "Successfully deleted 2 'GlobalNetworkSet' resource(s)\n")
+    assert cli("delete", "gnetsets", "blocked") == (
         1, "Failed to delete 'GlobalNetworkSet' resource: resource does not exist: GlobalNetworkSet(blocked)\n")
-    assert cli("delete", "gns", "blocked", "-s") == (0, "Successfully deleted 1 'GlobalNetworkSet' resource(s)\n")
+    assert cli("delete", "gnetsets", "blocked", "-s") == (0, "Successfully deleted 1 'GlobalNetworkSet' resource(s)\n")
 
 
 def test_apply_uses_a_given_resource_version(cli: CLI) -> None:
     cli("create", "-f", cli.file("t.yaml", docs(res("Tier", "t1", {"order": 5}))), ok=True)
     stale = res("Tier", "t1", {"order": 6}, resourceVersion="1")
     assert cli("apply", "-f", cli.file("s.yaml", docs(stale))) == (
-        1, "Failed to apply 'Tier' resource: update conflict: Tier(t1)\n")
+        1, "failed to apply 'Tier' resource: [update conflict: Tier(t1)]\n")
 
 
 def test_mixed_kinds_and_partial_success(cli: CLI) -> None:
     mixed = cli.file("mixed.yaml", docs(res("Tier", "a"), res("GlobalNetworkSet", "b")))
     assert cli("create", "-f", mixed) == (0, "Successfully created 2 resource(s)\n")
+    # create goes on after an error, and says so when more succeeded than failed
     three = cli.file("three.yaml", docs(res("Tier", "c"), res("Tier", "a"), res("Tier", "d")))
     assert cli("create", "-f", three) == (
-        1, "Partial success: created the first 1 out of 3 'Tier' resources:\nHit error: resource already exists: "
-           "Tier(a)\n")
-    assert cli("get", "tier", "d")[0] == 1  # nothing after the error was written
-    first = cli.file("first.yaml", docs(res("Tier", "a"), res("Tier", "e")))
-    assert cli("create", "-f", first) == (1, "Failed to create any 'Tier' resources: resource already exists: Tier(a)\n")
-    mixed_first = cli.file("mf.yaml", docs(res("Tier", "a"), res("GlobalNetworkSet", "x")))
-    assert cli("create", "-f", mixed_first) == (1, "Failed to create any resources: resource already exists: Tier(a)\n")
-    mixed_partial = cli.file("mp.yaml", docs(res("Tier", "f"), res("Tier", "a")))
-    assert cli("create", "-f", mixed_partial)[1].startswith("Partial success: created the first 1 out of 2 'Tier'")
+        1, "Partial success: created the first 2 out of 3 'Tier' resources:\nhit error: [resource already exists: "
+           "Tier(a)]\n")
+    assert cli("get", "tier", "d")[0] == 0
+    two = cli.file("two.yaml", docs(res("Tier", "a"), res("Tier", "e")))
+    assert cli("create", "-f", two) == (1, "hit error: [resource already exists: Tier(a)]\n")
+    both = cli.file("both.yaml", docs(res("Tier", "a"), res("Tier", "c")))
+    assert cli("create", "-f", both) == (
+        1, "failed to create any 'Tier' resources: [resource already exists: Tier(a) resource already exists: Tier(c)]\n")
+    mixed_first = cli.file("mf.yaml", docs(res("Tier", "a"), res("GlobalNetworkSet", "b")))
+    assert cli("create", "-f", mixed_first) == (
+        1, "failed to create any resources: [resource already exists: Tier(a) resource already exists: "
+           "GlobalNetworkSet(b)]\n")
+    assert cli("apply", "-f", cli.file("ap.yaml", docs(res("Tier", "f"), res("Tier", "g"),
+                                                       res("Tier", "a", resourceVersion="1")))) == (
+        1, "Partial success: applied the first 2 out of 3 'Tier' resources:\nhit error(s): [update conflict: Tier(a)]\n")
+    # replace stops at the first error
+    assert cli("replace", "-f", cli.file("rp.yaml", docs(res("Tier", "f"), res("Tier", "x"), res("Tier", "g")))) == (
+        1, "Partial success: replaced the first 1 out of 3 'Tier' resources:\nhit error: resource does not exist: "
+           "Tier(x)\n")
 
 
 def test_a_bad_resource_stops_the_file_before_any_write(cli: CLI) -> None:
     before = cli.revision()
     text = docs(res("Tier", "ok1"), res("Tier", "ok2", {"order": "high"}), res("Tier", "ok3"))
     assert cli("create", "-f", cli.file("bad.yaml", text)) == (
-        1, "Failed to execute command: error with field spec.order = 'high' (must be a number)\n")
+        1, "failed to execute command: cannot unmarshal string into field spec.order of type float64\n")
+    invalid = docs(res("Tier", "ok1"), res("Tier", "ok2", {"defaultAction": "Log"}))
+    assert cli("create", "-f", cli.file("invalid.yaml", invalid)) == (
+        1, "failed to create any 'Tier' resources: [error with the following fields:\n-  DefaultAction = 'Log' (Reason: "
+           "failed to validate Field: DefaultAction because of Tag: oneof )\n-  spec.defaultAction (Unsupported value: "
+           "\"Log\": supported values: \"Pass\", \"Deny\")]\n")
     assert cli.revision() == before
     assert cli("get", "tier", "ok1")[0] == 1
 
 
-def test_policies_tiers_and_names(cli: CLI) -> None:
-    pol = res("GlobalNetworkPolicy", "security.deny-ssh", {"tier": "security", "order": 10, "selector": "all()",
-                                                            "ingress": [{"action": "Deny", "protocol": "TCP",
-                                                                         "destination": {"ports": [22]}}]})
+def test_validate_checks_as_create_does_without_a_datastore(cli: CLI, tmp_path: Path) -> None:
+    nowhere = ["--datastore", f"sqlite://{tmp_path}/no/such/dir/t.db"]
+    good = cli.file("good.yaml", docs(res("Tier", "t1", {"order": 5}), wep("node-a", "web", "prod")))
+    assert cli(*nowhere, "validate", "-f", good) == (0, "Successfully validated 2 resource(s)\n")
+    bad = cli.file("bad.yaml", docs(res("HostEndpoint", "h1", {"node": "n1", "expectedIPs": ["198.18.0.300"]})))
+    message = "'HostEndpoint' resource: [error with field ExpectedIPs[0] = '198.18.0.300' (Reason: failed to " \
+              "validate Field: ExpectedIPs[0] because of Tag: ip )]\n"
+    assert cli(*nowhere, "validate", "-f", bad) == (1, f"failed to validate {message}")
+    assert cli("create", "-f", bad) == (1, f"failed to create {message}")
+    assert not (tmp_path / "no").exists()
+    assert cli("validate", "-f", cli.file("two.yaml", docs(res("Tier", "t1"), res("Tier", "Bad")))) == (
+        1, "hit error(s): [error with the following fields:\n-  Metadata.Name = 'Bad' (name must consist of lower case "
+           "alphanumeric characters, '-' or '.' (regex: [a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9]"
+           ")?)*))\n-  Metadata.Name = 'Bad' (name must consist of lower case alphanumeric characters or '-' (regex: "
+           "[a-z0-9]([-a-z0-9]*[a-z0-9])?))]\n")
+
+
+def test_error_texts_hold_json_not_reprs(cli: CLI) -> None:
+    pre_dnat = res("GlobalNetworkPolicy", "p", {"preDNAT": True, "applyOnForward": True,
+                                                "egress": [{"action": "Allow"}]})
+    code, out = cli("create", "-f", "-", stdin=docs(pre_dnat))
+    assert code == 1 and out.startswith("failed to create 'GlobalNetworkPolicy' resource: [error with the following "
+                                        "fields:\n-  PolicySpec.Egress")
+    assert "PolicySpec.Egress = '[{\"action\":\"Allow\"}]' (PreDNAT PolicySpec cannot have any Egress rules)" in out
+    assert "{'" not in out and "None" not in out
+
+
+# --- policies, tiers and names ---------------------------------------------------------
+
+def test_policies_keep_the_names_they_were_created_with(cli: CLI) -> None:
+    pol = res("GlobalNetworkPolicy", "deny-ssh", {"tier": "security", "order": 10, "selector": "all()",
+                                                  "ingress": [{"action": "Deny", "protocol": "TCP",
+                                                               "destination": {"ports": [22]}}]})
     path = cli.file("pol.yaml", docs(pol))
     assert cli("create", "-f", path) == (
-        1, "Failed to create 'GlobalNetworkPolicy' resource: resource does not exist: Tier(security)\n")
+        1, "failed to create 'GlobalNetworkPolicy' resource: [resource does not exist: Tier(security)]\n")
     cli("create", "-f", cli.file("tier.yaml", docs(res("Tier", "security", {"order": 100}))), ok=True)
     cli("create", "-f", path, ok=True)
     assert cli("delete", "tier", "security") == (
-        1, "Failed to delete 'Tier' resource: operation Delete is not supported on Tier(security): "
+        1, "Failed to delete 'Tier' resource: operation delete is not supported on security: "
            "Cannot delete a non-empty tier\n")
-    cli("create", "-f", cli.file("d.yaml", docs(res("GlobalNetworkPolicy", "default.allow-dns"))), ok=True)
-    assert cli("get", "gnp") == (0, "NAME                TIER\nallow-dns           default\nsecurity.deny-ssh   security\n")
-    assert cli("get", "gnp", "default.allow-dns", "-o", "yaml")[0] == 0  # either spelling finds it
+    cli("create", "-f", cli.file("d.yaml", docs(res("GlobalNetworkPolicy", "default.allow-dns"),
+                                                res("GlobalNetworkPolicy", "allow-dns"))), ok=True)
+    assert cli("get", "gnp") == (0, table("NAME                TIER       ", "allow-dns           default    ",
+                                          "default.allow-dns   default    ", "deny-ssh            security   "))
+    assert cli("get", "gnp", "security.deny-ssh") == (1, "resource does not exist: "
+                                                         "GlobalNetworkPolicy(security.deny-ssh)\n")
     out = yaml.safe_load(cli("get", "gnp", "allow-dns", "-o", "yaml")[1])
-    assert out["spec"]["types"] == ["Ingress"] and out["metadata"]["labels"] == {"projectcalico.org/tier": "default"}
-    cli("delete", "gnp", "security.deny-ssh", ok=True)
+    assert out["spec"] == {"tier": "default", "types": ["Ingress"]}
+    assert out["metadata"]["labels"] == {"projectcalico.org/tier": "default"}
+    cli("delete", "gnp", "deny-ssh", ok=True)
     cli("delete", "tier", "security", ok=True)
+
+
+def test_kubernetes_network_policies_are_managed_elsewhere(cli: CLI) -> None:
+    knp = docs(res("NetworkPolicy", "knp.default.allow", {"selector": "all()"}, namespace="prod"))
+    suffix = "kubernetes network policies must be managed through the kubernetes API"
+    assert cli("create", "-f", "-", stdin=knp) == (
+        1, f"failed to create 'NetworkPolicy' resource: [operation create or apply is not supported on "
+           f"NetworkPolicy(prod/knp.default.allow): {suffix}]\n")
+    # replace reads the policy before it reaches the check (calicoctl/resourcemgr/resourcemgr.go Update)
+    assert cli("replace", "-f", "-", stdin=knp) == (
+        1, "failed to replace 'NetworkPolicy' resource: resource does not exist: NetworkPolicy(prod/knp.default.allow)\n")
+    assert cli("delete", "np", "knp.default.allow", "-n", "prod") == (
+        1, f"Failed to delete 'NetworkPolicy' resource: operation delete is not supported on "
+           f"NetworkPolicy(prod/knp.default.allow): {suffix}\n")
+
+
+def test_tiers_are_listed_by_order(cli: CLI) -> None:
+    cli("create", "-f", "-", ok=True, stdin=docs(res("Tier", "b", {"order": 5}), res("Tier", "a", {"order": 20.5}),
+                                                 res("Tier", "c")))
+    assert cli("get", "tiers") == (0, table("NAME            ORDER   ", "b               5       ",
+                                            "a               20.5    ", "kube-admin      1000    ",
+                                            "c               1e+06   ", "default         1e+06   ",
+                                            "kube-baseline   1e+07   "))
 
 
 # --- namespaces -----------------------------------------------------------------------
@@ -207,29 +353,33 @@ def test_namespaces(cli: CLI) -> None:
     cli("create", "-f", path, ok=True)
     cli("create", "-f", path, "-n", "prod", ok=True)
     cli("create", "-f", cli.file("ns.yaml", docs(res("NetworkSet", "s1", namespace="prod"))), ok=True)
-    assert cli("get", "np") == (0, "NAMESPACE   NAME   TIER\ndefault     p1     default\n")
-    assert cli("get", "np", "-A") == (0, "NAMESPACE   NAME   TIER\ndefault     p1     default\nprod        p1     default\n")
-    assert cli("get", "np", "-a", "-o", "wide") == (0, (
-        "NAMESPACE   NAME   TIER      ORDER   SELECTOR\n"
-        "default     p1     default           app == 'db'\n"
-        "prod        p1     default           app == 'db'\n"))
+    assert cli("get", "np") == (0, table("NAME   TIER      ", "p1     default   "))
+    assert cli("get", "np", "-n", "default") == (0, table("NAMESPACE   NAME   TIER      ",
+                                                          "default     p1     default   "))
+    assert cli("get", "np", "-A") == (0, table("NAMESPACE   NAME   TIER      ", "default     p1     default   ",
+                                               "prod        p1     default   "))
+    assert cli("get", "np", "-a", "-o", "wide") == (0, table(
+        "NAMESPACE   NAME   TIER      ORDER   SELECTOR      ",
+        "default     p1     default   <nil>   app == 'db'   ",
+        "prod        p1     default   <nil>   app == 'db'   "))
     assert cli("get", "np", "p1", "-A") == (1, "cannot use --all-namespace flag for getting a single resource\n")
     assert cli("get", "np", "-A", "-n", "prod") == (
         1, "cannot use both --namespace and --all-namespaces flags at the same time\n")
-    assert cli("get", "gnp", "x", "-n", "prod") == (1, "GlobalNetworkPolicy is not namespaced\n")
+    assert cli("get", "gnp", "-A") == (1, "GlobalNetworkPolicy is not namespaced\n")
+    assert cli("get", "tiers", "--all-namespaces") == (1, "Tier is not namespaced\n")
     in_file = cli.file("nsfile.yaml", docs(res("NetworkPolicy", "p2", namespace="dev")))
     assert cli("create", "-f", in_file, "-n", "prod") == (
-        1, "Failed to execute command: resource namespace does not match client namespace. dev != prod\n")
+        1, "failed to create 'NetworkPolicy' resource: [resource namespace does not match client namespace. "
+           "dev != prod]\n")
     cluster = cli.file("cl.yaml", docs(res("GlobalNetworkSet", "g", namespace="dev")))
     assert cli("create", "-f", cluster) == (
-        1, "Failed to execute command: namespace should not be specified for a non-namespaced resource. "
-           "GlobalNetworkSet is not a namespaced resource\n")
-    # -n with -f is ignored for cluster-scoped resources
-    assert cli("create", "-f", cli.file("g.yaml", docs(res("GlobalNetworkSet", "g"))), "-n", "prod")[0] == 0
-    assert cli("get", "networkset", "s1", "-n", "prod", "-o", "json")[0] == 0
+        1, "failed to create 'GlobalNetworkSet' resource: [namespace should not be specified for a non-namespaced "
+           "resource. GlobalNetworkSet is not a namespaced resource]\n")
+    assert cli("create", "-f", cli.file("g.yaml", docs(res("GlobalNetworkSet", "g"))), "-n", "prod") == (
+        1, "failed to create 'GlobalNetworkSet' resource: [GlobalNetworkSet is not namespaced]\n")
+    assert cli("get", "netsets", "s1", "-n", "prod", "-o", "json")[0] == 0
     assert cli("delete", "np", "p1", "-n", "prod") == (0, "Successfully deleted 1 'NetworkPolicy' resource(s)\n")
-    assert cli("get", "np", "p1", "-n", "prod") == (
-        1, "Failed to get resources: resource does not exist: NetworkPolicy(prod/p1)\n")
+    assert cli("get", "np", "p1", "-n", "prod") == (1, "resource does not exist: NetworkPolicy(prod/p1)\n")
 
 
 # --- get output ---------------------------------------------------------------------
@@ -241,32 +391,38 @@ def populated(cli: CLI) -> CLI:
         res("Profile", "kns.prod", {"labelsToApply": {"b": "2", "a": "1"}}),
         res("HostEndpoint", "node-a-eth0", {"node": "node-a", "interfaceName": "eth0",
                                             "expectedIPs": ["198.18.0.1", "198.18.0.2"], "profiles": ["p1", "p2"]}),
-        res("WorkloadEndpoint", "node--a-k8s-web-eth0", {
-            "node": "node-a", "workload": "web", "interfaceName": "cali1", "ipNetworks": ["198.18.1.1/32"],
-            "profiles": ["kns.prod"], "ipNATs": [{"internalIP": "198.18.1.1", "externalIP": "198.19.1.1"}]},
-            namespace="prod"),
+        wep("node-a", "web", "prod", workload="web", interfaceName="cali1", ipNetworks=["198.18.1.1/32"],
+            profiles=["kns.prod"], ipNATs=[{"internalIP": "198.18.1.1", "externalIP": "198.19.1.1"}]),
         res("GlobalNetworkSet", "g1", {"nets": ["198.18.0.0/16", "2001:db8::/32"]}),
+        res("GlobalNetworkSet", "g2", {"nets": [f"198.18.{i}.0/24" for i in range(10)]}),
     ]
     cli("create", "-f", cli.file("all.yaml", docs(*items)), ok=True)
     return cli
 
 
 @pytest.mark.parametrize("args,expected", [
-    (["get", "tier", "-o", "wide"], "NAME      ORDER\ndefault\nt1        10.5\n"),
-    (["get", "profile", "-o", "wide"], "NAME       LABELS\nkns.prod   a=1,b=2\n"),
-    (["get", "hep"], "NAME          NODE\nnode-a-eth0   node-a\n"),
-    (["get", "hep", "-o", "wide"], "NAME          NODE     INTERFACE   IPS                     PROFILES\n"
-                                   "node-a-eth0   node-a   eth0        198.18.0.1,198.18.0.2   p1,p2\n"),
-    (["get", "wep", "-n", "prod"], "NAMESPACE   WORKLOAD   NODE     NETWORKS        INTERFACE\n"
-                                   "prod        web        node-a   198.18.1.1/32   cali1\n"),
-    (["get", "weps", "-A", "-o", "wide"],
-     "NAMESPACE   NAME                   WORKLOAD   NODE     NETWORKS        INTERFACE   PROFILES   NATS\n"
-     "prod        node--a-k8s-web-eth0   web        node-a   198.18.1.1/32   cali1       kns.prod   "
-     "198.18.1.1->198.19.1.1\n"),
-    (["get", "GNS", "-o", "wide"], "NAME   NETS\ng1     198.18.0.0/16,2001:db8::/32\n"),
-    (["get", "GlobalNetworkSets", "-o", "custom-columns=nets,name"], "NETS                          NAME\n"
-                                                                      "198.18.0.0/16,2001:db8::/32   g1\n"),
-    (["get", "netsets"], "NAMESPACE   NAME\n"),
+    (["get", "tier", "t1", "-o", "wide"], table("NAME   ORDER   ", "t1     10.5    ")),
+    (["get", "profile", "kns.prod", "-o", "wide"], table("NAME       LABELS    ", "kns.prod   a=1,b=2   ")),
+    (["get", "hep"], table("NAME          NODE     ", "node-a-eth0   node-a   ")),
+    (["get", "hep", "-o", "wide"], table(
+        "NAME          NODE     INTERFACE   IPS                     PROFILES   ",
+        "node-a-eth0   node-a   eth0        198.18.0.1,198.18.0.2   p1,p2      ")),
+    (["get", "wep", "-n", "prod"], table(
+        "NAMESPACE   WORKLOAD   NODE     NETWORKS        INTERFACE   ",
+        "prod        web        node-a   198.18.1.1/32   cali1       ")),
+    (["get", "weps", "-A", "-o", "wide"], table(
+        "NAMESPACE   NAME                   WORKLOAD   NODE     NETWORKS        INTERFACE   PROFILES   "
+        "NATS                      ",
+        "prod        node--a-k8s-web-eth0   web        node-a   198.18.1.1/32   cali1       kns.prod   "
+        "{198.18.1.1 198.19.1.1}   ")),
+    (["get", "GlobalNetworkSet", "g1", "-o", "wide"], table("NAME   NETS                          ",
+                                                            "g1     198.18.0.0/16,2001:db8::/32   ")),
+    (["get", "gnetsets", "g2", "-o", "wide"], table(
+        "NAME   NETS                                                                               ",
+        "g2     198.18.0.0/24,198.18.1.0/24,198.18.2.0/24,198.18.3.0/24,198.18.4.0/24,198.18....   ")),
+    (["get", "GlobalNetworkSets", "g1", "-o", "custom-columns=NETS,NAME"], table(
+        "NETS                          NAME   ", "198.18.0.0/16,2001:db8::/32   g1     ")),
+    (["get", "netsets"], table("NAME   ")),
 ])
 def test_tables(populated: CLI, args: list[str], expected: str) -> None:
     assert populated(*args) == (0, expected)
@@ -275,49 +431,73 @@ def test_tables(populated: CLI, args: list[str], expected: str) -> None:
 def test_output_shapes(populated: CLI) -> None:
     cli = populated
     single = yaml.safe_load(cli("get", "tier", "t1", "-o", "yaml")[1])
-    assert single["kind"] == "Tier" and single["spec"] == {"order": 10.5}
+    assert single["kind"] == "Tier" and single["spec"] == {"order": 10.5, "defaultAction": "Deny"}
     listing = json.loads(cli("get", "tiers", "-o", "json")[1])
-    assert listing["kind"] == "TierList" and [i["metadata"]["name"] for i in listing["items"]] == ["default", "t1"]
+    assert listing["kind"] == "TierList"
+    assert [i["metadata"]["name"] for i in listing["items"]] == ["t1", "kube-admin", "default", "kube-baseline"]
     assert listing["metadata"]["resourceVersion"] == cli.revision()
     several = yaml.safe_load(cli("get", "tier", "t1", "default", "-o", "yml")[1])
     assert [i["metadata"]["name"] for i in several] == ["t1", "default"]
-    from_file = json.loads(cli("get", "-f", cli.file("q.yaml", docs(res("Tier", "t1"), res("GlobalNetworkSet", "g1"))),
-                               "-o", "json")[1])
-    assert [i["kind"] for i in from_file] == ["Tier", "GlobalNetworkSet"]
-    empty = yaml.safe_load(cli("get", "netsets", "-o", "yaml")[1])
-    assert empty["items"] == []
-    exported = yaml.safe_load(cli("get", "wep", "-A", "-o", "yaml", "--export")[1])
-    assert exported["metadata"] == {}
-    assert set(exported["items"][0]["metadata"]) == {"name", "labels"}
+    query = cli.file("q.yaml", docs(res("Tier", "t1"), res("GlobalNetworkSet", "g1")))
+    assert [i["kind"] for i in json.loads(cli("get", "-f", query, "-o", "json")[1])] == ["Tier", "GlobalNetworkSet"]
+    one = json.loads(cli("get", "-f", cli.file("one.yaml", docs(res("Tier", "t1"))), "-o", "json")[1])
+    assert one["kind"] == "Tier"
+    assert yaml.safe_load(cli("get", "netsets", "-o", "yaml")[1])["items"] == []
     text = cli("get", "tier", "t1", "-o", "json")[1]
-    assert text.endswith("}\n") and '\n  "apiVersion"' in text
+    assert text.endswith("}") and '\n  "apiVersion"' in text
+
+
+def test_export_strips_cluster_metadata_only_for_named_resources(populated: CLI) -> None:
+    cli = populated
+    exported = yaml.safe_load(cli("get", "wep", "node--a-k8s-web-eth0", "-n", "prod", "-o", "yaml", "--export")[1])
+    assert exported["metadata"] == {"name": "node--a-k8s-web-eth0", "labels": {
+        "projectcalico.org/namespace": "prod", "projectcalico.org/orchestrator": "k8s"}}
+    listed = yaml.safe_load(cli("get", "wep", "-A", "-o", "yaml", "--export")[1])
+    assert set(listed["items"][0]["metadata"]) == {"creationTimestamp", "labels", "name", "namespace",
+                                                   "resourceVersion", "uid"}
+
+
+def test_several_names(populated: CLI) -> None:
+    cli = populated
+    assert cli("get", "gnetsets", "nope", "g1") == (
+        1, table("NAME   ", "g1     ") + "resource does not exist: GlobalNetworkSet(nope)\n")
+    code, out = cli("get", "gnetsets", "g1", "nope", "-o", "yaml")
+    assert code == 1 and out.endswith("\nresource does not exist: GlobalNetworkSet(nope)\n")
+    assert yaml.safe_load(out.rsplit("resource does not exist", 1)[0])["metadata"]["name"] == "g1"
+    assert cli("delete", "gnetsets", "nope", "g1", "gone") == (
+        1, "Successfully deleted 1 'GlobalNetworkSet' resource(s)\n"
+           "Failed to delete 'GlobalNetworkSet' resource: resource does not exist: GlobalNetworkSet(nope)\n"
+           "Failed to delete 'GlobalNetworkSet' resource: resource does not exist: GlobalNetworkSet(gone)\n")
+    assert cli("get", "gnetsets", "g1")[0] == 1
 
 
 def test_output_errors(populated: CLI) -> None:
-    assert populated("get", "tier", "-o", "xml") == (1, "Failed to get resources: unrecognised output format 'xml'\n")
+    assert populated("get", "tier", "-o", "xml") == (1, "unrecognized output format 'xml'\n")
     assert populated("get", "tier", "-o", "custom-columns=NAME,COLOR") == (
-        1, "Failed to get resources: unknown column 'COLOR' for Tier\n")
-    assert populated("get", "tier", "nope") == (1, "Failed to get resources: resource does not exist: Tier(nope)\n")
+        1, "unknown heading COLOR, valid values are: NAME, ORDER\n")
+    assert populated("get", "tier", "nope") == (1, "resource does not exist: Tier(nope)\n")
 
 
 # --- label and patch ------------------------------------------------------------------------
 
 def test_label(cli: CLI) -> None:
-    cli("create", "-f", cli.file("w.yaml", docs(res("WorkloadEndpoint", "w1", {"node": "n1"}))), ok=True)
-    assert cli("label", "wep", "w1", "app=web") == (0, "Successfully set label app on WorkloadEndpoint w1\n")
-    assert cli("label", "wep", "w1", "app=web") == (
-        1, "failed to update label of WorkloadEndpoint w1, key app is already present. please use '--overwrite' "
-           "to set a new value.\n")
-    assert cli("label", "wep", "w1", "app=api", "--overwrite") == (
-        0, "Successfully updated label app on WorkloadEndpoint w1\n")
-    labels = yaml.safe_load(cli("get", "wep", "w1", "-o", "yaml")[1])["metadata"]["labels"]
-    assert labels == {"app": "api", "projectcalico.org/namespace": "default"}
-    assert cli("label", "wep", "w1", "app", "--remove") == (0, "Successfully removed label app from WorkloadEndpoint w1\n")
-    assert cli("label", "wep", "w1", "app", "--remove") == (
-        1, "can not remove label of WorkloadEndpoint w1, key app does not exist\n")
-    assert cli("label", "wep", "nope", "a=b") == (
-        1, "Failed to execute command: resource does not exist: WorkloadEndpoint(default/nope)\n")
-    assert cli("label", "wep", "w1", "bad key=b")[0] == 1
+    cli("create", "-f", cli.file("w.yaml", docs(wep("n1", "w1", "default"))), ok=True)
+    name = "n1-k8s-w1-eth0"
+    assert cli("label", "wep", name, "app=web") == (0, f"Successfully set label app on wep {name}\n")
+    assert cli("label", "wep", name, "app=web") == (0, f"Successfully updated label app on wep {name}\n")
+    assert cli("label", "workloadendpoint", name, "app=api") == (
+        1, f"failed to update label of workloadendpoint {name}, key app is already present. please use "
+           "'--overwrite' to set a new value\n")
+    assert cli("label", "wep", name, "app=api", "--overwrite") == (0, f"Successfully updated label app on wep {name}\n")
+    labels = yaml.safe_load(cli("get", "wep", name, "-o", "yaml")[1])["metadata"]["labels"]
+    assert labels == {"app": "api", "projectcalico.org/namespace": "default", "projectcalico.org/orchestrator": "k8s"}
+    assert cli("label", "wep", name, "app", "--remove") == (0, f"Successfully removed label app from wep {name}\n")
+    assert cli("label", "wep", name, "app", "--remove") == (
+        1, f"cannot remove label of wep {name}, key app does not exist\n")
+    assert cli("label", "wep", "nope", "a=b") == (1, "wep nope not found\n")
+    code, out = cli("label", "wep", name, "bad key=b")
+    assert code == 1 and out.startswith(f"failed to update wep {name}, label not changed: error with field "
+                                        "Metadata.Labels (label) = 'bad key' (name part must consist of ")
 
 
 def test_patch(cli: CLI) -> None:
@@ -325,46 +505,45 @@ def test_patch(cli: CLI) -> None:
     assert cli("patch", "tier", "t1", "-p", '{"spec":{"order":7},"metadata":{"labels":{"a":null,"b":"2"}}}') == (
         0, "Successfully patched 1 'Tier' resource\n")
     got = yaml.safe_load(cli("get", "tier", "t1", "-o", "yaml")[1])
-    assert got["spec"] == {"order": 7} and got["metadata"]["labels"] == {"b": "2"}
+    assert got["spec"] == {"order": 7, "defaultAction": "Deny"} and got["metadata"]["labels"] == {"b": "2"}
     assert cli("patch", "tier", "t1", "-t", "merge", "-p", '{"spec":{"order":"x"}}') == (
-        1, "Failed to patch 'Tier' resource: error with field spec.order = 'x' (must be a number)\n")
+        1, "hit error: creating resource from patched data: cannot unmarshal string into field spec.order of type "
+           "float64\n")
+    assert cli("patch", "tier", "t1", "-p", '{"spec":{"defaultAction":"Log"}}') == (
+        1, "hit error: updating existing resource: error with the following fields:\n-  DefaultAction = 'Log' (Reason: "
+           "failed to validate Field: DefaultAction because of Tag: oneof )\n-  spec.defaultAction (Unsupported value: "
+           "\"Log\": supported values: \"Pass\", \"Deny\")\n")
     assert cli("patch", "tier", "t1", "-p", '{"metadata":{"name":"t2"}}') == (
-        1, "Failed to patch 'Tier' resource: error with field metadata.name = 't2' (field cannot be changed)\n")
+        1, "hit error: error with field Metadata.Name = 't2' (field cannot be changed)\n")
     assert cli("patch", "tier", "t1", "-p", '{"metadata":{"resourceVersion":"1"},"spec":{"order":1}}') == (
-        1, "Failed to patch 'Tier' resource: update conflict: Tier(t1)\n")
+        1, "hit error: update conflict: Tier(t1)\n")
     current = got["metadata"]["resourceVersion"]
     assert cli("patch", "tier", "t1", "-p", json.dumps({"metadata": {"resourceVersion": current},
                                                         "spec": {"order": 1}}))[0] == 0
-    assert cli("patch", "tier", "t1", "-p", "{not json")[1].startswith("Failed to patch 'Tier' resource: invalid patch")
+    assert cli("patch", "tier", "t1", "-p", "{not json")[1].startswith("hit error: invalid patch: ")
     assert cli("patch", "tier", "t1", "-p", '{"spec":{"colour":1}}') == (
-        1, "Failed to patch 'Tier' resource: unknown field \"spec.colour\"\n")
-    assert cli("patch", "tier", "t9", "-p", "{}") == (1, "Failed to patch 'Tier' resource: resource does not exist: Tier(t9)\n")
+        1, "field in document is not recognized or is in the wrong location: spec.colour\n")
+    assert cli("patch", "tier", "t9", "-p", "{}") == (1, "hit error: resource does not exist: Tier(t9)\n")
 
 
 # --- bad input ------------------------------------------------------------------------------
 
+EXECUTE = "failed to execute command: "
 BAD_FILES = {
     "unknown kind": (docs(res("IPPool", "p")),
-                     "Failed to execute command: Unknown resource type (IPPool) and/or version (projectcalico.org/v3)"),
-    "unknown field": (docs(res("Tier", "t", {"color": "red"})), 'Failed to execute command: unknown field "spec.color"'),
+                     EXECUTE + "unknown resource type (IPPool) and/or version (projectcalico.org/v3)"),
+    "unknown field": (docs(res("Tier", "t", {"color": "red"})),
+                      "field in document is not recognized or is in the wrong location: spec.color"),
     "wrong type": (docs(res("Tier", "t", {"order": [1]})),
-                   "Failed to execute command: error with field spec.order = '[1]' (must be a number)"),
-    "invalid selector": (docs(res("GlobalNetworkPolicy", "p", {"selector": "a = 'b'"})),
-                         "Failed to execute command: error with field spec.selector = 'a = 'b'' (invalid selector: expected =="),
-    "invalid cidr": (docs(res("GlobalNetworkSet", "s", {"nets": ["10.0.0.0/40"]})),
-                     "Failed to execute command: error with field spec.nets[0] = '10.0.0.0/40' (invalid CIDR)"),
-    "invalid port": (docs(res("GlobalNetworkPolicy", "p", {"ingress": [
+                   EXECUTE + "cannot unmarshal array into field spec.order of type float64"),
+    "port out of range": (docs(res("GlobalNetworkPolicy", "p", {"ingress": [
         {"action": "Allow", "protocol": "TCP", "destination": {"ports": [70000]}}]})),
-        "Failed to execute command: error with field spec.ingress[0].destination.ports[0] = '70000' "
-        "(port must be 1-65535)"),
-    "invalid protocol": (docs(res("GlobalNetworkPolicy", "p", {"ingress": [{"action": "Allow", "protocol": "tcp"}]})),
-                         "Failed to execute command: error with field spec.ingress[0].protocol = 'tcp' "
-                         "(protocol name invalid)"),
-    "bad name": (docs(res("Tier", "Bad_Name")), "Failed to execute command: error with field metadata.name = 'Bad_Name'"),
-    "not yaml": ("kind: [unclosed\n", "Failed to execute command: cannot parse YAML at line"),
-    "not a mapping": ("just a string\n", "Failed to execute command: expected a resource (a mapping), found str"),
-    "empty": ("", "Failed to execute command: no resources specified in file"),
-    "only comments": ("# nothing\n---\n", "Failed to execute command: no resources specified in file"),
+        EXECUTE + "cannot unmarshal number 70000 into field spec.ingress[0].destination.ports[0] of type uint16"),
+    "not yaml": ("kind: [unclosed\n", EXECUTE + "cannot parse YAML at line 2, column 1"),
+    "not a mapping": ("just a string\n", EXECUTE + "expected a resource (a mapping), found str"),
+    "key given twice": ("kind: Tier\nkind: Tier\n", EXECUTE + 'cannot parse YAML at line 2: key "kind" already set in map'),
+    "empty": ("", "no resources specified in file"),
+    "only comments": ("# nothing\n---\n", "no resources specified in file"),
 }
 
 
@@ -372,7 +551,7 @@ BAD_FILES = {
 def test_bad_files(cli: CLI, case: str) -> None:
     text, message = BAD_FILES[case]
     before = cli.revision()
-    for verb in ("create", "apply", "replace", "delete"):
+    for verb in ("create", "apply", "replace", "delete", "validate"):
         code, out = cli(verb, "-f", cli.file("bad.yaml", text))
         assert code == 1
         assert out.startswith(message), out
@@ -380,24 +559,51 @@ def test_bad_files(cli: CLI, case: str) -> None:
     assert cli.revision() == before
 
 
+INVALID = {
+    "selector": (res("GlobalNetworkPolicy", "p", {"selector": "a = 'b'"}),
+                 "error with field Selector = 'a = 'b'' (Reason: failed to validate Field: Selector because of Tag: "
+                 "selector )"),
+    "cidr": (res("GlobalNetworkSet", "s", {"nets": ["10.0.0.0/40"]}),
+             "error with field Nets[0] = '10.0.0.0/40' (Reason: failed to validate Field: Nets[0] because of Tag: cidr )"),
+    "protocol": (res("GlobalNetworkPolicy", "p", {"ingress": [{"action": "Allow", "protocol": "tcp"}]}),
+                 "error with field Protocol = 'tcp' (protocol name invalid)"),
+    "name": (res("GlobalNetworkSet", "Bad_Name"), "error with field Metadata.Name = 'Bad_Name' (name must consist of "
+                                                  "lower case alphanumeric characters, '-' or '.' (regex: "),
+}
+
+
+@pytest.mark.parametrize("case", INVALID, ids=str)
+def test_invalid_resources(cli: CLI, case: str) -> None:
+    resource, message = INVALID[case]
+    before = cli.revision()
+    path = cli.file("bad.yaml", docs(resource))
+    for verb, framed in (("create", "failed to create '{}' resource: [{}"), ("apply", "failed to apply '{}' resource: [{}"),
+                         ("replace", "failed to replace '{}' resource: {}"),
+                         ("validate", "failed to validate '{}' resource: [{}")):
+        code, out = cli(verb, "-f", path)
+        assert code == 1 and out.count("\n") == 1, out
+        assert out.startswith(framed.format(resource["kind"], message)), out
+    assert cli.revision() == before
+
+
 def test_unknown_kind_on_the_command_line(cli: CLI) -> None:
-    assert cli("get", "ippools") == (1, "Failed to get resources: resource type 'ippools' is not supported\n")
-    assert cli("delete", "bgppeer", "x") == (1, "Failed to execute command: resource type 'bgppeer' is not supported\n")
+    assert cli("get", "ippools") == (1, "failed to get resources: resource type 'ippools' is not supported\n")
+    assert cli("delete", "bgppeer", "x") == (1, "resource type 'bgppeer' is not supported\n")
     assert cli("get", "GlobalNetworkPolicies")[0] == 0  # kinds are case-insensitive
 
 
 def test_missing_file(cli: CLI) -> None:
     assert cli("create", "-f", str(cli.tmp / "nope.yaml")) == (
-        1, f"Failed to execute command: cannot read {cli.tmp}/nope.yaml: No such file or directory\n")
+        1, f"failed to execute command: open {cli.tmp}/nope.yaml: no such file or directory\n")
 
 
 def test_binary_garbage_on_stdin(cli: CLI) -> None:
     before = cli.revision()
     code, out = cli("create", "-f", "-", stdin=os.urandom(4096) + b"\xff\xfe")
     assert (code, out.count("\n")) == (1, 1)
-    assert out.startswith("Failed to execute command: input is not UTF-8 text") or "cannot parse YAML" in out
+    assert out.startswith("failed to execute command: input is not UTF-8 text") or "cannot parse YAML" in out
     code, out = cli("apply", "-f", "-", stdin=b"\x00\x01\x02kind: Tier\n")
-    assert (code, out.count("\n")) == (1, 1) and out.startswith("Failed to execute command: cannot parse YAML")
+    assert (code, out.count("\n")) == (1, 1) and out.startswith("failed to execute command: cannot parse YAML")
     assert cli.revision() == before
 
 
@@ -406,24 +612,25 @@ def test_ten_megabyte_files(cli: CLI) -> None:
     huge = docs(res("Tier", "t", annotations={"blob": "x" * (10 * 1024 * 1024)}))
     code, out = cli("create", "-f", cli.file("huge.yaml", huge))
     assert code == 1 and out.count("\n") == 1
-    assert "annotations must not exceed 262144 bytes" in out
+    assert "(total size of annotations is too large by 10223620 bytes)" in out and len(out) < 1000
     assert cli.revision() == before
     junk = cli.file("junk.yaml", "x" * (10 * 1024 * 1024))
     code, out = cli("create", "-f", junk)
-    assert (code, out.count("\n")) == (1, 1) and out.startswith("Failed to execute command: expected a resource")
+    assert (code, out.count("\n")) == (1, 1) and out.startswith("failed to execute command: expected a resource")
 
 
 def test_many_resources_in_one_file(cli: CLI) -> None:
     items = [res("GlobalNetworkSet", f"s{i}", {"nets": [f"198.18.{i // 256}.{i % 256}/32"]}) for i in range(300)]
     assert cli("apply", "-f", cli.file("many.yaml", docs(*items))) == (
         0, "Successfully applied 300 'GlobalNetworkSet' resource(s)\n")
-    listing = yaml.safe_load(cli("get", "-o", "yaml", "gns")[1])
+    listing = yaml.safe_load(cli("get", "-o", "yaml", "gnetsets")[1])
     assert len(listing["items"]) == 300
 
 
 def test_missing_datastore_directory(cli: CLI, tmp_path: Path) -> None:
     code, out = cli("--datastore", f"sqlite://{tmp_path}/no/such/dir/t.db", "get", "tiers")
-    assert (code, out) == (1, f"Failed to get resources: datastore directory does not exist: {tmp_path}/no/such/dir\n")
+    assert (code, out) == (1, f"Failed to create Calico API client: datastore directory does not exist: "
+                              f"{tmp_path}/no/such/dir\n")
     assert not (tmp_path / "no").exists()
 
 
@@ -436,7 +643,7 @@ def test_read_only_datastore(cli: CLI) -> None:
               f"&& {TORTIE} create -f {tier}")
     proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=cli.env)
     assert proc.returncode == 1
-    assert proc.stdout == f"Failed to execute command: cannot open datastore {store_dir}/tortie.db: " \
+    assert proc.stdout == f"Failed to create Calico API client: cannot open datastore {store_dir}/tortie.db: " \
                           f"{store_dir} is read-only\n"
     assert cli.revision() == before
 
@@ -449,11 +656,11 @@ def test_database_locked_by_another_process(cli: CLI) -> None:
                                "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); sys.stdin.read()", db],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         url = f"{cli.url}?lock_timeout=0.5"
         code, out = cli("--datastore", url, "create", "-f", cli.file("t.yaml", docs(res("Tier", "t"))))
-        assert (code, out) == (1, f"Failed to create 'Tier' resource: datastore {db} is locked by another process "
-                                  "(waited 0.5s)\n")
+        assert (code, out) == (1, f"failed to create 'Tier' resource: [datastore {db} is locked by another process "
+                                  "(waited 0.5s)]\n")
     finally:
         holder.communicate()
     assert cli.revision() == before
@@ -462,7 +669,8 @@ def test_database_locked_by_another_process(cli: CLI) -> None:
 def test_not_a_datastore_file(cli: CLI) -> None:
     (cli.tmp / "junk.db").write_bytes(b"\x00garbage" * 1000)
     code, out = cli("--datastore", f"sqlite://{cli.tmp}/junk.db", "get", "tiers")
-    assert code == 1 and out.startswith(f"Failed to get resources: datastore {cli.tmp}/junk.db is not a tortie datastore")
+    assert code == 1 and out.startswith(f"Failed to create Calico API client: datastore {cli.tmp}/junk.db is not a "
+                                        "tortie datastore")
 
 
 # --- invocation -----------------------------------------------------------------------------
@@ -473,6 +681,8 @@ def test_global_options_before_or_after_the_command(cli: CLI, tmp_path: Path) ->
     assert cli("get", "tier", "only-here", "--datastore", other)[0] == 0
     assert cli("get", f"--datastore={other}", "tier", "only-here", "-l", "debug")[0] == 0
     assert cli("get", "tier", "only-here")[0] == 1
+    assert cli("--allow-version-mismatch", "get", "tier", "default")[0] == 0
+    assert cli("get", "tier", "default", "--allow-version-mismatch", "--context", "prod")[0] == 0
 
 
 def test_client_config_file(cli: CLI, tmp_path: Path) -> None:
@@ -482,18 +692,28 @@ def test_client_config_file(cli: CLI, tmp_path: Path) -> None:
 
 
 def test_usage_errors_and_help(cli: CLI) -> None:
-    assert cli("get", "--bogus") == (
-        1, "Invalid option: 'tortie get --bogus'. Use flag '--help' to read about a specific subcommand.\n")
-    assert cli("create") == (
-        1, "Invalid option: 'tortie create'. Use flag '--help' to read about a specific subcommand.\n")
+    code, out = cli("get", "--bogus")
+    assert code == 1 and out.startswith("Usage: tortie get")
+    assert out.endswith("invalid option: 'tortie get --bogus'. Use flag '--help' to read about a specific subcommand\n")
+    code, out = cli("create")
+    assert code == 1 and out.endswith("invalid option: 'tortie create'. Use flag '--help' to read about a specific "
+                                      "subcommand\n")
+    assert cli("--bogus", "get") == (
+        1, "Invalid option: '--bogus get'. Use flag '--help' to read about a specific subcommand.\n")
     code, out = cli("frobnicate")
-    assert code == 1 and out.startswith('Unknown command: "frobnicate"\nUsage: tortie')
-    code, out = cli("--help")
-    assert code == 0 and "Commands:" in out
-    for command in ("create", "apply", "replace", "delete", "get", "label", "patch", "version"):
-        code, out = cli(command, "--help")
-        assert code == 0 and out.startswith(f"Usage: tortie {command}"), command
-    assert cli("version")[1].startswith("Client Version: ")
+    assert code == 1 and out.startswith('unknown command: "frobnicate"\nUsage: tortie')
+    for flag in ("--help", "-h"):
+        code, out = cli(flag)
+        assert code == 0 and "Commands:" in out
+    for command in ("create", "apply", "replace", "delete", "get", "label", "patch", "validate", "version"):
+        for flag in ("--help", "-h"):
+            code, out = cli(command, flag)
+            assert code == 0 and out.startswith(f"Usage: tortie {command}"), command
+
+
+def test_version_names_the_calicoctl_it_matches(cli: CLI) -> None:
+    code, out = cli("version")
+    assert code == 0 and re.fullmatch(r"Client Version:    \S+\ncalicoctl Version: v3\.32\.1\n", out), out
 
 
 def test_the_console_script_itself(cli: CLI) -> None:
@@ -504,9 +724,9 @@ def test_the_console_script_itself(cli: CLI) -> None:
 
     assert script("create", "-f", "-", stdin=docs(res("Tier", "t1"))) == (
         0, "Successfully created 1 'Tier' resource(s)\n", "")
-    assert script("get", "tier", "t9") == (1, "Failed to get resources: resource does not exist: Tier(t9)\n", "")
+    assert script("get", "tier", "t9") == (1, "resource does not exist: Tier(t9)\n", "")
     code, out, err = script("frobnicate")
-    assert (code, out.startswith('Unknown command: "frobnicate"'), err) == (1, True, "")
+    assert (code, out.startswith('unknown command: "frobnicate"'), err) == (1, True, "")
     code, out, err = script("--help")
     assert (code, "Commands:" in out, err) == (0, True, "")
 
@@ -514,20 +734,27 @@ def test_the_console_script_itself(cli: CLI) -> None:
 # --- config show and explain ------------------------------------------------------------------
 
 def test_config_show(cli: CLI) -> None:
-    cli("create", "-f", cli.file("f.yaml", docs(res("FelixConfiguration", "node.n1", {"dropActionOverride": "LogAndDrop"}))),
-        ok=True)
+    cli("create", "-f", cli.file("f.yaml", docs(res("FelixConfiguration", "node.n1", {
+        "dropActionOverride": "LogAndDrop", "bpfEnabled": True}))), ok=True)
     data = json.loads(cli("config", "show", "--node", "n1", "--config-file", "/nonexistent", "-o", "json")[1])
-    assert data["parameters"]["dropActionOverride"] == {"value": "LogAndDrop", "source": "FelixConfiguration node.n1"}
+    assert data["parameters"]["dropActionOverride"] == {
+        "value": "LogAndDrop", "source": "FelixConfiguration node.n1", "used": True}
+    assert data["parameters"]["bpfEnabled"] == {"value": True, "source": "FelixConfiguration node.n1", "used": False}
     code, out = cli("config", "show", "--node", "n2", "--config-file", "/nonexistent")
     assert code == 0 and "dropActionOverride" in out and "default value" in out
+    assert re.search(r"\nwireguardEnabled +- +default value +not used by tortie\n", out), out
+    assert not re.search(r"\ndropActionOverride .*not used", out)
 
 
 EXPLAIN_WORLD = [
     res("Profile", "kns.prod", {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}),
-    res("WorkloadEndpoint", "web", {"node": "n1", "interfaceName": "cali1111", "ipNetworks": ["10.65.0.10/32"],
-                                    "profiles": ["kns.prod"]}, namespace="prod", labels={"role": "web"}),
-    res("WorkloadEndpoint", "db", {"node": "n1", "interfaceName": "cali2222", "ipNetworks": ["10.65.0.20/32"],
-                                   "profiles": ["kns.prod"], "ports": [{"name": "pg", "protocol": "TCP", "port": 5432}]},
+    res("WorkloadEndpoint", "n1-k8s-web-eth0", {
+        "node": "n1", "orchestrator": "k8s", "pod": "web", "endpoint": "eth0", "interfaceName": "cali1111",
+        "ipNetworks": ["10.65.0.10/32"], "profiles": ["kns.prod"]}, namespace="prod", labels={"role": "web"}),
+    res("WorkloadEndpoint", "n1-k8s-db-eth0", {
+        "node": "n1", "orchestrator": "k8s", "pod": "db", "endpoint": "eth0", "interfaceName": "cali2222",
+        "ipNetworks": ["10.65.0.20/32"], "profiles": ["kns.prod"], "ports": [{"name": "pg", "protocol": "TCP",
+                                                                              "port": 5432}]},
         namespace="prod", labels={"role": "db"}),
     res("NetworkPolicy", "db-access", {"selector": "role == 'db'", "types": ["Ingress"], "ingress": [
         {"action": "Log", "protocol": "TCP"},

@@ -1,23 +1,31 @@
-"""The ``tortie`` command line (cli.md): calicoctl's resource commands, and more."""
+"""The ``tortie`` command line (cli.md): calicoctl v3.32's resource commands, and more.
+
+As calicoctl (calicoctl/calicoctl/calicoctl.go): ``-h`` prints help and exits 0; a
+command's bad flags or arguments print that command's usage and exit 1; a bad option
+before the command gets ``Invalid option: '<args>'...``; an unknown command gets
+``unknown command`` and the usage.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import sys
+from typing import Any
 
 import click
 
-from .context import Context, Fail
+from .. import CALICOCTL_VERSION
+from .context import Context, Fail, compatible
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
 # Options of the top-level command that may also follow the subcommand (cli.md §1).
 GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-level": "--log-level"}
 # Command name -> the module of tortie.ctl that defines it. A module is imported only when its
 # command runs (or help lists them all): a `get` never pays for the agent, the lab or prometheus_client.
-LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "get": "get",
-                 "label": "label", "patch": "patch", "config": "config", "explain": "explain", "agent": "agent",
-                 "lab": "lab", "store": "store", "logs": "logs"}
+LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "validate": "write",
+                 "get": "get", "label": "label", "patch": "patch", "config": "config", "explain": "explain",
+                 "agent": "agent", "lab": "lab", "store": "store", "logs": "logs"}
 
 
 class LazyGroup(click.Group):
@@ -40,8 +48,10 @@ class LazyGroup(click.Group):
                    "then sqlite:///var/lib/tortie/tortie.db).")
 @click.option("-l", "--log-level", type=click.Choice(LOG_LEVELS), default="panic",
               help="Log level of the client's own messages (stderr).")
+@click.option("--context", "kube_context", hidden=True, help="Kubernetes context (ignored).")
+@click.option("--allow-version-mismatch", is_flag=True, help="Accepted for calicoctl compatibility.")
 @click.pass_context
-def cli(ctx: click.Context, datastore: str | None, log_level: str) -> None:
+def cli(ctx: click.Context, /, datastore: str | None, log_level: str, **_: Any) -> None:
     """tortie: Calico policy, with audit mode, for every node.
 
     Resource commands work like calicoctl's: the same YAML, flags, messages and exit codes.
@@ -53,10 +63,15 @@ def cli(ctx: click.Context, datastore: str | None, log_level: str) -> None:
 
 
 @cli.command()
-def version() -> None:
-    """Print the version."""
+@click.option("--client", "client_only", is_flag=True, help="Show the client version only.")
+@click.option("--poll", help="Accepted for calicoctl compatibility.")
+@click.option("-c", "--config", help="Accepted for calicoctl compatibility.")
+@compatible
+def version(**_: Any) -> None:
+    """Print the version, and the calicoctl version whose behaviour tortie follows."""
     from .. import __version__  # read on first use (tortie/__init__.py)
-    click.echo(f"Client Version: {__version__}")
+    click.echo(f"Client Version:    {__version__}")
+    click.echo(f"calicoctl Version: {CALICOCTL_VERSION}")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -83,7 +98,7 @@ def _command_word(args: list[str]) -> str | None:
     """The first word after the global options."""
     i = 0
     while i < len(args):
-        if args[i] in ("--datastore", "--log-level"):
+        if args[i] in ("--datastore", "--log-level", "--context"):
             i += 2
         elif args[i].startswith("-"):
             i += 1
@@ -92,17 +107,20 @@ def _command_word(args: list[str]) -> str | None:
     return None
 
 
+def _usage() -> str:
+    return cli.get_help(click.Context(cli, info_name="tortie", **cli.context_settings))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     hoisted = hoist_global_options(args)
     word = _command_word(hoisted)
-    context = click.Context(cli, info_name="tortie")
     if word is None and not {"-h", "--help"} & set(hoisted):
-        click.echo(cli.get_help(context))
+        click.echo(_usage())
         return 1
-    if word is not None and word not in cli.list_commands(context):
-        click.echo(f'Unknown command: "{word}"')
-        click.echo(cli.get_help(context))
+    if word is not None and word not in cli.list_commands(click.Context(cli, info_name="tortie")):
+        click.echo(f'unknown command: "{word}"')
+        click.echo(_usage())
         return 1
     try:
         # Without standalone mode click returns, not raises, the status a command gives ctx.exit().
@@ -112,9 +130,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.UsageError:
-        click.echo(f"Invalid option: 'tortie {' '.join(args)}'. Use flag '--help' to read about a specific "
-                   "subcommand.")
+    except click.UsageError as exc:
+        if exc.ctx is not None and exc.ctx.command is not cli:
+            # calicoctl prints the command's usage (docopt), then its own words for the mistake.
+            click.echo(exc.ctx.get_usage())
+            click.echo(f"invalid option: 'tortie {' '.join(args)}'. Use flag '--help' to read about a specific "
+                       "subcommand")
+        else:
+            click.echo(f"Invalid option: '{' '.join(args)}'. Use flag '--help' to read about a specific "
+                       "subcommand.")
         return 1
     except click.Abort:
         return 1
