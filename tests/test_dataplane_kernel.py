@@ -89,12 +89,12 @@ def test_a_policy_change_rewrites_only_its_own_chains(netns: str) -> None:
     calc.load(case.docs)
     dataplane = Dataplane(Runner(netns))
     dataplane.program(calc.view(), config)
-    doc = next(d for d in case.docs if d["metadata"]["name"] == "security.pass-web")
+    doc = next(d for d in case.docs if d["metadata"]["name"] == "pass-web")
     changed = {**doc, "spec": {**doc["spec"], "ingress": doc["spec"]["ingress"][:2]}}
     calc.update(changed)
     result = dataplane.program(calc.view(), config)
     rewritten = {c for p in result.plans.values() for c in p.rewritten}
-    assert rewritten == {chain_name("cali-pi-", "gnp.security.pass-web")}
+    assert rewritten == {chain_name("cali-pi-", "gnp.pass-web")}
 
 
 def test_scenario_directory_is_present() -> None:

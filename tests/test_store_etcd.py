@@ -123,14 +123,14 @@ def test_store_migrate_copies_every_resource_from_sqlite_to_etcd(etcd: EtcdServe
     before = yaml.safe_load(tortie("--datastore", source, "get", "networkpolicy", "db", "-n", "shop",
                                    "-o", "yaml")[1])
     code, out = tortie("store", "migrate", "--from", source, "--to", etcd.url)
-    assert code == 0 and out.startswith("Copied 3 resource(s)"), out
+    assert code == 0 and out.startswith("Copied 5 resource(s)"), out
     after = yaml.safe_load(tortie("--datastore", etcd.url, "get", "networkpolicy", "db", "-n", "shop",
                                   "-o", "yaml")[1])
     for field in ("uid", "labels", "annotations", "creationTimestamp"):
         assert after["metadata"][field] == before["metadata"][field]
     assert after["spec"] == before["spec"]
     again = tortie("store", "migrate", "--from", source, "--to", etcd.url)
-    assert again[1] == f"Copied 0 resource(s) from {source} to {etcd.url} (3 already there).\n"
+    assert again[1] == f"Copied 0 resource(s) from {source} to {etcd.url} (5 already there).\n"
     # Content that differs in the target stops the copy before any write, unless --overwrite.
     assert tortie("--datastore", etcd.url, "label", "networkpolicy", "db", "-n", "shop", "team=ops",
                   "--overwrite")[0] == 0

@@ -23,8 +23,8 @@ from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
 from ..dataplane.interfaces import read_interfaces
 from ..dataplane.backend import detect_backend
 from ..dataplane.kernel import log_lines_may_be_lost
-from ..resources import (FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored,
-                         parse_key)
+from ..resources import (PARAMETERS, FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource,
+                         decode_stored, parse_key)
 from ..resources.limits import shorten
 from ..resources.stored import PREFIX
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
@@ -82,6 +82,7 @@ class Agent:
         self._render_cache = RenderCache()
         self._interfaces: dict[str, set[str]] | None = None
         self._warned_log_lines = False
+        self._unused: tuple[str, ...] = ()
 
     # --- main loop -------------------------------------------------------------------
 
@@ -278,6 +279,11 @@ class Agent:
         if changed:
             log.info("configuration (%s): %s", why, ", ".join(f"{n}={settings[n].value!r}" for n in sorted(changed)))
             self._dirty = True
+        unused = tuple(n for n in sorted(settings) if not PARAMETERS[n].implemented
+                       and settings[n].source != "default value" and settings[n].value not in ("", None))
+        if unused and unused != self._unused:
+            log.info("configuration: tortie stores but does not act on %s", ", ".join(unused))
+        self._unused = unused
         logging.getLogger("tortie").setLevel(_level(new["logSeverityScreen"]))
         self.health.configure(new["healthEnabled"], new["healthHost"], new["healthPort"])
         self.reporting.configure(new)

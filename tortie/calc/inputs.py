@@ -44,7 +44,7 @@ def member_text(text: str) -> str:
 @dataclass(frozen=True)
 class NamedPort:
     name: str
-    protocol: str  # TCP or UDP
+    protocol: str  # TCP, UDP or SCTP
     port: int
 
 
@@ -139,14 +139,19 @@ def _networks(values: tuple[str, ...], what: str) -> tuple[tuple[IPNetwork, ...]
         raise BadInput(f"{what} holds an invalid address") from None
 
 
+_PORT_PROTOCOLS = {6: "TCP", 17: "UDP", 132: "SCTP"}
+
+
 def _ports(value: Any) -> tuple[NamedPort, ...]:
+    """The named ports (a port without a name only maps a host port)."""
     if value is None:
         return ()
     if not isinstance(value, list) or not all(
-            isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("protocol"), str)
+            isinstance(p, dict) and isinstance(p.get("name", ""), str) and isinstance(p.get("protocol"), (str, int))
             and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool) for p in value):
         raise BadInput("spec.ports must be a list of {name, protocol, port}")
-    return tuple(NamedPort(p["name"], p["protocol"], p["port"]) for p in value)
+    return tuple(NamedPort(p["name"], _PORT_PROTOCOLS.get(p["protocol"], str(p["protocol"])), p["port"])
+                 for p in value if p.get("name"))
 
 
 def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> Entity:
@@ -196,7 +201,8 @@ def policy_from_doc(key: str, doc: Doc) -> PolicyData:
     except SelectorError as exc:  # pragma: no cover - validated by the loader
         raise BadInput(str(exc)) from None
     namespace = p.namespace if isinstance(p, NetworkPolicy) else None
-    return PolicyData(key, p.KIND, p.name, p.short_name, namespace, p.tier, spec.order, selector,
+    # Felix v3.32 names a policy by its name as created (felix/types/policy_id.go).
+    return PolicyData(key, p.KIND, p.name, p.name, namespace, p.tier, spec.order, selector,
                       tuple(spec.types or ()), tuple(spec.ingress or ()), tuple(spec.egress or ()),
                       bool(getattr(spec, "do_not_track", False)), bool(getattr(spec, "pre_dnat", False)),
                       bool(getattr(spec, "apply_on_forward", False)))

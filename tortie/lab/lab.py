@@ -134,8 +134,8 @@ def _wep(w: WorkloadSpec) -> WorkloadEndpoint:
     if w.ports:
         spec["ports"] = w.ports
     return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
-                          "metadata": {"name": f"{w.node}-k8s-{w.name}-eth0", "namespace": w.namespace,
-                                       "labels": w.labels}, "spec": spec})  # type: ignore[return-value]
+                          "metadata": {"namespace": w.namespace, "labels": w.labels},  # named from the spec
+                          "spec": spec})  # type: ignore[return-value]
 
 
 def _hep(node: str, addresses: tuple[str, str]) -> HostEndpoint:
