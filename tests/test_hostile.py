@@ -100,7 +100,7 @@ class Hostile:
         return [self.kind.NAMES[0], *names, *(["-n", self.namespace] if self.namespace else [])]
 
 
-DATABASE_WEP = f"{NODE}-k8s-database-eth0"
+DATABASE_WEP = f"{NODE.replace('-', '--')}-k8s-database-eth0"  # libcalico-go doubles the dashes of each part
 
 HOSTILE = [
     # Class 3: values that used to stop the agent, at its next start or at once.
@@ -471,7 +471,8 @@ WORLD = [load_resource(d).output() for d in [
     _doc(WorkloadEndpoint, "db", {"node": "n1", "interfaceName": "cali2222", "ipNetworks": ["10.65.0.20/32"],
                                   "profiles": ["kns.prod"], "ports": [{"name": "pg", "protocol": "TCP", "port": 5432}]},
          "prod", {"role": "db"}),
-    _doc(WorkloadEndpoint, "far", {"node": "n2", "ipNetworks": ["10.65.1.5/32"]}, "prod", {"role": "web"}),
+    _doc(WorkloadEndpoint, "far", {"node": "n2", "interfaceName": "cali5555", "ipNetworks": ["10.65.1.5/32"]}, "prod",
+         {"role": "web"}),
     _doc(Profile, "kns.prod", {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}),
     _doc(Tier, "security", {"order": 10}),
     _doc(NetworkPolicy, "db-access", {"selector": 'role == "db"', "ingress": [

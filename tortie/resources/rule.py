@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from ..selector.tokenizer import SelectorLimitError
 from .resource import check_annotations
 from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omit, Struct, StructType, field,
                      join)
@@ -21,8 +23,12 @@ NUMERIC_PORTS_NEED_PROTOCOL = "rules with numeric port or port range must set pr
 
 
 def check_selector(c: Checker, name: str, text: str | None) -> None:
-    """The validator's ``selector`` tag (empty means none)."""
-    if text and selector_problem(text) is not None:
+    """The validator's ``selector`` tag (empty means none). A selector beyond tortie's own
+    bounds, which Calico would take, is refused with the bound that it passes."""
+    problem = selector_problem(text) if text else None
+    if isinstance(problem, SelectorLimitError):
+        c.error(name, text, f"invalid selector: {problem}")
+    elif problem is not None:
         c.tag(name, text, "selector")
 
 

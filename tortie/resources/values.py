@@ -233,12 +233,12 @@ def port_bounds(port: int | str) -> tuple[int, int] | None:
 # --- selectors (libcalico-go lib/selector) ----------------------------------------------
 
 @lru_cache(maxsize=1 << 14)
-def selector_problem(text: str) -> str | None:
+def selector_problem(text: str) -> SelectorError | None:
     """Why ``text`` is not a selector, or None."""
     try:
         parse(text)
     except SelectorError as exc:
-        return str(exc)
+        return exc
     return None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .ast import All, And, Compare, Global, Has, InSet, Node, Not, Or
-from .tokenizer import Kind, SelectorError, Token, tokenize
+from .tokenizer import Kind, SelectorError, SelectorLimitError, Token, tokenize
 
 # Parentheses nest at most this deep. Calico sets no bound, but a parser that recurses must
 # stop somewhere with a clear error, and the compiled matcher nests three Python
@@ -81,7 +81,7 @@ class _Parser:
         if token.kind is Kind.LParen:
             self.depth += 1
             if self.depth > MAX_NESTING:
-                raise SelectorError(f"parentheses nested deeper than {MAX_NESTING}", token.offset)
+                raise SelectorLimitError(f"parentheses nested deeper than {MAX_NESTING}", token.offset)
             node = self.or_expr()
             self.depth -= 1
             if self.peek.kind is not Kind.RParen:

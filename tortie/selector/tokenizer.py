@@ -20,6 +20,10 @@ class SelectorError(ValueError):
         self.offset = offset
 
 
+class SelectorLimitError(SelectorError):
+    """A selector Calico's grammar allows but tortie's bounds refuse (parser.MAX_NESTING)."""
+
+
 class Kind(Enum):
     Label = "Label"
     StringLiteral = "StringLiteral"
