@@ -8,6 +8,7 @@ from typing import Any, Callable
 import click
 
 from ..resources import AlreadyExists, NotFound, Resource, ResourceClient, ResourceError
+from ..resources.codec import paused_gc
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import load_file, named, one_kind, place
@@ -35,12 +36,13 @@ def _client(ctx: click.Context, /, config: str | None) -> ResourceClient:
 def prepare(resources: list[Resource], namespace: str | None, client_defaults: bool = True) -> list[Exception]:
     """Place and validate each resource; the errors (tortie checks all before it writes)."""
     errors: list[Exception] = []
-    for resource in resources:
-        try:
-            place(resource, namespace)
-            resource.validated(client_defaults)
-        except ResourceError as exc:
-            errors.append(exc)
+    with paused_gc():  # checking builds no cycles either (see paused_gc)
+        for resource in resources:
+            try:
+                place(resource, namespace)
+                resource.validated(client_defaults)
+            except ResourceError as exc:
+                errors.append(exc)
     return errors
 
 
