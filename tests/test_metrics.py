@@ -15,9 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tortie.calc import Calculator
-from tortie.config import effective_config
+from tortie.config import settings_for
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.model import Packet, evaluate
+from tortie.plan import build_plan
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
 
@@ -150,11 +151,10 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricsNode]:
 def model_labels(src: str, dst: str, port: int) -> list[str]:
     calc = Calculator("n1")
     calc.load([load_resource(d).output() for d in WORLD])
-    view = calc.view()
-    config = effective_config("n1", None, {"prometheusReporterEnabled": True}, "/nonexistent", {})
+    plan = build_plan(calc.view(), settings_for("n1", {"prometheusReporterEnabled": True}))
     in_iface, out_iface = ("calia", "calib") if src in A else ("calib", "calia")
     packet = Packet(src, dst, 17, 30000, port, None, None, "new", in_iface, out_iface)
-    return evaluate(view, config, packet, {}).metric_policies
+    return evaluate(plan, packet).metric_policies
 
 
 def _delta(before: dict, after: dict) -> dict:

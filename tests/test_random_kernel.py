@@ -12,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tortie.calc import Calculator
-from tortie.config import effective_config
+from tortie.config import settings_for
 from tortie.dataplane import Dataplane, Runner
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.probe import probe
 from tortie.model import Packet, evaluate
+from tortie.plan import build_plan
 from tortie.resources import ResourceError, load_resource
 
 from .profiles import examples
@@ -95,15 +96,14 @@ def test_random_policies_kernel_equals_model(lab: NodeNetwork, world: Any) -> No
         return  # an invalid combination (for example ports with a notProtocol): nothing to compare
     calc = Calculator("n1")
     calc.load(stored)
-    view = calc.view()
-    config = effective_config("n1", overrides, None, "/nonexistent", {})
-    Dataplane(Runner(lab.node)).program(view, config)
+    plan = build_plan(calc.view(), settings_for("n1", overrides))
+    Dataplane(Runner(lab.node)).program(plan)
     for src_i, dst_i, proto, port in packets:
         src, dst = lab.workloads[src_i], lab.workloads[dst_i]
         sport = next(_ports)
         packet = Packet(src.addresses[0], dst.addresses[0], 6 if proto == "tcp" else 17, sport, port, None, None,
                         "new", src.interface, dst.interface)
-        model = evaluate(view, config, packet)
+        model = evaluate(plan, packet)
         kernel = probe(src.netns, src.addresses[0], dst.netns, dst.addresses[0], proto, sport, str(port))
         story = "\n".join(f"  {s['step']}: {s['events']}" for s in model.trace)
         assert kernel.arrived == (model.action == "accept"), f"{docs}\n{overrides}\n{story}"

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..dataplane.kmsg import KmsgReader, log_prefix
+from ..dataplane import KmsgReader, log_prefix
 
 AGENT = [sys.executable, "-m", "tortie.lab.probe_agent"]
 

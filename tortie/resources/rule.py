@@ -6,13 +6,14 @@ from typing import Annotated
 
 from pydantic import Field
 
+from ..core import BY_NAME, RuleAction
 from .base import Model, Problems, join
 from .errors import FieldError
 from .values import (Cidr, Port, Protocol, SelectorText, cidr_version, int_in, int_of, invalid, plain,
                      protocol_number)
 
-ACTIONS = ("Allow", "Deny", "Log", "Pass")
-TCP, UDP, ICMP, ICMPV6 = 6, 17, 1, 58
+ACTIONS = tuple(RuleAction)
+TCP, UDP, ICMP, ICMPV6 = (BY_NAME[name].number for name in ("TCP", "UDP", "ICMP", "ICMPv6"))
 
 
 def _check_action(value: object) -> str:

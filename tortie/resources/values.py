@@ -15,6 +15,7 @@ from typing import Annotated, Any, Callable
 from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
+from ..core import BY_NAME
 from ..selector import SelectorError, parse
 from .duration import DurationError, normalise_duration
 
@@ -171,9 +172,6 @@ def check_mac(value: Any) -> str:
     return matching(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", "invalid MAC address")(value)
 
 
-PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
-
-
 def check_protocol(value: Any) -> int | str:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
@@ -181,13 +179,13 @@ def check_protocol(value: Any) -> int | str:
         if not 1 <= value <= 255:
             raise invalid("protocol number must be 1-255")
         return value
-    if not isinstance(value, str) or value not in PROTOCOLS:
+    if not isinstance(value, str) or value not in BY_NAME:
         raise invalid("protocol name invalid")
     return value
 
 
 def protocol_number(value: int | str) -> int:
-    return PROTOCOLS[value] if isinstance(value, str) else value
+    return BY_NAME[value].number if isinstance(value, str) else value
 
 
 _NAMED_PORT = re.compile(r"[A-Za-z0-9_.-]{1,128}")
