@@ -106,11 +106,16 @@ class Agent:
                 self.status.last_loop = time.monotonic()
                 self.step()
         finally:
-            self.health.stop()
-            self.reporting.stop()
-            if self._store is not None:
-                self._store.close()
+            self.close()
             log.info("agent stopped; rules stay in place")
+
+    def close(self) -> None:
+        """Stop the listeners and the NFLOG reader and let go of the store; rules stay."""
+        self.health.stop()
+        self.reporting.stop()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def reread_config_file(self) -> None:
         """Read the config file again at the next turn of the loop (what SIGHUP does). The
