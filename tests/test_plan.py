@@ -10,17 +10,21 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tortie.calc import Calculator
+from hypothesis import given, settings
+
+from tortie.calc import Calculator, resource_id
 from tortie.config import settings_for
 from tortie.core import Direction, Stage
-from tortie.dataplane import Dataplane, Runner, read_interfaces
+from tortie.dataplane import Dataplane, Runner, read_interfaces, rule_text
 from tortie.lab.network import NodeNetwork
 from tortie.lab.probe import probe
 from tortie.model import Packet, evaluate
 from tortie.plan import InterfaceKind, PlanCache, build_plan, policy_denial
-from tortie.render import render
+from tortie.render import RenderCache, render
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
+
+from .test_calc import histories
 
 API = "projectcalico.org/v3"
 HOST, OUTSIDE = "198.18.43.1", "198.18.44.1"
@@ -140,3 +144,27 @@ def test_plans_of_unchanged_objects_are_reused() -> None:
     assert second.endpoints[a] is first.endpoints[a]
     assert second.endpoints[b] is not first.endpoints[b]
     assert build_plan(calc.view(), settings_for("n1"), {}, cache).endpoints[a] is not first.endpoints[a]
+
+
+def _rendered(rendered: Any) -> Any:
+    return ({key: {name: [rule_text(r) for r in chain.rules] for name, chain in table.chains.items()}
+             for key, table in rendered.tables.items()},
+            {name: (s.family, s.type, s.members) for name, s in rendered.ipsets.items()}, dict(rendered.nflog))
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories())
+def test_cached_plans_and_renders_equal_fresh_ones(history: list[tuple[str, dict[str, Any]]]) -> None:
+    """Plan and render reuse by identity (calc/view.py's contract); after every change what
+    they give is what planning and rendering from scratch gives."""
+    calc = Calculator("n1")
+    typed = settings_for("n1", {"prometheusReporterEnabled": True, "dropActionOverride": "LogAndDrop"})
+    plans, renders = PlanCache(), RenderCache()
+    for op, doc in history:
+        if op == "delete":
+            calc.delete(*resource_id(doc))
+        else:
+            calc.update(doc)
+        view = calc.view()
+        cached = render(build_plan(view, typed, {}, plans), renders)
+        assert _rendered(cached) == _rendered(render(build_plan(view, typed, {}))), (op, doc)

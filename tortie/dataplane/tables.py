@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Mapping
 
-from ..render import HOOKS, OWNED_PREFIX, Rule, Table
+from ..render import HOOKS, OWNED_PREFIX, Chain, Rule, Table
 from .commands import Iptables
 from .encode import chain as chain_token
 from .encode import rule_ids, rule_text
@@ -94,16 +95,21 @@ def _minimal_edits(chain: str, have: list[str | None], wanted: list[tuple[str, s
 
 
 def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
-         minimal: bool = False) -> Plan:
+         minimal: bool = False, written: Mapping[str, Chain] | None = None) -> Plan:
     """The restore batch that turns ``current`` into ``desired``: whole-chain rewrites for the
-    nft backend, minimal in-place edits for legacy (``minimal``). Raises EncodeError when a
-    rendered value cannot be written (nothing of the batch is then written)."""
+    nft backend, minimal in-place edits for legacy (``minimal``). ``written``: the chains last
+    written, when ``current`` is what writing them left (not read back): the same Chain
+    object there needs no look at all. Raises EncodeError when a rendered value cannot be
+    written (nothing of the batch is then written)."""
     memo = memo or IdMemo()
     declares: list[str] = []
     rules: list[str] = []
     rewritten = []
-    for name in sorted(desired.chains):
-        chain = desired.chains[name].rules
+    written = written or {}
+    for name, value in sorted(desired.chains.items()):
+        if written.get(name) is value:
+            continue
+        chain = value.rules
         wanted = memo.ids(name, chain)
         have = current.ids.get(name)
         if name in current.chains and (have is wanted or have == wanted):
@@ -139,9 +145,11 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
     return Plan(batch, rewritten, removed, hooks)
 
 
-def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None) -> Current:
-    """What a table holds once ``plan(desired, current)`` has been written."""
+def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
+          written: Mapping[str, Chain] | None = None) -> Current:
+    """What a table holds once ``plan(desired, current, written=written)`` has been written."""
     memo = memo or IdMemo()
+    written = written or {}
     state = Current(set(current.chains) | set(desired.chains))
     for name, rules in current.rules.items():
         if not name.startswith(OWNED_PREFIX):
@@ -151,7 +159,7 @@ def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = 
             state.rules[name] = ours + foreign if insert else foreign + ours
             state.ids[name] = [i for i, _ in state.rules[name]]
     for name, chain in desired.chains.items():
-        state.ids[name] = memo.ids(name, chain.rules)
+        state.ids[name] = current.ids[name] if written.get(name) is chain else memo.ids(name, chain.rules)
     state.chains -= {c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains}
     return state
 
@@ -164,6 +172,7 @@ class TableSync:
         self.iptables = iptables
         self.insert = insert
         self._known: dict[tuple[int, str], Current] = {}
+        self._written: dict[tuple[int, str], dict[str, Chain]] = {}  # the chains behind ``_known``
         self._ids: dict[tuple[int, str], IdMemo] = {}
 
     def read(self, family: int, table: str) -> Current:
@@ -172,14 +181,16 @@ class TableSync:
     def apply(self, desired: Table, read_back: bool = True) -> Plan:
         key = (desired.family, desired.name)
         current = self._known.get(key) if not read_back else None
+        written = self._written.get(key) if current is not None else None
         if current is None:
             current = self.read(*key)
         ids = self._ids.setdefault(key, IdMemo())
         self._known.pop(key, None)
-        result = plan(desired, current, self.insert, ids, minimal=self.iptables.backend == "legacy")
+        result = plan(desired, current, self.insert, ids, self.iptables.backend == "legacy", written)
         if result.batch:
             self.iptables.restore(desired.family, result.batch)
-        self._known[key] = after(desired, current, self.insert, ids)
+        self._known[key] = after(desired, current, self.insert, ids, written)
+        self._written[key] = desired.chains
         return result
 
     def remove_all(self, family: int, table: str) -> Plan:

@@ -174,8 +174,9 @@ class Chain:
         return frozenset(m.name for r in self.rules for m in r.match if isinstance(m, SetMatch))
 
     @cached_property
-    def denials(self) -> tuple[Denial, ...]:
-        return tuple(r.action.denial for r in self.rules if isinstance(r.action, Nflog))
+    def nflog(self) -> dict[str, Denial]:
+        """NFLOG prefix -> the denial it reports, for every NFLOG rule."""
+        return {r.action.denial.nflog_prefix: r.action.denial for r in self.rules if isinstance(r.action, Nflog)}
 
 
 @dataclass

@@ -50,14 +50,22 @@ class Rendered:
     nflog: Mapping[str, Denial] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Entry:
+    inputs: Any  # what the chain was built from, compared by identity first
+    chain: Chain
+
+
 @dataclass
 class RenderCache:
-    """Chains of earlier renders, reused while their inputs are unchanged (compared by
+    """What earlier renders made, reused while its inputs are unchanged (compared by
     identity first), so that one policy or endpoint change re-renders only its own chains.
-    Dropped whole when the settings change."""
+    Each render starts from the chains the last one programmed: a reused endpoint chain
+    finds the chains it jumps to already there. Dropped whole when the settings change."""
 
     settings: Settings | None = None
-    chains: dict[tuple[Any, ...], tuple[Any, Chain]] = field(default_factory=dict)  # key -> (inputs, chain)
+    chains: dict[tuple[Any, ...], _Entry] = field(default_factory=dict)  # (name, family, table) -> entry
+    tables: dict[tuple[int, str], dict[str, Chain]] = field(default_factory=dict)  # the last render's chains
     members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = field(default_factory=dict)  # per set, family
 
 
@@ -79,10 +87,11 @@ class Renderer:
         s = self.settings = plan.settings
         self.cache = cache if cache is not None else RenderCache()
         if self.cache.settings is not s:
-            self.cache.settings, self.cache.chains, self.cache.members = s, {}, {}
-        self._used_chains: dict[tuple[Any, ...], tuple[Any, Chain]] = {}
+            self.cache.settings, self.cache.chains, self.cache.tables, self.cache.members = s, {}, {}, {}
+        self._entries = dict(self.cache.chains)
+        self._done: set[tuple[Any, ...]] = set()  # chains put in place by this render
         self._used_members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = {}
-        self._sets_used: set[tuple[int, str]] = set()
+        self._sets_used: set[str] = set()
         self._nflog: dict[str, Denial] = {}
         self.m = s.marks
         self.allow = ACCEPT if s.filter_allow_action is AllowAction.ACCEPT else RETURN
@@ -96,45 +105,65 @@ class Renderer:
         tables: dict[tuple[int, str], Table] = {}
         for family in self.settings.families:
             for name in TABLES:
-                table = Table(family, name)
+                table = Table(family, name, dict(self.cache.tables.get((family, name), {})))
                 getattr(self, f"_{name}")(table)
                 table.hooks = {kernel: (Rule((), Jump(chain)),) for kernel, chain in HOOKS[name].items()}
                 self._keep_reachable(table)
                 tables[(family, name)] = table
         rendered = Rendered(tables, self._ipsets(), self._nflog)
-        self.cache.chains, self.cache.members = self._used_chains, self._used_members
+        if len(self._entries) > 2 * sum(len(t.chains) for t in tables.values()):  # now and then: drop the unused
+            self._entries = {key: entry for key, entry in self._entries.items()
+                             if (t := tables.get((key[1], key[2]))) is not None and t.chains.get(key[0]) is entry.chain}
+        self.cache.chains = self._entries
+        self.cache.tables = {key: table.chains for key, table in tables.items()}
+        self.cache.members = self._used_members
         return rendered
 
     # --- the cache -------------------------------------------------------------------------
 
-    def _chain(self, table: Table, name: str, inputs: Any, build: Callable[[], tuple[Rule, ...]]) -> None:
-        """Put chain ``name`` in ``table``, from the cache while ``inputs`` are the same. A
-        rebuilt chain equal to the cached one is the cached object: the dataplane compares
-        chains by identity first."""
+    def _reuse(self, table: Table, name: str, inputs: Any) -> bool:
+        """Is chain ``name`` in place as the last render made it from the same ``inputs``
+        (tuple equality checks identity first: cheap)? Then so are the chains it jumps to:
+        by calc/view.py's identity contract, had one of them changed, so would ``inputs``."""
         key = (name, table.family, table.name)
-        hit = self.cache.chains.get(key)
-        if hit is None or hit[0] != inputs:  # tuple equality checks identity first: cheap on a hit
+        hit = self._entries.get(key)
+        if hit is None or hit.inputs != inputs or table.chains.get(name) is not hit.chain:
+            return False
+        self._done.add(key)
+        return True
+
+    def _chain(self, table: Table, name: str, inputs: Any, build: Callable[[], tuple[Rule, ...]]) -> None:
+        """Put chain ``name`` in ``table`` (once per render), from the cache while ``inputs``
+        are the same. A rebuilt chain equal to the cached one is the cached object: the
+        dataplane compares chains by identity first."""
+        key = (name, table.family, table.name)
+        if key in self._done:
+            return
+        self._done.add(key)
+        hit = self._entries.get(key)
+        if hit is None or hit.inputs != inputs:
             chain = Chain(name, build())
-            hit = (inputs, hit[1] if hit is not None and hit[1].rules == chain.rules else chain)
-        self._used_chains[key] = hit
-        table.chains[name] = hit[1]
+            hit = self._entries[key] = _Entry(inputs, hit.chain if hit is not None and hit.chain.rules == chain.rules
+                                              else chain)
+        table.chains[name] = hit.chain
 
     def _keep_reachable(self, table: Table) -> None:
         """§4.6: a chain is programmed only while a programmed chain refers to it. Also notes
         the sets and NFLOG prefixes of the programmed chains."""
-        seen: set[str] = set()
+        chains = table.chains
+        seen: dict[str, Chain] = {}
         todo = list(HOOKS[table.name].values())
         while todo:
             name = todo.pop()
-            chain = table.chains.get(name)
-            if name in seen or chain is None:
+            if name in seen or name not in chains:
                 continue
-            seen.add(name)
+            chain = seen[name] = chains[name]
             todo += chain.targets
-            self._sets_used |= {(table.family, s) for s in chain.sets}
-            for denial in chain.denials:
-                self._nflog[denial.nflog_prefix] = denial
-        table.chains = {name: chain for name, chain in table.chains.items() if name in seen}
+            if chain.sets:
+                self._sets_used |= chain.sets
+            if chain.nflog:
+                self._nflog.update(chain.nflog)
+        table.chains = seen
 
     # --- deny sequence (§2) ----------------------------------------------------------------
 
@@ -185,20 +214,17 @@ class Renderer:
         data = policy.data
         name = chain_name(n.POLICY_IN if direction is INGRESS else n.POLICY_OUT,
                           policy_id(data.kind, data.name, data.namespace))
-        if name not in table.chains:
-            self._chain(table, name, (policy,),
-                        lambda: tuple(self.rules_chain(policy.rules(direction), table.family, table.name)))
+        self._chain(table, name, (policy,),
+                    lambda: tuple(self.rules_chain(policy.rules(direction), table.family, table.name)))
         return name
 
     def _profile_chain(self, table: Table, profile: ProfilePlan, direction: Direction) -> str:
         name = chain_name(n.PROFILE_IN if direction is INGRESS else n.PROFILE_OUT, profile.name)
-        if name not in table.chains:
-            rules = profile.rules(direction)
-            # P may still be set by a tier's or an earlier profile's Pass: a profile that tests
-            # P for its own Pass rules starts with it clear (docs/decisions.md).
-            start = [Rule((), SetMark(0, self.m.p))] if rules.has_pass else []
-            self._chain(table, name, (profile,),
-                        lambda: _rules(start, self.rules_chain(rules, table.family, "filter")))
+        rules = profile.rules(direction)
+        # P may still be set by a tier's or an earlier profile's Pass: a profile that tests
+        # P for its own Pass rules starts with it clear (docs/decisions.md).
+        start = [Rule((), SetMark(0, self.m.p))] if rules.has_pass else []
+        self._chain(table, name, (profile,), lambda: _rules(start, self.rules_chain(rules, table.family, "filter")))
         return name
 
     # --- per-endpoint chains (§4.5) -------------------------------------------------------------
@@ -245,17 +271,21 @@ class Renderer:
         return out + self._tiers(table, ep.tiers_at(stage, direction), direction, ends=False)
 
     def _endpoint_chain(self, table: Table, name: str, ep: EndpointPlan, direction: Direction, stage: Stage) -> None:
-        """An endpoint chain, from the cache while its tiers and profiles are the same. The
-        policy and profile chains it jumps to are registered in the table either way."""
+        """An endpoint chain, with the policy and profile chains it jumps to: from the cache
+        while its tiers and profiles are the same objects (calc/view.py's identity contract
+        says a policy or profile that changed is a new object)."""
         tiers = ep.tiers_at(stage, direction)
+        profiles = ep.profiles if table.name == "filter" and stage is Stage.NORMAL else ()
+        inputs = (ep.is_host, profiles, tiers)
+        if self._reuse(table, name, inputs):
+            return
         for tier in tiers:
             for policy in tier.policies:
                 self._policy_chain(table, policy, direction)
-        profiles = ep.profiles if table.name == "filter" and stage is Stage.NORMAL else ()
         for profile in profiles:
             self._profile_chain(table, profile, direction)
         build = self._filter_endpoint_chain if table.name == "filter" else self._untracked_chain
-        self._chain(table, name, (ep.is_host, profiles, tiers), lambda: tuple(build(table, ep, direction, stage)))
+        self._chain(table, name, inputs, lambda: tuple(build(table, ep, direction, stage)))
 
     def _dispatch(self, table: Table, chain: str, incoming: bool, targets: list[tuple[str, str]]) -> None:
         """Workload dispatch by interface name, failing closed for unknown interfaces (§4.3).
@@ -266,6 +296,9 @@ class Renderer:
         def goto(iface: str, target: str, prefix: bool = False) -> Rule:
             return Rule((Interface(incoming, iface, prefix),), Jump(target, goto=True))
 
+        inputs = tuple(targets)
+        if self._reuse(table, chain, inputs):
+            return
         if len(targets) <= DISPATCH_FANOUT:
             rules = [goto(iface, target) for iface, target in targets]
         else:
@@ -282,8 +315,7 @@ class Renderer:
                 child = chain_name(f"{chain}-", key)
                 rules.append(goto(key, child, prefix=True))
                 self._dispatch(table, child, incoming, group)
-        self._chain(table, chain, tuple(targets), lambda: _rules(rules, self.deny((), "filter",
-                                                                                  note="Unknown interface")))
+        self._chain(table, chain, inputs, lambda: _rules(rules, self.deny((), "filter", note="Unknown interface")))
 
     # --- host endpoint interfaces ------------------------------------------------------------------
 
@@ -403,11 +435,11 @@ class Renderer:
     # --- ipsets (§8) -----------------------------------------------------------------------------
 
     def _ipsets(self) -> dict[str, IPSetSpec]:
-        used = self._sets_used
-        by_name = {(f, ipset_name(f, set_id)): set_id for f in self.settings.families for set_id in self.plan.ipsets}
+        by_name = {ipset_name(f, set_id): (f, set_id) for f in self.settings.families for set_id in self.plan.ipsets}
         out = {}
-        for family, name in sorted(used):
-            ipset = self.plan.ipsets[by_name[(family, name)]]
+        for name in sorted(self._sets_used):
+            family, set_id = by_name[name]
+            ipset = self.plan.ipsets[set_id]
             key = (ipset.id, family)
             hit = self.cache.members.get(key)
             if hit is None or hit[0] is not ipset:  # the same IPSet object has the same members
