@@ -71,6 +71,14 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
 
 
 class Calculator:
+    """The cluster as node ``node`` needs it (evaluation.md §2–§5, dataplane.md §8).
+
+    Feed it stored resource documents (``load``, ``update``, ``delete``; never raises for
+    their content: a document that does not make sense is a problem, and its last good
+    version stays in force) and read ``view()``. Work per update is proportional to what
+    the update touches, not to the cluster.
+    """
+
     def __init__(self, node: str) -> None:
         self.node = node
         self.entities: dict[str, Entity] = {}
@@ -97,7 +105,7 @@ class Calculator:
     # --- loading ------------------------------------------------------------------
 
     def load(self, items: Iterable[StoredResource | Doc]) -> Delta:
-        """Apply a whole snapshot (resources of any kinds, in any order)."""
+        """Apply a whole snapshot (resources of any kinds, in any order); the merged Delta."""
         delta = Delta()
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
@@ -109,7 +117,9 @@ class Calculator:
         return delta
 
     def update(self, item: StoredResource | Doc) -> Delta:
-        """Apply one created or changed resource, addressed as ``resource_id`` gives it."""
+        """Apply one created or changed resource, addressed as ``resource_id`` gives it (its
+        kind decides what it is; kinds calc does not use are ignored). A problem seen for the
+        first time is in the Delta."""
         kind, name, namespace = _identity(item)
         kind, key = resource_id(item)
         doc = item.doc if isinstance(item, StoredResource) else item
@@ -431,7 +441,8 @@ class Calculator:
             delta.problems.append(text)
 
     def problems(self) -> tuple[str, ...]:
-        """Bad resources, and resources that do not fit together."""
+        """Bad resources, and resources that do not fit together, one sentence each, sorted.
+        Scans the cluster: call it now and then, not per update."""
         found = dict(self._problems)
         for key in self._applies:
             e = self.entities[key]
@@ -451,6 +462,8 @@ class Calculator:
         return tuple(sorted(found.values()))
 
     def view(self) -> NodeView:
+        """The node's view now: a new NodeView sharing every unchanged part with the last one
+        (view.py's identity contract). Costs the endpoints changed since the last call."""
         for key in self._stale:
             if key in self._applies:
                 self._views[key] = self._endpoint_view(key)

@@ -24,6 +24,8 @@ import struct
 import sys
 import time
 
+from ..core import SCTP, UDPLITE
+
 
 def _family(address: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
@@ -36,14 +38,14 @@ def _icmp_proto(address: str) -> int:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     total = (total >> 16) + (total & 0xFFFF)
     total += total >> 16
     return ~total & 0xFFFF
 
 
 TCP_FLAGS = {"tcp-segment": 0x10, "tcp-invalid": 0x03}  # ACK; SYN+FIN
-IPPROTO_SCTP, IPPROTO_UDPLITE = 132, 136
+IPPROTO_SCTP, IPPROTO_UDPLITE = SCTP.number, UDPLITE.number
 
 
 def _crc32c(data: bytes) -> int:

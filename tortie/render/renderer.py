@@ -82,6 +82,9 @@ def _rules(*parts: Rule | list[Rule]) -> tuple[Rule, ...]:
 
 
 class Renderer:
+    """One render of ``plan`` (use ``render``); ``deny`` and ``rules_chain`` are its building
+    blocks, the deny sequence of dataplane.md §2 and the rule chains of §5."""
+
     def __init__(self, plan: Plan, cache: RenderCache | None = None) -> None:
         self.plan = plan
         s = self.settings = plan.settings
