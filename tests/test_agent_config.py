@@ -14,6 +14,8 @@ from tortie.dataplane import Runner
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
 
+from .wait import wait_until
+
 API = "projectcalico.org/v3"
 
 
@@ -24,12 +26,14 @@ def _write(url: str, kind: str, name: str, spec: dict[str, object]) -> int:
     return int(doc["metadata"]["resourceVersion"])
 
 
-def _until_applied(agent: Agent, revision: int) -> None:
-    for _ in range(100):  # each step waits for events at most 0.2 s
+def until_applied(agent: Agent, revision: int) -> None:
+    """Run an in-process agent's loop until it has applied ``revision``."""
+    def step() -> int:
         agent.step()
-        if agent.status.applied_revision >= revision:
-            return
-    raise AssertionError(f"revision {revision} not applied: {agent.status}")
+        return agent.status.applied_revision
+
+    wait_until(f"revision {revision} applied", step, lambda applied: applied >= revision,
+               details=lambda: str(agent.status))
 
 
 def test_file_read_at_start_and_on_request_last_good_kept_tie_logged_once(
@@ -44,14 +48,14 @@ def test_file_read_at_start_and_on_request_last_good_kept_tie_logged_once(
     agent = Agent("n1", url, config_file=str(path), env={}, runner=Runner(netns))
     caplog.set_level(logging.INFO, logger="tortie")
     try:
-        _until_applied(agent, _write(url, "FelixConfiguration", "default", {"logPrefix": "one"}))
+        until_applied(agent, _write(url, "FelixConfiguration", "default", {"logPrefix": "one"}))
         assert agent.settings.iptables_post_write_check_interval == 5
         path.write_text("IptablesPostWriteCheckIntervalSecs = bogus\n")
-        _until_applied(agent, _write(url, "FelixConfiguration", "default", {"logPrefix": "two"}))
+        until_applied(agent, _write(url, "FelixConfiguration", "default", {"logPrefix": "two"}))
         assert agent.settings.log_prefix == "two"
         assert agent.status.config_problems == []  # a FelixConfiguration change does not read the file again
         agent.reread_config_file()
-        _until_applied(agent, _write(url, "FelixConfiguration", "default", {"logPrefix": "three"}))
+        until_applied(agent, _write(url, "FelixConfiguration", "default", {"logPrefix": "three"}))
         assert agent.settings.iptables_post_write_check_interval == 5  # the last good value, not the default 1s
         assert [p.split(": ")[1] for p in agent.status.config_problems] == ["IptablesPostWriteCheckIntervalSecs = 'bogus'"]
     finally:

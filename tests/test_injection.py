@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tortie.agent import Agent
@@ -30,6 +30,9 @@ from tortie.render import Builtin, Interface, Log, Rule, chain_name, render
 from tortie.resources import ResourceClient, WorkloadEndpoint, load_resource
 from tortie.resources.client import resource_key
 from tortie.store import open_store
+
+from .profiles import examples
+from .test_agent_config import until_applied
 
 API = "projectcalico.org/v3"
 INJECTIONS = ["kns.shop\n-F", 'x" -j ACCEPT #']
@@ -81,14 +84,6 @@ def _agent(url: str, netns: str) -> Agent:
     return agent
 
 
-def _until(agent: Agent, revision: int) -> None:
-    for _ in range(100):
-        agent.step()
-        if agent.status.applied_revision >= revision:
-            return
-    raise AssertionError(f"revision {revision} not applied: {agent.status}")
-
-
 def _filter(netns: str) -> str:
     return Runner(netns).run(["iptables-nft-save", "-t", "filter"])
 
@@ -116,7 +111,7 @@ def test_a_hostile_profile_name_changes_nothing_but_its_own_endpoint(hostile: st
         assert (arrives(80, 26001), arrives(5432, 26002)) == (True, False)
         evil = copy.deepcopy(WORLD[2])
         evil["spec"]["profiles"] = ["kns.shop", hostile]
-        _until(agent, _store_raw(url, evil))
+        until_applied(agent, _store_raw(url, evil))
         assert agent.status.last_error is None  # nothing failed: nothing bad was written
         saved = _filter(lab.node)
         assert "--dport 9 -j DROP" in saved and ":cali-tw-caliw" in saved  # not flushed, a foreign rule kept
@@ -126,7 +121,7 @@ def test_a_hostile_profile_name_changes_nothing_but_its_own_endpoint(hostile: st
                 "GlobalNetworkPolicy", "no-80", {"selector": "all()", "order": 1, "types": ["Ingress"], "ingress": [
                     {"action": "Deny", "protocol": "TCP", "destination": {"ports": [80]}}, {"action": "Pass"}]})))
                 ["metadata"]["resourceVersion"])
-        _until(agent, revision)
+        until_applied(agent, revision)
         assert not arrives(80, 26005)
         agent.close()
         agent = _agent(url, lab.node)  # a restart knows only the hostile version: w is left out, closed
@@ -155,7 +150,7 @@ def _world() -> list[dict[str, Any]]:
         _doc("WorkloadEndpoint", "x", {"node": "n1", "interfaceName": "calix", "ipNetworks": ["198.18.48.2/32"],
                                        "profiles": ["kns.shop"]}, namespace="other", labels={"role": "web"}),
         _doc("HostEndpoint", "h", {"node": "n1", "interfaceName": "eth5", "expectedIPs": ["198.18.49.1"],
-                                   "profiles": ["p-none"]}, labels={"role": "host", "free": "a"}),
+                                   "profiles": ["p-other"]}, labels={"role": "host", "free": "a"}),
         _doc("GlobalNetworkSet", "gs", {"nets": ["198.18.50.0/24"]}, labels={"role": "web", "free": "a"}),
         _doc("NetworkSet", "ns", {"nets": ["198.18.51.0/24"]}, namespace="shop", labels={"role": "web"}),
         _doc("GlobalNetworkPolicy", "t.g", {"tier": "t", "selector": "role in {'db', 'host'}", "ingress": [
@@ -169,6 +164,7 @@ def _world() -> list[dict[str, Any]]:
 
 # (document, path, prefix): a prefix keeps what a field means (a workload interface stays one)
 # while the rest of the value is arbitrary. Identity fields are renamed, not changed in place.
+# Every profile name is listed once and names no profile, so a new name shares nothing.
 FIELDS = [
     ("w", ("metadata", "name"), ""), ("w", ("metadata", "labels", "free"), ""),
     ("w", ("spec", "interfaceName"), "cali"), ("w", ("spec", "profiles", 1), "p-"),
@@ -248,7 +244,7 @@ hostile_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.
     INJECTIONS + ["a\nb", 'a"b', "a b", "a\\", "", "-F", "*", "cali+", "a#b", "\t", "x" * 300])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300))
 @given(st.sampled_from(FIELDS + [("config", (name,), prefix) for name, prefix in CONFIG_FIELDS]), hostile_text)
 @example(("w", ("spec", "profiles", 1), ""), "kns.shop\n-F")
 @example(("w", ("spec", "profiles", 1), ""), 'x" -j ACCEPT #')

@@ -294,8 +294,7 @@ def test_udplite_flows_keep_their_ports(node: MetricsNode, tmp_path: Path) -> No
             lines = path.read_text().splitlines() if path.exists() else []
             return [r for r in map(json.loads, lines) if r["protocol"] == UDPLITE.number]
 
-        assert wait_for(lambda: bool(udplite()), True, timeout=10)
-        record = udplite()[0]
+        record = wait_until("a UDP-Lite flow record", udplite, timeout=10)[0]
         assert (record["srcPort"], record["dstPort"], record["packets"]) == (35000, 9002, 2)
         assert [f"{record['tier']}|{record['policy']}|{record['ruleIndex']}|deny"] == \
             model_labels(A[0], B[0], 9002, UDPLITE.number)

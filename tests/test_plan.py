@@ -24,6 +24,7 @@ from tortie.render import RenderCache, render
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
 
+from .profiles import examples
 from .test_calc import histories
 
 API = "projectcalico.org/v3"
@@ -152,7 +153,7 @@ def _rendered(rendered: Any) -> Any:
             {name: (s.family, s.type, s.members) for name, s in rendered.ipsets.items()}, dict(rendered.nflog))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100))
 @given(histories())
 def test_cached_plans_and_renders_equal_fresh_ones(history: list[tuple[str, dict[str, Any]]]) -> None:
     """Plan and render reuse by identity (calc/view.py's contract); after every change what
