@@ -11,6 +11,7 @@ from typing import Any
 from .. import __version__
 from ..collector import DenialPipeline, FlowLog, PipelineSettings
 from ..config import ListenerSettings, Settings
+from ..core import FAMILIES
 from ..dataplane import Runner
 from ..plan import Plan
 from ..render import Rendered
@@ -88,7 +89,7 @@ class Reporting:
         f.chains = {(t.name, t.family): len(t.chains) for t in rendered.tables.values()}
         f.rules = {(t.name, t.family): sum(len(c.rules) for c in t.chains.values()) + sum(map(len, t.hooks.values()))
                    for t in rendered.tables.values()}
-        f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in (4, 6)}
+        f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in FAMILIES}
         self.agent_registry.apply_duration.observe(seconds)
 
     def prepare(self, plan: Plan, rendered: Rendered) -> None:

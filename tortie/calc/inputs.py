@@ -5,10 +5,11 @@ documents with defensive checks; policies and profiles, whose rules need the ful
 model, go through the strict loader. A document that does not make sense raises
 ``BadInput`` with one line of explanation, and calc leaves it out.
 
-Every stored string that can reach the kernel (a chain or set name, a LOG or NFLOG
-prefix, a rule argument, an ipset member) is checked here as Calico checks it
-(libcalico-go/lib/validator/v3/validator.go): names, interface names, profile names,
-named ports. A value that cannot be used makes only its own resource invalid.
+Every stored string of an endpoint or network set that can reach the kernel (a chain or
+set name, a LOG or NFLOG prefix, a rule argument, an ipset member) is checked here as
+Calico checks it (libcalico-go/lib/validator/v3/validator.go): interface names, profile
+names, named ports, addresses. Policies, profiles and tiers get the same from the strict
+loader. A value that cannot be used makes only its own resource invalid.
 """
 
 from __future__ import annotations

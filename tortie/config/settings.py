@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Iterable, Mapping
 
-from ..core import DropActionOverride, Protocol, parse_protocol
+from ..core import FAMILIES, DropActionOverride, Protocol, parse_protocol
 from ..resources import parse_duration
 
 
@@ -217,7 +217,7 @@ class Settings:
     @property
     def families(self) -> tuple[int, ...]:
         """The IP versions tortie enforces."""
-        return (4, 6) if self.ipv6_support else (4,)
+        return FAMILIES if self.ipv6_support else (4,)
 
     def is_workload_interface(self, interface: str) -> bool:
         """interfacePrefix: the interface belongs to a workload (evaluation.md §3)."""

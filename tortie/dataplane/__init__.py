@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core import FAMILIES
 from ..plan import Plan
 from ..render import TABLES, Rendered, Table, render
 from .backend import detect_backend
@@ -19,11 +20,10 @@ from .tables import Plan as TablePlan
 from .tables import TableSync
 
 __all__ = [
-    "ApplyResult", "CommandError", "Dataplane", "EncodeError", "Iptables", "KmsgReader", "Runner", "SetPlan",
-    "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost", "log_prefix", "match_text", "read_interfaces",
-    "rule_ids", "rule_text",
+    "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "Iptables", "KmsgReader", "Runner",
+    "SetPlan", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost", "log_prefix", "match_text",
+    "read_interfaces", "rule_ids", "rule_text",
 ]
-FAMILIES = (4, 6)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import hashlib
 import re
 from typing import Any, Callable
 
+from ..core import FAMILIES
 from ..render import (Address, Builtin, ConnState, Icmp, Interface, Jump, Limit, Log, Mark, Match, MultiPort,
                       Nflog, NoTrack, Proto, Rule, SetMark, SetMatch)
 
@@ -189,7 +190,7 @@ def rule_ids(chain: str, rules: list[str]) -> list[str]:
 
 def create_set(name: str, kind: str, family: int, maxelem: int) -> str:
     """``create NAME TYPE family inet|inet6 maxelem N``."""
-    if kind not in _SET_TYPES or family not in (4, 6):
+    if kind not in _SET_TYPES or family not in FAMILIES:
         raise EncodeError("set type", f"{kind} for IPv{family}")
     return (f"create {set_name(name)} {kind} family {'inet6' if family == 6 else 'inet'} "
             f"maxelem {_number(maxelem, 'maxelem', 2**32)}")

@@ -188,7 +188,7 @@ class TableSync:
         self._known.pop(key, None)
         result = plan(desired, current, self.insert, ids, self.iptables.backend == "legacy", written)
         if result.batch:
-            self.iptables.restore(desired.family, result.batch)
+            self.iptables.restore(desired.family, desired.name, result.batch)
         self._known[key] = after(desired, current, self.insert, ids, written)
         self._written[key] = desired.chains
         return result
