@@ -471,7 +471,8 @@ class Calculator:
                 self._views.pop(key, None)
         self._stale.clear()
         if self._owners_view is None:
-            self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
+            with paused_gc():  # one tuple per address: acyclic, and the heap is large
+                self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
         endpoints = dict(self._views)
         policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
         profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}

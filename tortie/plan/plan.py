@@ -21,6 +21,7 @@ from typing import Mapping
 from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, Stage
+from ..resources.codec import paused_gc
 from .denials import Denial, policy_denial, profile_denial
 from .interfaces import LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads
 from .rules import RuleSet, plan_rules
@@ -196,7 +197,8 @@ def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, froz
     """
     cache = cache if cache is not None else PlanCache()
     builder = _Builder(view, settings, cache)
-    endpoints = {key: builder.endpoint(ep) for key, ep in view.endpoints.items()}
+    with paused_gc():  # plans are acyclic; a collection here would rescan the whole cluster's objects
+        endpoints = {key: builder.endpoint(ep) for key, ep in view.endpoints.items()}
     cache.endpoints = {key: (view.endpoints[key], plan) for key, plan in endpoints.items()}
     for key in [k for k in cache.policies if k not in view.policies]:
         del cache.policies[key]
