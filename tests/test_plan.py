@@ -144,7 +144,10 @@ def test_plans_of_unchanged_objects_are_reused() -> None:
     a, b = "HostEndpoint/a-byip", "HostEndpoint/b-named"
     assert second.endpoints[a] is first.endpoints[a]
     assert second.endpoints[b] is not first.endpoints[b]
-    assert build_plan(calc.view(), settings_for("n1"), {}, cache).endpoints[a] is not first.endpoints[a]
+    assert build_plan(calc.view(), settings_for("n1", {"dropActionOverride": "Accept"}), {},
+                      cache).endpoints[a] is first.endpoints[a]  # plans do not depend on the override
+    assert build_plan(calc.view(), settings_for("n1", {"logPrefix": "x"}), {}, cache).endpoints[a] \
+        is not first.endpoints[a]  # they do on the logPrefix template
 
 
 def _rendered(rendered: Any) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from functools import lru_cache
 from typing import Any, Callable
 
 from ..core import FAMILIES
@@ -62,7 +63,9 @@ def _number(value: object, what: str, hi: int) -> str:
 
 
 def _hex(value: int) -> str:
-    return f"{int(_number(value, 'mark', 0xFFFFFFFF)):#x}"
+    if type(value) is not int or not 0 <= value <= 0xFFFFFFFF:
+        raise EncodeError("mark", value)
+    return f"{value:#x}"
 
 
 def quoted(text: str, what: str, limit: int) -> str:
@@ -154,7 +157,9 @@ _WRITERS: dict[type, Callable[[Any], str]] = {
 }
 
 
+@lru_cache(maxsize=1 << 16)
 def _write(part: object) -> str:
+    """One match part or action as text; parts repeat across chains, so each is made once."""
     writer = _WRITERS.get(type(part))
     if writer is None:
         raise EncodeError("rule part", part)
@@ -166,6 +171,7 @@ def match_text(match: tuple[Match, ...]) -> str:
     return " ".join(_write(m) for m in match)
 
 
+@lru_cache(maxsize=1 << 17)
 def rule_text(rule: Rule) -> str:
     """A rule's specification as iptables-save prints it after ``-A CHAIN``."""
     words = [f"-m comment --comment {quoted(rule.comment, 'comment', COMMENT_MAX)}"] if rule.comment else []

@@ -96,9 +96,9 @@ class EndpointPlan:
 @dataclass
 class PlanCache:
     """Plans of the last build, by the identity of what they were built from. Dropped whole
-    when the settings change (they shape prefixes)."""
+    when the logPrefix template changes (the only setting plans depend on)."""
 
-    settings: Settings | None = None
+    log_prefix: str | None = None
     policies: dict[str, tuple[PolicyView, PolicyPlan]] = field(default_factory=dict)
     profiles: dict[str, tuple[ProfileView | None, ProfilePlan]] = field(default_factory=dict)
     endpoints: dict[str, tuple[EndpointView, EndpointPlan]] = field(default_factory=dict)
@@ -141,8 +141,8 @@ class Plan:
 
 class _Builder:
     def __init__(self, view: NodeView, settings: Settings, cache: PlanCache) -> None:
-        if cache.settings is not settings:
-            cache.settings, cache.policies, cache.profiles, cache.endpoints = settings, {}, {}, {}
+        if cache.log_prefix != settings.log_prefix:
+            cache.log_prefix, cache.policies, cache.profiles, cache.endpoints = settings.log_prefix, {}, {}, {}
         self.view = view
         self.settings = settings
         self.cache = cache

@@ -11,13 +11,15 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
-from ..calc import PortRange
-from ..config import AllowAction, EndpointToHostAction, FailsafePort, Settings
+from ..calc import CalcRule, PortRange
+from ..config import AllowAction, EndpointToHostAction, FailsafePort, Marks, Settings
 from ..core import ICMPV6, Direction, RuleAction, Stage
 from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, Plan, PolicyPlan, ProfilePlan, RuleSet, TierPlan,
                     no_match)
+from ..resources.codec import paused_gc
 from . import names as n
 from .iptables import (Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match, MultiPort, Nflog,
                        NoTrack, Proto, Rule, SetMark, Table)
@@ -61,14 +63,22 @@ class RenderCache:
     """What earlier renders made, reused while its inputs are unchanged (compared by
     identity first), so that one policy or endpoint change re-renders only its own chains.
     Each render starts from the chains the last one programmed: a reused endpoint chain
-    finds the chains it jumps to already there. Dropped whole when the settings change."""
+    finds the chains it jumps to already there. Chains are dropped when the settings
+    change; rule matches and set members, which do not depend on them, are kept."""
 
     settings: Settings | None = None
     chains: dict[tuple[Any, ...], _Entry] = field(default_factory=dict)  # (name, family, table) -> entry
     tables: dict[tuple[int, str], dict[str, Chain]] = field(default_factory=dict)  # the last render's chains
     members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = field(default_factory=dict)  # per set, family
+    # (id of a calc rule, family) -> (the rule, the marks, its match blocks and final match)
+    matches: dict[tuple[int, int], tuple[CalcRule, Marks, list[Rule], tuple[Match, ...]]] = field(
+        default_factory=dict)
 
 
+MATCHES_KEPT = 1 << 18  # rule matches kept across renders, at most
+
+
+@lru_cache(maxsize=4096)
 def comment(text: str) -> str:
     """A comment kept to characters that need no escaping, at most 256 of them."""
     return "".join(c if c in _COMMENT_SAFE else "_" for c in text)[:256]
@@ -90,7 +100,9 @@ class Renderer:
         s = self.settings = plan.settings
         self.cache = cache if cache is not None else RenderCache()
         if self.cache.settings is not s:
-            self.cache.settings, self.cache.chains, self.cache.tables, self.cache.members = s, {}, {}, {}
+            self.cache.settings, self.cache.chains, self.cache.tables = s, {}, {}
+        if len(self.cache.matches) > MATCHES_KEPT:
+            self.cache.matches = {}
         self._entries = dict(self.cache.chains)
         self._done: set[tuple[Any, ...]] = set()  # chains put in place by this render
         self._used_members: dict[tuple[str, int], tuple[Any, frozenset[str]]] = {}
@@ -200,7 +212,7 @@ class Renderer:
             if planned.skip(family):
                 continue
             rule = planned.rule
-            blocks, match = rule_match(rule, family, m)
+            blocks, match = self._match(rule, family)
             out += blocks
             if rule.action is RuleAction.ALLOW:
                 out += [Rule(match, SetMark(m.a, m.a)), Rule((Mark(m.a, m.a),), RETURN)]
@@ -212,6 +224,14 @@ class Renderer:
             else:
                 out.append(Rule(match + self.limit, Log(rules.log_prefix)))
         return out
+
+    def _match(self, rule: CalcRule, family: int) -> tuple[list[Rule], tuple[Match, ...]]:
+        """``rule_match``, once per calc rule object and family while the marks are the same."""
+        hit = self.cache.matches.get((id(rule), family))
+        if hit is None or hit[0] is not rule or hit[1] != self.m:
+            hit = (rule, self.m, *rule_match(rule, family, self.m))
+            self.cache.matches[(id(rule), family)] = hit
+        return hit[2], hit[3]
 
     def _policy_chain(self, table: Table, policy: PolicyPlan, direction: Direction) -> str:
         data = policy.data
@@ -474,4 +494,5 @@ def render(plan: Plan, cache: RenderCache | None = None) -> Rendered:
     (the agent keeps one); chains whose inputs are the same objects are reused as they are.
     Never raises for a plan built from valid settings.
     """
-    return Renderer(plan, cache).render()
+    with paused_gc():  # rules are acyclic; a collection here would rescan the whole cluster's objects
+        return Renderer(plan, cache).render()
