@@ -15,13 +15,12 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ..resources import StoredKey, StoredResource
-from ..resources.codec import paused_gc
 from ..resources.limits import shorten
 from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
                      entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
 from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, NamedPortSetSpec, RuleCompiler
-from ..core import DIRECTIONS, Direction, Stage
+from ..core import DIRECTIONS, Direction, Stage, paused_gc
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ..core import paused_gc
 from ..resources import (DocumentError, Resource, ResourceError, UnsupportedKindError, decode, flatten, kind_from_cli,
                          kind_of, parse_documents)
-from ..resources.codec import paused_gc
 from ..resources.limits import MAX_INPUT
 from .context import Fail
 

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from ..core import paused_gc
 from ..render import HOOKS, OWNED_PREFIX, Chain, Rule, Table
 from .commands import Iptables
 from .encode import chain as chain_token
@@ -176,7 +177,9 @@ class TableSync:
         self._ids: dict[tuple[int, str], IdMemo] = {}
 
     def read(self, family: int, table: str) -> Current:
-        return parse_save(self.iptables.save(family, table))
+        text = self.iptables.save(family, table)
+        with paused_gc():
+            return parse_save(text)
 
     def apply(self, desired: Table, read_back: bool = True) -> Plan:
         key = (desired.family, desired.name)
@@ -186,10 +189,12 @@ class TableSync:
             current = self.read(*key)
         ids = self._ids.setdefault(key, IdMemo())
         self._known.pop(key, None)
-        result = plan(desired, current, self.insert, ids, self.iptables.backend == "legacy", written)
+        with paused_gc():  # lines and ids: acyclic, and the heap holds a cluster's worth of objects
+            result = plan(desired, current, self.insert, ids, self.iptables.backend == "legacy", written)
         if result.batch:
             self.iptables.restore(desired.family, desired.name, result.batch)
-        self._known[key] = after(desired, current, self.insert, ids, written)
+        with paused_gc():
+            self._known[key] = after(desired, current, self.insert, ids, written)
         self._written[key] = desired.chains
         return result
 

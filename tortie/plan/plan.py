@@ -20,8 +20,7 @@ from typing import Mapping
 
 from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
 from ..config import Settings, expand_log_prefix
-from ..core import Direction, Stage
-from ..resources.codec import paused_gc
+from ..core import Direction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
 from .interfaces import LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads
 from .rules import RuleSet, plan_rules

@@ -16,10 +16,9 @@ from typing import Any, Callable, Mapping
 
 from ..calc import CalcRule, PortRange
 from ..config import AllowAction, EndpointToHostAction, FailsafePort, Marks, Settings
-from ..core import ICMPV6, Direction, RuleAction, Stage
+from ..core import ICMPV6, Direction, RuleAction, Stage, paused_gc
 from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, Plan, PolicyPlan, ProfilePlan, RuleSet, TierPlan,
                     no_match)
-from ..resources.codec import paused_gc
 from . import names as n
 from .iptables import (Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match, MultiPort, Nflog,
                        NoTrack, Proto, Rule, SetMark, Table)
