@@ -10,7 +10,7 @@ a quote or an option of its own into what the kernel reads.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import re
 from functools import lru_cache
@@ -180,17 +180,18 @@ def rule_text(rule: Rule) -> str:
     return " ".join(words)
 
 
-def _b64(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def rule_ids(chain: str, rules: list[str]) -> list[str]:
-    """§9.1: each id hashes the chain name and every rule up to and including its own."""
+    """§9.1: each id hashes the chain name and every rule up to and including its own; the
+    id is the URL-safe base64 of the digest's first 12 bytes (16 characters)."""
     digest = hashlib.sha224(chain.encode()).digest()
+    sha224, encode = hashlib.sha224, binascii.b2a_base64
     ids = []
     for text in rules:
-        digest = hashlib.sha224(digest + text.encode()).digest()
-        ids.append(_b64(digest)[:16])
+        digest = sha224(digest + text.encode()).digest()
+        ids.append(encode(digest[:12], newline=False).translate(_URLSAFE).decode())
     return ids
 
 

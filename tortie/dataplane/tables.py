@@ -49,7 +49,8 @@ def _with_ids(chain: str, rules: tuple[Rule, ...]) -> list[tuple[str, str]]:
     name = chain_token(chain)
     bodies = [rule_text(r) for r in rules]
     ids = rule_ids(name, [f"-A {name} {body}" for body in bodies])
-    return [(i, f'-A {name} -m comment --comment "cali:{i}" {body}') for i, body in zip(ids, bodies, strict=True)]
+    head = f"-A {name} -m comment --comment \"cali:"
+    return [(i, f'{head}{i}" {body}') for i, body in zip(ids, bodies, strict=True)]
 
 
 class IdMemo:
