@@ -31,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from calc import cluster  # noqa: E402
 
 from tortie.calc import Calculator  # noqa: E402
-from tortie.config import effective_config  # noqa: E402
-from tortie.dataplane import Dataplane, RenderCache, Rendered, Runner, Table, render  # noqa: E402
+from tortie.config import settings_for  # noqa: E402
+from tortie.dataplane import Dataplane, Runner  # noqa: E402
+from tortie.plan import PlanCache, build_plan  # noqa: E402
+from tortie.render import Builtin, Chain, ConnState, Jump, RenderCache, Rendered, Rule, Table, render  # noqa: E402
 from tortie.lab.network import NodeNetwork, Workload  # noqa: E402
 from tortie.resources import ResourceClient, load_resource  # noqa: E402
 from tortie.store import open_store  # noqa: E402
@@ -188,15 +190,19 @@ def main() -> None:
             agent = None
 
             # The agent's work for one change against a bare restore of the same delta, same run.
-            config = effective_config(node, None, None, "/nonexistent", {})
+            settings = settings_for(node)
             calc = Calculator(node)
             with open_store(url) as store:
                 snapshot = ResourceClient(store).snapshot().docs
             calc.load(snapshot)
             runner = Runner(lab.node)
             dataplane = Dataplane(runner)
-            cache = RenderCache()
-            dataplane.apply(render(calc.view(), config, None, cache), config["maxIpsetSize"])
+            plans, cache = PlanCache(), RenderCache()
+
+            def rendered() -> Rendered:  # what the agent does for a batch: plan, then render
+                return render(build_plan(calc.view(), settings, {}, plans), cache)
+
+            dataplane.apply(rendered(), settings.max_ipset_size)
             target = next(d for d in snapshot if d["kind"] == "GlobalNetworkPolicy"
                           and d["metadata"]["name"] in calc.view().policies and d["spec"].get("tier") != "bench")
             ratios, rewritten = [], set()
@@ -204,8 +210,7 @@ def main() -> None:
                 target["spec"]["ingress"][0]["destination"]["ports"] = [2000 + i]
                 t0 = time.perf_counter()
                 calc.update(target)
-                result = dataplane.apply(render(calc.view(), config, None, cache), config["maxIpsetSize"],
-                                         read_back=False)
+                result = dataplane.apply(rendered(), settings.max_ipset_size, read_back=False)
                 agent_time = time.perf_counter() - t0
                 rewritten |= {c for p in result.plans.values() for c in p.rewritten}
                 t0 = time.perf_counter()  # the same delta, bare: each table's batch through its restore
@@ -220,18 +225,19 @@ def main() -> None:
             # Packet rate: pairs (no rules, all the rules) measured back to back, so that the noise
             # of a shared machine hits both sides of each ratio alike; the median ratio of the pairs.
             dataplane.cleanup()
-            rendered = render(calc.view(), config, None, cache)
-            one_rule = Rendered({(4, "raw"): Table(4, "raw", {"cali-PREROUTING": [
-                "-m conntrack --ctstate ESTABLISHED -j ACCEPT"]}, {"PREROUTING": ["-j cali-PREROUTING"]})}, {})
+            all_rules = rendered()
+            one_rule = Rendered({(4, "raw"): Table(4, "raw", {"cali-PREROUTING": Chain("cali-PREROUTING", (
+                Rule((ConnState(("ESTABLISHED",)),), Builtin.ACCEPT),))}, {
+                "PREROUTING": (Rule((), Jump("cali-PREROUTING")),)})}, {})
             print("packet rate, 64-byte UDP between two workloads, all the rules against none (median of 3 pairs):")
-            for label, backend, rules in (("conntrack alone (one rule)", "nft", one_rule), ("nft", "nft", rendered),
-                                          ("legacy", "legacy", rendered)):
+            for label, backend, rules in (("conntrack alone (one rule)", "nft", one_rule), ("nft", "nft", all_rules),
+                                          ("legacy", "legacy", all_rules)):
                 plane = Dataplane(runner, backend=backend)
-                ratios = [rate_pair(lab, plane.cleanup, lambda: plane.apply(rules, config["maxIpsetSize"]))
+                ratios = [rate_pair(lab, plane.cleanup, lambda: plane.apply(rules, settings.max_ipset_size))
                           for _ in range(3)]
                 plane.cleanup()
                 ratio = statistics.median(r / b for b, r in ratios)
-                target = " (target >= 0.8)" if rules is rendered else ""
+                target = " (target >= 0.8)" if rules is all_rules else ""
                 print(f"  {label}: {statistics.median(r for _, r in ratios):,.0f}/s against "
                       f"{statistics.median(b for b, _ in ratios):,.0f}/s: ratio {ratio:.2f}{target}")
         finally:

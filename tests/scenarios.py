@@ -8,10 +8,14 @@ from typing import Any
 
 import yaml
 
+from collections.abc import Mapping
+
 from tortie.calc import Calculator, NodeView
-from tortie.config import EffectiveConfig, effective_config
+from tortie.config import Settings, effective_config
+from tortie.core import parse_protocol
 from tortie.ctl.explain import parse_endpoint
-from tortie.model import Packet, protocol_number, route
+from tortie.model import Packet, route
+from tortie.plan import Plan, build_plan
 from tortie.resources import load_resource
 
 DIRECTORY = Path(__file__).parent / "scenarios"
@@ -38,8 +42,14 @@ class Case:
         calc.load(self.docs)
         return calc.view()
 
-    def effective(self) -> EffectiveConfig:
-        return effective_config(self.node, self.config, self.node_config, "/nonexistent/felix.cfg", {})
+    def settings(self, **overrides: object) -> Settings:
+        return effective_config(self.node, {**self.config, **overrides}, self.node_config).typed
+
+    def plan(self, interfaces: Mapping[str, frozenset[str]] | None = None, **overrides: object) -> Plan:
+        """The plan of the case's node; the interfaces default to the model's placement."""
+        view = self.view()
+        return build_plan(view, self.settings(**overrides),
+                          self.interface_addresses(view) if interfaces is None else interfaces)
 
     def build_packet(self, view: NodeView) -> Packet:
         p = self.packet
@@ -50,12 +60,12 @@ class Case:
             in_iface = None if p["inIface"] == "host" else p["inIface"]
         if "outIface" in p:
             out_iface = None if p["outIface"] == "host" else p["outIface"]
-        return Packet(src, dst, protocol_number(str(p["proto"])), sport, dport, p.get("icmpType"),
+        return Packet(src, dst, parse_protocol(str(p["proto"])).number, sport, dport, p.get("icmpType"),
                       p.get("icmpCode"), p.get("state", "new"), in_iface, out_iface)
 
-    def interface_addresses(self, view: NodeView) -> dict[str, set[str]]:
-        return {"eth0": {str(a.network_address) for ep in view.endpoints.values()
-                         if ep.entity.kind == "HostEndpoint" for a in ep.entity.addresses}}
+    def interface_addresses(self, view: NodeView) -> dict[str, frozenset[str]]:
+        return {"eth0": frozenset(str(a.network_address) for ep in view.endpoints.values()
+                                  if ep.entity.kind == "HostEndpoint" for a in ep.entity.addresses)}
 
 
 def load_cases() -> list[Case]:

@@ -49,8 +49,9 @@ def test_namespace_label_change_reaches_endpoints_at_once() -> None:
     calc = Calculator("n1")
     calc.load([wep("w1", "n1", "198.18.0.1/32"), gnp("prod-only", 'pcns.env == "prod"', ingress=[{"action": "Allow"}])])
     assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")] == ()
-    delta = calc.update(res("Profile", "kns.ns1", labels={"env": "prod"}))
-    assert "WorkloadEndpoint/ns1/w1" in delta.endpoints
+    before = calc.view().endpoints["WorkloadEndpoint/ns1/w1"]
+    assert calc.update(res("Profile", "kns.ns1", labels={"env": "prod"}))
+    assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"] is not before  # rebuilt: view.py's identity contract
     tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")]
     assert [t.policies for t in tiers] == [("prod-only",)]
 
@@ -127,17 +128,26 @@ def test_ip_sets_follow_labels_scopes_and_named_ports() -> None:
 
 
 def test_delta_of_one_label_change() -> None:
+    """What changed is told by identity (calc/view.py): a remote label change changes one set's
+    members and nothing else; a local one changes its endpoint and drops the set."""
     calc = Calculator("n1")
     calc.load([wep("local", "n1", "198.18.0.1/32", labels={"role": "db"}),
                wep("far", "n2", "198.18.0.2/32", labels={"role": "web"}),
                gnp("g", "role == 'db'", ingress=[{"action": "Allow", "source": {"selector": "role == 'web'"}}])])
-    set_id = next(iter(calc.view().ipsets))
-    delta = calc.update(wep("far", "n2", "198.18.0.2/32", labels={"role": "cache"}))
-    assert delta.ipsets_changed == {set_id} and not delta.endpoints and not delta.ipsets_added
+    before = calc.view()
+    set_id = next(iter(before.ipsets))
+    assert calc.update(wep("far", "n2", "198.18.0.2/32", labels={"role": "cache"}))
+    after = calc.view()
+    assert after.ipsets.keys() == before.ipsets.keys() and after.ipsets[set_id] is not before.ipsets[set_id]
+    assert after.endpoints["WorkloadEndpoint/ns1/local"] is before.endpoints["WorkloadEndpoint/ns1/local"]
+    assert after.policies["g"] is before.policies["g"]
     assert calc.view().ipsets[set_id].members == frozenset()
     assert not calc.update(wep("far", "n2", "198.18.0.2/32", labels={"role": "cache"}))  # no change, empty delta
-    delta = calc.update(wep("local", "n1", "198.18.0.1/32", labels={"role": "other"}))
-    assert delta.endpoints == {"WorkloadEndpoint/ns1/local"} and delta.ipsets_removed == {set_id}
+    assert calc.view().ipsets[set_id] is after.ipsets[set_id]
+    assert calc.update(wep("local", "n1", "198.18.0.1/32", labels={"role": "other"}))
+    last = calc.view()
+    assert last.endpoints["WorkloadEndpoint/ns1/local"] is not after.endpoints["WorkloadEndpoint/ns1/local"]
+    assert set_id not in last.ipsets
 
 
 def test_inconsistent_and_bad_input_is_reported_once_and_never_crashes() -> None:

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 
 from tortie.calc import Calculator
-from tortie.config import effective_config
-from tortie.dataplane import chain_name, ipset_name, render, rule_ids
-from tortie.dataplane.matches import Marks, rule_match
-from tortie.dataplane.prefixes import nflog_prefix
+from tortie.config import Marks, effective_config
+from tortie.core import Direction
+from tortie.dataplane import match_text, rule_ids, rule_text
 from tortie.dataplane.tables import parse_save, plan
+from tortie.plan import Denial, build_plan, family_mismatch, nflog_prefix
+from tortie.render import Mark, Renderer, chain_name, ipset_name, render, rule_match
 from tortie.resources import load_resource
 
 from .scenarios import load_cases
@@ -42,17 +43,25 @@ def _view(file: str = "worked-examples.yaml"):  # type: ignore[no-untyped-def]
     return next(c for c in load_cases() if c.file == file).view()
 
 
-def _config(**spec: Any):  # type: ignore[no-untyped-def]
-    return effective_config("n1", spec, None, "/nonexistent", {})
+def _plan(view: Any = None, interfaces: Any = None, **spec: Any):  # type: ignore[no-untyped-def]
+    return build_plan(_view() if view is None else view, effective_config("n1", spec).typed, interfaces or {})
 
 
 def _lines(rendered: Any, family: int, table: str, *chains: str) -> list[str]:
     t = rendered.tables[(family, table)]
-    return [f"-A {c} {body}" for c in chains for body in t.chains[c]]
+    return [f"-A {c} {rule_text(rule)}" for c in chains for rule in t.chains[c].rules]
+
+
+def _texts(rules: Any) -> list[str]:
+    return [rule_text(r) for r in rules]
+
+
+def _denial(prefix: str) -> Denial:
+    return Denial(Direction.INGRESS, "t", "x", 0, "t|x|0|deny", prefix)
 
 
 def test_spec_example_verbatim() -> None:
-    rendered = render(_view(), _config(dropActionOverride="LogAndDrop", prometheusReporterEnabled=True))
+    rendered = render(_plan(dropActionOverride="LogAndDrop", prometheusReporterEnabled=True))
     assert _lines(rendered, 4, "filter", "cali-tw-cali2222", "cali-pi-np.prod.db-access") == \
         SPEC_EXAMPLE.splitlines()
     assert rendered.ipsets["cali40n:vRA-ukTXCCVz6yMr6sADnXK"].members == {"10.65.0.20,tcp:5432"}
@@ -72,7 +81,7 @@ def test_spec_ids_and_names() -> None:
 
 
 def test_top_level_chains() -> None:
-    rendered = render(_view(), _config())
+    rendered = render(_plan())
     assert _lines(rendered, 4, "filter", "cali-INPUT", "cali-FORWARD", "cali-OUTPUT") == [
         "-A cali-INPUT -i cali+ -g cali-wl-to-host",
         "-A cali-INPUT -m mark --mark 0x10000/0x10000 -j ACCEPT",
@@ -99,7 +108,7 @@ def test_top_level_chains() -> None:
     assert v6[6:] == ["-A cali-wl-to-host -j cali-from-wl-dispatch",
                       "-A cali-wl-to-host -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
                       "-A cali-wl-to-host -j DROP"]
-    assert rendered.tables[(4, "filter")].hooks == {
+    assert {k: _texts(v) for k, v in rendered.tables[(4, "filter")].hooks.items()} == {
         "INPUT": ["-j cali-INPUT"], "FORWARD": ["-j cali-FORWARD"], "OUTPUT": ["-j cali-OUTPUT"]}
 
 
@@ -125,26 +134,24 @@ def test_marks_from_other_masks() -> None:
      ['-j LOG --log-prefix "calico-drop: " --log-level 5', "-j ACCEPT"]),
 ])
 def test_deny_sequence_per_override_and_table(override: str, raw: list, mangle: list, filter_: list) -> None:
-    from tortie.dataplane.render import Renderer
-    renderer = Renderer(_view(), _config(dropActionOverride=override, prometheusReporterEnabled=True))
-    m = "-m mark --mark 0x40000/0x40000"
-    assert renderer.deny(m, "raw", (1, "DPI0|x")) == [f"{m} {r}" for r in raw]
+    renderer = Renderer(_plan(dropActionOverride=override, prometheusReporterEnabled=True))
+    match, m = (Mark(0x40000, 0x40000),), "-m mark --mark 0x40000/0x40000"
+    assert _texts(renderer.deny(match, "raw", _denial("DPI0|x"))) == [f"{m} {r}" for r in raw]
     nflog = f'{m} -j NFLOG --nflog-group 1 --nflog-prefix "DPI0|x" --nflog-size 80'
-    assert renderer.deny(m, "mangle", (1, "DPI0|x")) == [nflog] + [f"{m} {r}" for r in mangle]
-    assert renderer.deny(m, "filter", (1, "DPI0|x")) == [nflog] + [f"{m} {r}" for r in filter_]
+    assert _texts(renderer.deny(match, "mangle", _denial("DPI0|x"))) == [nflog] + [f"{m} {r}" for r in mangle]
+    assert _texts(renderer.deny(match, "filter", _denial("DPI0|x"))) == [nflog] + [f"{m} {r}" for r in filter_]
 
 
 def test_rate_limit_and_log_action_prefix() -> None:
-    from tortie.dataplane.render import Renderer
-    renderer = Renderer(_view(), _config(dropActionOverride="LogAndAccept", logDropActionOverride=True,
-                                         logActionRateLimit="5/minute", logActionRateLimitBurst=0))
-    assert renderer.deny("", "filter") == [
+    renderer = Renderer(_plan(dropActionOverride="LogAndAccept", logDropActionOverride=True,
+                              logActionRateLimit="5/minute", logActionRateLimitBurst=0))
+    assert _texts(renderer.deny((), "filter")) == [
         '-m limit --limit 5/minute -j LOG --log-prefix "calico-drop LOGandACCEPT: " --log-level 5', "-j ACCEPT"]
 
 
 def test_nflog_prefix_is_hashed_past_63_bytes() -> None:
-    assert nflog_prefix("P", "egress", 3, "default|short") == "DPE3|default|short"
-    long = nflog_prefix("P", "ingress", 12, "tier|" + "n" * 80)
+    assert nflog_prefix("P", Direction.EGRESS, 3, "default|short") == "DPE3|default|short"
+    long = nflog_prefix("P", Direction.INGRESS, 12, "tier|" + "n" * 80)
     assert long.startswith("DPI12|#") and len(long) == len("DPI12|#") + 24
 
 
@@ -157,10 +164,15 @@ def _rule(**spec: Any):  # type: ignore[no-untyped-def]
     return calc.view().policies["p"].ingress[0]
 
 
+def _match(rule: Any, family: int) -> tuple[list[str], str]:
+    blocks, match = rule_match(rule, family, Marks.from_mask(0xFFFF0000))
+    return _texts(blocks), match_text(match)
+
+
 def test_match_blocks_clear_s1_before_each_later_block() -> None:
     rule = _rule(protocol="TCP", source={"ports": [1, "ssh"], "nets": ["198.18.0.0/24", "198.18.1.0/24"]},
                  destination={"ports": [80, "http"], "notNets": ["198.18.2.0/24", "198.18.3.0/24"]})
-    blocks, match = rule_match(rule, 4, Marks.from_mask(0xFFFF0000))
+    blocks, match = _match(rule, 4)
     src_set, dst_set = [b.split("--match-set ")[1].split()[0] for b in blocks if "--match-set" in b]
     assert blocks == [
         "-j MARK --set-mark 0x0/0x180000",
@@ -182,12 +194,12 @@ def test_match_blocks_clear_s1_before_each_later_block() -> None:
 
 def test_a_single_port_alternative_is_inlined() -> None:
     rule = _rule(protocol="TCP", source={"ports": [1, 2]})
-    assert rule_match(rule, 4, Marks.from_mask(0xFFFF0000)) == ([], "-p tcp -m multiport --source-ports 1,2")
+    assert _match(rule, 4) == ([], "-p tcp -m multiport --source-ports 1,2")
 
 
 def test_only_negative_blocks_start_with_s0_set() -> None:
     rule = _rule(source={"notNets": ["198.18.2.0/24", "198.18.3.0/24"]})
-    blocks, match = rule_match(rule, 4, Marks.from_mask(0xFFFF0000))
+    blocks, match = _match(rule, 4)
     assert blocks[0] == "-j MARK --set-mark 0x80000/0x180000"
     assert match == "-m mark --mark 0x80000/0x80000"
 
@@ -195,7 +207,7 @@ def test_only_negative_blocks_start_with_s0_set() -> None:
 def test_multiport_chunks_of_fifteen_slots() -> None:
     ports = list(range(1, 15)) + ["100:200", 300]
     rule = _rule(protocol="UDP", destination={"ports": ports, "notPorts": list(range(1000, 1017))})
-    blocks, match = rule_match(rule, 4, Marks.from_mask(0xFFFF0000))
+    blocks, match = _match(rule, 4)
     assert "--destination-ports 1,2,3,4,5,6,7,8,9,10,11,12,13,14 " in blocks[1]
     assert "--destination-ports 100:200,300 " in blocks[2]
     assert "-m multiport ! --destination-ports 1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012," \
@@ -206,15 +218,15 @@ def test_fragment_order_negations_and_families() -> None:
     rule = _rule(protocol="ICMP", icmp={"type": 8, "code": 0}, notICMP={"type": 3},
                  source={"nets": ["198.18.0.0/16"], "notNets": ["198.18.9.0/24"], "selector": "a == 'b'",
                          "notSelector": "c == 'd'"})
-    blocks, match = rule_match(rule, 4, Marks.from_mask(0xFFFF0000))
+    blocks, match = _match(rule, 4)
     assert blocks == []
     words = match.split()
     assert words[:4] == ["-p", "icmp", "-s", "198.18.0.0/16"]
     assert match.index("--match-set") < match.index("--icmp-type 8/0") < match.index("! -s 198.18.9.0/24") \
         < match.index("! --match-set") < match.index("! --icmp-type 3")
-    assert rule_match(rule, 6, Marks.from_mask(0xFFFF0000)) is None  # ICMP and an IPv4 net: not for IPv6
-    assert rule_match(_rule(protocol="TCP", notProtocol="TCP"), 4, Marks.from_mask(0xFFFF0000)) is None
-    _, match = rule_match(_rule(notProtocol="UDP", ipVersion=6), 6, Marks.from_mask(0xFFFF0000))
+    assert family_mismatch(rule, 6)  # ICMP and an IPv4 net: not for IPv6
+    assert family_mismatch(_rule(protocol="TCP", notProtocol="TCP"), 4)
+    _, match = _match(_rule(notProtocol="UDP", ipVersion=6), 6)
     assert match == "! -p udp"
 
 
@@ -227,8 +239,8 @@ def test_star_hep_dispatch_with_exclusions() -> None:
     ]]
     calc = Calculator("n1")
     calc.load(docs)
-    rendered = render(calc.view(), _config(interfaceExclude="kube-ipvs0,/^veth/"),
-                      {"eth1": {"198.18.7.1"}, "veth0": set(), "vethx": set(), "eth2": set()})
+    rendered = render(_plan(calc.view(), {"eth1": frozenset({"198.18.7.1"}), "veth0": frozenset(),
+                                          "vethx": frozenset(), "eth2": frozenset()}, interfaceExclude="kube-ipvs0,/^veth/"))
     assert _lines(rendered, 4, "filter", "cali-from-host-endpoint") == [
         "-A cali-from-host-endpoint -i eth1 -g cali-fh-eth1",
         "-A cali-from-host-endpoint -i lo -j RETURN",
@@ -243,7 +255,7 @@ def test_star_hep_dispatch_with_exclusions() -> None:
 
 
 def test_plan_of_an_unchanged_table_is_empty_and_foreign_rules_force_a_rewrite() -> None:
-    rendered = render(_view(), _config())
+    rendered = render(_plan())
     table = rendered.tables[(4, "filter")]
     first = plan(table, parse_save(""), insert=True)
     lines = [line for line in first.batch.splitlines() if line.startswith(("-A", "-I"))]

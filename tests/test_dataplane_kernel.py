@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tortie.calc import Calculator
-from tortie.config import effective_config
-from tortie.dataplane import Dataplane, Runner, chain_name, render
+from tortie.config import ChainInsertMode, settings_for
+from tortie.dataplane import Dataplane, Runner
+from tortie.plan import build_plan
+from tortie.render import chain_name, render
 
 from .scenarios import DIRECTORY, load_cases
 
@@ -39,13 +41,13 @@ def _count(runner: Runner, family: int = 4) -> tuple[int, int]:
 @pytest.mark.parametrize("file", FILES)
 @pytest.mark.parametrize("overrides", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
 def test_kernel_accepts_and_converges(netns: str, file: str, overrides: dict) -> None:
-    view = _world(file)
-    config = effective_config("n1", overrides, None, "/nonexistent", {})
+    settings = settings_for("n1", overrides)
+    plan = build_plan(_world(file), settings, {"eth0": frozenset({"198.18.0.1"})})
     runner = Runner(netns)
-    dataplane = Dataplane(runner, insert=config["chainInsertMode"] == "Insert")
-    first = dataplane.program(view, config, {"eth0": {"198.18.0.1"}})
+    dataplane = Dataplane(runner, insert=settings.chain_insert_mode is ChainInsertMode.INSERT)
+    first = dataplane.program(plan)
     assert first.wrote
-    again = dataplane.program(view, config, {"eth0": {"198.18.0.1"}})
+    again = dataplane.program(plan)
     assert not again.wrote, {k: p.batch for k, p in again.plans.items() if p.batch}
     chains, sets = _count(runner)
     assert chains > 5
@@ -55,12 +57,11 @@ def test_kernel_accepts_and_converges(netns: str, file: str, overrides: dict) ->
 
 
 def test_tampering_is_repaired_and_foreign_rules_stay(netns: str) -> None:
-    view = _world("worked-examples.yaml")
-    config = effective_config("n1", {"prometheusReporterEnabled": True}, None, "/nonexistent", {})
+    plan = build_plan(_world("worked-examples.yaml"), settings_for("n1", {"prometheusReporterEnabled": True}))
     runner = Runner(netns)
     runner.run(["iptables-nft", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "DROP"])
     dataplane = Dataplane(runner)
-    dataplane.program(view, config)
+    dataplane.program(plan)
     tampering = [
         ["iptables-nft", "-D", "cali-tw-cali2222", "3"],
         ["iptables-nft", "-F", "cali-pi-np.prod.db-access"],
@@ -68,12 +69,12 @@ def test_tampering_is_repaired_and_foreign_rules_stay(netns: str) -> None:
         ["iptables-nft", "-A", "cali-fw-cali1111", "-j", "ACCEPT"],
         ["iptables-nft", "-I", "FORWARD", "1", "-j", "ACCEPT"],
     ]
-    rendered = render(view, config)
+    rendered = render(plan)
     a_set = next(s for s in rendered.ipsets.values() if s.members and s.family == 4)
     for command in tampering + [["ipset", "del", a_set.name, next(iter(a_set.members))]]:
         runner.run(command)
-        assert dataplane.program(view, config).wrote, command
-        assert not dataplane.program(view, config).wrote, command
+        assert dataplane.program(plan).wrote, command
+        assert not dataplane.program(plan).wrote, command
     save = runner.run(["iptables-nft-save", "-t", "filter"])
     lines = [line for line in save.splitlines() if line.startswith("-A INPUT")]
     assert "cali:" in lines[0] and "--dport 9 -j DROP" in lines[1]  # ours first, the foreign rule kept
@@ -84,15 +85,15 @@ def test_tampering_is_repaired_and_foreign_rules_stay(netns: str) -> None:
 
 def test_a_policy_change_rewrites_only_its_own_chains(netns: str) -> None:
     case = next(c for c in load_cases() if c.file == "tiers.yaml")
-    config = effective_config("n1", {"prometheusReporterEnabled": True}, None, "/nonexistent", {})
+    settings = settings_for("n1", {"prometheusReporterEnabled": True})
     calc = Calculator("n1")
     calc.load(case.docs)
     dataplane = Dataplane(Runner(netns))
-    dataplane.program(calc.view(), config)
+    dataplane.program(build_plan(calc.view(), settings))
     doc = next(d for d in case.docs if d["metadata"]["name"] == "pass-web")
     changed = {**doc, "spec": {**doc["spec"], "ingress": doc["spec"]["ingress"][:2]}}
     calc.update(changed)
-    result = dataplane.program(calc.view(), config)
+    result = dataplane.program(build_plan(calc.view(), settings))
     rewritten = {c for p in result.plans.values() for c in p.rewritten}
     assert rewritten == {chain_name("cali-pi-", "gnp.pass-web")}
 
@@ -124,16 +125,16 @@ def test_dispatch_tree_with_many_workloads(tmp_path) -> None:  # type: ignore[no
                    "profiles": ["kns.t"]}} for i in range(20)]]
     calc = Calculator("n1")
     calc.load(docs)
-    config = effective_config("n1", None, None, "/nonexistent", {})
-    rendered = render(calc.view(), config)
+    plan = build_plan(calc.view(), settings_for("n1"))
+    rendered = render(plan)
     subtrees = [c for c in rendered.tables[(4, "filter")].chains if c.startswith("cali-from-wl-dispatch-")]
-    assert subtrees and len(rendered.tables[(4, "filter")].chains["cali-from-wl-dispatch"]) < 20
+    assert subtrees and len(rendered.tables[(4, "filter")].chains["cali-from-wl-dispatch"].rules) < 20
     # w20 has a veth on the node but no WorkloadEndpoint: its interface must fail closed.
     workloads = [Workload(f"w{i}", iface(i), [f"198.18.30.{i + 1}"]) for i in range(21)]
     lab = NodeNetwork(f"tortie-t{uuid.uuid4().hex[:6]}", [], [], workloads)
     lab.up()
     try:
-        Dataplane(Runner(lab.node)).program(calc.view(), config)
+        Dataplane(Runner(lab.node)).program(plan)
         w = lab.workloads
         assert probe(w[0].netns, "198.18.30.1", w[19].netns, "198.18.30.20", "tcp", 23001, "80").arrived
         assert probe(w[7].netns, "198.18.30.8", w[12].netns, "198.18.30.13", "tcp", 23002, "8080").arrived
@@ -151,18 +152,17 @@ def _cali_lines(runner: Runner, backend: str) -> int:
 
 @pytest.mark.parametrize("file", FILES)
 def test_legacy_backend_converges_and_repairs_with_minimal_edits(netns: str, file: str) -> None:
-    view = _world(file)
-    config = effective_config("n1", {"dropActionOverride": "LogAndDrop", "prometheusReporterEnabled": True},
-                              None, "/nonexistent", {})
+    plan = build_plan(_world(file), settings_for("n1", {"dropActionOverride": "LogAndDrop",
+                                                         "prometheusReporterEnabled": True}))
     runner = Runner(netns)
     dataplane = Dataplane(runner, backend="legacy")
-    assert dataplane.program(view, config).wrote
-    assert not dataplane.program(view, config).wrote
-    chain = next(c for c in render(view, config).tables[(4, "filter")].chains if c.startswith("cali-tw-"))
+    assert dataplane.program(plan).wrote
+    assert not dataplane.program(plan).wrote
+    chain = next(c for c in render(plan).tables[(4, "filter")].chains if c.startswith("cali-tw-"))
     runner.run(["iptables-legacy", "-D", chain, "2"])
-    repair = dataplane.program(view, config).plans[(4, "filter")]
+    repair = dataplane.program(plan).plans[(4, "filter")]
     assert f":{chain} " not in repair.batch and (f"-R {chain} " in repair.batch or f"-A {chain} " in repair.batch)
-    assert not dataplane.program(view, config).wrote
+    assert not dataplane.program(plan).wrote
     dataplane.cleanup()
     assert _cali_lines(runner, "legacy") == 0
 

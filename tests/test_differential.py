@@ -13,9 +13,8 @@ from typing import Iterator
 import pytest
 
 from tortie.calc import NodeView
-from tortie.config import effective_config
-from tortie.dataplane import Dataplane, Runner
-from tortie.dataplane.kmsg import log_prefix
+from tortie.core import protocol
+from tortie.dataplane import Dataplane, Runner, log_prefix
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.probe import probe
 from tortie.model import evaluate
@@ -110,17 +109,14 @@ def test_kernel_equals_model(labs: dict[str, NodeNetwork], case: Case, override:
     if reason:
         pytest.skip(reason)
     lab = _lab(labs, case)
-    view = case.view()
-    config = effective_config(case.node, {**case.config, "dropActionOverride": override}, case.node_config,
-                              "/nonexistent", {})
-    interfaces = {"eth0": set(lab.host_addresses)}
-    Dataplane(Runner(lab.node)).program(view, config, interfaces)
-    base = case.build_packet(view)
+    plan = case.plan({"eth0": frozenset(lab.host_addresses)}, dropActionOverride=override)
+    Dataplane(Runner(lab.node)).program(plan)
+    base = case.build_packet(plan.view)
     port = next(_ports)
     icmp = base.protocol in (1, 58)
     packet = base.__class__(**{**base.__dict__, "sport": port if not icmp else None})
-    model = evaluate(view, config, packet, interfaces)
-    proto = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}[packet.protocol]
+    model = evaluate(plan, packet)
+    proto = "icmp" if icmp else protocol(packet.protocol).iptables
     target = f"{packet.icmp_type}/{packet.icmp_code or 0}" if icmp else str(packet.dport)
     kernel = probe(lab.namespace_of(packet.src), packet.src, lab.namespace_of(packet.dst), packet.dst, proto, port,
                    target, state=packet.state, node_ns=lab.node)

@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 
 from tortie.agent import Agent
 from tortie.calc import Calculator, NodeView, resource_id
-from tortie.dataplane import render
+from tortie.dataplane import rule_text
+from tortie.plan import build_plan
+from tortie.render import render
 from tortie.lab.lab import HEALTH_PORT, agent_status
 from tortie.resources import (BY_KIND, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet, InvalidValue,
                               NetworkPolicy, Profile, Resource, StoredResource, Tier, WorkloadEndpoint, decode_stored,
@@ -457,10 +459,10 @@ def test_two_workloads_naming_one_interface_render_one_dispatch_entry() -> None:
                                                           "ipNetworks": [address]}, "prod")).output()
                for name, address in (("b", "10.65.0.11/32"), ("a", "10.65.0.10/32"))])
     agent = Agent("n1", "sqlite:///nonexistent/unused.db", "/nonexistent", env=ENV)
-    rendered = render(calc.view(), agent.config, {})  # this raised TypeError: the property found it
+    rendered = render(build_plan(calc.view(), agent.settings))  # this raised TypeError: the property found it
     assert "cali-tw-cali1111" in rendered.tables[(4, "filter")].chains
     dispatch = rendered.tables[(4, "filter")].chains["cali-to-wl-dispatch"]
-    assert sum("cali1111" in rule for rule in dispatch) == 1
+    assert sum("cali1111" in rule_text(rule) for rule in dispatch.rules) == 1
 
 
 # --- random values at random keys never stop the agent (property) ---------------------------
@@ -575,7 +577,7 @@ def _put(key: str, value: bytes, revision: int) -> Event:
 def _enforced(agent: Agent) -> tuple[Any, Any]:
     """What the agent would program: its view and the tables rendered from it."""
     view: NodeView = agent._calc.view()  # noqa: SLF001 - the agent's own calc, driven in-process
-    rendered = render(view, agent.config, {})
+    rendered = render(build_plan(view, agent.settings))
     return _comparable(view), (rendered.tables, rendered.ipsets)
 
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tortie.config import effective_config, override_log_prefix
+from tortie.config import settings_for
 from tortie.logs import HeaderShape, LogRecord, Packet, PrefixKind, body_start, normalise_prefix, parse_line
 from tortie.logs.body import parse_body
 from tortie.logs.fast import parse_fast_body, parse_fast_line
@@ -363,9 +363,8 @@ def test_normalised_prefix(raw: str, prefix: str) -> None:
     ("LogAndDrop", True, K.OVERRIDE_DROP), ("LogAndAccept", True, K.OVERRIDE_ACCEPT),
 ])
 def test_the_prefixes_tortie_writes_are_classified(override: str, log_action: bool, kind: PrefixKind) -> None:
-    config = effective_config("n1", {"dropActionOverride": override, "logDropActionOverride": log_action},
-                              config_file="/nonexistent", env={})
-    record = parse_line(override_log_prefix(config) + BODY)
+    settings = settings_for("n1", {"dropActionOverride": override, "logDropActionOverride": log_action})
+    record = parse_line(settings.drop_log_prefix + BODY)
     assert record is not None and record.kind == kind
 
 

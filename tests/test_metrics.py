@@ -15,9 +15,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tortie.calc import Calculator
-from tortie.config import effective_config
+from tortie.config import settings_for
+from tortie.core import UDPLITE
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.model import Packet, evaluate
+from tortie.plan import build_plan
 from tortie.resources import ResourceClient, load_resource
 from tortie.store import open_store
 
@@ -123,10 +125,11 @@ class MetricsNode:
         return sum(s.value for m in text_string_to_metric_families(body) for s in m.samples
                    if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
-    def blast(self, src: str, dst: str, port: int, count: int, payload: int, flows: int = 1, sport: int = 30000) -> None:
+    def blast(self, src: str, dst: str, port: int, count: int, payload: int, flows: int = 1, sport: int = 30000,
+              proto: str = "udp") -> None:
         ns = self.lab.namespace_of(src)
         subprocess.run(["ip", "netns", "exec", ns, *AGENT, "blast", src, str(sport), dst, str(port), str(count),
-                        str(payload), str(flows)], check=True, capture_output=True, timeout=120)
+                        str(payload), str(flows), proto], check=True, capture_output=True, timeout=120)
 
     def close(self) -> None:
         self.agent.terminate()
@@ -147,14 +150,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricsNode]:
         n.close()
 
 
-def model_labels(src: str, dst: str, port: int) -> list[str]:
+def model_labels(src: str, dst: str, port: int, protocol: int = 17) -> list[str]:
     calc = Calculator("n1")
     calc.load([load_resource(d).output() for d in WORLD])
-    view = calc.view()
-    config = effective_config("n1", None, {"prometheusReporterEnabled": True}, "/nonexistent", {})
+    plan = build_plan(calc.view(), settings_for("n1", {"prometheusReporterEnabled": True}))
     in_iface, out_iface = ("calia", "calib") if src in A else ("calib", "calia")
-    packet = Packet(src, dst, 17, 30000, port, None, None, "new", in_iface, out_iface)
-    return evaluate(view, config, packet, {}).metric_policies
+    packet = Packet(src, dst, protocol, 30000, port, None, None, "new", in_iface, out_iface)
+    return evaluate(plan, packet).metric_policies
 
 
 def _delta(before: dict, after: dict) -> dict:
@@ -277,3 +279,25 @@ def test_denied_flow_stream(node: MetricsNode, tmp_path: Path) -> None:
     finally:
         node.wait_applied(node.write_config(flowLogsFileEnabled=None, flowLogsFileDirectory=None,
                                             flowLogsFlushInterval=None))
+
+
+def test_udplite_flows_keep_their_ports(node: MetricsNode, tmp_path: Path) -> None:
+    """The flow log takes ports from the protocol table the model uses: UDP-Lite has them."""
+    directory = tmp_path / "flows"
+    node.wait_applied(node.write_config(flowLogsFileEnabled=True, flowLogsFileDirectory=str(directory),
+                                        flowLogsFlushInterval="1s", dropActionOverride="Drop"))
+    try:
+        node.blast(A[0], B[0], 9002, 2, 20, sport=35000, proto="udplite")
+        path = directory / "denied-flows.jsonl"
+
+        def udplite() -> list[dict]:
+            lines = path.read_text().splitlines() if path.exists() else []
+            return [r for r in map(json.loads, lines) if r["protocol"] == UDPLITE.number]
+
+        record = wait_until("a UDP-Lite flow record", udplite, timeout=10)[0]
+        assert (record["srcPort"], record["dstPort"], record["packets"]) == (35000, 9002, 2)
+        assert [f"{record['tier']}|{record['policy']}|{record['ruleIndex']}|deny"] == \
+            model_labels(A[0], B[0], 9002, UDPLITE.number)
+    finally:
+        node.wait_applied(node.write_config(flowLogsFileEnabled=None, flowLogsFileDirectory=None,
+                                            flowLogsFlushInterval=None, dropActionOverride=None))

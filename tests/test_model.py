@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tortie.calc import Calculator
-from tortie.model import expand_log_prefix, route
+from tortie.config import expand_log_prefix
+from tortie.model import route
 from tortie.resources import load_resource
 
 

@@ -9,9 +9,9 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tortie.agent.denials import flow_of
-from tortie.dataplane.nflog import (NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, NFULNL_MSG_PACKET, NflogParser,
-                                    _attribute, ip_length, source_address)
+from tortie.collector import NflogParser, flow_of, ip_length, source_address
+from tortie.core import ICMP, PORT_PROTOCOLS, protocol
+from tortie.collector.nflog import NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, NFULNL_MSG_PACKET, _attribute
 
 from .profiles import examples
 
@@ -25,8 +25,8 @@ def message(group: int, prefix: bytes, payload: bytes, seq: int | None) -> bytes
     return struct.pack("=IHHII", 16 + len(body), NFULNL_MSG_PACKET, 0, 0, 0) + body
 
 
-def ipv4_udp(src: str, dst: str, sport: int, dport: int, payload: int) -> bytes:
-    return (struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + payload, 1, 0, 64, 17, 0, socket.inet_aton(src),
+def ipv4_udp(src: str, dst: str, sport: int, dport: int, payload: int, protocol: int = 17) -> bytes:
+    return (struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + payload, 1, 0, 64, protocol, 0, socket.inet_aton(src),
                         socket.inet_aton(dst)) + struct.pack("!HHHH", sport, dport, 8 + payload, 0))
 
 
@@ -50,6 +50,14 @@ def test_a_batch_is_parsed_and_gaps_are_counted() -> None:
     assert flow_of(header4) == (socket.inet_aton("198.18.0.1"), socket.inet_aton("198.18.0.2"), 17,
                                 struct.pack("!HH", 4000, 53), 38)
     assert flow_of(header6)[2:] == (6, struct.pack("!HH", 5000, 443), 60)
+
+
+def test_every_protocol_with_ports_keeps_them() -> None:
+    """UDPLite and SCTP flows keep their ports in the flow log, as in the model (one protocol table)."""
+    for number in PORT_PROTOCOLS:
+        header = ipv4_udp("198.18.0.1", "198.18.0.2", 4000, 53, 10, number)
+        assert flow_of(header)[2:4] == (number, struct.pack("!HH", 4000, 53)), protocol(number).name
+    assert flow_of(ipv4_udp("198.18.0.1", "198.18.0.2", 4000, 53, 10, ICMP.number))[3] == b""
 
 
 @settings(max_examples=examples(300))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from tortie.agent.flows import FlowKey, FlowLog
 from tortie.agent.metrics import DeniedMetrics, denied_registry
+from tortie.collector import FlowKey, FlowLog
 
 
 def test_exposition_matches_the_spec_example() -> None:

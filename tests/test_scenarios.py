@@ -15,8 +15,8 @@ KEYS = {"verdict": "verdict", "action": "action", "metricPolicies": "metric_poli
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_scenario(case: Case) -> None:
-    view = case.view()
-    result = evaluate(view, case.effective(), case.build_packet(view), case.interface_addresses(view))
+    plan = case.plan()
+    result = evaluate(plan, case.build_packet(plan.view))
     got = {key: getattr(result, attr) for key, attr in KEYS.items() if key in case.expect}
     assert got == case.expect, "\n".join(f"{s['step']}: {s['events']}" for s in result.trace)
 

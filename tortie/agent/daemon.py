@@ -1,10 +1,10 @@
-"""The node agent: watch the store, recompute with calc, program the dataplane.
+"""The node agent: watch the store, recompute with calc, plan, render, program the dataplane.
 
 One loop does everything that touches state, so nothing needs a lock: it reads watch
-events, feeds them to calc one at a time, and programs the kernel once per batch. It
-also runs the periodic read-back (which repairs tampering), the post-write check, and
-reconnection when the store goes away, all without ever removing rules because of an
-error: tortie fails closed.
+events, feeds them to calc one at a time, and once per batch plans the node, renders the
+plan and programs the kernel. It also runs the periodic read-back (which repairs
+tampering), the post-write check, and reconnection when the store goes away, all without
+ever removing rules because of an error: tortie fails closed.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..calc import Calculator, resource_id
-from ..config import EffectiveConfig, effective_config
-from ..dataplane import CommandError, Dataplane, RenderCache, Runner, render
-from ..dataplane.interfaces import read_interfaces
-from ..dataplane.backend import detect_backend
-from ..dataplane.kernel import log_lines_may_be_lost
-from ..resources import (PARAMETERS, FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource,
-                         decode_stored, parse_key)
+from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, IptablesBackend, Settings,
+                      effective_config, read_config_file)
+from ..dataplane import (CommandError, Dataplane, EncodeError, Runner, detect_backend, log_lines_may_be_lost,
+                         read_interfaces)
+from ..plan import PlanCache, build_plan
+from ..render import Log, RenderCache, Rendered, render
+from ..resources import (FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored,
+                         parse_key)
 from ..resources.limits import shorten
 from ..resources.stored import PREFIX
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
@@ -54,13 +55,19 @@ class Status:
 
 
 class Agent:
+    """The agent of node ``node`` on the store at ``datastore`` (a URL), programming the
+    network namespace ``runner`` runs commands in. ``config_file`` (default
+    /etc/tortie/felix.cfg) is read at start and on SIGHUP; ``env`` (default the process's)
+    supplies FELIX_* values. ``run()`` loops until SIGTERM or ``stopping`` is set; nothing
+    in the store stops it (felixconfig.md, dataplane.md §9–§10)."""
+
     def __init__(self, node: str, datastore: str, config_file: str | None = None,
                  env: Mapping[str, str] | None = None, runner: Runner | None = None,
                  store_factory: Callable[[str], Store] = open_store) -> None:
         self.node = node
         self.store_factory = store_factory
         self.datastore = datastore
-        self.config_file = config_file
+        self.config_file = config_file or DEFAULT_CONFIG_FILE
         self.env = dict(os.environ if env is None else env)
         self.runner = runner or Runner()
         self.status = Status()
@@ -71,7 +78,8 @@ class Agent:
         self._watch: Any = None
         self._calc = Calculator(node)
         self._felix: dict[str, dict[str, Any] | None] = {"default": None, f"node.{node}": None}
-        self._config: EffectiveConfig = effective_config(node, None, None, config_file, self.env)
+        self._file = read_config_file(self.config_file)
+        self._config: EffectiveConfig = effective_config(node, None, None, self._file, self.env)
         self._dirty = True
         self._next_refresh = 0.0
         self._post_write_at: float | None = None
@@ -79,10 +87,12 @@ class Agent:
         self._reread_config_file = False
         self._dp: Dataplane | None = None
         self._detected: str | None = None
+        self._plan_cache = PlanCache()
         self._render_cache = RenderCache()
-        self._interfaces: dict[str, set[str]] | None = None
+        self._interfaces: dict[str, frozenset[str]] | None = None
         self._warned_log_lines = False
-        self._unused: tuple[str, ...] = ()
+        self._unused: tuple[str, ...] = ()  # unused parameters already logged
+        self._warned: set[str] = set()  # plan warnings already logged
 
     # --- main loop -------------------------------------------------------------------
 
@@ -90,23 +100,35 @@ class Agent:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
             signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
-            signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_reread_config_file", True))
+            signal.signal(signal.SIGHUP, lambda *_: self.reread_config_file())
         log.info("agent starting node=%s datastore=%s", self.node, self.datastore)
         try:
             while not self.stopping.is_set():
                 self.status.last_loop = time.monotonic()
                 self.step()
         finally:
-            self.health.stop()
-            self.reporting.stop()
-            if self._store is not None:
-                self._store.close()
+            self.close()
             log.info("agent stopped; rules stay in place")
+
+    def close(self) -> None:
+        """Stop the listeners and the NFLOG reader and let go of the store; rules stay."""
+        self.health.stop()
+        self.reporting.stop()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def reread_config_file(self) -> None:
+        """Read the config file again at the next turn of the loop (what SIGHUP does). The
+        file is read at start and then only when asked: a FelixConfiguration change does
+        not re-read it."""
+        self._reread_config_file = True
 
     def step(self) -> None:
         """One turn of the loop: connect if needed, take events, program if due."""
         if self._reread_config_file:
             self._reread_config_file = False
+            self._file = read_config_file(self.config_file)
             self._apply_config("config file re-read (SIGHUP)")
         if self._watch is None and not self._connect():
             self.stopping.wait(1.0)
@@ -264,52 +286,53 @@ class Agent:
     # --- configuration ---------------------------------------------------------------------
 
     def _apply_config(self, why: str) -> None:
-        new = effective_config(self.node, self._felix["default"], self._felix[f"node.{self.node}"],
-                               self.config_file, self.env)
-        settings = dict(new.settings)
+        """Recompute the configuration from the FelixConfigurations seen, the file as last
+        read and the environment; a bad new value keeps the last good one (tortie.config)."""
+        new = effective_config(self.node, self._felix["default"], self._felix[f"node.{self.node}"], self._file,
+                               self.env, last_good=self._config)
         for problem in new.problems:
-            name = next((n for n in settings if n.lower() == problem.field.lower()), None)
-            if name is not None and self._config.settings[name].source != "default value":
-                settings[name] = self._config.settings[name]  # the last good value stays in force
             log.error("invalid configuration: %s", problem)
-        new = EffectiveConfig(self.node, settings, new.problems)
+        settings = new.settings
         changed = {n for n in settings if settings[n].value != self._config.settings[n].value}
         self._config = new
         self.status.config_problems = [str(p) for p in new.problems]
         if changed:
             log.info("configuration (%s): %s", why, ", ".join(f"{n}={settings[n].value!r}" for n in sorted(changed)))
             self._dirty = True
-        unused = tuple(n for n in sorted(settings) if not PARAMETERS[n].implemented
-                       and settings[n].source != "default value" and settings[n].value not in ("", None))
-        if unused and unused != self._unused:
-            log.info("configuration: tortie stores but does not act on %s", ", ".join(unused))
-        self._unused = unused
-        logging.getLogger("tortie").setLevel(_level(new["logSeverityScreen"]))
-        self.health.configure(new["healthEnabled"], new["healthHost"], new["healthPort"])
-        self.reporting.configure(new)
+        if new.unused and new.unused != self._unused:
+            log.info("configuration: tortie stores but does not act on %s", ", ".join(new.unused))
+        self._unused = new.unused
+        typed = new.typed
+        logging.getLogger("tortie").setLevel(typed.log_level)
+        self.health.configure(typed.health_enabled, typed.health_host, typed.health_port)
+        self.reporting.configure(typed, len(new.problems))
 
     @property
     def config(self) -> EffectiveConfig:
         return self._config
 
+    @property
+    def settings(self) -> Settings:
+        return self._config.typed
+
     # --- dataplane --------------------------------------------------------------------------
 
     def _backend(self) -> str:
-        choice = self._config["iptablesBackend"]
-        if choice == "Auto":
+        choice = self.settings.iptables_backend
+        if choice is IptablesBackend.AUTO:
             if self._detected is None:
                 self._detected = detect_backend(self.runner)
                 log.info("iptables backend detected: %s", self._detected)
             return self._detected
         self._detected = None  # detect again whenever the value changes back to Auto
-        return "legacy" if choice == "Legacy" else "nft"
+        return "legacy" if choice is IptablesBackend.LEGACY else "nft"
 
     def _dataplane(self) -> Dataplane:
         """The dataplane for the current backend and insert mode (kept while they stay the same,
         so that it remembers what it wrote). A backend change first removes everything tortie
         wrote through the old one: the two must never both hold rules (§9.4)."""
         backend = self._backend()
-        insert = self._config["chainInsertMode"] == "Insert"
+        insert = self.settings.chain_insert_mode is ChainInsertMode.INSERT
         if self._dp is not None and self._dp.tables.iptables.backend != backend:
             log.info("iptables backend changes from %s to %s: removing tortie's rules from %s",
                      self._dp.tables.iptables.backend, backend, self._dp.tables.iptables.backend)
@@ -320,7 +343,9 @@ class Agent:
         return self._dp
 
     def program(self, reason: str, repair: bool = False) -> None:
-        config = self._config
+        """Plan, render and write the current view (``repair``: read the kernel back first).
+        A command that keeps failing leaves the rules as they are and retries later."""
+        settings = self.settings
         dataplane = self._dataplane()
         view = self._calc.view()
         if repair or not self.status.ready:  # finding problems scans the cluster: not on every change
@@ -329,12 +354,19 @@ class Agent:
             try:
                 if repair or attempt > 0 or self._interfaces is None:  # interfaces change rarely
                     self._interfaces = read_interfaces(self.runner)
-                rendered = render(view, config, self._interfaces, self._render_cache)
-                self.reporting.prepare(view, config)
+                plan = build_plan(view, settings, self._interfaces, self._plan_cache)
+                self._warn(plan.warnings)
+                rendered = render(plan, self._render_cache)
+                self.reporting.prepare(plan, rendered)
                 started = time.monotonic()
-                result = dataplane.apply(rendered, config["maxIpsetSize"], read_back=repair or attempt > 0)
-                self.reporting.applied(view, rendered, self.status.seen_revision, time.monotonic() - started)
+                result = dataplane.apply(rendered, settings.max_ipset_size, read_back=repair or attempt > 0)
+                self.reporting.applied(plan, rendered, self.status.seen_revision, time.monotonic() - started)
                 break
+            except EncodeError as exc:  # a bug, never content: calc refuses what cannot be written
+                self.status.last_error = str(exc)
+                log.error("programming the dataplane failed, keeping the current rules: %s", exc)
+                self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+                return
             except CommandError as exc:
                 if attempt == WRITE_RETRIES:
                     self.status.last_error = str(exc)
@@ -347,7 +379,7 @@ class Agent:
         self._dirty = False
         self.status.applied_revision = self.status.seen_revision
         self.status.ready = True
-        refresh = config.seconds("iptablesRefreshInterval")
+        refresh = settings.iptables_refresh_interval
         self._next_refresh = now + refresh if refresh else 0.0
         if result.wrote:
             self.status.writes += 1
@@ -356,14 +388,21 @@ class Agent:
                 log.warning("repaired the dataplane (%s): something else changed tortie's rules or sets", reason)
             else:
                 log.info("programmed the dataplane (%s) at revision %d", reason, self.status.applied_revision)
-            check = config.seconds("iptablesPostWriteCheckInterval")
+            check = settings.iptables_post_write_check_interval
             self._post_write_at = now + check if check and not repair else None
 
-    def _warn_if_log_lines_are_lost(self, rendered: Any) -> None:
+    def _warn(self, warnings: tuple[str, ...]) -> None:
+        """Log each of the plan's warnings once (a tie stays a tie until someone fixes it)."""
+        for text in warnings:
+            if text not in self._warned:
+                self._warned.add(text)
+                log.warning("%s", text)
+
+    def _warn_if_log_lines_are_lost(self, rendered: Rendered) -> None:
         if self._warned_log_lines:
             return
-        uses_log = any(" -j LOG " in rule for t in rendered.tables.values() for rules in t.chains.values()
-                       for rule in rules)
+        uses_log = any(isinstance(rule.action, Log) for t in rendered.tables.values() for chain in t.chains.values()
+                       for rule in chain.rules)
         if uses_log and log_lines_may_be_lost():
             self._warned_log_lines = True
             log.warning("LOG rules are in use but this agent runs outside the initial network namespace and "
@@ -386,11 +425,6 @@ class Agent:
                 "lastError": s.last_error,
                 "problems": s.problems + sorted(s.invalid.values()) + self.reporting.problems,
                 "configProblems": s.config_problems, "reporting": self.reporting.status()}
-
-
-def _level(severity: str) -> int:
-    return {"Debug": logging.DEBUG, "Info": logging.INFO, "Warning": logging.WARNING, "Error": logging.ERROR,
-            "Fatal": logging.CRITICAL}.get(severity, logging.INFO)
 
 
 def setup_logging() -> None:

@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..calc import NodeView
-from ..config import EffectiveConfig
-from ..dataplane import Rendered, Runner
-from ..dataplane.prefixes import nflog_table
-from .denials import DenialPipeline, Settings
-from .flows import FlowLog
+from ..collector import DenialPipeline, FlowLog, PipelineSettings
+from ..config import ListenerSettings, Settings
+from ..core import FAMILIES
+from ..dataplane import Runner
+from ..plan import Plan
+from ..render import Rendered
 from .listener import TLSFiles
 from .metrics import AgentFigures, AgentRegistry, DeniedMetrics, MetricsServer, denied_registry
 
@@ -22,11 +22,11 @@ log = logging.getLogger("tortie.agent")
 NFLOG_STALL = 60.0
 
 
-def tls_files(config: EffectiveConfig, prefix: str) -> tuple[TLSFiles | None, str | None]:
+def tls_files(listener: ListenerSettings, prefix: str) -> tuple[TLSFiles | None, str | None]:
     """The listener's TLS files, or the problem when only some of the three are set."""
-    files = [config[f"{prefix}{part}File"] for part in ("Cert", "Key", "CA")]
-    if all(files):
-        return TLSFiles(*files), None
+    files = (listener.cert_file, listener.key_file, listener.ca_file)
+    if listener.cert_file and listener.key_file and listener.ca_file:
+        return TLSFiles(listener.cert_file, listener.key_file, listener.ca_file), None
     if any(files):
         missing = [f"{prefix}{part}File" for part, f in zip(("Cert", "Key", "CA"), files, strict=True) if not f]
         return None, f"{prefix}: TLS needs a certificate, a key and a CA; {', '.join(missing)} not set"
@@ -49,18 +49,17 @@ class Reporting:
         self.figures.nflog_lost = self.pipeline.lost()
         return self.figures
 
-    def configure(self, config: EffectiveConfig) -> None:
+    def configure(self, settings: Settings, invalid_values: int) -> None:
         """Start, move or stop the listeners and the NFLOG reader. Failures are logged and
         listed in ``problems``; they never stop the agent."""
         self.problems = []
-        self.figures.invalid_config_values = len(config.problems)
-        self.agent_registry.include(config["prometheusProcessMetricsEnabled"], config["prometheusGoMetricsEnabled"])
-        reporter_on = config["prometheusReporterEnabled"]
-        for server, prefix, enabled, port in (
-                (self.reporter, "prometheusReporter", reporter_on, config["prometheusReporterPort"]),
-                (self.self_metrics, "prometheusMetrics", config["prometheusMetricsEnabled"],
-                 config["prometheusMetricsPort"])):
-            tls, problem = tls_files(config, prefix)
+        self.figures.invalid_config_values = invalid_values
+        self.agent_registry.include(settings.prometheus_process_metrics, settings.prometheus_go_metrics)
+        reporter_on = settings.prometheus_reporter.enabled
+        for server, prefix, listener in ((self.reporter, "prometheusReporter", settings.prometheus_reporter),
+                                         (self.self_metrics, "prometheusMetrics", settings.prometheus_metrics)):
+            enabled, port = listener.enabled, listener.port
+            tls, problem = tls_files(listener, prefix)
             if problem:
                 self._problem(problem)
                 enabled = False
@@ -80,32 +79,30 @@ class Reporting:
         log.error("%s", text)
         self.problems.append(text)
 
-    def applied(self, view: NodeView, rendered: Rendered, revision: int, seconds: float) -> None:
-        """The dataplane now holds ``rendered`` (for ``view`` at ``revision``)."""
+    def applied(self, plan: Plan, rendered: Rendered, revision: int, seconds: float) -> None:
+        """The dataplane now holds ``rendered`` (for ``plan`` at ``revision``); ``seconds``: how
+        long writing it took."""
         f = self.figures
         f.revision_applied = revision
-        f.local_endpoints = len(view.endpoints)
-        f.local_policies = len({key for ep in view.endpoints.values() for tiers in ep.tiers.values()
-                                for tier in tiers for key in tier.policies})
+        f.local_endpoints = len(plan.endpoints)
+        f.local_policies = len(plan.view.policies)
         f.chains = {(t.name, t.family): len(t.chains) for t in rendered.tables.values()}
-        f.rules = {(t.name, t.family): sum(map(len, t.chains.values())) + sum(map(len, t.hooks.values()))
+        f.rules = {(t.name, t.family): sum(len(c.rules) for c in t.chains.values()) + sum(map(len, t.hooks.values()))
                    for t in rendered.tables.values()}
-        f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in (4, 6)}
+        f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in FAMILIES}
         self.agent_registry.apply_duration.observe(seconds)
 
-    def prepare(self, view: NodeView, config: EffectiveConfig) -> None:
-        """Before the dataplane gets rules for ``view``: teach the NFLOG pipeline their prefixes."""
+    def prepare(self, plan: Plan, rendered: Rendered) -> None:
+        """Before the dataplane gets ``rendered``: teach the NFLOG pipeline the prefixes its
+        rules log (``rendered.nflog``), so the first packet of a new rule is already known."""
         if not self.pipeline.running:
             return
-        override = config["dropActionOverride"]
-        flow_log = None
-        if config["flowLogsFileEnabled"]:
-            flow_log = FlowLog(self.node, config["flowLogsFileDirectory"],
-                               config["flowLogsFileMaxFileSizeMB"] << 20, config["flowLogsFileMaxFiles"])
-        window = (config.seconds("flowLogsFlushInterval") or 10.0) if flow_log else 0.0
-        settings = Settings(float(config["deletedMetricsRetentionSecs"]),
-                            "drop" if override in ("Drop", "LogAndDrop") else "accept", window)
-        self.pipeline.update(nflog_table(view), view, settings, flow_log)
+        settings = plan.settings
+        flows = settings.flow_logs
+        flow_log = FlowLog(self.node, flows.directory, flows.max_file_size, flows.max_files) if flows.enabled else None
+        window = (flows.flush_interval or 10.0) if flow_log else 0.0
+        self.pipeline.update(rendered.nflog, plan, PipelineSettings(
+            settings.deleted_metrics_retention, settings.drop_action_override.kernel_action, window), flow_log)
 
     def live(self) -> bool:
         return not self.pipeline.running or time.monotonic() - self.pipeline.last_progress < NFLOG_STALL

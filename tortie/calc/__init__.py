@@ -4,10 +4,10 @@ profiles, and the IP sets that rules need. Pure, incremental, immutable output."
 from .calculator import Calculator, Delta, resource_id
 from .inputs import BadInput, Entity, NamedPort, PolicyData, ProfileData
 from .rules import CalcRule, PortRange, Side, effective_selector, named_port_set_id
-from .view import DIRECTIONS, STAGES, EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
+from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 __all__ = [
-    "DIRECTIONS", "STAGES", "BadInput", "CalcRule", "Calculator", "Delta", "Entity", "EndpointView", "IPSet",
-    "NamedPort", "NodeView", "PolicyData", "PolicyView", "PortRange", "ProfileData", "ProfileView", "Side",
-    "TierView", "effective_selector", "named_port_set_id", "resource_id",
+    "BadInput", "CalcRule", "Calculator", "Delta", "Entity", "EndpointView", "IPSet", "NamedPort", "NodeView",
+    "PolicyData", "PolicyView", "PortRange", "ProfileData", "ProfileView", "Side", "TierView", "effective_selector",
+    "named_port_set_id", "resource_id",
 ]

@@ -3,7 +3,9 @@
 ``Calculator`` holds the cluster's resources for one node and is updated one resource
 at a time. An update recomputes only what it touches (the endpoint's own policies and
 its membership of the sets in use, or the policy's endpoints and sets) and returns a
-``Delta`` saying exactly what changed. ``view()`` gives the immutable ``NodeView``.
+``Delta``: whether anything changed, and the problems seen for the first time. ``view()``
+gives the immutable ``NodeView``, whose parts are the same objects while they are
+unchanged (the identity contract of ``view.py``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ..resources import StoredKey, StoredResource
-from ..resources.codec import paused_gc
 from ..resources.limits import shorten
 from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
                      entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
-from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, RuleCompiler
-from .view import DIRECTIONS, EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
+from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, NamedPortSetSpec, RuleCompiler
+from ..core import DIRECTIONS, Direction, Stage, paused_gc
+from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."
 NAMESPACE_NAME_LABEL = "projectcalico.org/name"
@@ -28,19 +30,14 @@ Doc = Mapping[str, Any]
 
 @dataclass
 class Delta:
-    """What one update changed, for the dataplane to apply and the model to know."""
+    """What one update means to the agent: whether the node's view changed (what changed is
+    told by identity: see ``view.py``), and the problems seen for the first time."""
 
-    endpoints: set[str] = field(default_factory=set)  # local endpoints added, changed or removed
-    policies: set[str] = field(default_factory=set)
-    profiles: set[str] = field(default_factory=set)
-    ipsets_added: set[str] = field(default_factory=set)
-    ipsets_removed: set[str] = field(default_factory=set)
-    ipsets_changed: set[str] = field(default_factory=set)
-    problems: list[str] = field(default_factory=list)  # newly seen problems
+    changed: bool = False
+    problems: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return any((self.endpoints, self.policies, self.profiles, self.ipsets_added, self.ipsets_removed,
-                    self.ipsets_changed, self.problems))
+        return self.changed or bool(self.problems)
 
 
 @dataclass
@@ -73,6 +70,14 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
 
 
 class Calculator:
+    """The cluster as node ``node`` needs it (evaluation.md §2–§5, dataplane.md §8).
+
+    Feed it stored resource documents (``load``, ``update``, ``delete``; never raises for
+    their content: a document that does not make sense is a problem, and its last good
+    version stays in force) and read ``view()``. Work per update is proportional to what
+    the update touches, not to the cluster.
+    """
+
     def __init__(self, node: str) -> None:
         self.node = node
         self.entities: dict[str, Entity] = {}
@@ -99,7 +104,7 @@ class Calculator:
     # --- loading ------------------------------------------------------------------
 
     def load(self, items: Iterable[StoredResource | Doc]) -> Delta:
-        """Apply a whole snapshot (resources of any kinds, in any order)."""
+        """Apply a whole snapshot (resources of any kinds, in any order); the merged Delta."""
         delta = Delta()
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
@@ -111,7 +116,9 @@ class Calculator:
         return delta
 
     def update(self, item: StoredResource | Doc) -> Delta:
-        """Apply one created or changed resource, addressed as ``resource_id`` gives it."""
+        """Apply one created or changed resource, addressed as ``resource_id`` gives it (its
+        kind decides what it is; kinds calc does not use are ignored). A problem seen for the
+        first time is in the Delta."""
         kind, name, namespace = _identity(item)
         kind, key = resource_id(item)
         doc = item.doc if isinstance(item, StoredResource) else item
@@ -134,7 +141,6 @@ class Calculator:
         else:
             return delta
         self._problems.pop(f"{kind} {key}", None)
-        self._stale |= delta.endpoints
         return delta
 
     def delete(self, kind: str, key: str, delta: Delta | None = None) -> Delta:
@@ -145,14 +151,13 @@ class Calculator:
             self._remove_entity(key, delta)
         elif kind in POLICY_KINDS and key in self.policies:
             self._set_policy_applicability(self.policies.pop(key), set(), delta)
-            delta.policies.add(key)
+            delta.changed = True
         elif kind == "Profile" and key in self.profiles:
             self.profiles.pop(key)
             self._profile_changed(key, delta)
         elif kind == "Tier" and key in self.tiers:
             del self.tiers[key]
             self._tier_changed(key, delta)
-        self._stale |= delta.endpoints
         return delta
 
     # --- entities -----------------------------------------------------------------
@@ -197,7 +202,7 @@ class Calculator:
             self._set_local_policies(e.key, set(), delta)
             self._applies.pop(e.key, None)
         if self._is_local(e) or (old is not None and self._is_local(old)):
-            delta.endpoints.add(e.key)
+            self._touch(delta, e.key)
             self._use_profiles(delta)
 
     def _unlink(self, e: Entity) -> None:
@@ -220,7 +225,7 @@ class Calculator:
         if self._is_local(e):
             self._set_local_policies(key, set(), delta)
             self._applies.pop(key, None)
-            delta.endpoints.add(key)
+            self._touch(delta, key)
             self._use_profiles(delta)
 
     def _relabel(self, key: str, delta: Delta, previous: tuple[str, ...] | None = None,
@@ -239,7 +244,7 @@ class Calculator:
                 self._patch(set_id, self._build_set(set_id).members, delta)
         if self._is_local(e):
             if changed:
-                delta.endpoints.add(key)
+                self._touch(delta, key)
             self._set_local_policies(key, {p.key for p in self.policies.values() if self._applies_to(p, e)}, delta)
 
     # --- policies -----------------------------------------------------------------
@@ -248,7 +253,7 @@ class Calculator:
         if p.kind == "NetworkPolicy":
             if e.kind != "WorkloadEndpoint" or e.namespace != p.namespace:
                 return False
-        elif e.kind == "WorkloadEndpoint" and "N" not in p.stages:
+        elif e.kind == "WorkloadEndpoint" and Stage.NORMAL not in p.stages:
             return False
         return p.selector.matches(self.index.labels[e.key])
 
@@ -257,7 +262,7 @@ class Calculator:
         if key in self._applies and old == policies:
             return
         self._applies[key] = policies
-        delta.endpoints.add(key)
+        self._touch(delta, key)
         for p in old - policies:
             self._users[p].discard(key)
             if not self._users[p]:
@@ -274,12 +279,12 @@ class Calculator:
         if old == p:
             return
         self.policies[p.key] = p
-        delta.policies.add(p.key)
+        delta.changed = True
         users = {k for k in self._applies if self._applies_to(p, self.entities[k])}
         if old is not None and p.key in self._users:
             self._release(f"policy:{p.key}", delta)  # its rules may have changed: compile again
             self._use(f"policy:{p.key}", delta)
-            delta.endpoints |= self._users[p.key]
+            self._touch(delta, *self._users[p.key])
         self._set_policy_applicability(p, users, delta)
 
     def _set_policy_applicability(self, p: PolicyData, users: set[str], delta: Delta) -> None:
@@ -298,7 +303,7 @@ class Calculator:
         self._profile_changed(profile.name, delta)
 
     def _profile_changed(self, name: str, delta: Delta) -> None:
-        delta.profiles.add(name)
+        delta.changed = True
         affected = set(self._by_profile.get(name, ()))
         if name.startswith(NAMESPACE_PROFILE):
             affected |= self._by_namespace.get(name[len(NAMESPACE_PROFILE):], set())
@@ -306,7 +311,8 @@ class Calculator:
             self._relabel(key, delta)
         if f"profile:{name}" in self._compiled:
             self._release(f"profile:{name}", delta)
-            delta.endpoints |= {k for k in self._applies if name in self.entities[k].profiles}
+        # The views of its endpoints refer to it, also when it appears or goes (view.py).
+        self._touch(delta, *(k for k in self._by_profile.get(name, ()) if k in self._applies))
         self._use_profiles(delta)
 
     def _use_profiles(self, delta: Delta) -> None:
@@ -326,7 +332,7 @@ class Calculator:
     def _tier_changed(self, name: str, delta: Delta) -> None:
         for p in self.policies.values():
             if p.tier == name:
-                delta.endpoints |= self._users.get(p.key, set())
+                self._touch(delta, *self._users.get(p.key, ()))
 
     # --- compiled rules and IP sets ---------------------------------------------------
 
@@ -340,7 +346,7 @@ class Calculator:
         else:
             pr = self.profiles[name]
             view = ProfileView(name, compiler.rules(pr.ingress, None), compiler.rules(pr.egress, None))
-            delta.profiles.add(name)
+            delta.changed = True
         named = _set_ids(view) - compiler.selector_sets.keys()
         sets = frozenset(_set_ids(view) | {compiler.named_sets[n].selector_id for n in named})
         self._compiled[owner] = _CompiledRules(view, sets)
@@ -365,15 +371,12 @@ class Calculator:
         if set_id in self._compiler.selector_sets:
             self._matches[set_id] = self.index.matching(self._compiler.selector_sets[set_id].selector)
         self._ipsets[set_id] = self._build_set(set_id)
-        delta.ipsets_added.add(set_id)
-        delta.ipsets_removed.discard(set_id)
+        delta.changed = True
 
     def _deactivate(self, set_id: str, delta: Delta) -> None:
         self._ipsets.pop(set_id, None)
         self._matches.pop(set_id, None)
-        delta.ipsets_removed.add(set_id)
-        delta.ipsets_added.discard(set_id)
-        delta.ipsets_changed.discard(set_id)
+        delta.changed = True
 
     def _build_set(self, set_id: str) -> IPSet:
         compiler = self._compiler
@@ -426,8 +429,7 @@ class Calculator:
     def _patch(self, set_id: str, members: set[str] | frozenset[str], delta: Delta) -> None:
         if members != self._ipsets[set_id].members:
             self._ipsets[set_id] = IPSet(set_id, self._ipsets[set_id].kind, frozenset(members))
-            if set_id not in delta.ipsets_added:
-                delta.ipsets_changed.add(set_id)
+            delta.changed = True
 
     # --- problems and output ----------------------------------------------------------
 
@@ -438,7 +440,8 @@ class Calculator:
             delta.problems.append(text)
 
     def problems(self) -> tuple[str, ...]:
-        """Bad resources, and resources that do not fit together."""
+        """Bad resources, and resources that do not fit together, one sentence each, sorted.
+        Scans the cluster: call it now and then, not per update."""
         found = dict(self._problems)
         for key in self._applies:
             e = self.entities[key]
@@ -458,6 +461,8 @@ class Calculator:
         return tuple(sorted(found.values()))
 
     def view(self) -> NodeView:
+        """The node's view now: a new NodeView sharing every unchanged part with the last one
+        (view.py's identity contract). Costs the endpoints changed since the last call."""
         for key in self._stale:
             if key in self._applies:
                 self._views[key] = self._endpoint_view(key)
@@ -465,7 +470,8 @@ class Calculator:
                 self._views.pop(key, None)
         self._stale.clear()
         if self._owners_view is None:
-            self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
+            with paused_gc():  # one tuple per address: acyclic, and the heap is large
+                self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
         endpoints = dict(self._views)
         policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
         profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}
@@ -475,14 +481,14 @@ class Calculator:
 
     def _endpoint_view(self, key: str) -> EndpointView:
         e = self.entities[key]
-        stages = ("N",) if e.kind == "WorkloadEndpoint" else ("U", "D", "N", "F")
+        stages = (Stage.NORMAL,) if e.kind == "WorkloadEndpoint" else tuple(Stage)
         tiers = {}
         for stage in stages:
             for direction in DIRECTIONS:
-                if stage == "D" and direction == "egress":
+                if stage is Stage.PRE_DNAT and direction is Direction.EGRESS:
                     continue
                 chosen = [self.policies[p] for p in self._applies[key]
-                          if stage in self.policies[p].stages and direction.capitalize() in self.policies[p].types]
+                          if stage in self.policies[p].stages and direction.policy_type in self.policies[p].types]
                 tiers[(stage, direction)] = self._order(chosen)
         return EndpointView(e, MappingProxyType(dict(self.index.labels[key])), MappingProxyType(tiers))
 
@@ -500,14 +506,15 @@ class Calculator:
                 by_tier[name], key=lambda p: (p.order is None, p.order or 0.0, p.key))))
             for name in sorted(by_tier, key=tier_key))
 
+    def _touch(self, delta: Delta, *keys: str) -> None:
+        """These local endpoints changed: their views are rebuilt by the next ``view()``."""
+        if keys:
+            self._stale.update(keys)
+            delta.changed = True
+
     @staticmethod
     def _merge(into: Delta, other: Delta) -> None:
-        into.endpoints |= other.endpoints
-        into.policies |= other.policies
-        into.profiles |= other.profiles
-        into.ipsets_added = (into.ipsets_added | other.ipsets_added) - other.ipsets_removed
-        into.ipsets_removed = (into.ipsets_removed | other.ipsets_removed) - other.ipsets_added
-        into.ipsets_changed = (into.ipsets_changed | other.ipsets_changed) - into.ipsets_removed
+        into.changed |= other.changed
         into.problems += other.problems
 
 
@@ -540,8 +547,9 @@ def _set_ids(view: PolicyView | ProfileView) -> set[str]:
     return ids
 
 
-def _named_members(e: Entity, spec: Any) -> set[str]:
+def _named_members(e: Entity, spec: NamedPortSetSpec) -> set[str]:
     """An entity's members of a named-port set: ``<ip>,<proto>:<port>`` per single address."""
-    return {f"{address},{spec.protocol}:{port.port}" for port in e.ports
-            if port.name == spec.name and port.protocol.lower() == spec.protocol
+    proto = spec.protocol
+    return {f"{address},{proto.iptables}:{port.port}" for port in e.ports
+            if port.name == spec.name and port.protocol is proto
             for address in e.members if "/" not in address}

@@ -4,6 +4,12 @@ Endpoints and network sets (there are many) are read straight from their stored
 documents with defensive checks; policies and profiles, whose rules need the full
 model, go through the strict loader. A document that does not make sense raises
 ``BadInput`` with one line of explanation, and calc leaves it out.
+
+Every stored string of an endpoint or network set that can reach the kernel (a chain or
+set name, a LOG or NFLOG prefix, a rule argument, an ipset member) is checked here as
+Calico checks it (libcalico-go/lib/validator/v3/validator.go): interface names, profile
+names, named ports, addresses. Policies, profiles and tiers get the same from the strict
+loader. A value that cannot be used makes only its own resource invalid.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
+from ..core import SCTP, TCP, UDP, Protocol, Stage, parse_protocol
 from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
                          ResourceError, Tier, WorkloadEndpoint, load_resource)
 from ..resources.limits import shown
 from ..resources.rule import Rule
+from ..resources.values import is_name, is_port_name
 from ..selector import Selector, SelectorError, parse
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -44,8 +52,8 @@ def member_text(text: str) -> str:
 @dataclass(frozen=True)
 class NamedPort:
     name: str
-    protocol: str  # TCP, UDP or SCTP
-    port: int
+    protocol: Protocol  # TCP, UDP or SCTP
+    port: int  # 1-65535
 
 
 @dataclass(frozen=True)
@@ -92,14 +100,15 @@ class PolicyData:
         return f"{self.namespace}/{self.short_name}" if self.namespace else self.short_name
 
     @property
-    def stages(self) -> tuple[str, ...]:
+    def stages(self) -> tuple[Stage, ...]:
+        """evaluation.md §3: where the policy applies."""
         if self.do_not_track:
-            return ("U",)
+            return (Stage.UNTRACKED,)
         if self.pre_dnat:
-            return ("D",)
-        if self.kind == "NetworkPolicy":
-            return ("N",)
-        return ("N", "F") if self.apply_on_forward else ("N",)
+            return (Stage.PRE_DNAT,)
+        if self.kind == "NetworkPolicy" or not self.apply_on_forward:
+            return (Stage.NORMAL,)
+        return (Stage.NORMAL, Stage.FORWARD)
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,15 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _profiles(value: Any) -> tuple[str, ...]:
+    """Profile names: each becomes part of chain names and prefixes, so each must be a name."""
+    names = _strings(value, "spec.profiles")
+    for name in names:
+        if not is_name(name):  # validator.go: profiles are "name"s
+            raise BadInput(f"spec.profiles: {shown(name)!r} is not a profile name (a DNS-1123 subdomain)")
+    return names
+
+
 def _networks(values: tuple[str, ...], what: str) -> tuple[tuple[IPNetwork, ...], tuple[str, ...]]:
     """The networks and their IP-set member texts."""
     try:
@@ -139,19 +157,37 @@ def _networks(values: tuple[str, ...], what: str) -> tuple[tuple[IPNetwork, ...]
         raise BadInput(f"{what} holds an invalid address") from None
 
 
-_PORT_PROTOCOLS = {6: "TCP", 17: "UDP", 132: "SCTP"}
+_PORT_PROTOCOLS = (TCP, UDP, SCTP)
+
+
+def _port(entry: Any) -> NamedPort | None:
+    """One named port, checked as Calico's EndpointPort (its members go into ipsets); None for
+    an entry without a name, which only maps a host port."""
+    if not isinstance(entry, dict):
+        raise BadInput("spec.ports must be a list of {name, protocol, port}")
+    name, written, port = entry.get("name"), entry.get("protocol"), entry.get("port")
+    if name in (None, ""):
+        return None
+    try:
+        proto = parse_protocol(written) if isinstance(written, (str, int)) and type(written) is not bool else None
+    except ValueError:
+        proto = None
+    if not isinstance(name, str) or not is_port_name(name):  # validator.go: EndpointPort names are "portName"s
+        raise BadInput(f"spec.ports: {shown(name)!r} is not a port name")
+    if proto not in _PORT_PROTOCOLS:
+        raise BadInput(f"spec.ports: protocol {shown(written)!r} is not TCP, UDP or SCTP")
+    if type(port) is not int or not 1 <= port <= 65535:
+        raise BadInput(f"spec.ports: port {shown(port)} is not 1-65535")
+    return NamedPort(name, proto, port)
 
 
 def _ports(value: Any) -> tuple[NamedPort, ...]:
     """The named ports (a port without a name only maps a host port)."""
     if value is None:
         return ()
-    if not isinstance(value, list) or not all(
-            isinstance(p, dict) and isinstance(p.get("name", ""), str) and isinstance(p.get("protocol"), (str, int))
-            and isinstance(p.get("port"), int) and not isinstance(p.get("port"), bool) for p in value):
+    if not isinstance(value, list):
         raise BadInput("spec.ports must be a list of {name, protocol, port}")
-    return tuple(NamedPort(p["name"], _PORT_PROTOCOLS.get(p["protocol"], str(p["protocol"])), p["port"])
-                 for p in value if p.get("name"))
+    return tuple(p for p in map(_port, value) if p is not None)
 
 
 def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> Entity:
@@ -179,7 +215,7 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
         raise BadInput(f"spec.interfaceName '{shown(interface)}' is not an interface name")
     nets, members = _networks(addresses, "addresses")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
-                  _strings(spec.get("profiles"), "spec.profiles"), _ports(spec.get("ports")), members)
+                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members)
 
 
 def _strict(doc: Doc) -> Any:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..resources.rule import EntityRule, Rule
-from ..resources.values import protocol_number
+from ..core import TCP, Protocol, RuleAction, parse_protocol
+from ..resources.rule import EntityRule, ICMPFields, Rule
 from ..selector import Selector, parse, unique_id
 from .inputs import IPNetwork, network
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"
 NAMESPACE_PREFIX = "pcns."
-PROTOCOL_NAMES = {6: "tcp", 17: "udp"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class SelectorSetSpec:
 class NamedPortSetSpec:
     id: str
     selector_id: str
-    protocol: str  # tcp or udp
+    protocol: Protocol  # its ``iptables`` name is the members' protocol
     name: str
 
 
@@ -58,10 +57,10 @@ class Side:
 @dataclass(frozen=True)
 class CalcRule:
     index: int
-    action: str
+    action: RuleAction
     ip_version: int | None
-    protocol: int | None
-    not_protocol: int | None
+    protocol: Protocol | None
+    not_protocol: Protocol | None
     icmp: tuple[int | None, int | None] | None
     not_icmp: tuple[int | None, int | None] | None
     source: Side
@@ -88,6 +87,11 @@ def named_port_set_id(selector_id: str, protocol: str, name: str) -> str:
     return unique_id("n", f"{selector_id},{protocol},{name}")
 
 
+def _icmp(fields: ICMPFields | None) -> tuple[int | None, int | None] | None:
+    """(type, code); empty ICMP fields match on nothing, so they are no match at all."""
+    return (fields.type, fields.code) if fields is not None and fields.type is not None else None
+
+
 class RuleCompiler:
     """Compiles rules and collects the IP sets they need."""
 
@@ -101,7 +105,7 @@ class RuleCompiler:
         self.selector_sets.setdefault(sel.unique_id, SelectorSetSpec(sel.unique_id, sel))
         return sel.unique_id
 
-    def _ports(self, ports: list[int | str] | None, side: EntityRule, proto: int | None,
+    def _ports(self, ports: list[int | str] | None, side: EntityRule, proto: Protocol | None,
                namespace: str | None) -> tuple[tuple[PortRange, ...], tuple[str, ...]]:
         ranges, named = [], []
         for port in ports or ():
@@ -113,13 +117,13 @@ class RuleCompiler:
             else:
                 scope = effective_selector(side.selector or "all()", side.namespace_selector, namespace)
                 base = self._selector_set(scope)
-                proto_name = PROTOCOL_NAMES.get(proto or 0, "tcp")
-                set_id = named_port_set_id(base or "", proto_name, port)
-                self.named_sets.setdefault(set_id, NamedPortSetSpec(set_id, base or "", proto_name, port))
+                proto = proto or TCP
+                set_id = named_port_set_id(base or "", proto.iptables, port)
+                self.named_sets.setdefault(set_id, NamedPortSetSpec(set_id, base or "", proto, port))
                 named.append(set_id)
         return tuple(ranges), tuple(named)
 
-    def side(self, side: EntityRule | None, proto: int | None, namespace: str | None) -> Side:
+    def side(self, side: EntityRule | None, proto: Protocol | None, namespace: str | None) -> Side:
         if side is None:
             return Side()
         ports, named = self._ports(side.ports, side, proto, namespace)
@@ -136,11 +140,10 @@ class RuleCompiler:
     def rules(self, rules: tuple[Rule, ...], namespace: str | None) -> tuple[CalcRule, ...]:
         out = []
         for i, r in enumerate(rules):
-            proto = protocol_number(r.protocol) if r.protocol is not None else None
+            proto = parse_protocol(r.protocol) if r.protocol is not None else None
             out.append(CalcRule(
-                i, r.action, r.ip_version, proto,
-                protocol_number(r.not_protocol) if r.not_protocol is not None else None,
-                (r.icmp.type, r.icmp.code) if r.icmp else None,
-                (r.not_icmp.type, r.not_icmp.code) if r.not_icmp else None,
+                i, RuleAction(r.action), r.ip_version, proto,
+                parse_protocol(r.not_protocol) if r.not_protocol is not None else None,
+                _icmp(r.icmp), _icmp(r.not_icmp),
                 self.side(r.source, proto, namespace), self.side(r.destination, proto, namespace), r))
         return tuple(out)

@@ -1,4 +1,20 @@
-"""What calc hands to the model and the dataplane: plain immutable data."""
+"""What calc hands to the plan, the model and the dataplane: plain immutable data.
+
+**Identity contract.** ``Calculator.view()`` builds a new ``NodeView`` each time, but its
+parts are shared between views while they are unchanged: the same ``EndpointView``,
+``PolicyView``, ``ProfileView`` or ``IPSet`` object means the same content, so consumers
+may keep what they derived from a part, keyed by the part's identity, and reuse it
+without comparing contents. In detail:
+
+* an ``EndpointView`` is rebuilt whenever its entity, its effective labels, the policies
+  that apply to it, their order or tiers, or a policy or profile it uses changes;
+* a ``PolicyView`` or ``ProfileView`` is rebuilt whenever its resource changes (its rules
+  refer to IP sets by id, so set membership does not rebuild it);
+* an ``IPSet`` is rebuilt whenever its members change.
+
+A new object does not promise a difference (a rebuild may give equal content); the same
+object always promises none.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +23,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
+from ..core import Direction, Stage
 from .inputs import Entity, IPNetwork, PolicyData
 from .rules import CalcRule
-
-STAGES = ("U", "D", "N", "F")
-DIRECTIONS = ("ingress", "egress")
 
 
 @dataclass(frozen=True)
@@ -25,7 +39,7 @@ class TierView:
 class EndpointView:
     entity: Entity
     labels: Mapping[str, str]  # effective labels
-    tiers: Mapping[tuple[str, str], tuple[TierView, ...]]  # (stage, direction) -> tiers in order
+    tiers: Mapping[tuple[Stage, Direction], tuple[TierView, ...]]  # the tiers in order, per stage and direction
 
     @property
     def key(self) -> str:
@@ -69,15 +83,12 @@ class IPSet:
 
 @dataclass(frozen=True)
 class NodeView:
+    """One node's share of the cluster: its local endpoints, the policies, profiles and IP sets
+    they use, and who owns each address cluster-wide (for placing packets)."""
+
     node: str
     endpoints: Mapping[str, EndpointView]  # local endpoints by entity key
     policies: Mapping[str, PolicyView]  # policies that apply to some local endpoint
     profiles: Mapping[str, ProfileView]  # profiles listed by local endpoints (existing ones)
     ipsets: Mapping[str, IPSet]
     owners: Mapping[str, tuple[str, ...]]  # address -> keys of the entities that own it, any node
-
-    def endpoint_by_interface(self, interface: str) -> EndpointView | None:
-        for ep in self.endpoints.values():
-            if ep.entity.interface == interface:
-                return ep
-        return None

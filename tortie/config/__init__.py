@@ -1,19 +1,24 @@
-"""Effective FelixConfiguration of a node: defaults < default < node.X < file < env."""
+"""Effective FelixConfiguration of a node (defaults < default < node.X < file < env), and the
+typed settings every consumer reads."""
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import Mapping
+from typing import Any, Mapping
 
 from ..resources import FelixConfiguration, InvalidStored, NotFound, ResourceClient
-from .effective import (DEFAULT_CONFIG_FILE, EffectiveConfig, Problem, Setting, effective_config,
-                        environment_values, parse_text, read_config_file)
-from .logprefix import expand_log_prefix, override_log_prefix
+from .effective import (DEFAULT_CONFIG_FILE, NO_FILE, ConfigFile, EffectiveConfig, Problem, Setting,
+                        effective_config, environment_values, parse_text, read_config_file)
+from .logprefix import expand_log_prefix
+from .settings import (AllowAction, ChainInsertMode, EndpointToHostAction, FailsafePort, FlowLogSettings,
+                       InterfaceExclusions, IptablesBackend, ListenerSettings, Marks, RateLimit, Settings)
 
 __all__ = [
-    "DEFAULT_CONFIG_FILE", "EffectiveConfig", "Problem", "Setting", "config_for_node", "effective_config",
-    "environment_values", "expand_log_prefix", "node_name", "override_log_prefix", "parse_text", "read_config_file",
+    "DEFAULT_CONFIG_FILE", "NO_FILE", "AllowAction", "ChainInsertMode", "ConfigFile", "EffectiveConfig",
+    "EndpointToHostAction", "FailsafePort", "FlowLogSettings", "InterfaceExclusions", "IptablesBackend",
+    "ListenerSettings", "Marks", "Problem", "RateLimit", "Setting", "Settings", "config_for_node", "effective_config",
+    "environment_values", "expand_log_prefix", "node_name", "parse_text", "read_config_file", "settings_for",
 ]
 
 
@@ -25,12 +30,20 @@ def node_name(flag: str | None = None, env: Mapping[str, str] | None = None) -> 
 
 def config_for_node(client: ResourceClient, node: str, config_file: str | None = None,
                     env: Mapping[str, str] | None = None) -> EffectiveConfig:
-    """The effective configuration of ``node`` from the datastore, file and environment. A
-    FelixConfiguration whose stored value is not valid counts as absent, as for the agent."""
-    specs = []
+    """The effective configuration of ``node`` from the datastore, the config file (read
+    now) and the environment. A FelixConfiguration whose stored value is not valid counts as
+    absent, as for the agent."""
+    specs: list[dict[str, Any] | None] = []
     for name in ("default", f"node.{node}"):
         try:
             specs.append(client.get(FelixConfiguration, name).get("spec") or {})
         except (NotFound, InvalidStored):
             specs.append(None)
-    return effective_config(node, specs[0], specs[1], config_file, os.environ if env is None else env)
+    return effective_config(node, specs[0], specs[1], read_config_file(config_file or DEFAULT_CONFIG_FILE),
+                            os.environ if env is None else env)
+
+
+def settings_for(node: str, spec: Mapping[str, object] | None = None) -> Settings:
+    """The typed settings of ``node`` with FelixConfiguration ``default`` = ``spec`` and no
+    other source: what tests, benches and the lab use."""
+    return effective_config(node, spec, env={}).typed

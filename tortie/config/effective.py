@@ -3,7 +3,9 @@
 Sources, lowest first: built-in defaults < FelixConfiguration ``default`` <
 ``node.<name>`` < the agent's config file < ``FELIX_*`` environment variables. A bad
 value in any source is reported (source, field, value, reason) and the next source
-down decides; nothing here raises for bad content.
+down decides, unless an earlier configuration had a value of its own for it: that last
+good value stays. Nothing here raises for bad content, and nothing but
+``read_config_file`` touches the file system.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from __future__ import annotations
 import configparser
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 
 from pydantic_core import PydanticCustomError
 
-from ..resources import PARAMETERS, Param, format_duration, parse_duration
+from ..resources import PARAMETERS, Param, format_duration
+from .settings import Settings
 
 DEFAULT_CONFIG_FILE = "/etc/tortie/felix.cfg"
 SOURCE_DEFAULT = "default value"
@@ -44,9 +48,10 @@ _FALSE = {"false", "0", "no", "n", "f", "off"}
 @dataclass(frozen=True)
 class Problem:
     source: str
-    field: str
+    field: str  # as written in the source (a legacy file name, an environment variable's NAME, ...)
     value: Any
     reason: str
+    parameter: str | None = None  # the parameter it concerns, if known
 
     def __str__(self) -> str:
         return f"{self.source}: {self.field} = {self.value!r}: {self.reason}"
@@ -60,16 +65,36 @@ class Setting:
 
 @dataclass(frozen=True)
 class EffectiveConfig:
+    """Every parameter's value in resource form with its source (``settings``), the bad
+    values met on the way (``problems``), and the same values typed (``typed``)."""
+
     node: str
     settings: Mapping[str, Setting]
     problems: tuple[Problem, ...] = field(default=())
 
-    def __getitem__(self, name: str) -> Any:
-        return self.settings[name].value
+    @cached_property
+    def typed(self) -> Settings:
+        """The typed parameters, built once per configuration."""
+        return Settings.from_values({name: s.value for name, s in self.settings.items()})
 
-    def seconds(self, name: str) -> float:
-        """A duration parameter in seconds."""
-        return parse_duration(self[name]) / 1e9
+    @cached_property
+    def unused(self) -> tuple[str, ...]:
+        """The parameters some source sets that tortie stores but does not act on (BPF,
+        routing, encapsulation, ...), sorted by name."""
+        return tuple(name for name, s in sorted(self.settings.items()) if not PARAMETERS[name].implemented
+                     and s.source != SOURCE_DEFAULT and s.value not in ("", None))
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """The agent's config file as read: its keys and values as written, or its problem."""
+
+    path: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+
+
+NO_FILE = ConfigFile(DEFAULT_CONFIG_FILE)
 
 
 class _Invalid(ValueError):
@@ -139,7 +164,7 @@ def _resource_layer(source: str, spec: Mapping[str, Any] | None, problems: list[
         try:
             values[name] = _check(param, value)
         except _Invalid as exc:
-            problems.append(Problem(source, name, value, str(exc)))
+            problems.append(Problem(source, name, value, str(exc), name))
     return values
 
 
@@ -160,28 +185,30 @@ def _text_layer(source_of: Mapping[str, str], raw: Mapping[str, str],
         try:
             values[name] = (parse_text(PARAMETERS[name], text, unit), source)
         except ValueError as exc:
-            problems.append(Problem(source, key, text, str(exc)))
+            problems.append(Problem(source, key, text, str(exc), name))
     return values
 
 
-def read_config_file(path: str) -> tuple[dict[str, str], list[Problem]]:
-    """Keys and values of the INI file (sections ignored, keys case-insensitive). Missing is fine."""
+def read_config_file(path: str = DEFAULT_CONFIG_FILE) -> ConfigFile:
+    """Keys and values of the INI file (sections ignored, keys case-insensitive). Missing is
+    fine; a file that cannot be read or parsed is one problem."""
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
-        return {}, []
+        return ConfigFile(path)
     except OSError as exc:
-        return {}, [Problem(f"file {path}", "*", "", f"cannot read: {exc.strerror}")]
+        return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", f"cannot read: {exc.strerror}"),))
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     parser.optionxform = str  # type: ignore[assignment, method-assign]  # report keys as written
     try:
         parser.read_string(text if re.match(r"\s*\[", text) else "[global]\n" + text)
     except configparser.Error as exc:
-        return {}, [Problem(f"file {path}", "*", "", f"not an INI file: {' '.join(str(exc).split())}")]
+        reason = f"not an INI file: {' '.join(str(exc).split())}"
+        return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", reason),))
     values: dict[str, str] = {}
     for section in parser.sections():
         values.update(parser[section])
-    return values, []
+    return ConfigFile(path, values)
 
 
 def environment_values(env: Mapping[str, str]) -> dict[str, str]:
@@ -190,19 +217,30 @@ def environment_values(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def effective_config(node: str, default_spec: Mapping[str, Any] | None = None,
-                     node_spec: Mapping[str, Any] | None = None, config_file: str | None = None,
-                     env: Mapping[str, str] | None = None) -> EffectiveConfig:
+                     node_spec: Mapping[str, Any] | None = None, file: ConfigFile = NO_FILE,
+                     env: Mapping[str, str] | None = None, last_good: EffectiveConfig | None = None) -> EffectiveConfig:
+    """The effective configuration of ``node`` (felixconfig.md §3–§5), pure.
+
+    ``default_spec`` and ``node_spec`` are the specs of FelixConfiguration ``default`` and
+    ``node.<node>`` (None when absent), ``file`` the config file as ``read_config_file``
+    read it, ``env`` the process environment. With ``last_good`` (the configuration in force
+    until now), a parameter whose new value is bad keeps the value it had there, unless that
+    was the built-in default. Never raises for bad content: it is listed in ``problems``.
+    """
     problems: list[Problem] = []
     settings = {name: Setting(p.default, SOURCE_DEFAULT) for name, p in PARAMETERS.items()}
     for source, spec in (("FelixConfiguration default", default_spec), (f"FelixConfiguration node.{node}", node_spec)):
         for name, value in _resource_layer(source, spec, problems).items():
             settings[name] = Setting(value, source)
-    path = config_file or DEFAULT_CONFIG_FILE
-    file_raw, file_problems = read_config_file(path)
-    problems += file_problems
+    problems += file.problems
     env_raw = environment_values(env or {})
-    for raw, source_of in ((file_raw, {k: f"file {path}" for k in file_raw}),
+    for raw, source_of in ((file.values, {k: f"file {file.path}" for k in file.values}),
                            (env_raw, {k: f"env FELIX_{k}" for k in env_raw})):
         for name, (value, source) in _text_layer(source_of, raw, problems).items():
             settings[name] = Setting(value, source)
+    if last_good is not None:
+        for problem in problems:
+            kept = last_good.settings.get(problem.parameter or "")
+            if kept is not None and kept.source != SOURCE_DEFAULT:
+                settings[problem.parameter or ""] = kept  # the last good value stays in force
     return EffectiveConfig(node, settings, tuple(problems))

@@ -8,7 +8,8 @@ import click
 
 from ..calc import Calculator
 from ..config import config_for_node, node_name
-from ..model import PROTOCOL_NAMES, Packet, Result, protocol_number
+from ..core import DropActionOverride, KernelAction, Verdict, parse_protocol, protocol
+from ..model import Packet, Result, plan_for
 from ..model import explain as model_explain
 from ..resources import ResourceError
 from ..store import StoreError
@@ -60,7 +61,7 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
     src_ip, sport = parse_endpoint(src, "--src")
     dst_ip, dport = parse_endpoint(dst, "--dst")
     try:
-        protocol = protocol_number(proto)
+        number = parse_protocol(proto).number
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--proto") from None
     if ipaddress.ip_address(src_ip).version != ipaddress.ip_address(dst_ip).version:
@@ -74,14 +75,14 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
         raise Fail(f"Failed to execute command: {exc}") from None
     calc = Calculator(name)
     calc.load(listing.items)
-    view = calc.view()
-    problems = calc.problems() + tuple(f"{invalid}; ignored" for invalid in listing.invalid)
-    packet, result = model_explain(view, config, src_ip, dst_ip, protocol, sport, dport, icmp_type, icmp_code,
+    plan = plan_for(calc.view(), config.typed, external_iface)
+    packet, result = model_explain(plan, src_ip, dst_ip, number, sport, dport, icmp_type, icmp_code,
                                    "established" if established else "new", external_iface)
+    notes = calc.problems() + tuple(f"{invalid}; ignored" for invalid in listing.invalid) + plan.warnings
     if fmt == "json":
-        click.echo(serialise({**result.as_json(), "node": name, "problems": list(problems)}, "json"), nl=False)
+        click.echo(serialise({**result.as_json(), "node": name, "problems": list(notes)}, "json"), nl=False)
     else:
-        click.echo(story(name, packet, result, config["dropActionOverride"], problems))
+        click.echo(story(name, packet, result, config.typed.drop_action_override, notes))
 
 
 def _where(packet: Packet) -> str:
@@ -92,8 +93,8 @@ def _where(packet: Packet) -> str:
     return f"forwarded from {packet.in_iface} to {packet.out_iface}"
 
 
-def story(node: str, packet: Packet, result: Result, override: str, problems: tuple[str, ...]) -> str:
-    proto = PROTOCOL_NAMES.get(packet.protocol, str(packet.protocol))
+def story(node: str, packet: Packet, result: Result, override: DropActionOverride, problems: tuple[str, ...]) -> str:
+    proto = protocol(packet.protocol).display
     src = f"{packet.src}:{packet.sport}" if packet.sport is not None else packet.src
     dst = f"{packet.dst}:{packet.dport}" if packet.dport is not None else packet.dst
     lines = [f"{proto} {src} -> {dst} ({packet.state}) on node {node}, {_where(packet)}.", ""]
@@ -104,11 +105,11 @@ def story(node: str, packet: Packet, result: Result, override: str, problems: tu
     lines.append("")
     if not result.decided:
         lines.append("Verdict: none from tortie; the host's own rules decide.")
-    elif result.verdict == "allow":
+    elif result.verdict is Verdict.ALLOW:
         lines.append("Verdict: allow. The kernel accepts the packet.")
     else:
         lines.append(f"Verdict: deny ({result.cause}). With dropActionOverride {override} the kernel "
-                     f"{'accepts' if result.action == 'accept' else 'drops'} it.")
+                     f"{'accepts' if result.action is KernelAction.ACCEPT else 'drops'} it.")
     if result.denied_by:
         lines.append(f"Denied by: {result.denied_by}")
     lines += [f"Kernel log: {line}" for line in result.log_lines]

@@ -15,7 +15,8 @@ from ..config import config_for_node
 from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
 from ..lab.network import LabError
 from ..lab.probe import probe
-from ..model import Packet, evaluate_path
+from ..core import BY_NAME, ICMP, ICMPV6
+from ..model import Packet, evaluate_path, plan_for
 from ..resources import ResourceClient
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Context, Fail
@@ -125,7 +126,7 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     if src is None or dst is None:
         raise Fail(f"both workloads need an IPv{family} address")
     sport = next(_sports)
-    number = {"TCP": 6, "UDP": 17}.get(proto, 58 if family == 6 else 1)
+    number = (ICMPV6 if family == 6 else ICMP).number if proto == "ICMP" else BY_NAME[proto].number
     packet_port = int(port_text) if port_text else None
     nodes = sorted({src_w["node"], dst_w["node"]})
     try:
@@ -135,15 +136,15 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
             configs = {node: config_for_node(client, node) for node in nodes}
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
-    views = {}
-    for node in nodes:  # each node on the way decides with its own view
+    plans = {}
+    for node in nodes:  # each node on the way decides with its own plan
         calc = Calculator(node)
         calc.load(listing.items)
-        views[node] = calc.view()
+        plans[node] = plan_for(calc.view(), configs[node].typed)
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
                     "new", None, None)
-    model = evaluate_path(views, configs, packet)
+    model = evaluate_path(plans, packet)
     try:
         kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
                        port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
@@ -155,7 +156,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     if fmt == "json":
         click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
                               "deniedBy": model.denied_by, "logPrefixes": model.log_prefixes,
-                              "hops": [{"node": h.node, "verdict": h.result.verdict, "action": h.result.action,
+                              "hops": [{"node": h.node, "verdict": str(h.result.verdict),
+                                        "action": str(h.result.action),
                                         "deniedBy": h.result.denied_by} for h in model.hops]}, "json"), nl=False)
     else:
         detail = ", ".join(f"{h.node}: {h.result.verdict}" for h in model.hops)

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from ..resources import AlreadyExists, NotFound, Resource, ResourceClient, ResourceError
-from ..resources.codec import paused_gc
+from ..core import paused_gc
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import load_file, named, one_kind, place

@@ -1,29 +1,35 @@
-"""The kernel side: calc's NodeView rendered to iptables chains and ipsets, and kept in
-sync with the kernel (read back, diff, one restore per table)."""
+"""The kernel side: rendered chains and ipsets kept in sync with the kernel of one network
+namespace (read back, diff by rule id, one restore per table, ipset batches), backend
+detection, and the commands that do it. Text for the kernel is made in ``encode`` only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..calc import NodeView
-from ..config import EffectiveConfig
+from ..core import FAMILIES
+from ..plan import Plan
+from ..render import TABLES, Rendered, Table, render
+from .backend import detect_backend
 from .commands import CommandError, Iptables, Runner
+from .encode import EncodeError, match_text, rule_ids, rule_text
+from .interfaces import read_interfaces
 from .ipsets import IPSetSync, SetPlan
-from .names import chain_name, ipset_name, policy_id, rule_ids
-from .render import FAMILIES, TABLES, IPSetSpec, RenderCache, Rendered, Table, render
-from .tables import Plan, TableSync
+from .kernel import log_lines_may_be_lost
+from .kmsg import KmsgReader, log_prefix
+from .tables import Plan as TablePlan
+from .tables import TableSync
 
 __all__ = [
-    "CommandError", "Dataplane", "IPSetSpec", "Iptables", "Plan", "RenderCache", "Rendered", "Runner", "Table",
-    "TableSync",
-    "chain_name", "ipset_name", "policy_id", "render", "rule_ids",
+    "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "Iptables", "KmsgReader", "Runner",
+    "SetPlan", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost", "log_prefix", "match_text",
+    "read_interfaces", "rule_ids", "rule_text",
 ]
 
 
 @dataclass
 class ApplyResult:
     sets: SetPlan
-    plans: dict[tuple[int, str], Plan] = field(default_factory=dict)
+    plans: dict[tuple[int, str], TablePlan] = field(default_factory=dict)
 
     @property
     def wrote(self) -> bool:
@@ -39,11 +45,14 @@ class Dataplane:
         self.sets = IPSetSync(runner)
 
     def apply(self, rendered: Rendered, maxelem: int, read_back: bool = True) -> ApplyResult:
-        """Sets first (rules may use them), then every table, then destroy unused sets.
+        """Write ``rendered``: sets first (rules may use them), then every table of both
+        families (a family or table not rendered is emptied of tortie's rules), then destroy
+        sets no longer used. ``maxelem`` is each set's capacity (maxIpsetSize).
 
         Without ``read_back`` the diff is against what this object last wrote; the periodic
         refresh reads the kernel back, which also repairs anything changed behind our back.
-        """
+        Raises CommandError when a command fails and EncodeError when a rendered value cannot
+        be written; either way the rest of that table's batch is not written."""
         set_plan = self.sets.plan(rendered.ipsets, maxelem, read_back)
         self.sets.run(set_plan.before)
         result = ApplyResult(set_plan)
@@ -55,9 +64,9 @@ class Dataplane:
         self.sets.written(set_plan)
         return result
 
-    def program(self, view: NodeView, config: EffectiveConfig, interfaces: dict[str, set[str]] | None = None,
-                read_back: bool = True) -> ApplyResult:
-        return self.apply(render(view, config, interfaces), config["maxIpsetSize"], read_back)
+    def program(self, plan: Plan, read_back: bool = True) -> ApplyResult:
+        """Render ``plan`` and apply it (tests and tools; the agent keeps a render cache)."""
+        return self.apply(render(plan), plan.settings.max_ipset_size, read_back)
 
     def cleanup(self) -> ApplyResult:
         """Remove every chain, hook rule and set tortie owns in this namespace."""

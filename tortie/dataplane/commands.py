@@ -3,7 +3,6 @@ named network namespace (``ip netns exec``), which is how tests and the lab use 
 
 from __future__ import annotations
 
-import re
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,16 +45,14 @@ class Iptables:
         self.runner.stats["save", table, family] += 1
         return self.runner.run([self._binary(family, "save"), "-t", table])
 
-    def restore(self, family: int, text: str) -> None:
+    def restore(self, family: int, table: str, text: str) -> None:
+        """One ``*-restore --noflush`` of ``text``, a batch for ``table``."""
         args = [self._binary(family, "restore"), "--noflush"]
         if self.backend == "legacy":
             args += ["--wait", "10"]
-        tables = re.findall(r"^\*(\w+)", text, re.MULTILINE)
-        for table in tables:
-            self.runner.stats["restore", table, family] += 1
+        self.runner.stats["restore", table, family] += 1
         try:
             self.runner.run(args, input=text)
         except CommandError:
-            for table in tables:
-                self.runner.stats["restore_error", table, family] += 1
+            self.runner.stats["restore_error", table, family] += 1
             raise

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..render import IPSetSpec
 from .commands import CommandError, Runner
-from .render import IPSetSpec
+from .encode import create_set, set_member, set_name
 
 OWNED = ("cali4", "cali6")
 
@@ -22,22 +23,27 @@ class CurrentSet:
 def parse_save(text: str) -> dict[str, CurrentSet]:
     """Our sets from ``ipset save``."""
     sets: dict[str, CurrentSet] = {}
+    members: dict[str, set[str]] = {}
     for line in text.splitlines():
         words = line.split()
         if len(words) < 3 or not words[1].startswith(OWNED):
             continue
         if words[0] == "create":
             options = dict(zip(words[3::2], words[4::2], strict=False))
+            members[words[1]] = set()
             sets[words[1]] = CurrentSet(words[2], 6 if options.get("family") == "inet6" else 4,
-                                        int(options.get("maxelem", 0)))
+                                        int(options.get("maxelem", 0)), members[words[1]])
         elif words[0] == "add" and words[1] in sets:
-            sets[words[1]].members.add(words[2])
+            members[words[1]].add(words[2])
     return sets
 
 
 def _create(name: str, spec: IPSetSpec, maxelem: int) -> str:
-    family = "inet6" if spec.family == 6 else "inet"
-    return f"create {name} {spec.type} family {family} maxelem {maxelem}"
+    return create_set(name, spec.type, spec.family, maxelem)
+
+
+def _members(verb: str, name: str, members: frozenset[str] | set[str]) -> list[str]:
+    return [set_member(verb, name, m) for m in sorted(members)]
 
 
 @dataclass
@@ -48,6 +54,8 @@ class SetPlan:
 
 
 def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem: int) -> SetPlan:
+    """The ``ipset restore`` batches that turn ``current`` into ``desired``. Raises EncodeError
+    when a rendered value cannot be written (nothing of the batch is then written)."""
     before: list[str] = []
     after: list[str] = []
     temp = 0
@@ -55,18 +63,18 @@ def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem:
         have = current.get(name)
         if have is None:
             before.append(_create(name, spec, maxelem))
-            before += [f"add {name} {m} -exist" for m in sorted(spec.members)]
+            before += _members("add", name, spec.members)
         elif (have.type, have.family, have.maxelem) != (spec.type, spec.family, maxelem):
             # Fill a temporary set, swap it in, destroy the old one: no moment without the set.
             temp_name = f"cali{spec.family}t{temp}"
             temp += 1
             before.append(_create(temp_name, spec, maxelem))
-            before += [f"add {temp_name} {m} -exist" for m in sorted(spec.members)]
-            before += [f"swap {temp_name} {name}", f"destroy {temp_name}"]
+            before += _members("add", temp_name, spec.members)
+            before += [f"swap {temp_name} {set_name(name)}", f"destroy {temp_name}"]
         elif have.members is not spec.members:  # the same frozenset as last written: nothing to do
-            before += [f"add {name} {m} -exist" for m in sorted(spec.members - have.members)]
-            before += [f"del {name} {m} -exist" for m in sorted(have.members - spec.members)]
-    after += [f"destroy {name}" for name in sorted(current) if name not in desired]
+            before += _members("add", name, spec.members - have.members)
+            before += _members("del", name, have.members - spec.members)
+    after += [f"destroy {set_name(name)}" for name in sorted(current) if name not in desired]
     return SetPlan("\n".join(before + [""]) if before else "", "\n".join(after + [""]) if after else "")
 
 

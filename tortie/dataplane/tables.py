@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Mapping
 
+from ..core import paused_gc
+from ..render import HOOKS, OWNED_PREFIX, Chain, Rule, Table
 from .commands import Iptables
-from .names import rule_ids
-from .render import HOOKS, Table
+from .encode import chain as chain_token
+from .encode import rule_ids, rule_text
 
 _ID = re.compile(r'--comment "?cali:([A-Za-z0-9_-]{16})"?')
-OWNED_PREFIX = "cali-"
 
 
 @dataclass
@@ -42,34 +44,37 @@ def parse_save(text: str) -> Current:
     return current
 
 
-def _with_ids(chain: str, bodies: list[str]) -> list[tuple[str, str]]:
+def _with_ids(chain: str, rules: tuple[Rule, ...]) -> list[tuple[str, str]]:
     """(id, rule line) of each rule, as written to iptables-restore."""
-    texts = [f"-A {chain} {body}" for body in bodies]
-    return [(i, f'-A {chain} -m comment --comment "cali:{i}" {body}') for i, body in
-            zip(rule_ids(chain, texts), bodies, strict=True)]
+    name = chain_token(chain)
+    bodies = [rule_text(r) for r in rules]
+    ids = rule_ids(name, [f"-A {name} {body}" for body in bodies])
+    head = f"-A {name} -m comment --comment \"cali:"
+    return [(i, f'{head}{i}" {body}') for i, body in zip(ids, bodies, strict=True)]
 
 
 class IdMemo:
-    """Rule ids of each chain's last rules, recomputed only when its rule list changes. The
-    same id list object is handed out while the rules are the same, so comparing against
-    what was written last is an identity check."""
+    """Rule ids and lines of each chain's last rules, made again only when its rules change.
+    The same id list object is handed out while the rules are the same, so comparing
+    against what was written last is an identity check."""
 
     def __init__(self) -> None:
-        self._memo: dict[str, tuple[list[str], list[tuple[str, str]], list[str | None]]] = {}
+        self._memo: dict[str, tuple[tuple[Rule, ...], list[tuple[str, str]], list[str | None]]] = {}
 
-    def _get(self, chain: str, bodies: list[str]) -> tuple[list[str], list[tuple[str, str]], list[str | None]]:
+    def _get(self, chain: str, rules: tuple[Rule, ...]) -> tuple[tuple[Rule, ...], list[tuple[str, str]],
+                                                                   list[str | None]]:
         hit = self._memo.get(chain)
-        if hit is None or (hit[0] is not bodies and hit[0] != bodies):
-            lines = _with_ids(chain, bodies)
-            hit = (bodies, lines, [i for i, _ in lines])
+        if hit is None or (hit[0] is not rules and hit[0] != rules):
+            lines = _with_ids(chain, rules)
+            hit = (rules, lines, [i for i, _ in lines])
             self._memo[chain] = hit
         return hit
 
-    def __call__(self, chain: str, bodies: list[str]) -> list[tuple[str, str]]:
-        return self._get(chain, bodies)[1]
+    def __call__(self, chain: str, rules: tuple[Rule, ...]) -> list[tuple[str, str]]:
+        return self._get(chain, rules)[1]
 
-    def ids(self, chain: str, bodies: list[str]) -> list[str | None]:
-        return self._get(chain, bodies)[2]
+    def ids(self, chain: str, rules: tuple[Rule, ...]) -> list[str | None]:
+        return self._get(chain, rules)[2]
 
 
 @dataclass
@@ -92,40 +97,47 @@ def _minimal_edits(chain: str, have: list[str | None], wanted: list[tuple[str, s
 
 
 def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
-         minimal: bool = False) -> Plan:
+         minimal: bool = False, written: Mapping[str, Chain] | None = None) -> Plan:
     """The restore batch that turns ``current`` into ``desired``: whole-chain rewrites for the
-    nft backend, minimal in-place edits for legacy (``minimal``)."""
+    nft backend, minimal in-place edits for legacy (``minimal``). ``written``: the chains last
+    written, when ``current`` is what writing them left (not read back): the same Chain
+    object there needs no look at all. Raises EncodeError when a rendered value cannot be
+    written (nothing of the batch is then written)."""
     memo = memo or IdMemo()
     declares: list[str] = []
     rules: list[str] = []
     rewritten = []
-    for chain in sorted(desired.chains):
-        wanted = memo.ids(chain, desired.chains[chain])
-        have = current.ids.get(chain)
-        if chain in current.chains and (have is wanted or have == wanted):
+    written = written or {}
+    for name, value in sorted(desired.chains.items()):
+        if written.get(name) is value:
             continue
-        if minimal and chain in current.chains:
-            rules += _minimal_edits(chain, have or [], memo(chain, desired.chains[chain]))
+        chain = value.rules
+        wanted = memo.ids(name, chain)
+        have = current.ids.get(name)
+        if name in current.chains and (have is wanted or have == wanted):
+            continue
+        if minimal and name in current.chains:
+            rules += _minimal_edits(name, have or [], memo(name, chain))
         else:
-            declares.append(f":{chain} - [0:0]")  # declaring an existing chain flushes it
-            rules += [line for _, line in memo(chain, desired.chains[chain])]
-        rewritten.append(chain)
+            declares.append(f":{chain_token(name)} - [0:0]")  # declaring an existing chain flushes it
+            rules += [line for _, line in memo(name, chain)]
+        rewritten.append(name)
     hooks = []
     for kernel in sorted(HOOKS[desired.name]):
-        wanted = memo(kernel, desired.hooks.get(kernel, []))
-        have = current.rules.get(kernel, [])
-        ours = [(i, spec) for i, spec in have if i is not None]
-        ids = [i for i, _ in have]
-        expected = [i for i, _ in wanted]
+        wanted_lines = memo(kernel, desired.hooks.get(kernel, ()))
+        have_rules = current.rules.get(kernel, [])
+        ours = [(i, spec) for i, spec in have_rules if i is not None]
+        ids = [i for i, _ in have_rules]
+        expected = [i for i, _ in wanted_lines]
         run = ids[:len(expected)] if insert else ids[len(ids) - len(expected):]
         if run == expected and len(ours) == len(expected):
             continue
         hooks.append(kernel)
         rules += [f"-D {kernel} {spec}" for _, spec in ours]
         if insert:
-            rules += [line.replace(f"-A {kernel} ", f"-I {kernel} 1 ", 1) for _, line in reversed(wanted)]
+            rules += [line.replace(f"-A {kernel} ", f"-I {kernel} 1 ", 1) for _, line in reversed(wanted_lines)]
         else:
-            rules += [line for _, line in wanted]
+            rules += [line for _, line in wanted_lines]
     removed = sorted(c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains)
     declares += [f":{c} - [0:0]" for c in removed]
     tail = [f"-X {c}" for c in removed]
@@ -135,18 +147,21 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
     return Plan(batch, rewritten, removed, hooks)
 
 
-def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None) -> Current:
-    """What a table holds once ``plan(desired, current)`` has been written."""
+def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
+          written: Mapping[str, Chain] | None = None) -> Current:
+    """What a table holds once ``plan(desired, current, written=written)`` has been written."""
     memo = memo or IdMemo()
+    written = written or {}
     state = Current(set(current.chains) | set(desired.chains))
-    for chain, rules in current.rules.items():
-        if not chain.startswith(OWNED_PREFIX):
-            foreign = [(i, spec) for i, spec in rules if i is None]
-            ours = [(i, line.split(" ", 2)[2]) for i, line in memo(chain, desired.hooks.get(chain, []))]
-            state.rules[chain] = ours + foreign if insert else foreign + ours
-            state.ids[chain] = [i for i, _ in state.rules[chain]]
-    for chain, bodies in desired.chains.items():
-        state.ids[chain] = memo.ids(chain, bodies)
+    for name, rules in current.rules.items():
+        if not name.startswith(OWNED_PREFIX):
+            foreign: list[tuple[str | None, str]] = [(i, spec) for i, spec in rules if i is None]
+            ours: list[tuple[str | None, str]] = [(i, line.split(" ", 2)[2])
+                                                  for i, line in memo(name, desired.hooks.get(name, ()))]
+            state.rules[name] = ours + foreign if insert else foreign + ours
+            state.ids[name] = [i for i, _ in state.rules[name]]
+    for name, chain in desired.chains.items():
+        state.ids[name] = current.ids[name] if written.get(name) is chain else memo.ids(name, chain.rules)
     state.chains -= {c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains}
     return state
 
@@ -159,22 +174,29 @@ class TableSync:
         self.iptables = iptables
         self.insert = insert
         self._known: dict[tuple[int, str], Current] = {}
+        self._written: dict[tuple[int, str], dict[str, Chain]] = {}  # the chains behind ``_known``
         self._ids: dict[tuple[int, str], IdMemo] = {}
 
     def read(self, family: int, table: str) -> Current:
-        return parse_save(self.iptables.save(family, table))
+        text = self.iptables.save(family, table)
+        with paused_gc():
+            return parse_save(text)
 
     def apply(self, desired: Table, read_back: bool = True) -> Plan:
         key = (desired.family, desired.name)
         current = self._known.get(key) if not read_back else None
+        written = self._written.get(key) if current is not None else None
         if current is None:
             current = self.read(*key)
         ids = self._ids.setdefault(key, IdMemo())
-        result = plan(desired, current, self.insert, ids, minimal=self.iptables.backend == "legacy")
         self._known.pop(key, None)
+        with paused_gc():  # lines and ids: acyclic, and the heap holds a cluster's worth of objects
+            result = plan(desired, current, self.insert, ids, self.iptables.backend == "legacy", written)
         if result.batch:
-            self.iptables.restore(desired.family, result.batch)
-        self._known[key] = after(desired, current, self.insert, ids)
+            self.iptables.restore(desired.family, desired.name, result.batch)
+        with paused_gc():
+            self._known[key] = after(desired, current, self.insert, ids, written)
+        self._written[key] = desired.chains
         return result
 
     def remove_all(self, family: int, table: str) -> Plan:

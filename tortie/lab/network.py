@@ -111,8 +111,11 @@ class NodeNetwork:
                         f"route add ::/0 via {GATEWAY6} dev eth0",
                         f"neigh add {GATEWAY6} lladdr {NODE_GATEWAY_MAC} dev eth0 nud permanent"], w.netns)
         ip_batch(node_routes, self.node)
+        # Conntrack checks UDP-Lite checksums against a UDP pseudo header, so with checksum checks
+        # on it calls every UDP-Lite packet INVALID; the lab's nodes leave checksums to the endpoints.
         node_sysctls = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
-                        "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0"}
+                        "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0",
+                        "net.netfilter.nf_conntrack_checksum": "0"}
         for w in self.workloads:
             node_sysctls[f"net.ipv4.conf.{w.interface}.proxy_arp"] = "1"
             node_sysctls[f"net.ipv4.conf.{w.interface}.rp_filter"] = "0"

@@ -8,7 +8,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..dataplane.kmsg import KmsgReader, log_prefix
+from ..core import SCTP
+from ..dataplane import KmsgReader, log_prefix
 
 AGENT = [sys.executable, "-m", "tortie.lab.probe_agent"]
 
@@ -41,7 +42,7 @@ def _established(node_ns: str, src: str, dst: str, sport: int, dport: int) -> No
 
 def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, target: str,
           timeout: float = 0.8, state: str = "new", node_ns: str | None = None) -> ProbeResult:
-    """Send one probe: ``proto`` tcp, udp or icmp; ``target`` the port, or ``TYPE[/CODE]`` for
+    """Send one probe: ``proto`` tcp, udp, udplite, sctp or icmp; ``target`` the port, or ``TYPE[/CODE]`` for
     ICMP (then ``sport`` is the echo id). A TCP probe in ``state`` established is one segment
     of a connection entered into ``node_ns``'s conntrack first; in state invalid, a segment
     conntrack rejects. Returns whether it arrived and its LOG lines."""
@@ -77,6 +78,7 @@ def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, 
                 listener.communicate()
         time.sleep(0.05)  # let the last LOG lines reach the ring
         needle = f"SRC={_log_address(src)} DST={_log_address(dst)} "
-        mine = f"ID={sport} " if proto == "icmp" else f"SPT={sport} "
+        # The kernel log names ICMP probes by their echo id and has no ports for SCTP.
+        mine = f"ID={sport} " if proto == "icmp" else f"PROTO={SCTP.log} " if proto == "sctp" else f"SPT={sport} "
         logs = [line for line in kmsg.read() if needle in line and mine in line and log_prefix(line) is not None]
     return ProbeResult("ARRIVED" in out, logs)

@@ -2,13 +2,15 @@
 
     python -m tortie.lab.probe_agent listen PROTO ADDRESS PORT|ICMPTYPE SECONDS [PEER]
     python -m tortie.lab.probe_agent send PROTO SRC SPORT|ID DST DPORT|ICMPTYPE[/CODE] SECONDS
-    python -m tortie.lab.probe_agent blast SRC SPORT DST DPORT COUNT PAYLOAD [FLOWS]
+    python -m tortie.lab.probe_agent blast SRC SPORT DST DPORT COUNT PAYLOAD [FLOWS [udp|udplite]]
 
-PROTO is tcp, udp or icmp, or ``tcp-segment`` and ``tcp-invalid``: one raw TCP segment
-(an ACK, for a connection the node's conntrack already knows; or SYN+FIN, which conntrack
-calls INVALID) that a raw listener catches before the receiving kernel answers it.
-``blast`` sends COUNT UDP datagrams of PAYLOAD bytes as fast as it can, from FLOWS source
-ports in turn starting at SPORT (default 1: one flow), and prints how many it sent.
+PROTO is tcp, udp, udplite, sctp or icmp, or ``tcp-segment`` and ``tcp-invalid``: one raw
+TCP segment (an ACK, for a connection the node's conntrack already knows; or SYN+FIN,
+which conntrack calls INVALID) that a raw listener catches before the receiving kernel
+answers it. An sctp probe is one INIT chunk sent and caught on raw sockets (no SCTP stack
+needed); udplite uses the kernel's UDP-Lite sockets.
+``blast`` sends COUNT UDP (or UDP-Lite) datagrams of PAYLOAD bytes as fast as it can, from
+FLOWS source ports in turn starting at SPORT (default 1: one flow), and prints how many it sent.
 The listener prints READY once bound, then ARRIVED if the probe reached it. The sender
 exits 0 when a TCP connection was established (or a packet was sent), 1 otherwise.
 """
@@ -22,6 +24,8 @@ import struct
 import sys
 import time
 
+from ..core import SCTP, UDPLITE
+
 
 def _family(address: str) -> int:
     return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
@@ -34,13 +38,30 @@ def _icmp_proto(address: str) -> int:
 def _checksum(data: bytes) -> int:
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     total = (total >> 16) + (total & 0xFFFF)
     total += total >> 16
     return ~total & 0xFFFF
 
 
 TCP_FLAGS = {"tcp-segment": 0x10, "tcp-invalid": 0x03}  # ACK; SYN+FIN
+IPPROTO_SCTP, IPPROTO_UDPLITE = SCTP.number, UDPLITE.number
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def _sctp_init(sport: int, dport: int) -> bytes:
+    """An SCTP packet with one INIT chunk (RFC 9260 §3.3.2), its CRC32c in place."""
+    chunk = struct.pack("!BBHIIHHI", 1, 0, 20, 0x7E57, 65535, 1, 1, 1)
+    packet = struct.pack("!HHII", sport, dport, 0, 0) + chunk
+    return packet[:8] + struct.pack("<I", _crc32c(packet)) + packet[12:]
 
 
 def _tcp_segment(src: str, dst: str, sport: int, dport: int, flags: int) -> bytes:
@@ -61,11 +82,13 @@ def listen(proto: str, address: str, port: int, seconds: float, peer: str | None
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((address, port))
         sock.listen(8)
-    elif proto == "udp":
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+    elif proto in ("udp", "udplite"):
+        sock = socket.socket(family, socket.SOCK_DGRAM, IPPROTO_UDPLITE if proto == "udplite" else 0)
         sock.bind((address, port))
     elif proto in TCP_FLAGS:
         sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    elif proto == "sctp":
+        sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_SCTP)
     else:
         sock = socket.socket(family, socket.SOCK_RAW, _icmp_proto(address))
     print("READY", flush=True)
@@ -80,11 +103,11 @@ def listen(proto: str, address: str, port: int, seconds: float, peer: str | None
             print("ARRIVED", flush=True)
             return 0
         data, source = sock.recvfrom(65535)
-        if proto == "udp":
+        if proto in ("udp", "udplite"):
             print("ARRIVED", flush=True)
             return 0
         header = 20 if family == socket.AF_INET else 0  # raw IPv4 sockets see the IP header
-        if proto in TCP_FLAGS:
+        if proto in TCP_FLAGS or proto == "sctp":
             arrived = len(data) >= header + 4 and struct.unpack("!H", data[header + 2:header + 4])[0] == port
         else:
             arrived = len(data) > header and data[header] == port
@@ -108,10 +131,15 @@ def send(proto: str, src: str, sport: int, dst: str, target: str, seconds: float
             return 1
         finally:
             sock.close()
-    if proto == "udp":
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+    if proto in ("udp", "udplite"):
+        sock = socket.socket(family, socket.SOCK_DGRAM, IPPROTO_UDPLITE if proto == "udplite" else 0)
         sock.bind((src, sport))
         sock.sendto(b"tortie-probe", (dst, int(target)))
+        return 0
+    if proto == "sctp":
+        sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_SCTP)
+        sock.bind((src, 0))
+        sock.sendto(_sctp_init(sport, int(target)), (dst, 0))
         return 0
     if proto in TCP_FLAGS:
         sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_TCP)
@@ -129,11 +157,12 @@ def send(proto: str, src: str, sport: int, dst: str, target: str, seconds: float
     return 0
 
 
-def blast(src: str, sport: int, dst: str, dport: int, count: int, payload: int, flows: int) -> int:
+def blast(src: str, sport: int, dst: str, dport: int, count: int, payload: int, flows: int,
+          proto: str = "udp") -> int:
     family = _family(dst)
     sockets = []
     for i in range(flows):
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = socket.socket(family, socket.SOCK_DGRAM, IPPROTO_UDPLITE if proto == "udplite" else 0)
         sock.bind((src, sport + i))
         sockets.append(sock)
     data, target = b"x" * payload, (dst, dport)
@@ -146,7 +175,7 @@ def blast(src: str, sport: int, dst: str, dport: int, count: int, payload: int, 
 def main(argv: list[str]) -> int:
     if argv[0] == "blast":
         return blast(argv[1], int(argv[2]), argv[3], int(argv[4]), int(argv[5]), int(argv[6]),
-                     int(argv[7]) if len(argv) > 7 else 1)
+                     int(argv[7]) if len(argv) > 7 else 1, argv[8] if len(argv) > 8 else "udp")
     if argv[0] == "listen":
         return listen(argv[1], argv[2], int(argv[3]), float(argv[4]), argv[5] if len(argv) > 5 else None)
     return send(argv[1], argv[2], int(argv[3]), argv[4], argv[5], float(argv[6]))

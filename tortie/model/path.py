@@ -1,17 +1,17 @@
 """A packet's way through a cluster: the node of its source, then the node of its destination,
-each deciding with its own view and configuration. The packet arrives when every node on
-the way lets it through; it stops at the first that drops it."""
+each deciding with its own plan. The packet arrives when every node on the way lets it
+through; it stops at the first that drops it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..calc import NodeView
-from ..config import EffectiveConfig
+from ..core import KernelAction
+from ..plan import Plan
 from .evaluate import Result, evaluate
 from .packet import Packet
-from .placement import host_interfaces, route
+from .placement import route
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,9 @@ class PathResult:
     hops: tuple[Hop, ...]
 
     @property
-    def action(self) -> str:
-        return "accept" if self.hops and all(h.result.action == "accept" for h in self.hops) else "drop"
+    def action(self) -> KernelAction:
+        accepted = self.hops and all(h.result.action is KernelAction.ACCEPT for h in self.hops)
+        return KernelAction.ACCEPT if accepted else KernelAction.DROP
 
     @property
     def denied_by(self) -> str | None:
@@ -42,22 +43,22 @@ class PathResult:
         return {h.node: h.result.metric_policies for h in self.hops if h.result.metric_policies}
 
 
-def _local(view: NodeView, address: str) -> bool:
-    return any(key in view.endpoints for key in view.owners.get(address, ()))
+def _local(plan: Plan, address: str) -> bool:
+    return any(key in plan.endpoints for key in plan.view.owners.get(address, ()))
 
 
-def evaluate_path(views: Mapping[str, NodeView], configs: Mapping[str, EffectiveConfig], packet: Packet) -> PathResult:
-    """``packet``'s interfaces are ignored: each node places it by its own addresses."""
-    order = [n for n, v in views.items() if _local(v, packet.src)]
-    order += [n for n, v in views.items() if _local(v, packet.dst) and n not in order]
+def evaluate_path(plans: Mapping[str, Plan], packet: Packet) -> PathResult:
+    """``plans``: each node's plan, by node name (``model.plan_for`` builds one the way the
+    model places packets). ``packet``'s interfaces are ignored: each node places it by its
+    own addresses. The hops are the source's node, then the destination's."""
+    order = [n for n, plan in plans.items() if _local(plan, packet.src)]
+    order += [n for n, plan in plans.items() if _local(plan, packet.dst) and n not in order]
     hops = []
     for node in order:
-        view = views[node]
-        in_iface, out_iface = route(view, packet.src, packet.dst)
-        seen = Packet(packet.src, packet.dst, packet.protocol, packet.sport, packet.dport, packet.icmp_type,
-                      packet.icmp_code, packet.state, in_iface, out_iface)
-        result = evaluate(view, configs[node], seen, host_interfaces(view))
+        in_iface, out_iface = route(plans[node].view, packet.src, packet.dst)
+        seen = replace(packet, in_iface=in_iface, out_iface=out_iface, dnat=False)
+        result = evaluate(plans[node], seen)
         hops.append(Hop(node, seen, result))
-        if result.action != "accept":
+        if result.action is not KernelAction.ACCEPT:
             break
     return PathResult(tuple(hops))

@@ -24,7 +24,8 @@ def route(view: NodeView, src: str, dst: str, external: str = EXTERNAL_INTERFACE
     return place(src), place(dst)
 
 
-def host_interfaces(view: NodeView, external: str = EXTERNAL_INTERFACE) -> dict[str, set[str]]:
-    """The node's external interface with the addresses of its host endpoints."""
-    return {external: {str(a.network_address) for ep in view.endpoints.values()
-                       if ep.entity.kind == "HostEndpoint" for a in ep.entity.addresses}}
+def host_interfaces(view: NodeView, external: str = EXTERNAL_INTERFACE) -> dict[str, frozenset[str]]:
+    """The node's interfaces as the model places packets: ``external`` with the addresses
+    of the local host endpoints."""
+    return {external: frozenset(str(a.network_address) for ep in view.endpoints.values()
+                                if ep.entity.kind == "HostEndpoint" for a in ep.entity.addresses)}

@@ -7,11 +7,9 @@ as another type double-quoted) and JSON (2-space indent, sorted keys).
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import yaml
 
@@ -73,23 +71,6 @@ _STR = "tag:yaml.org,2002:str"
 _NUMBERS = (_INT, "tag:yaml.org,2002:float")
 _MERGE = "tag:yaml.org,2002:merge"
 _MERGE_KEY = "<<"
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a bulk load.
-
-    Loading builds only acyclic data, which reference counting frees; the cyclic
-    collector would otherwise rescan the growing heap over and over (half the time
-    of loading 10,000 policies, measured with bench/load.py).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def parse_documents(text: str) -> list[Any]:

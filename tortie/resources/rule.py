@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..core import TABLE
 from ..selector.tokenizer import SelectorLimitError
 from .resource import check_annotations
 from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omit, Struct, StructType, field,
@@ -14,8 +15,8 @@ from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omi
 from .values import (is_name, is_net, is_port_name, only_global, parse_cidr, port_bounds, selector_problem,
                      supports_ports)
 
-ACTIONS = ("Allow", "Deny", "Log", "Pass")
-PROTOCOL_NAMES = re.compile("TCP|UDP|ICMP|ICMPv6|SCTP|UDPLite")
+ACTIONS = ("Allow", "Deny", "Log", "Pass")  # RuleAction's values in the CRD's order, as its messages list them
+PROTOCOL_NAMES = re.compile("|".join(p.name for p in TABLE))
 GLOBAL = "global()"
 GLOBAL_IN_ENTITY_RULE = "global() can only be used in an EntityRule namespaceSelector"
 PORTS_NEED_PROTOCOL = "rules that specify ports must set protocol to TCP or UDP or SCTP"

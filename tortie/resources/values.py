@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
 
+from ..core import SCTP, TABLE, TCP, UDP
 from ..selector import SelectorError, parse
 from ..selector.tokenizer import Kind, tokenize
 
@@ -204,8 +205,8 @@ def is_mac(text: str) -> bool:
 
 # --- protocols and ports (numorstring, validator.go validateProtocol) ----------------------
 
-PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPv6": 58, "SCTP": 132, "UDPLite": 136}
-PORT_PROTOCOLS = (6, 17, 132)
+PROTOCOLS = {p.name: p.number for p in TABLE}  # the names exactly as numorstring spells them
+PORT_PROTOCOLS = (TCP.number, UDP.number, SCTP.number)  # numorstring Protocol.SupportsPorts
 
 
 def protocol_number(value: int | str) -> int:

@@ -8,17 +8,19 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ..core import Direction, KernelAction
+
 FILE_NAME = "denied-flows.jsonl"
 
 
 @dataclass(frozen=True)
 class FlowKey:
     endpoint: str
-    direction: str
+    direction: Direction
     tier: str  # "" for profiles
     policy: str
     rule: int
-    action: str  # as enforced after the override: drop or accept
+    action: KernelAction  # as enforced after the override
     src: str
     dst: str
     protocol: int

@@ -3,7 +3,8 @@
 A thread reads the kernel's batches and reduces each packet to its flow (prefix, addresses,
 protocol, ports) with a packet and byte count: a dict update per packet, nothing more.
 Several times a second the flows are folded into the metric series and the flow log; the
-prefix table (which policy each prefix stands for) comes from the agent after every apply.
+prefix table (which denial each prefix stands for) is the one the renderer returned with
+the rules it rendered, handed over before they are applied.
 """
 
 from __future__ import annotations
@@ -14,38 +15,46 @@ import struct
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from ..calc import NodeView
-from ..dataplane.nflog import NflogReader
-from ..dataplane.prefixes import Denial
+from ..core import PORT_PROTOCOLS, KernelAction
+from ..plan import Denial, Plan
 from .flows import FlowKey, FlowLog
-from .metrics import DeniedMetrics
+from .nflog import NflogReader
 
-log = logging.getLogger("tortie.agent.denials")
+log = logging.getLogger("tortie.collector")
 FOLD_EVERY = 0.2
 EXPIRE_EVERY = 1.0
-PORTS = {6, 17, 132}  # protocols whose first four bytes are the ports
 _PORTS = struct.Struct("!HH")
 _U16 = struct.Struct("!H")
 
 
+class DeniedCounter(Protocol):
+    """Where denied packets are counted: series by (policy label, source address)."""
+
+    def add(self, counts: Iterable[tuple[str, str, int, int]], now: float) -> None: ...
+
+    def expire(self, now: float, retention: float) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 @dataclass(frozen=True)
-class Settings:
-    retention: float  # deletedMetricsRetentionSecs
-    action: str  # what the override enforces on a denial: drop or accept
-    flow_window: float  # 0: no flow stream
+class PipelineSettings:
+    retention: float  # deletedMetricsRetentionSecs, in seconds
+    action: KernelAction  # what the override enforces on a denial
+    flow_window: float  # seconds; 0: no flow stream
 
 
-def endpoint_names(view: NodeView) -> dict[bytes, str]:
+def endpoint_names(plan: Plan) -> dict[bytes, str]:
     """Packed address -> ``[namespace/]name`` of the local endpoint that owns it."""
     names: dict[bytes, str] = {}
-    for ep in view.endpoints.values():
-        name = f"{ep.entity.namespace}/{ep.entity.name}" if ep.entity.namespace else ep.entity.name
+    for ep in plan.endpoints.values():
         for network in ep.entity.addresses:
             if network.num_addresses == 1:
-                names[network.network_address.packed] = name
+                names[network.network_address.packed] = ep.name
     return names
 
 
@@ -58,10 +67,10 @@ def flow_of(header: bytes) -> tuple[bytes, bytes, int, bytes, int] | None:
         start = (header[0] & 0x0F) * 4
         protocol = header[9]
         return (header[12:16], header[16:20], protocol,
-                header[start:start + 4] if protocol in PORTS else b"", _U16.unpack_from(header, 2)[0])
+                header[start:start + 4] if protocol in PORT_PROTOCOLS else b"", _U16.unpack_from(header, 2)[0])
     if version == 6 and len(header) >= 40:
         protocol = header[6]
-        return header[8:24], header[24:40], protocol, header[40:44] if protocol in PORTS else b"", \
+        return header[8:24], header[24:40], protocol, header[40:44] if protocol in PORT_PROTOCOLS else b"", \
             _U16.unpack_from(header, 4)[0] + 40
     return None
 
@@ -73,7 +82,7 @@ def _address(packed: bytes) -> str:
 class DenialPipeline:
     """Owns the NFLOG reader thread while the reporter is on."""
 
-    def __init__(self, node: str, metrics: DeniedMetrics) -> None:
+    def __init__(self, node: str, metrics: DeniedCounter) -> None:
         self.node = node
         self.metrics = metrics
         self.received: Counter[int] = Counter()
@@ -83,7 +92,7 @@ class DenialPipeline:
         self._table: dict[bytes, Denial] = {}
         self._removed: dict[bytes, tuple[Denial, float]] = {}  # kept for the retention time
         self._endpoints: Mapping[bytes, str] = {}
-        self._settings = Settings(30.0, "drop", 0.0)
+        self._settings = PipelineSettings(30.0, KernelAction.DROP, 0.0)
         self._flow_log: FlowLog | None = None
         self._reader: NflogReader | None = None
         self._thread: threading.Thread | None = None
@@ -122,9 +131,10 @@ class DenialPipeline:
         self._reader = None
         self.metrics.clear()
 
-    def update(self, table: Mapping[str, Denial], view: NodeView, settings: Settings,
+    def update(self, table: Mapping[str, Denial], plan: Plan, settings: PipelineSettings,
                flow_log: FlowLog | None) -> None:
-        """A new prefix table (prefixes that left stay for the retention time), endpoints and settings."""
+        """A new prefix table (``Rendered.nflog``: prefixes that left stay for the retention
+        time), the plan it was rendered from (for endpoint names) and settings."""
         now = time.monotonic()
         encoded = {prefix.encode(): denial for prefix, denial in table.items()}
         with self._lock:
@@ -134,7 +144,7 @@ class DenialPipeline:
             for prefix in encoded:
                 self._removed.pop(prefix, None)
             self._table = encoded
-            self._endpoints = endpoint_names(view)
+            self._endpoints = endpoint_names(plan)
             self._settings = settings
             if flow_log is None or self._flow_log is None or flow_log.path != self._flow_log.path:
                 self._flush_flows()

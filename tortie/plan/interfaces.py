@@ -1,0 +1,92 @@
+"""Which endpoint governs each interface of the node (evaluation.md §3 "Interface
+classification"; Felix's endpoint_mgr.go resolveHostEndpoints, v3.32.1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+from ..config import Settings
+
+if TYPE_CHECKING:
+    from .plan import EndpointPlan
+
+ALL_INTERFACES = "*"
+LOOPBACK = "lo"
+
+
+class InterfaceKind(StrEnum):
+    WORKLOAD = "workload"  # the name starts with an interfacePrefix entry
+    HOST = "host"  # a host endpoint governs it
+    OTHER = "other"  # tortie does not police it
+
+
+@dataclass(frozen=True)
+class Governor:
+    """What governs one interface. On a workload interface ``endpoint`` is None when no
+    local WorkloadEndpoint has it: traffic there fails closed."""
+
+    kind: InterfaceKind
+    endpoint: EndpointPlan | None = None
+
+
+@dataclass(frozen=True)
+class HostEndpoints:
+    by_interface: Mapping[str, EndpointPlan]  # interface -> the host endpoint governing it by name or address
+    all_interfaces: EndpointPlan | None  # the ``*`` host endpoint, if any
+    excluded: tuple[str, ...]  # interfaces the ``*`` host endpoint leaves alone (besides lo and workloads)
+    warnings: tuple[str, ...]
+
+
+def _names(endpoints: Sequence[EndpointPlan]) -> str:
+    return ", ".join(ep.entity.name for ep in endpoints)
+
+
+def resolve_host_endpoints(heps: Sequence[EndpointPlan], interfaces: Mapping[str, frozenset[str]],
+                           settings: Settings) -> HostEndpoints:
+    """Assign host endpoints to interfaces, as Felix does: among the host endpoints naming
+    an interface or expecting one of its addresses, the one whose name sorts first wins; a
+    host endpoint naming another interface never matches by address; the ``*`` host
+    endpoint is chosen on its own, also by name. Interfaces are the node's (``interfaces``:
+    name -> addresses) and those host endpoints name; workload interfaces are never host
+    interfaces, and the addresses of excluded interfaces are not looked at (Felix does not
+    track them). Each tie is one warning naming every claimant."""
+    ordered = sorted(heps, key=lambda ep: ep.entity.name)
+    named = {ep.entity.interface for ep in ordered if ep.entity.interface and ep.entity.interface != ALL_INTERFACES}
+    by_interface: dict[str, EndpointPlan] = {}
+    warnings = []
+    exclude = settings.interface_exclude
+    for iface in sorted(named | interfaces.keys()):
+        if settings.is_workload_interface(iface):
+            continue
+        addresses = frozenset() if exclude.matches(iface) else interfaces.get(iface, frozenset())
+        claimants = [ep for ep in ordered if ep.entity.interface == iface or (
+            not ep.entity.interface and any(str(a.network_address) in addresses for a in ep.entity.addresses))]
+        if claimants:
+            by_interface[iface] = claimants[0]
+        if len(claimants) > 1:
+            warnings.append(f"interface {iface} is claimed by host endpoints {_names(claimants)}: "
+                            f"{claimants[0].entity.name} governs it (its name sorts first)")
+    every = [ep for ep in ordered if ep.entity.interface == ALL_INTERFACES]
+    if len(every) > 1:
+        warnings.append(f"host endpoints {_names(every)} are all for every interface: "
+                        f"{every[0].entity.name} governs them (its name sorts first)")
+    return HostEndpoints(by_interface, every[0] if every else None, exclude.expand(interfaces), tuple(warnings))
+
+
+def resolve_workloads(weps: Sequence[EndpointPlan], settings: Settings) -> tuple[dict[str, EndpointPlan], list[str]]:
+    """Workload interface -> its WorkloadEndpoint (only names with an interfacePrefix). When
+    several claim one interface, the key that sorts first wins, with a warning."""
+    out: dict[str, EndpointPlan] = {}
+    warnings = []
+    for ep in sorted(weps, key=lambda ep: (ep.entity.interface or "", ep.key)):
+        iface = ep.entity.interface
+        if not iface or not settings.is_workload_interface(iface):
+            continue
+        if iface in out:
+            warnings.append(f"interface {iface} is claimed by workload endpoints {out[iface].key} and {ep.key}: "
+                            f"{out[iface].key} governs it")
+            continue
+        out[iface] = ep
+    return out, warnings

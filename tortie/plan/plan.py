@@ -1,0 +1,211 @@
+"""The node plan: every fact the kernel and the model both need, decided once.
+
+``build_plan`` takes calc's ``NodeView``, the typed settings and the node's interfaces and
+returns a ``Plan``: which endpoint governs each interface, the tiers, policies and
+profiles of every local endpoint in order, per IP family which rules apply, and every
+denial's metric label and prefixes. The renderer turns a Plan into chains; the model
+evaluates packets against it. Both read; neither decides these facts again.
+
+Pure and cheap per change: with a ``PlanCache``, the plans of endpoints, policies and
+profiles are reused while calc hands out the same objects (calc/view.py's identity
+contract), so a change re-plans only what it touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from types import MappingProxyType
+from typing import Mapping
+
+from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
+from ..config import Settings, expand_log_prefix
+from ..core import Direction, Stage, paused_gc
+from .denials import Denial, policy_denial, profile_denial
+from .interfaces import LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads
+from .rules import RuleSet, plan_rules
+
+# ICMPv6 a workload may always send to its host: MLD and neighbour discovery (evaluation.md §4).
+ICMPV6_FROM_WORKLOAD = (130, 131, 132, 133, 135, 136)
+NO_INTERFACES: Mapping[str, frozenset[str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    key: str  # "<name>" (GlobalNetworkPolicy) or "<namespace>/<name>" (NetworkPolicy)
+    data: PolicyData
+    ingress: RuleSet
+    egress: RuleSet
+
+    @property
+    def kind(self) -> str:
+        """``np`` or ``gnp``: the %k of LOG prefixes."""
+        return "np" if self.data.kind == "NetworkPolicy" else "gnp"
+
+    def rules(self, direction: Direction) -> RuleSet:
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    name: str
+    exists: bool  # a profile an endpoint lists but nobody created has no rules
+    ingress: RuleSet
+    egress: RuleSet
+
+    def rules(self, direction: Direction) -> RuleSet:
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+
+@dataclass(frozen=True)
+class TierPlan:
+    name: str
+    policies: tuple[PolicyPlan, ...]  # in evaluation order
+    end: Denial  # the end-of-tier deny (normal and forward stages)
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    view: EndpointView
+    tiers: Mapping[tuple[Stage, Direction], tuple[TierPlan, ...]]
+    profiles: tuple[ProfilePlan, ...]  # in the order the endpoint lists them
+
+    @property
+    def entity(self) -> Entity:
+        return self.view.entity
+
+    @property
+    def key(self) -> str:
+        return self.view.key
+
+    @property
+    def is_host(self) -> bool:
+        return self.view.entity.kind == "HostEndpoint"
+
+    @property
+    def name(self) -> str:
+        """``[<namespace>/]<name>``, as flow logs and explain name endpoints."""
+        e = self.view.entity
+        return f"{e.namespace}/{e.name}" if e.namespace else e.name
+
+    def tiers_at(self, stage: Stage, direction: Direction) -> tuple[TierPlan, ...]:
+        return self.tiers.get((stage, direction), ())
+
+
+@dataclass
+class PlanCache:
+    """Plans of the last build, by the identity of what they were built from. Dropped whole
+    when the logPrefix template changes (the only setting plans depend on)."""
+
+    log_prefix: str | None = None
+    policies: dict[str, tuple[PolicyView, PolicyPlan]] = field(default_factory=dict)
+    profiles: dict[str, tuple[ProfileView | None, ProfilePlan]] = field(default_factory=dict)
+    endpoints: dict[str, tuple[EndpointView, EndpointPlan]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one node enforces. Immutable; all mappings are read-only."""
+
+    view: NodeView
+    settings: Settings
+    interfaces: Mapping[str, frozenset[str]]  # the node's interfaces and their addresses
+    endpoints: Mapping[str, EndpointPlan]  # every local endpoint, by key
+    workloads: Mapping[str, EndpointPlan]  # workload interface -> its endpoint, sorted by interface
+    host_endpoints: Mapping[str, EndpointPlan]  # host interface -> its host endpoint, sorted by interface
+    all_interfaces: EndpointPlan | None  # the ``*`` host endpoint
+    excluded: tuple[str, ...]  # interfaces the ``*`` host endpoint leaves alone, besides lo and workloads
+    warnings: tuple[str, ...]  # ties between endpoints, for the agent to log once
+
+    @property
+    def node(self) -> str:
+        return self.view.node
+
+    @property
+    def ipsets(self) -> Mapping[str, IPSet]:
+        return self.view.ipsets
+
+    def governor(self, interface: str) -> Governor:
+        """What governs ``interface``: the one decision both the kernel's dispatch chains and
+        the model follow (evaluation.md §3)."""
+        if self.settings.is_workload_interface(interface):
+            return Governor(InterfaceKind.WORKLOAD, self.workloads.get(interface))
+        hep = self.host_endpoints.get(interface)
+        if hep is not None:
+            return Governor(InterfaceKind.HOST, hep)
+        if self.all_interfaces is not None and interface != LOOPBACK and interface not in self.excluded:
+            return Governor(InterfaceKind.HOST, self.all_interfaces)
+        return Governor(InterfaceKind.OTHER)
+
+
+class _Builder:
+    def __init__(self, view: NodeView, settings: Settings, cache: PlanCache) -> None:
+        if cache.log_prefix != settings.log_prefix:
+            cache.log_prefix, cache.policies, cache.profiles, cache.endpoints = settings.log_prefix, {}, {}, {}
+        self.view = view
+        self.settings = settings
+        self.cache = cache
+
+    def policy(self, key: str) -> PolicyPlan:
+        view = self.view.policies[key]
+        hit = self.cache.policies.get(key)
+        if hit is None or hit[0] is not view:
+            data = view.data
+            kind = "np" if data.kind == "NetworkPolicy" else "gnp"
+            prefix = expand_log_prefix(self.settings.log_prefix, data.tier, kind, data.short_name, data.namespace)
+            hit = (view, PolicyPlan(key, data, *(
+                plan_rules(rules, direction, prefix, partial(policy_denial, data.tier, data.label_name, direction))
+                for rules, direction in ((view.ingress, Direction.INGRESS), (view.egress, Direction.EGRESS)))))
+            self.cache.policies[key] = hit
+        return hit[1]
+
+    def profile(self, name: str) -> ProfilePlan:
+        view = self.view.profiles.get(name)
+        hit = self.cache.profiles.get(name)
+        if hit is None or hit[0] is not view:
+            prefix = expand_log_prefix(self.settings.log_prefix, "", "pro", name, None)
+            ingress, egress = (view.ingress, view.egress) if view is not None else ((), ())
+            hit = (view, ProfilePlan(name, view is not None, *(
+                plan_rules(rules, direction, prefix, partial(profile_denial, name, direction))
+                for rules, direction in ((ingress, Direction.INGRESS), (egress, Direction.EGRESS)))))
+            self.cache.profiles[name] = hit
+        return hit[1]
+
+    def tier(self, tier: TierView, direction: Direction) -> TierPlan:
+        policies = tuple(self.policy(key) for key in tier.policies)
+        return TierPlan(tier.name, policies, policy_denial(tier.name, policies[-1].data.label_name, direction, -1))
+
+    def endpoint(self, view: EndpointView) -> EndpointPlan:
+        hit = self.cache.endpoints.get(view.key)
+        if hit is None or hit[0] is not view:
+            tiers = {(stage, direction): tuple(self.tier(t, direction) for t in found)
+                     for (stage, direction), found in view.tiers.items()}
+            hit = (view, EndpointPlan(view, MappingProxyType(tiers),
+                                      tuple(self.profile(name) for name in view.entity.profiles)))
+        return hit[1]
+
+
+def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, frozenset[str]] = NO_INTERFACES,
+               cache: PlanCache | None = None) -> Plan:
+    """The plan of ``view``'s node under ``settings``.
+
+    ``interfaces``: the node's interfaces, name -> addresses (text), for host endpoints found
+    by ``expectedIPs`` and for /regex/ exclusions. ``cache``: kept by the caller across
+    builds (the agent keeps one); without it everything is planned afresh. Never raises
+    for content calc accepted; ties between endpoints are ``warnings``, not errors.
+    """
+    cache = cache if cache is not None else PlanCache()
+    builder = _Builder(view, settings, cache)
+    with paused_gc():  # plans are acyclic; a collection here would rescan the whole cluster's objects
+        endpoints = {key: builder.endpoint(ep) for key, ep in view.endpoints.items()}
+    cache.endpoints = {key: (view.endpoints[key], plan) for key, plan in endpoints.items()}
+    for key in [k for k in cache.policies if k not in view.policies]:
+        del cache.policies[key]
+    listed = {name for ep in view.endpoints.values() for name in ep.entity.profiles}
+    for name in [n for n in cache.profiles if n not in listed]:
+        del cache.profiles[name]
+    workloads, workload_warnings = resolve_workloads([ep for ep in endpoints.values() if not ep.is_host], settings)
+    heps = resolve_host_endpoints([ep for ep in endpoints.values() if ep.is_host], interfaces, settings)
+    return Plan(view, settings, MappingProxyType(dict(interfaces)), MappingProxyType(endpoints),
+                MappingProxyType(workloads), MappingProxyType(heps.by_interface), heps.all_interfaces,
+                heps.excluded, tuple(workload_warnings) + heps.warnings)
