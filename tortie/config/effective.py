@@ -18,9 +18,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic_core import PydanticCustomError
 
-from ..resources import PARAMETERS, Param, format_duration
+from ..resources import PARAMETERS, InvalidParameter, Param, format_duration
 from .settings import Settings
 
 DEFAULT_CONFIG_FILE = "/etc/tortie/felix.cfg"
@@ -104,8 +103,8 @@ class _Invalid(ValueError):
 def _check(param: Param, value: Any) -> Any:
     try:
         return param.check(value)
-    except PydanticCustomError as exc:
-        raise _Invalid(exc.context["reason"] if exc.context else str(exc)) from None
+    except InvalidParameter as exc:
+        raise _Invalid(exc.reason) from None
 
 
 def parse_text(param: Param, text: str, seconds_unit: Decimal = Decimal(1)) -> Any:

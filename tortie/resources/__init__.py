@@ -4,8 +4,8 @@ from .client import (AlreadyExists, Conflict, DatastoreError, InvalidStored, Lis
                      ResourceClient, retry_conflicts)
 from .codec import decode, flatten, kind_of, load_resource, parse_documents, to_json, to_yaml
 from .duration import DurationError, format_duration, parse_duration
-from .errors import (DecodeError, DocumentError, FieldError, ResourceError, UnknownFieldError, UnknownKindError,
-                     ValidationError)
+from .errors import (DecodeError, DocumentError, FieldError, InvalidParameter, ResourceError, UnknownFieldError,
+                     UnknownKindError, ValidationError)
 from .felixconfig import PARAMETERS, FelixConfiguration, Param
 from .hostendpoint import HostEndpoint
 from .kinds import ALL_KINDS, BY_KIND, UnsupportedKindError, kind_from_cli
@@ -24,7 +24,7 @@ __all__ = [
     "ALL_KINDS", "API_VERSION", "BY_KIND", "DEFAULT_TIER", "PARAMETERS",
     "DecodeError", "DocumentError", "DurationError", "FelixConfiguration", "FieldError", "GlobalNetworkPolicy",
     "GlobalNetworkSet", "HostEndpoint", "NetworkPolicy", "NetworkSet", "Param", "Profile", "Resource",
-    "ResourceError", "Tier", "UnknownFieldError", "UnknownKindError", "UnsupportedKindError",
+    "InvalidParameter", "ResourceError", "Tier", "UnknownFieldError", "UnknownKindError", "UnsupportedKindError",
     "ValidationError", "WorkloadEndpoint",
     "decode", "flatten", "format_duration", "kind_from_cli", "kind_of", "load_resource",
     "parse_documents", "parse_duration", "to_json", "to_yaml",

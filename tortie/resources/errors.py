@@ -77,6 +77,14 @@ class ResourceError(ValueError):
     """Any problem with a resource document; ``str()`` is the message the CLI prints."""
 
 
+class InvalidParameter(ResourceError):
+    """A FelixConfiguration parameter's value that the agent cannot use; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class DocumentError(ResourceError):
     """The input is not a resource document at all (not YAML, not a mapping, ...)."""
 

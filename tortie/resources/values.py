@@ -9,23 +9,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ..core import SCTP, TABLE, TCP, UDP
 from ..selector import SelectorError, parse
+from .errors import InvalidParameter
 from ..selector.tokenizer import Kind, tokenize
-
-if TYPE_CHECKING:
-    from pydantic_core import PydanticCustomError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def invalid(reason: str) -> PydanticCustomError:
+def invalid(reason: str) -> InvalidParameter:
     """The error a parameter check raises (the agent's configuration reads its ``reason``)."""
-    from pydantic_core import PydanticCustomError  # only the agent's checks need it; the CLI starts faster
-
-    return PydanticCustomError("tortie", "{reason}", {"reason": reason})
+    return InvalidParameter(reason)
 
 
 # --- names (validator.go nameRegex, tierNameRegex; k8s.io/apimachinery validation) --------
