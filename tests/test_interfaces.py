@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -29,8 +29,9 @@ from tortie.dataplane.interfaces import (AddressGone, AddressSeen, Fact, Link, L
 from tortie.lab.network import NodeNetwork, ip_batch
 from tortie.lab.probe import probe
 from tortie.resources import ResourceClient, load_resource
-from tortie.store import open_store
+from tortie.store import Store, open_store
 
+from .test_agent import FlakyStore, Outage
 from .wait import wait_until
 
 HOST, OUTSIDE = "198.18.48.1", "198.18.49.1"
@@ -226,10 +227,10 @@ def _doc(kind: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
 
 
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[tuple[NodeNetwork, Agent]]:
+def node(tmp_path: Path) -> Iterator[tuple[NodeNetwork, Agent, Outage]]:
     """A lab node (``HOST`` on eth0, ``OUTSIDE`` behind it) whose agent started before any
     interface holds the addresses host endpoint ``by-ip`` expects (``ADDED4``, ``ADDED6``);
-    its policy lets UDP 7001 in and nothing else."""
+    its policy lets UDP 7001 in and nothing else. The outage makes its store unreachable."""
     url = f"sqlite://{tmp_path}/store.db"
     with open_store(url) as store:
         client = ResourceClient(store)
@@ -241,13 +242,15 @@ def node(tmp_path: Path) -> Iterator[tuple[NodeNetwork, Agent]]:
                                                                             "destination": {"ports": [7001]}}]}))
     lab = NodeNetwork(f"tortie-i{uuid.uuid4().hex[:6]}", [HOST], [OUTSIDE], [])
     lab.up()
-    agent = Agent("n1", url, "/nonexistent", env={"FELIX_HEALTHENABLED": "false"}, runner=Runner(lab.node))
+    outage = Outage()
+    agent = Agent("n1", url, "/nonexistent", env={"FELIX_HEALTHENABLED": "false"}, runner=Runner(lab.node),
+                  store_factory=lambda url: cast(Store, FlakyStore(open_store(url), outage)))
     thread = threading.Thread(target=agent.run, daemon=True)
     thread.start()
     try:
         wait_until("the agent to be ready", lambda: agent.status.ready)
-        yield lab, agent
-        assert thread.is_alive() and agent.status.last_error is None
+        yield lab, agent, outage
+        assert thread.is_alive()
     finally:
         agent.stopping.set()
         thread.join(timeout=30)
@@ -268,20 +271,20 @@ def _filter(lab: NodeNetwork) -> str:
 
 
 @pytest.mark.parametrize("address", [ADDED4, ADDED6])
-def test_an_address_added_after_start_brings_in_its_host_endpoint(node: tuple[NodeNetwork, Agent],
+def test_an_address_added_after_start_brings_in_its_host_endpoint(node: tuple[NodeNetwork, Agent, Outage],
                                                                   address: str) -> None:
-    lab, agent = node
+    lab, agent, _ = node
     assert _arrives(lab, 7002, 26001)  # no host endpoint governs eth0 yet
     plen = 128 if ":" in address else 32
     _ip(lab.node, f"addr add {address}/{plen} dev eth0" + (" nodad" if ":" in address else ""))
     wait_until(f"by-ip's policy to govern eth0 once it holds {address}", lambda: _enforced(lab, 26002))
     _ip(lab.node, f"addr del {address}/{plen} dev eth0")
     wait_until(f"by-ip's policy to leave eth0 once {address} is gone", lambda: _arrives(lab, 7002, 26004))
-    assert agent.status.repairs == 0  # the events did it, not a read-back
+    assert agent.status.repairs == 0 and agent.status.last_error is None  # the events did it, not a read-back
 
 
-def test_renamed_and_deleted_interfaces(node: tuple[NodeNetwork, Agent]) -> None:
-    lab, _ = node
+def test_renamed_and_deleted_interfaces(node: tuple[NodeNetwork, Agent, Outage]) -> None:
+    lab, agent, _ = node
     _ip(lab.node, f"addr add {ADDED4}/32 dev eth0")
     wait_until("by-ip's policy to govern eth0", lambda: _enforced(lab, 26011))
     # A rename takes the link down, which drops the node's route to the outside: put it back.
@@ -292,3 +295,14 @@ def test_renamed_and_deleted_interfaces(node: tuple[NodeNetwork, Agent]) -> None
     assert _enforced(lab, 26013)
     _ip(lab.node, "link del up0")
     wait_until("by-ip's chains to go with the link", lambda: _filter(lab), lambda rules: "up0" not in rules)
+    assert agent.status.last_error is None
+
+
+def test_an_address_added_during_a_store_outage_is_enforced(node: tuple[NodeNetwork, Agent, Outage]) -> None:
+    lab, agent, outage = node
+    outage.down.set()
+    wait_until("the agent to find the store unreachable", lambda: agent.status.store_connected,
+               lambda connected: connected is False)
+    _ip(lab.node, f"addr add {ADDED4}/32 dev eth0")
+    wait_until("by-ip's policy to govern eth0 while the store is away", lambda: _enforced(lab, 26021))
+    assert not agent.status.store_connected

@@ -138,6 +138,10 @@ class Agent:
             self._file = read_config_file(self.config_file)
             self._apply_config("config file re-read (SIGHUP)")
         if self._watch is None and not self._connect():
+            if self.status.ready:  # the store's last good state still meets the interfaces as they are now
+                self._take_interfaces()
+                if self._interfaces_changed and time.monotonic() >= self._retry_at:
+                    self._program_guarded("interfaces changed")
             self.stopping.wait(1.0)
             return
         try:
