@@ -37,6 +37,7 @@ log = logging.getLogger("tortie.agent")
 GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
 RCVBUF = 4 << 20  # bytes: a burst of thousands of address events fits before the socket overruns
 RETRY_AFTER_FAILURE = 1.0  # seconds before a failed netlink socket is opened again
+CLOSE_WAIT = 30.0  # seconds ``close`` waits for the thread
 
 Interfaces = Mapping[str, frozenset[str]]  # interface name -> its addresses (text, as ipaddress prints them)
 
@@ -237,12 +238,13 @@ class InterfaceWatch:
         return self._latest
 
     def close(self) -> None:
-        """Stop following and close the socket (waits for the thread)."""
+        """Stop following and close the socket (waits up to ``CLOSE_WAIT`` seconds for the thread,
+        which may be opening a socket in a namespace)."""
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(CLOSE_WAIT)
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
