@@ -272,9 +272,7 @@ class InterfaceWatch:
                             self._snapshots.put(current)
                         for fact in await changes(ipr):
                             links = apply(links, fact)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the watch outlives any socket or message
+            except Exception as exc:  # noqa: BLE001 - it outlives any socket or message; cancelling stops it
                 if is_overrun(exc):
                     self.resyncs += 1
                     log.warning("netlink: interface events were lost (the socket's buffer overran); "
