@@ -76,10 +76,7 @@ def histories(draw: st.DrawFn) -> list[Fact]:
 
 
 def _state(history: Sequence[Fact], start: dict[int, Link] | None = None) -> dict[int, Link]:
-    links = start or {}
-    for fact in history:
-        links = apply(links, fact)
-    return links
+    return apply(start or {}, history)
 
 
 def _dumped(links: dict[int, Link]) -> dict[int, Link]:

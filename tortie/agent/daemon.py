@@ -3,9 +3,9 @@
 One loop does everything that touches state, so nothing needs a lock: it reads watch
 events, feeds them to calc one at a time, takes the interfaces a netlink thread
 publishes, and once per batch plans the node, renders the plan and programs the kernel
-(so an address that appears is enforced at the next turn). It also runs the periodic read-back (which repairs
-tampering), the post-write check, and reconnection when the store goes away, all without
-ever removing rules because of an error: tortie fails closed.
+(an address that appears is enforced at the next turn). It also runs the periodic
+read-back (which repairs tampering), the post-write check, and reconnection when the
+store goes away, all without ever removing rules because of an error: tortie fails closed.
 """
 
 from __future__ import annotations

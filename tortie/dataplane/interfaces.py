@@ -9,7 +9,7 @@ fact wins, so the state converges to the kernel's. When the socket's buffer over
 (ENOBUFS) events were lost: the socket is opened again and everything dumped again.
 
 What is pure here: the facts (``LinkSeen``, ``LinkGone``, ``AddressSeen``, ``AddressGone``),
-``fact_of`` (a netlink message -> its fact, or None) and ``apply`` (links, fact -> links).
+``fact_of`` (a netlink message -> its fact, or None) and ``apply`` (links, facts -> links).
 The I/O: ``session``, ``dump``, ``changes`` (one netlink socket) and ``InterfaceWatch`` (a
 thread that follows one namespace and publishes ``name -> addresses`` snapshots).
 """
@@ -22,7 +22,7 @@ import ipaddress
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -115,20 +115,21 @@ def fact_of(message: Any) -> Fact | None:
     return None
 
 
-def apply(links: Links, fact: Fact) -> dict[int, Link]:
-    """``links`` after ``fact`` (a new mapping; ``links`` is not changed). An address of a
-    link not seen yet is kept until its link is."""
+def apply(links: Links, facts: Iterable[Fact]) -> dict[int, Link]:
+    """``links`` after ``facts``, in order (a new mapping; ``links`` is not changed). An
+    address of a link not seen yet is kept until its link is."""
     out = dict(links)
-    if isinstance(fact, LinkGone):
-        out.pop(fact.index, None)
-        return out
-    link = out.get(fact.index, Link())
-    if isinstance(fact, LinkSeen):
-        out[fact.index] = replace(link, name=fact.name)
-    elif isinstance(fact, AddressSeen):
-        out[fact.index] = replace(link, addresses=link.addresses | {fact.address})
-    else:
-        out[fact.index] = replace(link, addresses=link.addresses - {fact.address})
+    for fact in facts:
+        if isinstance(fact, LinkGone):
+            out.pop(fact.index, None)
+            continue
+        link = out.get(fact.index, Link())
+        if isinstance(fact, LinkSeen):
+            out[fact.index] = replace(link, name=fact.name)
+        elif isinstance(fact, AddressSeen):
+            out[fact.index] = replace(link, addresses=link.addresses | {fact.address})
+        else:
+            out[fact.index] = replace(link, addresses=link.addresses - {fact.address})
     return out
 
 
@@ -168,26 +169,22 @@ async def session(netns: str | None, rcvbuf: int = RCVBUF) -> AsyncIterator[Asyn
         yield ipr
 
 
+async def _facts(messages: AsyncIterator[Any]) -> AsyncIterator[Fact]:
+    async for message in messages:
+        if (fact := fact_of(message)) is not None:
+            yield fact
+
+
 async def dump(ipr: AsyncIPRoute) -> dict[int, Link]:
     """Every link and address of the socket's namespace."""
-    links: dict[int, Link] = {}
-    for request in (ipr.link, ipr.addr):
-        async for message in await request("dump"):
-            fact = fact_of(message)
-            if fact is not None:
-                links = apply(links, fact)
-    return links
+    facts = [fact for request in (ipr.link, ipr.addr) async for fact in _facts(await request("dump"))]
+    return apply({}, facts)
 
 
 async def changes(ipr: AsyncIPRoute) -> list[Fact]:
     """The facts of the next datagram of events (waits for one). Raises OSError with errno
     ENOBUFS when events were lost (``is_overrun``); the socket is then unusable."""
-    facts = []
-    async for message in ipr.get():
-        fact = fact_of(message)
-        if fact is not None:
-            facts.append(fact)
-    return facts
+    return [fact async for fact in _facts(ipr.get())]
 
 
 class InterfaceWatch:
@@ -270,8 +267,7 @@ class InterfaceWatch:
                         if current != published:
                             published = current
                             self._snapshots.put(current)
-                        for fact in await changes(ipr):
-                            links = apply(links, fact)
+                        links = apply(links, await changes(ipr))
             except Exception as exc:  # noqa: BLE001 - it outlives any socket or message; cancelling stops it
                 if is_overrun(exc):
                     self.resyncs += 1
