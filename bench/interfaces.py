@@ -14,7 +14,6 @@ Runs as root; everything happens in namespaces it creates and deletes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -41,14 +40,6 @@ POLL = 0.002  # seconds between two reads of the kernel's rules
 def _doc(kind: str, name: str, spec: dict[str, Any], **meta: Any) -> Any:
     return load_resource({"apiVersion": "projectcalico.org/v3", "kind": kind, "metadata": {"name": name, **meta},
                           "spec": spec})
-
-
-def status(netns: str) -> dict[str, Any]:
-    code = ("import urllib.request; "
-            "print(urllib.request.urlopen('http://localhost:9099/status', timeout=2).read().decode())")
-    out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code], capture_output=True, text=True)
-    result: dict[str, Any] = json.loads(out.stdout) if out.returncode == 0 else {}
-    return result
 
 
 def timed(change: Callable[[], object], runner: Runner, present: bool, timeout: float = 120.0) -> float:
@@ -82,7 +73,6 @@ def main() -> None:
             client.create(_doc("GlobalNetworkPolicy", "udp-7001", {
                 "selector": "has(hep)", "types": ["Ingress"],
                 "ingress": [{"action": "Allow", "protocol": "UDP", "destination": {"ports": [7001]}}]}))
-            client.create(_doc("FelixConfiguration", f"node.{node}", {"healthEnabled": True}))
         lab = NodeNetwork(f"tortie-bi{uuid.uuid4().hex[:5]}", [HOST], [OUTSIDE], [])
         agent: subprocess.Popen[bytes] | None = None
         lab.up()
@@ -90,12 +80,12 @@ def main() -> None:
             agent = subprocess.Popen(["ip", "netns", "exec", lab.node, TORTIE, "--datastore", url, "agent", "--node",
                                       node, "-c", "/nonexistent"], stdout=subprocess.DEVNULL,
                                      stderr=open(Path(tmp) / "agent.log", "wb"))
+            runner = Runner(lab.node)
             started = time.monotonic()
-            while not status(lab.node).get("ready"):
+            while ":cali-FORWARD " not in runner.run(["iptables-nft-save", "-t", "filter"]):  # programmed
                 if agent.poll() is not None or time.monotonic() - started > 60:
                     raise SystemExit("the agent did not start:\n" + (Path(tmp) / "agent.log").read_text()[-2000:])
                 time.sleep(0.05)
-            runner = Runner(lab.node)
             added, removed, stored = [], [], []
             for _ in range(args.rounds):
                 added.append(timed(lambda: ip_batch([f"addr add {ADDED}/32 dev eth0"], lab.node), runner, True))
