@@ -17,15 +17,16 @@ from typing import Any, cast
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK
+from pyroute2.netlink import rtnl
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 from tortie.agent import Agent
 from tortie.dataplane import InterfaceWatch, Interfaces, Runner, read_interfaces
-from tortie.dataplane.interfaces import (AddressGone, AddressSeen, Fact, Link, LinkGone, LinkSeen, apply, by_name,
-                                         changes, dump, fact_of, is_overrun, session)
+from tortie.dataplane.interfaces import (GROUPS, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK, AddressGone,
+                                         AddressSeen, Fact, Link, LinkGone, LinkSeen, apply, by_name, changes, dump,
+                                         fact_of, is_overrun, session)
 from tortie.lab.network import NodeNetwork, ip_batch
 from tortie.lab.probe import probe
 from tortie.resources import ResourceClient, load_resource
@@ -114,6 +115,9 @@ def _message(kind: int, index: Any, attrs: list[tuple[str, Any]]) -> Any:
 
 
 def test_facts_of_messages() -> None:
+    assert (RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, GROUPS) == (  # the kernel's numbers, as pyroute2's
+        rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK, rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR,
+        rtnl.RTMGRP_LINK | rtnl.RTMGRP_IPV4_IFADDR | rtnl.RTMGRP_IPV6_IFADDR)
     assert fact_of(_message(RTM_NEWLINK, 5, [("IFLA_IFNAME", "eth0")])) == LinkSeen(5, "eth0")
     assert fact_of(_message(RTM_DELLINK, 5, [])) == LinkGone(5)
     assert fact_of(_message(RTM_NEWADDR, 5, [("IFA_ADDRESS", "2001:DB8:0:0::1")])) == AddressSeen(5, "2001:db8::1")

@@ -26,14 +26,17 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK, RTMGRP_IPV4_IFADDR,
-                                   RTMGRP_IPV6_IFADDR, RTMGRP_LINK)
+if TYPE_CHECKING:
+    from pyroute2 import AsyncIPRoute
 
 log = logging.getLogger("tortie.agent")
 
+# The kernel's rtnetlink numbers (linux/rtnetlink.h). pyroute2 has them too, but importing it
+# takes 0.1-0.2 s, which only the code that opens a socket should pay (not ``tortie explain``).
+RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR = 16, 17, 20, 21
+RTMGRP_LINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR = 0x1, 0x10, 0x100
 GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
 RCVBUF = 4 << 20  # bytes: a burst of thousands of address events fits before the socket overruns
 RETRY_AFTER_FAILURE = 1.0  # seconds before a failed netlink socket is opened again
@@ -164,6 +167,8 @@ async def session(netns: str | None, rcvbuf: int = RCVBUF) -> AsyncIterator[Asyn
     """An rtnetlink socket in network namespace ``netns`` (a name under /var/run/netns; None:
     this process's), subscribed to link and address events. The namespace must exist: it is
     never created. Raises OSError when the socket cannot be opened."""
+    from pyroute2 import AsyncIPRoute
+
     async with AsyncIPRoute(netns=netns, flags=0, rcvbuf=rcvbuf) as ipr:
         await ipr.bind(groups=GROUPS)
         yield ipr
