@@ -87,7 +87,7 @@ def test_kernel_and_model_follow_the_same_host_endpoint() -> None:
     lab.up()
     try:
         runner = Runner(lab.node)
-        plan = build_plan(_view(TIE), settings_for("n1"), read_interfaces(runner))
+        plan = build_plan(_view(TIE), settings_for("n1"), read_interfaces(lab.node))
         Dataplane(runner).program(plan)
         assert plan.governor("eth0").endpoint.entity.name == "a-byip"  # type: ignore[union-attr]
         outcomes = {}

@@ -146,7 +146,7 @@ def test_random_policies_kernel_equals_model(lab: NodeNetwork, world: Any) -> No
     calc = Calculator("n1")
     calc.load(stored)
     runner = Runner(lab.node)
-    plan = build_plan(calc.view(), settings_for("n1", overrides), read_interfaces(runner))
+    plan = build_plan(calc.view(), settings_for("n1", overrides), read_interfaces(lab.node))
     Dataplane(runner).program(plan)
     for src_place, dst_place, proto, port, family in packets:
         crosses_host = {src_place, dst_place} & {"outside", "host"}
