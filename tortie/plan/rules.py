@@ -13,14 +13,22 @@ from .denials import Denial
 
 def family_mismatch(rule: CalcRule, family: int) -> str | None:
     """Why ``rule`` can never match a packet of IP version ``family``, or None when it can.
-    The one place that decides it: the renderer leaves such a rule out, the model skips it."""
+    The one place that decides it: the renderer leaves such a rule out, the model skips it.
+
+    felix/rules/policy.go (FilterRuleToIPVersion, filterNets): a rule without ``ipVersion``
+    is left out for a family when its nets or notNets, on either side, are not empty but hold
+    no CIDR of that family. (Felix also leaves out a rule whose notNets hold the catch-all;
+    the validator refuses those, and mixed families in one rule, before they get here.)
+    """
     if rule.ip_version is not None and rule.ip_version != family:
         return f"rule is for IPv{rule.ip_version}"
     if (rule.protocol, family) in ((ICMP, 6), (ICMPV6, 4)):
         return "ICMP protocol of the other IP version"
-    for side in (rule.source, rule.destination):
+    for name, side in (("source", rule.source), ("destination", rule.destination)):
         if side.nets and not any(n.version == family for n in side.nets):
-            return f"no IPv{family} CIDR in nets"
+            return f"no IPv{family} CIDR in {name} nets"
+        if side.not_nets and not any(n.version == family for n in side.not_nets):
+            return f"no IPv{family} CIDR in {name} notNets"
     if rule.protocol is not None and rule.protocol == rule.not_protocol:
         return f"protocol and notProtocol are both {rule.protocol.display}"
     return None
