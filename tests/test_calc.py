@@ -3,6 +3,8 @@ incremental calculator against a from-scratch calculation."""
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 from hypothesis import given, settings
@@ -180,9 +182,13 @@ def test_inconsistent_and_bad_input_is_reported_once_and_never_crashes() -> None
 
 # --- incremental == from scratch --------------------------------------------------------------
 
-LABELS = st.dictionaries(st.sampled_from(["app", "tier", "x"]), st.sampled_from(["a", "b"]), max_size=3)
+# Label keys include the ones only Calico derives, which workloads and profiles try to claim.
+RESERVED = ["pcns.env", "pcsa.role", "pcns.projectcalico.org/name", "projectcalico.org/serviceaccount",
+            "projectcalico.org/namespace"]
+LABELS = st.dictionaries(st.sampled_from(["app", "tier", "x", *RESERVED]), st.sampled_from(["a", "b"]), max_size=3)
 SELECTORS = st.sampled_from(["app == 'a'", "has(x)", "tier in {'a', 'b'}", "all()", "!has(app)",
-                             "pcns.env == 'prod'"])
+                             "pcns.env == 'prod'", "pcsa.role == 'a'", "projectcalico.org/serviceaccount == 'sa1'",
+                             "pcns.projectcalico.org/name == 'ns2'"])
 
 
 def _doc(draw: Any, i: int) -> dict[str, Any]:
@@ -191,11 +197,14 @@ def _doc(draw: Any, i: int) -> dict[str, Any]:
         return wep(f"w{i % 6}", draw(st.sampled_from(["n1", "n2"])), f"198.18.0.{draw(st.integers(1, 5))}/32",
                    ns=draw(st.sampled_from(["ns1", "ns2"])), labels=draw(LABELS),
                    profiles=draw(st.lists(st.sampled_from(["kns.ns1", "p1", "gone"]), max_size=2, unique=True)),
-                   ports=[{"name": "http", "protocol": "TCP", "port": draw(st.sampled_from([80, 8080]))}])
+                   ports=[{"name": "http", "protocol": "TCP", "port": draw(st.sampled_from([80, 8080]))}],
+                   **draw(st.sampled_from([{}, {"serviceAccountName": "sa1"}, {"serviceAccountName": "sa2"}])))
     if kind in ("gnp", "np"):
         rules = [{"action": "Allow", "protocol": "TCP", "source": {"selector": draw(SELECTORS)},
                   "destination": {"ports": ["http"]}},
-                 {"action": "Deny", "source": {"notSelector": draw(SELECTORS)}}]
+                 {"action": "Deny", "source": {"notSelector": draw(SELECTORS)}},
+                 {"action": "Allow", "source": {"serviceAccounts": draw(st.sampled_from(
+                     [{"names": ["sa1"]}, {"selector": "role == 'a'"}, {"names": ["sa2"], "selector": "has(role)"}]))}}]
         spec = {"selector": draw(SELECTORS), "ingress": rules, "order": draw(st.sampled_from([1, 2, None])),
                 "tier": draw(st.sampled_from(["default", "t1"]))}
         name = f"p{i % 4}" if spec["tier"] == "default" else f"t1.p{i % 4}"
@@ -203,10 +212,11 @@ def _doc(draw: Any, i: int) -> dict[str, Any]:
             return res("GlobalNetworkPolicy", name, spec)
         return res("NetworkPolicy", name, spec, namespace="ns1")
     if kind == "profile":
-        return res("Profile", draw(st.sampled_from(["kns.ns1", "p1"])), {"labelsToApply": draw(LABELS)},
-                   labels={"env": draw(st.sampled_from(["prod", "dev"]))})
+        return res("Profile", draw(st.sampled_from(["kns.ns1", "p1", "ksa.ns1.sa1", "ksa.ns2.sa2"])),
+                   {"labelsToApply": draw(LABELS)}, labels={"env": draw(st.sampled_from(["prod", "dev"]))})
     if kind == "netset":
-        return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=draw(LABELS))
+        labels = {k: v for k, v in draw(LABELS).items() if k != "projectcalico.org/namespace"}  # the validator's
+        return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=labels)
     return res("Tier", "t1", {"order": draw(st.sampled_from([1, 100]))})
 
 
@@ -244,6 +254,39 @@ def test_incremental_updates_equal_a_full_calculation(history: list[tuple[str, d
     fresh = Calculator("n1")
     fresh.load(list(state.values()))
     assert _comparable(calc.view()) == _comparable(fresh.view())
+
+
+def _unclaimed(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document without the reserved labels a workload or an ordinary profile tries to claim."""
+    doc = copy.deepcopy(doc)
+    if doc["kind"] == "WorkloadEndpoint":
+        labels = doc["metadata"].get("labels", {})
+        doc["metadata"]["labels"] = {k: v for k, v in labels.items() if not k.startswith(("pcns.", "pcsa."))}
+    elif doc["kind"] == "Profile" and doc["metadata"]["name"] == "p1":
+        apply = doc["spec"].get("labelsToApply", {})
+        doc["spec"]["labelsToApply"] = {k: v for k, v in apply.items() if not k.startswith(("pcns.", "pcsa."))}
+    return doc
+
+
+@settings(max_examples=examples(100))
+@given(histories())
+def test_reserved_labels_cannot_be_claimed(history: list[tuple[str, dict[str, Any]]]) -> None:
+    """Whatever a workload's own labels or an ordinary profile's labelsToApply say under the
+    pcns. and pcsa. prefixes, every entity's labels and every set are as if they said nothing
+    (libcalico-go workloadendpointprocessor.go; felix/calc/profile_decoder.go)."""
+    docs = {resource_id(doc): doc for op, doc in history if op == "update"}
+    claimed, clean = Calculator("n1"), Calculator("n1")
+    claimed.load(list(docs.values()))
+    clean.load([_unclaimed(d) for d in docs.values()])
+    assert _comparable(claimed.view()) == _comparable(clean.view())
+    for key, labels in claimed.index.labels.items():
+        entity = claimed.entities[key]
+        if entity.namespace is not None:
+            assert labels["projectcalico.org/namespace"] == entity.namespace
+            assert labels["pcns.projectcalico.org/name"] == entity.namespace
+        if entity.service_account is not None:
+            assert labels["projectcalico.org/serviceaccount"] == entity.service_account
+            assert labels["pcsa.projectcalico.org/name"] == entity.service_account
 
 
 def test_named_port_member_shared_by_two_endpoints_survives_one_leaving() -> None:

@@ -34,9 +34,10 @@ from .profiles import examples
 API = "projectcalico.org/v3"
 WORKLOADS = [("w0", "calir0", ("198.18.40.1", "2001:db8:40::1"), {"app": "a", "tier": "x"}),
              ("w1", "calir1", ("198.18.40.2", "2001:db8:40::2"), {"app": "b", "tier": "x"}),
-             ("w2", "calir2", ("198.18.40.3", "2001:db8:40::3"), {"app": "a", "tier": "y"})]
+             ("w2", "calir2", ("198.18.40.3", "2001:db8:40::3"), {"app": "a", "tier": "y", "pcns.env": "r"})]
 # Each workload's namespace and named ports: w2 lives in another namespace, so that named
-# ports and notSelector-only sides of NetworkPolicies in "r" cross namespaces.
+# ports and notSelector-only sides of NetworkPolicies in "r" cross namespaces (and it claims
+# namespace r's label, which Calico drops).
 NAMESPACES = {"w0": "r", "w1": "r", "w2": "q"}
 NAMED_PORTS = {"w1": [{"name": "web", "protocol": "TCP", "port": 8080}, {"name": "web", "protocol": "UDP", "port": 443}],
                "w2": [{"name": "web", "protocol": "TCP", "port": 80}, {"name": "dns", "protocol": "UDP", "port": 1500}]}

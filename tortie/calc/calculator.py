@@ -19,11 +19,13 @@ from ..resources.limits import shorten
 from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
                      entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
-from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, NamedPortSetSpec, RuleCompiler
+from .rules import (NAMESPACE_LABEL, NAMESPACE_PREFIX, RESERVED_PREFIXES, SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX,
+                    NamedPortSetSpec, RuleCompiler)
 from ..core import DIRECTIONS, Direction, Stage, paused_gc
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."
+ACCOUNT_PROFILE = "ksa."
 NAMESPACE_NAME_LABEL = "projectcalico.org/name"
 Doc = Mapping[str, Any]
 
@@ -163,21 +165,54 @@ class Calculator:
     # --- entities -----------------------------------------------------------------
 
     def _effective_labels(self, e: Entity) -> dict[str, str]:
-        labels = dict(e.labels)
+        """An entity's labels as Felix's selectors see them.
+
+        Its own labels first, then its profiles' labelsToApply in order, then the labels
+        Calico derives: the namespace's (``pcns.``) and the service account's (``pcsa.``).
+        A WorkloadEndpoint's own ``pcns.``/``pcsa.`` labels are dropped, so that no workload
+        pretends to be in another namespace (libcalico-go updateprocessors/
+        workloadendpointprocessor.go), and its serviceAccountName sets
+        ``projectcalico.org/serviceaccount``. Those prefixes come only from the namespace and
+        service-account profiles (felix/calc/profile_decoder.go), never from another
+        profile's labelsToApply; ``projectcalico.org/namespace`` is always the entity's own.
+        """
+        if e.kind == "WorkloadEndpoint":
+            labels = {k: v for k, v in e.labels.items() if not k.startswith(RESERVED_PREFIXES)}
+            if e.service_account is not None:
+                labels[SERVICE_ACCOUNT_LABEL] = e.service_account
+        else:
+            labels = dict(e.labels)
         for name in e.profiles:
             profile = self.profiles.get(name)
             if profile:
                 for k, v in profile.labels_to_apply.items():
-                    labels.setdefault(k, v)
+                    if not k.startswith(RESERVED_PREFIXES):
+                        labels.setdefault(k, v)
         if e.namespace is not None:
+            derived = {NAMESPACE_PREFIX + k: v for k, v in self._namespace_labels(e.namespace).items()}
+            if e.service_account is not None:
+                derived.update((SERVICE_ACCOUNT_PREFIX + k, v)
+                               for k, v in self._account_labels(e.namespace, e.service_account).items())
+            for k, v in derived.items():
+                labels.setdefault(k, v)
             labels[NAMESPACE_LABEL] = e.namespace
-            for k, v in self._namespace_labels(e.namespace).items():
-                labels[NAMESPACE_PREFIX + k] = v
         return labels
 
     def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        """The namespace's labels: its ``kns.<namespace>`` profile's labels, and its
+        labelsToApply's ``pcns.`` labels as Calico's Kubernetes conversion writes them."""
         profile = self.profiles.get(NAMESPACE_PROFILE + namespace)
-        return {**(profile.labels if profile else {}), NAMESPACE_NAME_LABEL: namespace}
+        if profile is None:
+            return {NAMESPACE_NAME_LABEL: namespace}
+        return {**_decoded(profile.labels_to_apply, NAMESPACE_PREFIX), **profile.labels,
+                NAMESPACE_NAME_LABEL: namespace}
+
+    def _account_labels(self, namespace: str, account: str) -> dict[str, str]:
+        """The service account's labels: its ``ksa.<namespace>.<name>`` profile's ``pcsa.``
+        labelsToApply (libcalico-go k8s/conversion ServiceAccountToProfile) and its name."""
+        profile = self.profiles.get(f"{ACCOUNT_PROFILE}{namespace}.{account}")
+        found = _decoded(profile.labels_to_apply, SERVICE_ACCOUNT_PREFIX) if profile is not None else {}
+        return {**found, NAMESPACE_NAME_LABEL: account}
 
     def _is_local(self, e: Entity) -> bool:
         return e.is_endpoint and e.node == self.node
@@ -307,6 +342,9 @@ class Calculator:
         affected = set(self._by_profile.get(name, ()))
         if name.startswith(NAMESPACE_PROFILE):
             affected |= self._by_namespace.get(name[len(NAMESPACE_PROFILE):], set())
+        elif name.startswith(ACCOUNT_PROFILE):  # ksa.<namespace>.<account>: a namespace has no dots
+            namespace, _, account = name[len(ACCOUNT_PROFILE):].partition(".")
+            affected |= {k for k in self._by_namespace.get(namespace, ()) if self.entities[k].service_account == account}
         for key in affected:
             self._relabel(key, delta)
         if f"profile:{name}" in self._compiled:
@@ -536,6 +574,11 @@ def _input_data(kind: str, name: str, namespace: str | None, key: str,
         raise
     except Exception as exc:  # noqa: BLE001 - a defect in reading one document stays with that document
         raise BadInput(f"cannot be read ({type(exc).__name__}: {shorten(str(exc))})") from None
+
+
+def _decoded(labels: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The labels that carry ``prefix``, without it (felix/calc/profile_decoder.go decodeLabels)."""
+    return {k[len(prefix):]: v for k, v in labels.items() if k.startswith(prefix)}
 
 
 def _set_ids(view: PolicyView | ProfileView) -> set[str]:

@@ -71,6 +71,7 @@ class Entity:
     profiles: tuple[str, ...] = ()
     ports: tuple[NamedPort, ...] = ()
     members: tuple[str, ...] = ()  # the addresses as IP-set members
+    service_account: str | None = None  # a WorkloadEndpoint's serviceAccountName
 
     @property
     def is_endpoint(self) -> bool:
@@ -213,9 +214,12 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
     if interface is not None and not (isinstance(interface, str) and (
             _INTERFACE.fullmatch(interface) or (kind == "HostEndpoint" and interface == "*"))):
         raise BadInput(f"spec.interfaceName '{shown(interface)}' is not an interface name")
+    account = spec.get("serviceAccountName") if kind == "WorkloadEndpoint" else None
+    if account is not None and not isinstance(account, str):
+        raise BadInput("spec.serviceAccountName must be a string")
     nets, members = _networks(addresses, "addresses")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
-                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members)
+                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members, account or None)
 
 
 def _strict(doc: Doc) -> Any:

@@ -18,6 +18,8 @@ NAMESPACE_LABEL = "projectcalico.org/namespace"
 NAMESPACE_PREFIX = "pcns."
 SERVICE_ACCOUNT_LABEL = "projectcalico.org/serviceaccount"
 SERVICE_ACCOUNT_PREFIX = "pcsa."
+# Label prefixes only Calico derives (libcalico-go lib/backend/k8s/conversion/constants.go).
+RESERVED_PREFIXES = (NAMESPACE_PREFIX, SERVICE_ACCOUNT_PREFIX)
 
 
 @dataclass(frozen=True)
