@@ -344,7 +344,8 @@ class Calculator:
             affected |= self._by_namespace.get(name[len(NAMESPACE_PROFILE):], set())
         elif name.startswith(ACCOUNT_PROFILE):  # ksa.<namespace>.<account>: a namespace has no dots
             namespace, _, account = name[len(ACCOUNT_PROFILE):].partition(".")
-            affected |= {k for k in self._by_namespace.get(namespace, ()) if self.entities[k].service_account == account}
+            affected |= {k for k in self._by_namespace.get(namespace, ())
+                         if self.entities[k].service_account == account}
         for key in affected:
             self._relabel(key, delta)
         if f"profile:{name}" in self._compiled:
