@@ -217,7 +217,8 @@ def _doc(draw: Any, i: int) -> dict[str, Any]:
     if kind == "netset":
         labels = {k: v for k, v in draw(LABELS).items() if k != "projectcalico.org/namespace"}  # the validator's
         return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=labels)
-    return res("Tier", "t1", {"order": draw(st.sampled_from([1, 100]))})
+    return res("Tier", "t1", {"order": draw(st.sampled_from([1, 100])), "defaultAction": draw(st.sampled_from(
+        ["Deny", "Pass"]))})
 
 
 @st.composite

@@ -91,6 +91,10 @@ def rules(draw: Any) -> dict[str, Any]:
     return rule
 
 
+# Tiers: the default and built-in ones, and two that exist only when their Tier is drawn
+# (either default action; a missing tier sorts last and denies at its end).
+TIERS = ["default", "default", "kube-admin", "kube-baseline", "early", "late"]
+TIER_DOCS = [("early", 10, "Pass"), ("early", 10, "Deny"), ("late", 2_000_000, "Pass"), ("late", 2_000_000, "Deny")]
 STAGES = [{}, {"applyOnForward": True}, {"doNotTrack": True, "applyOnForward": True},
           {"preDNAT": True, "applyOnForward": True}]
 # A host endpoint: its name (the tie-break order), and how it claims an interface.
@@ -107,6 +111,7 @@ def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[
         stage = draw(st.sampled_from(STAGES))
         types = [["Ingress"], ["Egress"], ["Ingress", "Egress"]]
         spec = {"selector": draw(selectors), "order": draw(st.sampled_from([1, 2, None])), **stage,
+                "tier": draw(st.sampled_from(TIERS)),
                 "ingress": draw(st.lists(rules(), max_size=3)),
                 "egress": [] if "preDNAT" in stage else draw(st.lists(rules(), max_size=2)),
                 "types": ["Ingress"] if "preDNAT" in stage else draw(st.sampled_from(types))}
@@ -115,6 +120,9 @@ def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[
                          "spec": spec})
         else:
             docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"}, "spec": spec})
+    for name, order, action in draw(st.lists(st.sampled_from(TIER_DOCS), max_size=2, unique=True)):
+        docs.append({"apiVersion": API, "kind": "Tier", "metadata": {"name": name},
+                     "spec": {"order": order, "defaultAction": action}})
     if draw(st.booleans()):
         for namespace, labels in (("r", {"env": "r"}), ("q", {})):
             docs.append({"apiVersion": API, "kind": "Profile", "metadata": {"name": f"kns.{namespace}", "labels": labels},

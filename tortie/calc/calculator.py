@@ -16,12 +16,12 @@ from typing import Any, Iterable, Mapping
 
 from ..resources import StoredKey, StoredResource
 from ..resources.limits import shorten
-from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
-                     entity_key, policy_from_doc, profile_from_doc, tier_order)
+from .inputs import (BUILTIN_TIER_DATA, ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData,
+                     TierData, entity_from_doc, entity_key, policy_from_doc, profile_from_doc, tier_from_doc)
 from .labels import LabelIndex
 from .rules import (NAMESPACE_LABEL, NAMESPACE_PREFIX, RESERVED_PREFIXES, SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX,
                     NamedPortSetSpec, RuleCompiler)
-from ..core import DIRECTIONS, Direction, Stage, paused_gc
+from ..core import DIRECTIONS, Direction, RuleAction, Stage, paused_gc
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."
@@ -86,7 +86,7 @@ class Calculator:
         self.index = LabelIndex()  # effective labels of every entity
         self.profiles: dict[str, ProfileData] = {}
         self.policies: dict[str, PolicyData] = {}
-        self.tiers: dict[str, float | None] = {}
+        self.tiers: dict[str, TierData] = {}  # stored Tier resources
         self.owners: dict[str, set[str]] = {}  # address text -> entity keys
         self._by_profile: dict[str, set[str]] = {}  # profile -> entities listing it
         self._by_namespace: dict[str, set[str]] = {}  # namespace -> its entities
@@ -138,7 +138,7 @@ class Calculator:
             self._set_policy(data, delta)
         elif isinstance(data, ProfileData):
             self._set_profile(data, delta)
-        elif kind == "Tier":
+        elif isinstance(data, TierData):
             self._set_tier(key, data, delta)
         else:
             return delta
@@ -362,11 +362,16 @@ class Calculator:
         for owner in wanted - self._compiled.keys():
             self._use(owner, delta)
 
-    def _set_tier(self, name: str, order: float | None, delta: Delta) -> None:
-        if name in self.tiers and self.tiers[name] == order:
+    def _set_tier(self, name: str, tier: TierData, delta: Delta) -> None:
+        if self.tiers.get(name) == tier:
             return
-        self.tiers[name] = order
+        self.tiers[name] = tier
         self._tier_changed(name, delta)
+
+    def _tier(self, name: str) -> TierData | None:
+        """A tier's data: its stored resource's, a built-in tier's defaults, or None for a
+        tier that does not exist."""
+        return self.tiers.get(name) or BUILTIN_TIER_DATA.get(name)
 
     def _tier_changed(self, name: str, delta: Delta) -> None:
         for p in self.policies.values():
@@ -489,7 +494,7 @@ class Calculator:
                     found[f"profile {name}"] = f"profile {name} (listed by {e.key}) does not exist: it has no rules"
         for p in self._users:
             tier = self.policies[p].tier
-            if tier != "default" and tier not in self.tiers:
+            if self._tier(tier) is None:
                 found[f"tier {tier}"] = f"tier {tier} (of policy {p}) does not exist: it sorts last"
         for address, keys in self.owners.items():
             endpoints = sorted(k for k in keys if self.entities[k].is_endpoint)
@@ -536,14 +541,25 @@ class Calculator:
         for p in policies:
             by_tier.setdefault(p.tier, []).append(p)
 
-        def tier_key(name: str) -> tuple[bool, float, str]:
-            order = self.tiers.get(name)
-            return (order is None, order or 0.0, name)
+        def tier_key(name: str) -> tuple[bool, bool, float, str]:
+            # felix/calc/policy_sorter.go (TierLess): existing tiers first, then by order
+            # (none last), then by name; a tier that does not exist sorts last.
+            tier = self._tier(name)
+            order = tier.order if tier is not None else None
+            return (tier is None, order is None, order or 0.0, name)
 
-        return tuple(
-            TierView(name, self.tiers.get(name), tuple(p.key for p in sorted(
-                by_tier[name], key=lambda p: (p.order is None, p.order or 0.0, p.key))))
-            for name in sorted(by_tier, key=tier_key))
+        def policy_key(p: PolicyData) -> tuple[bool, float, str]:
+            # felix/calc/policy_sorter.go (PolKVLess): by order (none last), ties by
+            # "<name>/<namespace>/<kind>".
+            return (p.order is None, p.order or 0.0, f"{p.name}/{p.namespace or ''}/{p.kind}")
+
+        views = []
+        for name in sorted(by_tier, key=tier_key):
+            tier = self._tier(name)
+            views.append(TierView(name, tier.order if tier is not None else None,
+                                  tuple(p.key for p in sorted(by_tier[name], key=policy_key)),
+                                  tier.default_action if tier is not None else RuleAction.DENY))
+        return tuple(views)
 
     def _touch(self, delta: Delta, *keys: str) -> None:
         """These local endpoints changed: their views are rebuilt by the next ``view()``."""
@@ -558,8 +574,8 @@ class Calculator:
 
 
 def _input_data(kind: str, name: str, namespace: str | None, key: str,
-                doc: Doc) -> Entity | PolicyData | ProfileData | float | None:
-    """A resource document as calc's input data (a Tier's is its order). Pure: raises only
+                doc: Doc) -> Entity | PolicyData | ProfileData | TierData | None:
+    """A resource document as calc's input data. Pure: raises only
     BadInput, so that no stored value can leave calc half updated."""
     try:
         if kind in ENTITY_KINDS:
@@ -569,7 +585,7 @@ def _input_data(kind: str, name: str, namespace: str | None, key: str,
         if kind == "Profile":
             return profile_from_doc(name, doc)
         if kind == "Tier":
-            return tier_order(doc)
+            return tier_from_doc(doc)
         return None
     except BadInput:
         raise

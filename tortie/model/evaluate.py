@@ -246,6 +246,10 @@ class Evaluation:
                 if verdict is not _Outcome.NONE:
                     return verdict
             if not passed and stage in (N, F):
+                if tier.end is None:
+                    step.events.append(f"tier {tier.name}: no policy decided: its defaultAction is Pass, "
+                                       "on to the next tier (no denial)")
+                    continue
                 step.events.append(f"tier {tier.name}: no policy decided: end-of-tier deny")
                 self._pending = _Denied(f"end of tier {tier.name}", tier.end, True)
                 return _Outcome.DENY
