@@ -304,3 +304,17 @@ def test_named_port_member_shared_by_two_endpoints_survives_one_leaving() -> Non
     assert calc.view().ipsets[named].members == {"198.18.0.9,tcp:80"}  # b still provides it
     calc.update(wep("b", "n3", "198.18.0.9/32", labels={"app": "y"}, ports=port))
     assert calc.view().ipsets[named].members == frozenset()
+
+
+def test_claimed_reserved_labels_are_problems() -> None:
+    calc = Calculator("n1")
+    calc.load([res("Profile", "claimer", {"labelsToApply": {"pcns.team": "blue", "app": "x"}}),
+               res("Profile", "kns.ns1", {"labelsToApply": {"pcns.team": "red"}}),
+               wep("w1", "n1", "198.18.0.1/32", labels={"pcsa.role": "ci", "app": "a"}, profiles=["claimer"])])
+    problems = calc.problems()
+    assert ("WorkloadEndpoint/ns1/w1: labels pcsa.role are ignored, as Calico ignores them: only the namespace and "
+            "service-account profiles set pcns. and pcsa. labels") in problems
+    assert ("profile claimer: labelsToApply pcns.team are ignored: only the namespace and service-account profiles "
+            "set them") in problems
+    assert not any("kns.ns1" in p for p in problems)
+    assert calc.index.labels["WorkloadEndpoint/ns1/w1"]["pcns.team"] == "red"

@@ -496,6 +496,16 @@ class Calculator:
             tier = self.policies[p].tier
             if self._tier(tier) is None:
                 found[f"tier {tier}"] = f"tier {tier} (of policy {p}) does not exist: it sorts last"
+        for key, e in self.entities.items():
+            claimed = sorted(k for k in e.labels if e.kind == "WorkloadEndpoint" and k.startswith(RESERVED_PREFIXES))
+            if claimed:
+                found[f"labels {key}"] = (f"{key}: labels {', '.join(claimed)} are ignored, as Calico ignores them: "
+                                          "only the namespace and service-account profiles set pcns. and pcsa. labels")
+        for name, profile in self.profiles.items():
+            claimed = sorted(k for k in profile.labels_to_apply if k.startswith(RESERVED_PREFIXES))
+            if claimed and not name.startswith((NAMESPACE_PROFILE, ACCOUNT_PROFILE)):
+                found[f"labels profile {name}"] = (f"profile {name}: labelsToApply {', '.join(claimed)} are ignored: "
+                                                   "only the namespace and service-account profiles set them")
         for address, keys in self.owners.items():
             endpoints = sorted(k for k in keys if self.entities[k].is_endpoint)
             if len(endpoints) > 1:

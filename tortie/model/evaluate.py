@@ -279,7 +279,8 @@ class Evaluation:
             if why:
                 step.events.append(f"{where}: rule {rule.index} ({rule.action}) does not match: {why}")
                 continue
-            step.events.append(f"{where}: rule {rule.index} ({rule.action}) matches")
+            note = f" ({planned.note})" if planned.note else ""
+            step.events.append(f"{where}: rule {rule.index} ({rule.action}) matches{note}")
             if rule.action is RuleAction.ALLOW:
                 return _Outcome.ALLOW
             if rule.action is RuleAction.DENY:
