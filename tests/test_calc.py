@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tortie.calc import Calculator, NodeView, resource_id
+from tortie.selector.parser import MAX_NESTING
 from tortie.resources import load_resource
 
 from .profiles import examples
@@ -318,3 +319,17 @@ def test_claimed_reserved_labels_are_problems() -> None:
             "set them") in problems
     assert not any("kns.ns1" in p for p in problems)
     assert calc.index.labels["WorkloadEndpoint/ns1/w1"]["pcns.team"] == "red"
+
+
+def test_sides_at_the_nesting_bound_compile() -> None:
+    """Every selector field of a side at tortie's nesting bound: the combined selector is built
+    as a tree, never re-parsed, so it cannot fail on a bound its parts passed."""
+    deep = "(" * (MAX_NESTING - 1) + "a == 'b'" + ")" * (MAX_NESTING - 1)
+    side = {"namespaceSelector": deep, "selector": deep, "notSelector": "!" + deep,
+            "serviceAccounts": {"selector": deep, "names": ["x"]}}
+    calc = Calculator("n1")
+    delta = calc.load([wep("w1", "n1", "198.18.0.1/32", labels={"a": "b"}),
+                       res("NetworkPolicy", "p", {"selector": "all()", "ingress": [{"action": "Allow", "source": side}]},
+                           namespace="ns1")])
+    assert not delta.problems
+    assert [s.kind for s in calc.view().ipsets.values()] == ["selector"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..core import TCP, Protocol, RuleAction, parse_protocol
 from ..resources.rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
 from ..selector import Selector, parse, unique_id
+from ..selector.ast import All, And, Global, Has, Node, Not, Or
 from .inputs import IPNetwork, network
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"
@@ -76,17 +77,35 @@ def _quoted(value: str) -> str:
     return f"'{value}'" if "'" not in value else f'"{value}"'
 
 
-def _service_account_selector(match: ServiceAccountMatch | None) -> str | None:
+def _and(*nodes: Node) -> Node:
+    return nodes[0] if len(nodes) == 1 else And(nodes)
+
+
+def _in_namespaces(node: Node) -> Node:
+    """A ``pcns.``-prefixed namespaceSelector tree with ``all()`` as "in any namespace" and
+    ``global()`` as "in no namespace" (libcalico-go updateprocessors/rules.go)."""
+    if isinstance(node, Global):
+        return Not(Has(NAMESPACE_LABEL))
+    if isinstance(node, All):
+        return Has(NAMESPACE_LABEL)
+    if isinstance(node, Not):
+        return Not(_in_namespaces(node.operand))
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(_in_namespaces(o) for o in node.operands))
+    return node
+
+
+def _service_account_tree(match: ServiceAccountMatch | None) -> Node | None:
     """serviceAccounts as a selector over the pcsa.-prefixed labels and the service-account
     name label (libcalico-go updateprocessors/rules.go, parseServiceAccounts)."""
     if match is None:
         return None
     parts = []
     if match.selector:
-        parts.append(parse(match.selector).with_label_prefix(SERVICE_ACCOUNT_PREFIX).canonical)
+        parts.append(parse(match.selector).tree.prefixed(SERVICE_ACCOUNT_PREFIX))
     if match.names:
-        parts.append(f"{SERVICE_ACCOUNT_LABEL} in {{{', '.join(_quoted(n) for n in match.names)}}}")
-    return " && ".join(f"({p})" for p in parts) if len(parts) > 1 else (parts[0] if parts else None)
+        parts.append(parse(f"{SERVICE_ACCOUNT_LABEL} in {{{', '.join(_quoted(n) for n in match.names)}}}").tree)
+    return _and(*parts) if parts else None
 
 
 def side_selectors(side: EntityRule, policy_namespace: str | None) -> tuple[Selector | None, Selector | None]:
@@ -100,24 +119,29 @@ def side_selectors(side: EntityRule, policy_namespace: str | None) -> tuple[Sele
     never scoped. felix/calc/rule_scanner.go (combineMatchesIfPossible): with a positive
     selector, the notSelector is folded into it, so only a side with no positive selector
     keeps a negated one, which then also excludes addresses from outside the cluster.
+    The parts are combined as trees, so a selector within tortie's nesting bound never
+    fails here.
     """
-    namespace_selector = side.namespace_selector or None
     scope = None
-    if namespace_selector is not None:
-        scope = (parse(namespace_selector).with_label_prefix(NAMESPACE_PREFIX).canonical
-                 .replace("all()", f"has({NAMESPACE_LABEL})").replace("global()", f"!has({NAMESPACE_LABEL})"))
+    if side.namespace_selector:
+        scope = _in_namespaces(parse(side.namespace_selector).tree.prefixed(NAMESPACE_PREFIX))
     elif policy_namespace is not None:
-        scope = f"{NAMESPACE_LABEL} == {_quoted(policy_namespace)}"
-    terms = [t for t in (_service_account_selector(side.service_accounts), side.selector or None) if t]
-    positive = " && ".join(f"({t})" for t in terms) if len(terms) > 1 else (terms[0] if terms else None)
-    negated = side.not_selector or None
-    if scope is not None and (positive or negated or namespace_selector):
-        positive = f"({scope}) && ({positive})" if positive else scope
+        scope = parse(f"{NAMESPACE_LABEL} == {_quoted(policy_namespace)}").tree
+    terms = [t for t in (_service_account_tree(side.service_accounts),
+                         parse(side.selector).tree if side.selector else None) if t is not None]
+    positive = _and(*terms) if terms else None
+    negated = parse(side.not_selector).tree if side.not_selector else None
+    if scope is not None and (positive is not None or negated is not None or side.namespace_selector):
+        positive = And((scope, positive)) if positive is not None else scope
     if positive is None:
-        return None, parse(negated) if negated else None
-    if negated:
-        positive = f"({positive}) && (!({negated}))"
-    return parse(positive), None
+        return None, _selector(negated) if negated is not None else None
+    if negated is not None:
+        positive = And((positive, Not(negated)))
+    return _selector(positive), None
+
+
+def _selector(tree: Node) -> Selector:
+    return Selector(tree.canonical(), tree)
 
 
 def named_port_set_id(selector_id: str, protocol: str, name: str) -> str:
