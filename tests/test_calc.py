@@ -326,7 +326,7 @@ def test_sides_at_the_nesting_bound_compile() -> None:
     as a tree, never re-parsed, so it cannot fail on a bound its parts passed."""
     deep = "(" * (MAX_NESTING - 1) + "a == 'b'" + ")" * (MAX_NESTING - 1)
     side = {"namespaceSelector": deep, "selector": deep, "notSelector": "!" + deep,
-            "serviceAccounts": {"selector": deep, "names": ["x"]}}
+            "serviceAccounts": {"selector": deep, "names": ["x", "a'b\"c"]}}  # names are not checked
     calc = Calculator("n1")
     delta = calc.load([wep("w1", "n1", "198.18.0.1/32", labels={"a": "b"}),
                        res("NetworkPolicy", "p", {"selector": "all()", "ingress": [{"action": "Allow", "source": side}]},

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..core import TCP, Protocol, RuleAction, parse_protocol
 from ..resources.rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
 from ..selector import Selector, parse, unique_id
-from ..selector.ast import All, And, Global, Has, Node, Not, Or
+from ..selector.ast import All, And, Compare, Global, Has, InSet, Node, Not, Or
 from .inputs import IPNetwork, network
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"
@@ -73,10 +73,6 @@ class CalcRule:
     rule: Rule  # as written, for rendering and explanations
 
 
-def _quoted(value: str) -> str:
-    return f"'{value}'" if "'" not in value else f'"{value}"'
-
-
 def _and(*nodes: Node) -> Node:
     return nodes[0] if len(nodes) == 1 else And(nodes)
 
@@ -104,7 +100,7 @@ def _service_account_tree(match: ServiceAccountMatch | None) -> Node | None:
     if match.selector:
         parts.append(parse(match.selector).tree.prefixed(SERVICE_ACCOUNT_PREFIX))
     if match.names:
-        parts.append(parse(f"{SERVICE_ACCOUNT_LABEL} in {{{', '.join(_quoted(n) for n in match.names)}}}").tree)
+        parts.append(InSet(SERVICE_ACCOUNT_LABEL, tuple(sorted(set(match.names))), negated=False))
     return _and(*parts) if parts else None
 
 
@@ -126,7 +122,7 @@ def side_selectors(side: EntityRule, policy_namespace: str | None) -> tuple[Sele
     if side.namespace_selector:
         scope = _in_namespaces(parse(side.namespace_selector).tree.prefixed(NAMESPACE_PREFIX))
     elif policy_namespace is not None:
-        scope = parse(f"{NAMESPACE_LABEL} == {_quoted(policy_namespace)}").tree
+        scope = Compare(NAMESPACE_LABEL, "==", policy_namespace)
     terms = [t for t in (_service_account_tree(side.service_accounts),
                          parse(side.selector).tree if side.selector else None) if t is not None]
     positive = _and(*terms) if terms else None
