@@ -57,7 +57,8 @@ def lab() -> Iterator[NodeNetwork]:
 
 
 selectors = st.sampled_from(["app == 'a'", "app == 'b'", "tier == 'x'", "all()", "!has(tier)", "tier in {'x', 'y'}",
-                             "app != 'a'", "host == 'yes'", "hostname == 'a'", "has(hostname) && hostname != 'b'"])
+                             "app != 'a'", "host == 'yes'", "hostname == 'a'", "has(hostname) && hostname != 'b'",
+                             "list == 'mixed'"])
 ports = st.lists(st.sampled_from([80, 443, 8080, "1000:2000", "web", "dns"]), min_size=1, max_size=2, unique=True)
 namespace_selectors = st.sampled_from(["all()", "global()", "projectcalico.org/name == 'q'", "!has(env)", "env == 'r'"])
 protocols = st.sampled_from([None, *BY_NAME])
@@ -120,6 +121,9 @@ def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[
                          "spec": spec})
         else:
             docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"}, "spec": spec})
+    if draw(st.booleans()):  # a network set of both families: each family matches its own members
+        docs.append({"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "mixed", "labels": {"list": "mixed"}},
+                     "spec": {"nets": ["198.18.42.0/24", "2001:db8:40::2/128"]}})
     for name, order, action in draw(st.lists(st.sampled_from(TIER_DOCS), max_size=2, unique=True)):
         docs.append({"apiVersion": API, "kind": "Tier", "metadata": {"name": name},
                      "spec": {"order": order, "defaultAction": action}})
