@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tortie.calc import Calculator, NodeView, resource_id
+from tortie.core import Direction, Stage
 from tortie.selector.parser import MAX_NESTING
 from tortie.resources import load_resource
 
@@ -22,6 +23,9 @@ API = "projectcalico.org/v3"
 def res(kind: str, name: str, spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
     return load_resource({"apiVersion": API, "kind": kind, "metadata": {"name": name, **meta},
                           "spec": spec or {}}).output()
+
+
+NORMAL_IN = (Stage.NORMAL, Direction.INGRESS)
 
 
 def wep(name: str, node: str, ip: str, ns: str = "ns1", labels: dict[str, str] | None = None,
@@ -51,11 +55,11 @@ def test_effective_labels_inherit_profiles_and_namespace() -> None:
 def test_namespace_label_change_reaches_endpoints_at_once() -> None:
     calc = Calculator("n1")
     calc.load([wep("w1", "n1", "198.18.0.1/32"), gnp("prod-only", 'pcns.env == "prod"', ingress=[{"action": "Allow"}])])
-    assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")] == ()
+    assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[NORMAL_IN] == ()
     before = calc.view().endpoints["WorkloadEndpoint/ns1/w1"]
     assert calc.update(res("Profile", "kns.ns1", labels={"env": "prod"}))
     assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"] is not before  # rebuilt: view.py's identity contract
-    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")]
+    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[NORMAL_IN]
     assert [t.policies for t in tiers] == [("prod-only",)]
 
 
@@ -69,7 +73,7 @@ def test_order_of_tiers_and_policies() -> None:
         res("NetworkPolicy", "np", {"selector": "has(x)", "order": 1}, namespace="ns1"),
         gnp("missing-tier.p", "has(x)", tier="missing-tier"),
     ])
-    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w"].tiers[("N", "ingress")]
+    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w"].tiers[NORMAL_IN]
     assert [(t.name, t.policies) for t in tiers] == [
         ("c", ("c.p",)), ("a", ("a.p",)), ("b", ("b.p",)),
         ("default", ("ns1/np", "zeta", "mid", "alpha", "beta")),
@@ -93,7 +97,7 @@ def test_applicability_by_kind_namespace_stage_and_type() -> None:
     view = calc.view()
 
     def names(key: str, stage: str, direction: str) -> list[str]:
-        return [p for t in view.endpoints[key].tiers.get((stage, direction), ()) for p in t.policies]
+        return [p for t in view.endpoints[key].tiers.get((Stage(stage), Direction(direction)), ()) for p in t.policies]
 
     w, h = "WorkloadEndpoint/ns1/w", "HostEndpoint/h"
     assert names(w, "N", "ingress") == ["forward", "ns1/same-ns"]

@@ -137,7 +137,8 @@ def test_marks_from_other_masks() -> None:
      ['-j LOG --log-prefix "calico-drop: " --log-level 5', "-j MARK --set-mark 0x10000/0x10000", "-j ACCEPT"],
      ['-j LOG --log-prefix "calico-drop: " --log-level 5', "-j ACCEPT"]),
 ])
-def test_deny_sequence_per_override_and_table(override: str, raw: list, mangle: list, filter_: list) -> None:
+def test_deny_sequence_per_override_and_table(override: str, raw: list[str], mangle: list[str],
+                                             filter_: list[str]) -> None:
     renderer = Renderer(_plan(dropActionOverride=override, prometheusReporterEnabled=True))
     match, m = (Mark(0x40000, 0x40000),), "-m mark --mark 0x40000/0x40000"
     assert _texts(renderer.deny(match, "raw", _denial("DPI0|x"))) == [f"{m} {r}" for r in raw]

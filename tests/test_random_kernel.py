@@ -99,7 +99,7 @@ TIER_DOCS = [("early", 10, "Pass"), ("early", 10, "Deny"), ("late", 2_000_000, "
 STAGES = [{}, {"applyOnForward": True}, {"doNotTrack": True, "applyOnForward": True},
           {"preDNAT": True, "applyOnForward": True}]
 # A host endpoint: its name (the tie-break order), and how it claims an interface.
-HEP_KINDS = {"named": {"interfaceName": "eth0"}, "ip": {"expectedIPs": [HOST]}, "star": {"interfaceName": "*"},
+HEP_KINDS: dict[str, dict[str, Any]] = {"named": {"interfaceName": "eth0"}, "ip": {"expectedIPs": [HOST]}, "star": {"interfaceName": "*"},
              "elsewhere": {"interfaceName": "eth9"}}
 # Where packets come from and go to: a workload (by index), the outside world, the host.
 PLACES = [0, 1, 2, "outside", "host"]
