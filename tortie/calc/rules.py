@@ -8,6 +8,7 @@ selector. Named ports become the ids of named-port sets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..core import TCP, Protocol, RuleAction, parse_protocol
 from ..resources.rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
@@ -136,7 +137,9 @@ def side_selectors(side: EntityRule, policy_namespace: str | None) -> tuple[Sele
     return _selector(positive), None
 
 
+@lru_cache(maxsize=1 << 16)
 def _selector(tree: Node) -> Selector:
+    """One Selector (its compiled matcher) per distinct tree, as ``parse`` caches per text."""
     return Selector(tree.canonical(), tree)
 
 
