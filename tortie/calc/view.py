@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
-from ..core import Direction, Stage
+from ..core import Direction, RuleAction, Stage
 from .inputs import Entity, IPNetwork, PolicyData
 from .rules import CalcRule
 
@@ -33,6 +33,7 @@ class TierView:
     name: str
     order: float | None
     policies: tuple[str, ...]  # policy keys, in evaluation order
+    default_action: RuleAction = RuleAction.DENY  # at its end: Deny, or Pass on to the next tier
 
 
 @dataclass(frozen=True)
