@@ -7,7 +7,7 @@ import json
 from .record import LogRecord, Packet
 
 # Log lines are other people's text: control characters are shown escaped, never sent to a terminal.
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 
 
 def describe(record: LogRecord) -> str:
@@ -29,7 +29,7 @@ def describe(record: LogRecord) -> str:
         parts.append("partial")
     if record.trace:
         parts.append("trace")
-    return " ".join(parts).translate(_CONTROL)
+    return " ".join(parts).translate(CONTROL)
 
 
 def _packet(p: Packet) -> str:
