@@ -64,3 +64,21 @@ def export(path: Path, resources: list[dict[str, Any]]) -> Path:
                                            "items": items, "metadata": {"resourceVersion": "1"}})
                                   for kind, items in kinds.items()))
     return path
+
+
+def flow_record(start: int, source: tuple[str, str, str], dest: tuple[str, str, str], dport: int, action: str,
+                enforced: list[str], pending: list[str] | None = None, packets: int = 3, proto: str = "tcp",
+                reporter: str = "dst", sport: int = 43822, flows: int = 1) -> dict[str, Any]:
+    """A Calico Enterprise flow log record; `source` and `dest` are (ip, namespace, name)."""
+    record: dict[str, Any] = {
+        "start_time": start, "end_time": start + 10, "host": NODE, "action": action, "reporter": reporter,
+        "source_ip": source[0], "source_namespace": source[1], "source_name": source[2], "source_name_aggr": "-",
+        "source_type": "wep" if source[2] != "-" else "net", "source_port": sport,
+        "source_labels": {"labels": [f"app={source[2]}"]} if source[2] != "-" else None,
+        "dest_ip": dest[0], "dest_namespace": dest[1], "dest_name": dest[2], "dest_name_aggr": "-",
+        "dest_type": "wep" if dest[2] != "-" else "net", "dest_port": dport,
+        "dest_labels": {"labels": [f"app={dest[2]}"]} if dest[2] != "-" else None, "dest_service_name": "-",
+        "proto": proto, "packets_in": packets, "packets_out": 0, "bytes_in": packets * 60, "bytes_out": 0,
+        "num_flows": flows, "num_flows_started": flows, "num_flows_completed": 0,
+        "policies": {"enforced_policies": enforced, "pending_policies": pending if pending is not None else enforced}}
+    return record

@@ -4,6 +4,10 @@ exported resources and the datastore; bad resources and bad lines."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import subprocess
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -16,8 +20,8 @@ from tortie.core import Verdict
 from tortie.logs import parse_line
 from tortie.model import Packet
 
-from .audit_shop import BACKEND, DATABASE, FRONTEND, NODE, OUTSIDE, export, interface, shop
-from .cli import run_cli
+from .audit_shop import BACKEND, DATABASE, FRONTEND, NODE, OUTSIDE, export, flow_record, interface, shop
+from .cli import TORTIE, run_cli
 from .profiles import examples
 
 WEP_NODE = NODE.replace("-", "--")  # libcalico-go doubles the dashes of names in WorkloadEndpoint names
@@ -131,3 +135,194 @@ def test_every_line_the_model_logs_replays_to_the_same_denial(source: tuple[str,
     assert explained.judgement is not None and explained.judgement.verdict is Verdict.DENY
     assert explained.judgement.denied_by == DeniedBy("default", "database-access", -1)
     assert explained.result is not None and explained.result.action == result.action
+
+
+# --- audit report ------------------------------------------------------------------------
+
+F, B, D, X = (FRONTEND, "shop", "frontend"), (BACKEND, "shop", "backend"), (DATABASE, "data", "database"), \
+    (OUTSIDE, "-", "-")  # X: outside the cluster
+T0 = 1772529200  # 2026-03-03T09:13:20Z
+DENY_DB, ALLOW_DB = "0|default|database-access|deny|-1", "0|default|database-access|allow|0"
+
+
+def flows_file(path: Path) -> Path:
+    """Flows of the shop in audit mode (LogAndAccept): frontend to database is denied and let
+    through (3 flows), backend to database allowed, a staged policy that would deny the
+    outside reaching the frontend, and one that would allow the outside reaching the database."""
+    records = [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB]),
+        flow_record(T0 + 100, F, D, 5432, "allow", [DENY_DB], flows=2, packets=4),
+        flow_record(T0 + 100, B, D, 5432, "allow", [ALLOW_DB]),
+        flow_record(T0 + 200, X, F, 8080, "allow", ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
+                    ["0|default|shop/default.web-ingress|deny|-1"]),
+        flow_record(T0 + 300, X, D, 5432, "deny", [DENY_DB], ["0|default|data/default.db-allow|allow|0"]),
+        flow_record(T0 + 400, X, D, 5432, "deny", [DENY_DB]),  # denied and dropped now: no finding
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_report_groups_what_enforcing_would_block(tmp_path: Path) -> None:
+    flows = flows_file(tmp_path / "flows.log")
+    code, out, err = run_cli(["audit", "report", "-o", "json", str(flows)], datastore=None)
+    assert code == 0, err
+    report = json.loads(out)
+    block = report["wouldBlock"]
+    assert (report["flowsRead"], block["flows"], block["packets"]) == (7, 4, 10)
+    assert (block["firstSeen"], block["lastSeen"]) == ("2026-03-03T09:13:20Z", "2026-03-03T09:16:50Z")
+    by = {d: [(g["key"], g["flows"], g["packets"], g["firstSeen"], g["lastSeen"]) for g in groups]
+          for d, groups in block["by"].items()}
+    assert by["policy"] == [("database-access [default]", 3, 7, "2026-03-03T09:13:20Z", "2026-03-03T09:15:10Z"),
+                            ("shop/default.web-ingress [default]", 1, 3, "2026-03-03T09:16:40Z",
+                             "2026-03-03T09:16:50Z")]
+    assert [k for k, *_ in by["source"]] == ["shop/frontend", OUTSIDE]
+    assert [k for k, *_ in by["sourceNamespace"]] == ["shop", "(no namespace)"]
+    assert [(k, n) for k, n, *_ in by["destination"]] == [("data/database", 3), ("shop/frontend", 1)]
+    assert [(k, n) for k, n, *_ in by["port"]] == [("tcp/5432", 3), ("tcp/8080", 1)]
+    example = block["by"]["policy"][0]["example"]
+    assert (example["source"]["ip"], example["destination"]["port"], example["policy"]["rule"]) == (FRONTEND, 5432, -1)
+    assert block["perMinute"] == [["2026-03-03T09:13:00Z", 1], ["2026-03-03T09:15:00Z", 2],
+                                  ["2026-03-03T09:16:00Z", 1]]
+    allow = report["newlyAllowed"]
+    assert allow["flows"] == 1 and allow["by"]["policy"][0]["key"] == "data/default.db-allow [default]"
+    assert err == "audit report: 6 lines: 0 LOG lines, 0 skipped; 6 flow log records\n"
+
+
+def test_report_window_table_and_csv(tmp_path: Path) -> None:
+    flows = flows_file(tmp_path / "flows.log")
+    code, out, _ = run_cli(["audit", "report", "--since", "2026-03-03T09:14:00Z", "--until", str(T0 + 250),
+                            str(flows)], datastore=None)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Flows read: 7 (3 outside the window)"
+    assert lines[2] == "Would block: 3 flows, 7 packets, 2026-03-03T09:15:00Z to 2026-03-03T09:16:50Z"
+    assert lines[5].split() == ["database-access", "[default]", "2", "4", "2026-03-03T09:15:00Z",
+                                "2026-03-03T09:15:10Z", "tcp", f"{FRONTEND}:43822", ">", f"{DATABASE}:5432",
+                                "(shop/frontend", "->", "data/database)", "on", NODE]
+    assert "Newly allowed: nothing." in lines
+    code, out, _ = run_cli(["audit", "report", "-o", "csv", str(flows)], datastore=None)
+    rows = out.splitlines()
+    assert rows[0] == ("finding,dimension,key,flows,packets,first_seen,last_seen,example_source,"
+                       "example_destination,example_proto,example_port,example_policy")
+    assert rows[1] == (f"would block,policy,database-access [default],3,7,2026-03-03T09:13:20Z,2026-03-03T09:15:10Z,"
+                       f"{FRONTEND}:43822,{DATABASE}:5432,tcp,5432,database-access [default]")
+    assert len(rows) == 1 + 6 * 2 + 6 * 1  # every group of every dimension of both findings
+
+
+def test_report_over_kernel_lines_replays_them(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    log = tmp_path / "kern.log"
+    line = (f"{{}} {NODE} kernel: calico-drop LOGandACCEPT: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} "
+            "LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT={{}} DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n")
+    log.write_text(line.format("Mar  3 09:14:21", 40001) + line.format("Mar  3 09:20:05", 40002)
+                   + f"[ 12.5] calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=UDP "
+                   "SPT=1 DPT=2 LEN=8\n")
+    code, out, err = run_cli(["audit", "report", "--resources", str(resources), "--year", "2026", "-o", "json",
+                              str(log)], datastore=None)
+    assert code == 0, err
+    block = json.loads(out)["wouldBlock"]
+    assert block["flows"] == 2
+    assert [(g["key"], g["flows"], g["firstSeen"], g["lastSeen"]) for g in block["by"]["policy"]] == [
+        ("database-access [default]", 2, "2026-03-03T09:14:21Z", "2026-03-03T09:20:05Z")]
+    assert [g["key"] for g in block["by"]["source"]] == [f"shop/{WEP_NODE}-k8s-frontend-eth0"]
+    assert err.endswith("1 kernel lines without a wall-clock time left out\n")
+    code, out, _ = run_cli(["audit", "report", "-o", "json", str(log)], datastore=None)
+    assert json.loads(out)["wouldBlock"]["by"]["policy"][0]["key"].startswith("(not attributed")
+
+
+def test_report_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.log"
+    good = json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB]))
+    bad.write_bytes(b"\x00\xff\xfe garbage\n" + good[:80].encode() + b"\n" + b'{"start_time": "yesterday"}\n'
+                    + b'{"start_time": 1, "policies": 7}\n' + good.encode() + b"\n" + b"x" * 70000 + b"\n"
+                    + b"%ASA-4-106023: Deny tcp src outside:1.2.3.4/1 dst inside:5.6.7.8/2\n")
+    code, out, err = run_cli(["audit", "report", "-o", "json", str(bad), str(tmp_path / "missing")], datastore=None)
+    assert code == 1 and "Traceback" not in err
+    assert json.loads(out)["wouldBlock"]["flows"] == 1
+    assert err.splitlines() == [
+        f"audit report: {tmp_path / 'missing'}: no such file",
+        "audit report: 7 lines: 0 LOG lines, 3 skipped (1 binary, 1 too long, 1 not a LOG line); "
+        "1 flow log records (3 not readable, skipped)"]
+    code, out, err = run_cli(["audit", "report", "--since", "last tuesday", str(bad)], datastore=None)
+    assert code == 1 and "'last tuesday' is not RFC 3339" in out + err and "Traceback" not in out + err
+
+
+def _png_pixels(data: bytes) -> set[tuple[int, ...]]:
+    """The distinct colours of an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes)."""
+    import struct
+    import zlib
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    assert depth == 8 and colour in (2, 6)
+    channels = 3 if colour == 2 else 4
+    chunks, at = b"", 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if kind == b"IDAT":
+            chunks += data[at + 8:at + 8 + length]
+        at += 12 + length
+    raw, stride, previous, colours = zlib.decompress(chunks), width * channels, bytearray(width * channels), set()
+    for y in range(height):
+        kind, row = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = row[x - channels] if x >= channels else 0
+            b, c = previous[x], previous[x - channels] if x >= channels else 0
+            p = a + b - c
+            predictor = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) \
+                else c
+            row[x] = (row[x] + (0, a, b, (a + b) // 2, predictor)[kind]) & 0xFF
+        colours |= {tuple(row[x:x + 3]) for x in range(0, stride, channels)}
+        previous = row
+    return colours
+
+
+def test_the_html_report_shows_in_chromium_offline(tmp_path: Path) -> None:
+    flows = flows_file(tmp_path / "flows.log")
+    code, page, _ = run_cli(["audit", "report", "-o", "html", str(flows)], datastore=None)
+    assert code == 0
+    assert not re.search(r"(src|href)\s*=|https?:|<script|@import|url\(", page)  # nothing to fetch: works offline
+    html = tmp_path / "report.html"
+    html.write_text(page)
+    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+               "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1000,900"]
+    dom = subprocess.run([*browser, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "4 flows, 10 packets, first seen 2026-03-03T09:13:20Z, last seen 2026-03-03T09:16:50Z." in dom
+    timeline = re.search(r"<svg id=\"would-block-timeline\".*?</svg>", dom)
+    assert timeline is not None
+    assert re.findall(r"<title>([^<]*)</title>", timeline[0]) == [
+        "2026-03-03T09:13:00Z: 1 flow", "2026-03-03T09:14:00Z: 0 flows", "2026-03-03T09:15:00Z: 2 flows",
+        "2026-03-03T09:16:00Z: 1 flow"]
+    policies = re.search(r"<svg id=\"would-block-policies\".*?</svg>", dom)
+    assert policies is not None and re.findall(r"<title>([^<]*)</title>", policies[0]) == [
+        "database-access [default]: 3 flows", "shop/default.web-ingress [default]: 1 flow"]
+    sources = re.search(r"<svg id=\"would-block-sources\".*?</svg>", dom)
+    assert sources is not None and "shop/frontend: 3 flows" in sources[0]
+    shot = tmp_path / "shot.png"
+    subprocess.run([*browser, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
+    colours = _png_pixels(shot.read_bytes())
+    assert (0xC0, 0x39, 0x2B) in colours and (0x2C, 0x7F, 0xB8) in colours  # the charts' bars are drawn
+
+
+def test_report_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    flows = tmp_path / "flows.log"
+    line = json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB])) + "\n"
+    flows.write_text(line * 4000)  # a few MiB: the bar moves at least once a MiB
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([TORTIE, "audit", "report", "-o", "json", str(flows)], stdout=subprocess.PIPE,
+                              stderr=follower, timeout=120)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["wouldBlock"]["flows"] == 4000
+    text = seen.decode()
+    assert "reading" in text and "100%" in text
+    assert text.rstrip().endswith("audit report: 4,000 lines: 0 LOG lines, 0 skipped; 4,000 flow log records")

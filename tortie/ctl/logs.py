@@ -44,10 +44,10 @@ def parse(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
     encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
     summary = Summary()
     failed = False
-    with _progress(files) as progress:
+    with progress_bar(files) as progress:
         for name in files or ("-",):
             try:
-                with _open(name) as stream:
+                with open_input(name) as stream:
                     for record in read_records(stream, summary, progress):
                         if fmt == "json":
                             write(encode(record.to_json()) + "\n")
@@ -55,14 +55,14 @@ def parse(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
                             write(describe(record) + "\n")
             except OSError as exc:
                 if isinstance(exc, BrokenPipeError):  # the reader went away (| head): stop quietly
-                    _discard_stdout()
+                    discard_stdout()
                     break
-                click.echo(f"logs parse: {_display(name)}: {_reason(exc)}", err=True)
+                click.echo(f"logs parse: {display_name(name)}: {reason(exc)}", err=True)
                 failed = True
     try:
         out.flush()
     except BrokenPipeError:
-        _discard_stdout()
+        discard_stdout()
     click.echo(f"logs parse: {summary}", err=True)
     if failed:
         ctx.exit(1)
@@ -93,7 +93,7 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
     from ..audit.explain import explain_record, to_json
     from ..config import node_name
 
-    cluster = _cluster(ctx, resource_files, client_config)
+    cluster = cluster_of(ctx, resource_files, client_config)
     for problem in cluster.problems:
         click.echo(f"logs explain: {problem}", err=True)
     default_node = node_name(node)
@@ -101,10 +101,10 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
     counts: dict[str, int] = {}
     encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
     failed = False
-    with _progress(files) as progress:
+    with progress_bar(files) as progress:
         for name in files or ("-",):
             try:
-                with _open(name) as stream:
+                with open_input(name) as stream:
                     for record in read_records(stream, summary, progress):
                         explanation = explain_record(cluster, record, node or record.host or default_node)
                         verdict = (explanation.judgement.verdict.value if explanation.judgement else
@@ -114,9 +114,9 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
                             line.translate(CONTROL) for line in tell(record, explanation).splitlines()))
             except OSError as exc:
                 if isinstance(exc, BrokenPipeError):
-                    _discard_stdout()
+                    discard_stdout()
                     break
-                click.echo(f"logs explain: {_display(name)}: {_reason(exc)}", err=True)
+                click.echo(f"logs explain: {display_name(name)}: {reason(exc)}", err=True)
                 failed = True
     told = ", ".join(f"{n:,} {what}" for what, n in sorted(counts.items()))
     click.echo(f"logs explain: {summary}" + (f"; replayed: {told}" if told else ""), err=True)
@@ -124,7 +124,7 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
         ctx.exit(1)
 
 
-def _cluster(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None) -> Cluster:
+def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None) -> Cluster:
     """The model over the resources in `resource_files`, or over the datastore's."""
     from ..audit.cluster import Cluster
     from ..audit.resources import from_files, from_listing
@@ -141,7 +141,7 @@ def _cluster(ctx: click.Context, resource_files: tuple[str, ...], client_config:
 
 
 @contextmanager
-def _open(name: str) -> Iterator[BinaryIO]:
+def open_input(name: str) -> Iterator[BinaryIO]:
     if name == "-":
         yield sys.stdin.buffer
         return
@@ -149,11 +149,11 @@ def _open(name: str) -> Iterator[BinaryIO]:
         yield stream
 
 
-def _display(name: str) -> str:
+def display_name(name: str) -> str:
     return "standard input" if name == "-" else name
 
 
-def _reason(exc: OSError) -> str:
+def reason(exc: OSError) -> str:
     """What went wrong, in a few words: `no such file`, `is a directory`, `permission denied`."""
     if isinstance(exc, FileNotFoundError):
         return "no such file"
@@ -165,7 +165,7 @@ def _reason(exc: OSError) -> str:
 
 
 @contextmanager
-def _progress(files: tuple[str, ...]) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(files: tuple[str, ...], label: str = "parsing") -> Iterator[Callable[[int], None] | None]:
     """A progress bar on standard error, when it is a terminal and the records go elsewhere,
     over the regular files among the inputs; None otherwise."""
     total = 0
@@ -180,11 +180,11 @@ def _progress(files: tuple[str, ...]) -> Iterator[Callable[[int], None] | None]:
     if not total:
         yield None
         return
-    with click.progressbar(length=total, label="parsing", file=sys.stderr) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
 
 
-def _discard_stdout() -> None:
+def discard_stdout() -> None:
     """Point standard output at /dev/null, so that nothing more fails writing to a closed pipe."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
