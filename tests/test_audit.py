@@ -326,3 +326,87 @@ def test_report_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     text = seen.decode()
     assert "reading" in text and "100%" in text
     assert text.rstrip().endswith("audit report: 4,000 lines: 0 LOG lines, 0 skipped; 4,000 flow log records")
+
+
+# --- audit replay ----------------------------------------------------------------------------
+
+FRONTEND_TO_DB = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                  "metadata": {"name": "frontend-to-db"},
+                  "spec": {"order": 10, "selector": 'role == "db"', "types": ["Ingress"], "ingress": [
+                      {"action": "Allow", "protocol": "TCP", "source": {"selector": 'app == "frontend"'},
+                       "destination": {"ports": [5432]}}]}}
+WEB_FROM_BACKEND = {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                    "metadata": {"name": "web-from-backend", "namespace": "shop"},
+                    "spec": {"selector": 'role == "web"', "types": ["Ingress"], "ingress": [
+                        {"action": "Allow", "source": {"selector": 'app == "backend"'}}]}}
+
+
+def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=2),
+        flow_record(T0 + 60, B, D, 5432, "allow", [ALLOW_DB]),
+        flow_record(T0 + 120, X, F, 8080, "allow", []),
+        flow_record(T0 + 180, B, F, 8080, "allow", []),
+        {**flow_record(T0 + 240, F, D, 5432, "allow", [DENY_DB]), "source_ip": None},  # aggregated
+    ]))
+    change = export(tmp_path / "change.yaml", [FRONTEND_TO_DB, WEB_FROM_BACKEND])
+    code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--with", str(change), "-o", "json",
+                              str(flows)], datastore=None)
+    assert code == 0, err
+    report = json.loads(out)
+    newly_allowed, newly_denied = report["newlyAllowed"], report["wouldBlock"]
+    assert newly_allowed["flows"] == 2
+    assert [(g["key"], g["flows"]) for g in newly_allowed["by"]["policy"]] == [("database-access [default]", 2)]
+    assert [(g["key"], g["flows"]) for g in newly_denied["by"]["source"]] == [(OUTSIDE, 1)]
+    assert [g["key"] for g in newly_denied["by"]["policy"]] == ["shop/web-from-backend [default]"]
+    assert err.splitlines()[-1].endswith("6 flows replayed: 3 change verdict; not replayed: 1 without addresses "
+                                         "(aggregated)")
+    code, out, _ = run_cli(["audit", "replay", "--resources", str(resources), "--without", "database-access",
+                            "-o", "json", str(flows)], datastore=None)
+    assert code == 0 and json.loads(out)["newlyAllowed"]["flows"] == 2 and json.loads(out)["wouldBlock"]["flows"] == 0
+    code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", "nope", str(flows)],
+                             datastore=None)
+    assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
+
+
+ENDPOINTS = [FRONTEND, BACKEND, DATABASE, OUTSIDE]
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
+                          st.sampled_from([80, 5432, 8080, 9000])), min_size=1, max_size=12),
+       st.sampled_from(["web", "api", "db"]), st.sampled_from(["Allow", "Deny"]), st.sampled_from([5432, 8080, 9000]),
+       st.sampled_from(["TCP", "UDP"]))
+def test_a_what_if_changes_exactly_the_flows_the_model_says(
+        flows: list[tuple[str, str, str, int]], role: str, action: str, port: int, proto: str) -> None:
+    from tortie.audit.flows import flow_of
+    from tortie.audit.replay import ReplayCounts, replay
+    from tortie.audit.resources import changed
+    from tortie.calc import Calculator
+    from tortie.config import settings_for
+    from tortie.model import explain, plan_for
+
+    policy = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": "what-if"},
+              "spec": {"order": 1, "selector": f'role == "{role}"', "types": ["Ingress"], "ingress": [
+                  {"action": action, "protocol": proto, "destination": {"ports": [port]}}]}}
+    base = ResourceSet(tuple(shop()))
+    after, _ = changed(base, ResourceSet((policy,)))
+    records = [flow_of(json.dumps(flow_record(T0, (s, "-", "-"), (d, "-", "-"), dport, "allow", [], proto=p,
+                                              sport=40000 + n)).encode())
+               for n, (s, d, p, dport) in enumerate(flows)]
+    counts = ReplayCounts()
+    found = {(f.source_ip, f.dest_ip, f.proto, f.dest_port) for f in
+             replay(Cluster(base), Cluster(after), [r for r in records if r is not None], counts)}
+
+    def verdict(resources: ResourceSet, s: str, d: str, p: str, dport: int, sport: int) -> Verdict:
+        calc = Calculator(NODE)
+        calc.load(resources.items)
+        plan = plan_for(calc.view(), settings_for(NODE, {"dropActionOverride": "LogAndAccept"}))
+        return explain(plan, s, d, 6 if p == "tcp" else 17, sport, dport)[1].verdict
+
+    # the model's verdicts, node by node, for every flow an endpoint owns an end of
+    expected = {(s, d, p, dport) for n, (s, d, p, dport) in enumerate(flows) if OUTSIDE not in (s, d) or s != d
+                if verdict(base, s, d, p, dport, 40000 + n) != verdict(after, s, d, p, dport, 40000 + n)}
+    assert found == expected

@@ -90,3 +90,34 @@ def from_files(paths: tuple[str, ...] | list[str]) -> ResourceSet:
         problems += [f"{path}: {count} {kind} {'resource' if count == 1 else 'resources'} skipped "
                      "(not a kind policy replay uses)" for kind, count in sorted(skipped.items())]
     return ResourceSet(tuple(items), tuple(problems))
+
+
+def identity(item: StoredResource | Doc) -> tuple[str, str | None, str]:
+    """(kind, namespace, name) of a stored resource or a document."""
+    if isinstance(item, StoredResource):
+        return item.kind.KIND, item.namespace, item.name
+    meta = item.get("metadata") or {}
+    return str(item.get("kind")), meta.get("namespace"), str(meta.get("name"))
+
+
+POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
+
+
+def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()) -> tuple[ResourceSet, list[str]]:
+    """`base` with the resources of `added` created or replacing those of the same kind,
+    namespace and name, and the policies named in `removed` (`<name>` for a
+    GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy) deleted; and the names in
+    `removed` that name no policy of `base`."""
+    replaced = {identity(item) for item in added.items}
+    gone: set[tuple[str, str | None, str]] = set()
+    unknown = []
+    for name in removed:
+        namespace, _, short = name.rpartition("/")
+        kind = "NetworkPolicy" if namespace else "GlobalNetworkPolicy"
+        key = (kind, namespace or None, short)
+        if any(identity(item) == key for item in base.items):
+            gone.add(key)
+        else:
+            unknown.append(name)
+    kept = tuple(item for item in base.items if identity(item) not in replaced | gone)
+    return ResourceSet(kept + added.items, base.problems + added.problems), unknown

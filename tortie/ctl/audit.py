@@ -116,9 +116,6 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
 
     Exit status: 0 when every input was read, 1 when one could not be.
     """
-    from ..audit.html import render
-    from ..audit.report import to_csv, to_json, to_table
-
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
     cluster = cluster_of(ctx, resource_files, client_config) if resource_files or replay else None
@@ -128,19 +125,80 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
     summary = FlowSummary()
     kernel = kernel_flows(cluster, node, year or datetime.now(UTC).year, summary)
     result = Report(window).add_all(gather(ctx, files, kernel, summary, "audit report"))
+    show(result, fmt, top, "tortie audit report")
+    click.echo(f"audit report: {summary}", err=True)
+    if ctx.meta.get("failed"):
+        ctx.exit(1)
+
+
+def show(result: Report, fmt: str, top: int, title: str) -> None:
+    """Write `result` to standard output as `fmt` (table, json, csv, html)."""
+    from ..audit.html import render
+    from ..audit.report import to_csv, to_json, to_table
+
     if fmt == "json":
         text = json.dumps(to_json(result), indent=2) + "\n"
     elif fmt == "csv":
         text = to_csv(result)
     elif fmt == "html":
-        text = render(result)
+        text = render(result, title)
     else:
         text = to_table(result, top) + "\n"
     try:
         click.echo(text, nl=False)
     except BrokenPipeError:
         discard_stdout()
-    click.echo(f"audit report: {summary}", err=True)
+
+
+@audit.command("replay", short_help="Replay recorded flows against changed policies.")
+@FILES
+@click.option("--with", "with_files", multiple=True, metavar="FILE",
+              help="Resources to add or replace (YAML or JSON, as for tortie apply). Repeatable.")
+@click.option("--without", "without", multiple=True, metavar="NAME",
+              help="A policy to remove: NAME (GlobalNetworkPolicy) or NAMESPACE/NAME (NetworkPolicy). Repeatable.")
+@click.option("--resources", "resource_files", multiple=True, metavar="FILE",
+              help="The current resources (as calicoctl get -o yaml writes them) instead of the datastore's.")
+@click.option("--since", help="Start of the window: RFC 3339, UNIX seconds, or a duration before now (2h).")
+@click.option("--until", help="End of the window, as --since.")
+@click.option("--year", type=int, help="The year of syslog times, which print none (default: this year).")
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
+              show_default=True, help="A table for the terminal, JSON, CSV, or one self-contained HTML file.")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Groups per table.")
+@click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
+@click.pass_context
+def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ...], without: tuple[str, ...],
+           resource_files: tuple[str, ...], since: str | None, until: str | None, year: int | None, fmt: str,
+           top: int, client_config: str | None) -> None:
+    """Replay the flows in FILEs (flow log records and kernel LOG lines, - or none:
+    standard input) against the current policies and against them changed by --with and
+    --without, and list every flow whose verdict changes, grouped as the report groups
+    them: newly denied flows under the policy that denies them after the change, newly
+    allowed ones under the policy that denied them before.
+
+    Exit status: 0 when every input was read, 1 when one could not be or a --without
+    names no policy.
+    """
+    from ..audit.replay import ReplayCounts
+    from ..audit.replay import replay as changed_flows
+    from ..audit.resources import changed, from_files
+
+    if not with_files and not without:
+        raise Fail("audit replay: give the change: --with FILE or --without NAME")
+    now = time.time()
+    window = Window(when(since, now, "--since"), when(until, now, "--until"))
+    before = cluster_of(ctx, resource_files, client_config)
+    resources, unknown = changed(before.resources, from_files(with_files), without)
+    if unknown:
+        raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
+    after = Cluster(resources)
+    for problem in after.problems:
+        click.echo(f"audit replay: {problem}", err=True)
+    summary, counts = FlowSummary(), ReplayCounts()
+    kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
+    flows = (f for f in gather(ctx, files, kernel, summary, "audit replay") if window.holds(f))
+    result = Report().add_all(changed_flows(before, after, flows, counts))
+    show(result, fmt, top, "tortie audit replay")
+    click.echo(f"audit replay: {summary}; {counts}", err=True)
     if ctx.meta.get("failed"):
         ctx.exit(1)
 
