@@ -10,6 +10,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -410,3 +411,102 @@ def test_a_what_if_changes_exactly_the_flows_the_model_says(
     expected = {(s, d, p, dport) for n, (s, d, p, dport) in enumerate(flows) if OUTSIDE not in (s, d) or s != d
                 if verdict(base, s, d, p, dport, 40000 + n) != verdict(after, s, d, p, dport, 40000 + n)}
     assert found == expected
+
+
+# --- recommend ---------------------------------------------------------------------------------
+
+def promoted(text: str, path: Path) -> Path:
+    """The recommendation as the policies it stages: each StagedNetworkPolicy as the
+    NetworkPolicy it sets (what promoting a stagedAction: Set does), written to `path`."""
+    docs = [yaml.safe_load(part) for part in text.split("---\n")]
+    for doc in docs:
+        if doc["kind"] == "StagedNetworkPolicy":
+            doc["kind"] = "NetworkPolicy"
+            del doc["spec"]["stagedAction"]
+    return export(path, docs)
+
+
+def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=3),
+        *(flow_record(T0, X, F, port, "allow", []) for port in (8080, 8081, 8082, 443)),
+        flow_record(T0, B, D, 5432, "deny", [DENY_DB]),  # dropped: never happened
+    ]))
+    code, out, err = run_cli(["recommend", "--namespace", "shop", "--resources", str(resources), str(flows)],
+                             datastore=None)
+    assert code == 0, err
+    tier, backend, policy = out.split("---\n")
+    assert yaml.safe_load(backend)["spec"] == {"stagedAction": "Set", "tier": "recommended", "types": [
+        "Ingress", "Egress"], "selector": 'app == "backend" && role == "api"', "egress": [], "ingress": []}
+    assert yaml.safe_load(tier) == {"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+                                    "metadata": {"name": "recommended"},
+                                    "spec": {"order": 100000, "defaultAction": "Deny"}}
+    assert policy.splitlines()[12:] == [
+        "  egress:",
+        "  # 3 flows",
+        "  - action: Allow",
+        "    destination:",
+        '      namespaceSelector: projectcalico.org/name == "data"',
+        "      ports:",
+        "      - 5432",
+        '      selector: app == "database" && role == "db"',
+        "    protocol: TCP",
+        "  ingress:",
+        "  # 4 flows",
+        "  - action: Allow",
+        "    destination:",
+        "      ports:",
+        "      - 443",
+        "      - 8080:8082",
+        "    protocol: TCP",
+        "    source:",
+        "      nets:",
+        f"      - {OUTSIDE}/32"]
+    assert yaml.safe_load(policy)["spec"]["selector"] == 'app == "frontend" && role == "web"'
+    assert err.splitlines()[-1].endswith("7 flows of 2 endpoint addresses in scope make 2 policies "
+                                         "(1 flows without both addresses or dropped, left out)")
+    code, out, err = run_cli(["recommend", "--selector", "app ==", "--resources", str(resources), str(flows)],
+                             datastore=None)
+    assert code == 1 and "recommend: --selector: " in out + err and "Traceback" not in out + err
+
+
+FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
+                 st.sampled_from([53, 80, 81, 82, 5432, 8080]))
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(st.lists(FLOW, min_size=1, max_size=10), st.lists(FLOW, max_size=10))
+def test_the_recommendation_allows_the_flows_and_nothing_else(
+        seen: list[tuple[str, str, str, int]], probes: list[tuple[str, str, str, int]]) -> None:
+    """Replayed against the resources with the recommendation promoted, every recorded flow
+    is allowed, and any other flow between the same endpoints is denied."""
+    import tempfile
+
+    from tortie.audit.flows import flow_of
+    from tortie.audit.recommend import in_scope, recommend, to_documents
+    from tortie.audit.replay import packet_of_flow
+
+    seen = [f for f in seen if f[0] != f[1]]  # an endpoint's traffic to itself never reaches the host
+    base = Cluster(ResourceSet(tuple(shop())))
+    records = [flow_of(json.dumps(flow_record(T0, (s, "-", "-"), (d, "-", "-"), port, "allow", [], proto=p))
+                       .encode()) for s, d, p, port in seen]
+    flows = [r for r in records if r is not None]
+    text = to_documents(recommend(base, flows, in_scope(base, None, "all()")))
+    with tempfile.TemporaryDirectory() as tmp:
+        recommended = from_files([str(export(Path(tmp) / "shop.yaml", shop())),
+                                  str(promoted(text, Path(tmp) / "recommended.yaml"))])
+    assert recommended.problems == ()  # every policy validates
+    after = Cluster(recommended)
+    for flow in flows:
+        packet = packet_of_flow(flow)
+        assert packet is not None
+        judged = after.judge(packet)
+        assert judged is not None and judged.verdict is Verdict.ALLOW, (flow, judged)
+    shown = {(s, d, p, port) for s, d, p, port in seen}
+    for s, d, p, port in probes:
+        if (s, d, p, port) in shown or s == d:
+            continue
+        judged = after.judge(Packet(s, d, 6 if p == "tcp" else 17, 40000, port))
+        assert judged is not None and judged.verdict is Verdict.DENY, (s, d, p, port)
