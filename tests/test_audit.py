@@ -236,13 +236,15 @@ def test_report_bad_input(tmp_path: Path) -> None:
     good = json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB]))
     bad.write_bytes(b"\x00\xff\xfe garbage\n" + good[:80].encode() + b"\n" + b'{"start_time": "yesterday"}\n'
                     + b'{"start_time": 1, "policies": 7}\n' + good.encode() + b"\n" + b"x" * 70000 + b"\n"
-                    + b"%ASA-4-106023: Deny tcp src outside:1.2.3.4/1 dst inside:5.6.7.8/2\n")
+                    + b"%ASA-4-106023: Deny tcp src outside:1.2.3.4/1 dst inside:5.6.7.8/2\n"
+                    + b"Mar  3 09:14:21 node-a kernel: [UFW BLOCK] IN=eth0 OUT= MAC= SRC=1.2.3.4 DST=5.6.7.8 LEN=40 "
+                      b"TOS=0x00 PREC=0x00 TTL=50 ID=1 PROTO=TCP SPT=1 DPT=22 WINDOW=1 RES=0x00 SYN URGP=0\n")
     code, out, err = run_cli(["audit", "report", "-o", "json", str(bad), str(tmp_path / "missing")], datastore=None)
     assert code == 1 and "Traceback" not in err
     assert json.loads(out)["wouldBlock"]["flows"] == 1
     assert err.splitlines() == [
         f"audit report: {tmp_path / 'missing'}: no such file",
-        "audit report: 7 lines: 0 LOG lines, 3 skipped (1 binary, 1 too long, 1 not a LOG line); "
+        "audit report: 8 lines: 1 LOG line, 3 skipped (1 binary, 1 too long, 1 not a LOG line); "
         "1 flow log records (3 not readable, skipped)"]
     code, out, err = run_cli(["audit", "report", "--since", "last tuesday", str(bad)], datastore=None)
     assert code == 1 and "'last tuesday' is not RFC 3339" in out + err and "Traceback" not in out + err
