@@ -4,8 +4,6 @@ exported resources and the datastore; bad resources and bad lines."""
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
 import subprocess
 from pathlib import Path
@@ -22,7 +20,7 @@ from tortie.logs import parse_line
 from tortie.model import Packet
 
 from .audit_shop import BACKEND, DATABASE, FRONTEND, NODE, OUTSIDE, export, flow_record, interface, shop
-from .cli import TORTIE, run_cli
+from .cli import run_cli, run_on_terminal
 from .profiles import examples
 
 WEP_NODE = NODE.replace("-", "--")  # libcalico-go doubles the dashes of names in WorkloadEndpoint names
@@ -309,24 +307,8 @@ def test_report_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     flows = tmp_path / "flows.log"
     line = json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB])) + "\n"
     flows.write_text(line * 4000)  # a few MiB: the bar moves at least once a MiB
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.run([TORTIE, "audit", "report", "-o", "json", str(flows)], stdout=subprocess.PIPE,
-                              stderr=follower, timeout=120)
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the terminal has no writer left
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(leader)
-    assert proc.returncode == 0 and json.loads(proc.stdout)["wouldBlock"]["flows"] == 4000
-    text = seen.decode()
+    code, out, text = run_on_terminal(["audit", "report", "-o", "json", str(flows)])
+    assert code == 0 and json.loads(out)["wouldBlock"]["flows"] == 4000
     assert "reading" in text and "100%" in text
     assert text.rstrip().endswith("audit report: 4,000 lines: 0 LOG lines, 0 skipped; 4,000 flow log records")
 

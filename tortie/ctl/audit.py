@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -16,11 +17,32 @@ from ..audit.report import Report, Window
 from ..calc import Entity
 from ..logs import LogRecord
 from .context import Fail
-from .logs import cluster_of, discard_stdout, display_name, open_input, progress_bar, reason
+from .logs import cluster_of, discard_stdout, read_inputs
 
 FILES = click.argument("files", nargs=-1, metavar="[FILE|-]...")
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TYPES = {"WorkloadEndpoint": "wep", "HostEndpoint": "hep", "NetworkSet": "ns", "GlobalNetworkSet": "ns"}
+
+
+def window_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--since, --until, --year and -c: the window of recorded flows, and where the datastore is."""
+    for option in reversed([
+        click.option("--since", help="Start of the window: RFC 3339, UNIX seconds, or a duration before now (2h)."),
+        click.option("--until", help="End of the window, as --since."),
+        click.option("--year", type=int, help="The year of syslog times, which print none (default: this year)."),
+        click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def output_options(command: Callable[..., None]) -> Callable[..., None]:
+    """-o and --top: how a report is written."""
+    command = click.option("--top", type=click.IntRange(1), default=10, show_default=True,
+                           help="Groups per table.")(command)
+    return click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
+                        show_default=True,
+                        help="A table for the terminal, JSON, CSV, or one self-contained HTML file.")(command)
 
 
 @click.group(short_help="Audit recorded flows against the policies.")
@@ -77,31 +99,18 @@ def _end(entity: Entity | None, ip: str | None, port: int | None) -> End:
 
 def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogRecord], Flow | None],
            summary: FlowSummary, command: str) -> Iterator[Flow]:
-    """The flows of every input; an input that cannot be read is named on stderr and marks
-    the run failed (`ctx.meta['failed']`)."""
-    with progress_bar(files, "reading") as progress:
-        for name in files or ("-",):
-            try:
-                with open_input(name) as stream:
-                    yield from read_flows(stream, summary, kernel, progress)
-            except OSError as exc:
-                click.echo(f"{command}: {display_name(name)}: {reason(exc)}", err=True)
-                ctx.meta["failed"] = True
+    """The flows of every input (read_inputs says how inputs that cannot be read go)."""
+    return read_inputs(ctx, files, command, partial(read_flows, summary=summary, kernel=kernel), "reading")
 
 
 @audit.command("report", short_help="What enforcing would block, and newly allow.")
 @FILES
-@click.option("--since", help="Start of the window: RFC 3339, UNIX seconds, or a duration before now (2h).")
-@click.option("--until", help="End of the window, as --since.")
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
               help="Replay kernel LOG lines against these resources to name their policy and endpoints.")
 @click.option("--replay", is_flag=True, help="Replay kernel LOG lines against the datastore's resources.")
 @click.option("--node", help="The node that logged kernel lines (default: each line's host).")
-@click.option("--year", type=int, help="The year of syslog times, which print none (default: this year).")
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
-              show_default=True, help="A table for the terminal, JSON, CSV, or one self-contained HTML file.")
-@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Groups per table.")
-@click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
+@window_options
+@output_options
 @click.pass_context
 def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until: str | None,
            resource_files: tuple[str, ...], replay: bool, node: str | None, year: int | None, fmt: str, top: int,
@@ -158,13 +167,8 @@ def show(result: Report, fmt: str, top: int, title: str) -> None:
               help="A policy to remove: NAME (GlobalNetworkPolicy) or NAMESPACE/NAME (NetworkPolicy). Repeatable.")
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
               help="The current resources (as calicoctl get -o yaml writes them) instead of the datastore's.")
-@click.option("--since", help="Start of the window: RFC 3339, UNIX seconds, or a duration before now (2h).")
-@click.option("--until", help="End of the window, as --since.")
-@click.option("--year", type=int, help="The year of syslog times, which print none (default: this year).")
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "csv", "html"]), default="table",
-              show_default=True, help="A table for the terminal, JSON, CSV, or one self-contained HTML file.")
-@click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Groups per table.")
-@click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
+@window_options
+@output_options
 @click.pass_context
 def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ...], without: tuple[str, ...],
            resource_files: tuple[str, ...], since: str | None, until: str | None, year: int | None, fmt: str,

@@ -9,14 +9,17 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, BinaryIO
+from functools import partial
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    from ..audit.cluster import Cluster
 from ..logs.stream import Summary, read_records
 from ..logs.text import CONTROL, describe
+
+if TYPE_CHECKING:
+    from ..audit.cluster import Cluster
+T = TypeVar("T")
 
 
 @click.group(short_help="Read kernel LOG lines.")
@@ -43,28 +46,17 @@ def parse(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
     write: Callable[[str], object] = out.write
     encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
     summary = Summary()
-    failed = False
-    with progress_bar(files) as progress:
-        for name in files or ("-",):
-            try:
-                with open_input(name) as stream:
-                    for record in read_records(stream, summary, progress):
-                        if fmt == "json":
-                            write(encode(record.to_json()) + "\n")
-                        else:
-                            write(describe(record) + "\n")
-            except OSError as exc:
-                if isinstance(exc, BrokenPipeError):  # the reader went away (| head): stop quietly
-                    discard_stdout()
-                    break
-                click.echo(f"logs parse: {display_name(name)}: {reason(exc)}", err=True)
-                failed = True
+    try:
+        for record in read_inputs(ctx, files, "logs parse", partial(read_records, summary=summary)):
+            write((encode(record.to_json()) if fmt == "json" else describe(record)) + "\n")
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        discard_stdout()
     try:
         out.flush()
     except BrokenPipeError:
         discard_stdout()
     click.echo(f"logs parse: {summary}", err=True)
-    if failed:
+    if ctx.meta.get("failed"):
         ctx.exit(1)
 
 
@@ -100,27 +92,19 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
     summary = Summary()
     counts: dict[str, int] = {}
     encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-    failed = False
-    with progress_bar(files) as progress:
-        for name in files or ("-",):
-            try:
-                with open_input(name) as stream:
-                    for record in read_records(stream, summary, progress):
-                        explanation = explain_record(cluster, record, node or record.host or default_node)
-                        verdict = (explanation.judgement.verdict.value if explanation.judgement else
-                                   "not replayed" if explanation.packet is None else "not placed")
-                        counts[verdict] = counts.get(verdict, 0) + 1
-                        click.echo(encode(to_json(record, explanation)) if fmt == "json" else "\n".join(
-                            line.translate(CONTROL) for line in tell(record, explanation).splitlines()))
-            except OSError as exc:
-                if isinstance(exc, BrokenPipeError):
-                    discard_stdout()
-                    break
-                click.echo(f"logs explain: {display_name(name)}: {reason(exc)}", err=True)
-                failed = True
+    try:
+        for record in read_inputs(ctx, files, "logs explain", partial(read_records, summary=summary)):
+            explanation = explain_record(cluster, record, node or record.host or default_node)
+            verdict = (explanation.judgement.verdict.value if explanation.judgement else
+                       "not replayed" if explanation.packet is None else "not placed")
+            counts[verdict] = counts.get(verdict, 0) + 1
+            click.echo(encode(to_json(record, explanation)) if fmt == "json" else "\n".join(
+                line.translate(CONTROL) for line in tell(record, explanation).splitlines()))
+    except BrokenPipeError:
+        discard_stdout()
     told = ", ".join(f"{n:,} {what}" for what, n in sorted(counts.items()))
     click.echo(f"logs explain: {summary}" + (f"; replayed: {told}" if told else ""), err=True)
-    if failed:
+    if ctx.meta.get("failed"):
         ctx.exit(1)
 
 
@@ -138,6 +122,25 @@ def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_confi
         return Cluster(from_listing(ctx.find_object(Context).client(client_config).snapshot()))  # type: ignore[union-attr]
     except (ResourceError, StoreError) as exc:
         raise Fail(f"Failed to execute command: {exc}") from None
+
+
+def read_inputs(ctx: click.Context, files: tuple[str, ...], command: str,
+                read: Callable[..., Iterator[T]],
+                label: str = "parsing") -> Iterator[T]:
+    """What `read(stream, progress=...)` yields from each input in turn (- or none: standard
+    input), with a progress bar over them on a terminal. An input that cannot be opened or
+    read is named on stderr as `COMMAND: FILE: reason` and marks the run failed
+    (`ctx.meta["failed"]`); the others are still read."""
+    with progress_bar(files, label) as progress:
+        for name in files or ("-",):
+            try:
+                with open_input(name) as stream:
+                    yield from read(stream, progress=progress)
+            except OSError as exc:
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                click.echo(f"{command}: {display_name(name)}: {reason(exc)}", err=True)
+                ctx.meta["failed"] = True
 
 
 @contextmanager

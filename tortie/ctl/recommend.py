@@ -12,7 +12,7 @@ from ..audit.recommend import TIER, TIER_ORDER, in_scope, to_documents
 from ..audit.recommend import recommend as recommended
 from ..audit.report import Window
 from ..selector import SelectorError
-from .audit import gather, kernel_flows, when
+from .audit import gather, kernel_flows, when, window_options
 from .context import Fail
 from .logs import cluster_of, discard_stdout
 
@@ -25,10 +25,7 @@ from .logs import cluster_of, discard_stdout
               help="The endpoints and their labels from these resources instead of the datastore's.")
 @click.option("--tier", default=TIER, show_default=True, help="The tier the policies go in.")
 @click.option("--order", type=float, default=TIER_ORDER, show_default=True, help="The tier's order.")
-@click.option("--since", help="Start of the window: RFC 3339, UNIX seconds, or a duration before now (2h).")
-@click.option("--until", help="End of the window, as --since.")
-@click.option("--year", type=int, help="The year of syslog times, which print none (default: this year).")
-@click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
+@window_options
 @click.pass_context
 def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None, selector: str | None,
               resource_files: tuple[str, ...], tier: str, order: float, since: str | None, until: str | None,
