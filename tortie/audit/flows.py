@@ -135,7 +135,8 @@ class Flow(msgspec.Struct, frozen=True, gc=False):
     packets_out: int = 0
     num_flows: int = 1
     policies: Policies | None = None
-    origin: Origin = Origin.FLOW_LOG
+    # Where the flow was read: set by tortie, never read from a record (no record has this key).
+    origin: Origin = msgspec.field(default=Origin.FLOW_LOG, name="__tortie_origin")
 
     @property
     def start(self) -> float:
