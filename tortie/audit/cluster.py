@@ -13,7 +13,7 @@ from ..config import Settings, effective_config
 from ..core import Verdict
 from ..model import EXTERNAL_INTERFACE, Packet, PathResult, Result, evaluate, evaluate_path, plan_for
 from ..plan import Plan
-from ..plan.denials import PROFILE_TIER
+from ..plan.denials import NO_MATCH, PROFILE_TIER
 from .resources import ResourceSet
 
 ENDPOINT_KINDS = ("WorkloadEndpoint", "HostEndpoint")
@@ -36,7 +36,7 @@ class DeniedBy:
 
     def __str__(self) -> str:
         if not self.tier:
-            return "no profile allowed" if self.policy == "__NO_MATCH__" else \
+            return "no profile allowed" if self.policy == NO_MATCH else \
                 f"profile {self.policy} rule {self.rule}"
         if self.rule < 0:
             return f"end of tier {self.tier} (after {self.policy})"
