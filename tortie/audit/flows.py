@@ -3,7 +3,7 @@ object a line) and kernel LOG lines, read into one `Flow` shape.
 
 The flow log is read by Calico Enterprise's field names: `start_time`, `end_time` (UNIX
 seconds), `action` (allow, deny), `reporter` (src, dst), `source_*` and `dest_*` (`ip`,
-`port`, `name`, `namespace`, `type`, `labels`), `proto`, `packets_in/out`,
+`port`, `name`, `namespace`, `type`), `proto`, `packets_in/out`,
 `bytes_in/out`, `num_flows`, `host`, and `policies` with `enforced_policies` (or
 `all_policies`) and `pending_policies`, each entry `<index>|<tier>|<name>|<action>|<rule>`.
 Fields it does not use are skipped unread (msgspec decodes only the declared ones: a
@@ -26,7 +26,6 @@ from ..logs import HeaderShape, LogRecord, PrefixKind
 from ..logs.stream import Summary, read_lines, record_of
 
 NONE = "-"  # Calico Enterprise's word for a field that does not apply
-_ABSENT = msgspec.Raw()  # a field the record does not have
 
 
 class Origin(StrEnum):
@@ -124,13 +123,11 @@ class Flow(msgspec.Struct, frozen=True, gc=False):
     source_name: str = NONE
     source_namespace: str = NONE
     source_type: str = NONE
-    source_labels: msgspec.Raw = _ABSENT
     dest_ip: str | None = None
     dest_port: int | None = None
     dest_name: str = NONE
     dest_namespace: str = NONE
     dest_type: str = NONE
-    dest_labels: msgspec.Raw = _ABSENT
     packets_in: int = 0
     packets_out: int = 0
     num_flows: int = 1
@@ -233,24 +230,6 @@ def _address(text: str | None) -> str | None:
     return None if not text or text == NONE else text
 
 
-def labels_of(raw: msgspec.Raw) -> dict[str, str]:
-    """Labels as a flow log writes them: `{"labels": ["k=v", ...]}`, `["k=v", ...]` or
-    `{"k": "v"}`; {} for anything else."""
-    if not raw:
-        return {}
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return {}
-    if isinstance(value, dict) and isinstance(value.get("labels"), list):
-        value = value["labels"]
-    if isinstance(value, list):
-        return dict(item.split("=", 1) for item in value if isinstance(item, str) and "=" in item)
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if isinstance(v, str)}
-    return {}
-
-
 # --- times ---------------------------------------------------------------------------------
 
 def seconds(value: Time | None) -> float | None:
@@ -312,10 +291,11 @@ def flow_of_record(record: LogRecord, when: float, denied_by: PolicyHit | None =
         return None
     source, dest = ends or (End(record.src_canonical, record.spt), End(record.dst_canonical, record.dpt))
     trace = () if denied_by is None else (denied_by.entry,)
-    return Flow(when, when, record.host or NONE, _KERNEL_ACTION.get(record.kind, NONE), NONE, record.proto or NONE,
-                source.ip, source.port, source.name, source.namespace, source.type, _ABSENT,
-                dest.ip, dest.port, dest.name, dest.namespace, dest.type, _ABSENT, 1, 0, 1,
-                Policies(enforced_policies=trace), Origin.KERNEL)
+    return Flow(start_time=when, end_time=when, host=record.host or NONE, action=_KERNEL_ACTION.get(record.kind, NONE),
+                proto=record.proto or NONE, source_ip=source.ip, source_port=source.port, source_name=source.name,
+                source_namespace=source.namespace, source_type=source.type, dest_ip=dest.ip, dest_port=dest.port,
+                dest_name=dest.name, dest_namespace=dest.namespace, dest_type=dest.type, packets_in=1,
+                policies=Policies(enforced_policies=trace), origin=Origin.KERNEL)
 
 
 # --- reading -----------------------------------------------------------------------------------
