@@ -18,10 +18,10 @@ import msgspec
 
 from ..core import Verdict, parse_protocol
 from ..model import Packet
+from ..plan.denials import PROFILE_TIER
 from .cluster import Cluster, Judgement
 from .flows import NONE, Flow, Policies, PolicyHit
 
-PROFILES = "__PROFILE__"
 
 
 @dataclass
@@ -55,12 +55,17 @@ def packet_of_flow(flow: Flow) -> Packet | None:
     return Packet(src, dst, number, flow.source_port, flow.dest_port)
 
 
+def denial_hit(denied: Judgement, verdict: Verdict = Verdict.DENY) -> PolicyHit:
+    """A denying Judgement as a flow log trace entry would name it (profiles in the tier
+    `__PROFILE__`; a denial by no rule under its cause), with `verdict` as its action."""
+    d = denied.denied_by
+    tier, name, rule = (d.tier or PROFILE_TIER, d.policy, d.rule) if d is not None else (NONE, denied.cause, None)
+    return PolicyHit(0, tier, name, str(verdict), rule if verdict is Verdict.DENY else None)
+
+
 def _entry(judged: Judgement, other: Judgement) -> str:
     """A trace entry for `judged`: its denial; for an allow, the other side's denial, allowed."""
-    denial = judged if judged.verdict is Verdict.DENY else other
-    d = denial.denied_by
-    tier, name, rule = (d.tier or PROFILES, d.policy, d.rule) if d is not None else (NONE, denial.cause, None)
-    return PolicyHit(0, tier, name, str(judged.verdict), rule if judged.verdict is Verdict.DENY else None).entry
+    return denial_hit(judged if judged.verdict is Verdict.DENY else other, judged.verdict).entry
 
 
 def replay(before: Cluster, after: Cluster, flows: Iterable[Flow], counts: ReplayCounts) -> Iterator[Flow]:

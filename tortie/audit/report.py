@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..core import Verdict, paused_gc
+from ..plan.denials import PROFILE_TIER
 from .flows import NONE, Flow, Origin, PolicyHit
 
 UNATTRIBUTED = "(not attributed: replay kernel lines with --resources)"
@@ -55,8 +56,8 @@ def policy_name(hit: PolicyHit | None) -> str:
     """`<name> [<tier>]` of the deciding policy; profiles as `profile <name>`."""
     if hit is None:
         return UNATTRIBUTED
-    if hit.tier == "__PROFILE__":
-        return f"profile {hit.name.removeprefix('__PROFILE__.')}"
+    if hit.tier == PROFILE_TIER:
+        return f"profile {hit.name.removeprefix(PROFILE_TIER + '.')}"
     return f"{hit.name} [{hit.tier}]"
 
 

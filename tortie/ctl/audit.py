@@ -12,9 +12,11 @@ import click
 
 from ..audit.cluster import Cluster
 from ..audit.explain import explain_record
-from ..audit.flows import NONE, End, Flow, FlowSummary, PolicyHit, flow_of_record, read_flows, record_time
+from ..audit.flows import NONE, End, Flow, FlowSummary, flow_of_record, read_flows, record_time
+from ..audit.replay import denial_hit
 from ..audit.report import Report, Window
 from ..calc import Entity
+from ..core import Verdict
 from ..logs import LogRecord
 from .context import Fail
 from .logs import cluster_of, discard_stdout, read_inputs
@@ -81,10 +83,7 @@ def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
             return flow_of_record(record, at)
         explanation = explain_record(cluster, record, node or record.host or NONE)
         judged = explanation.judgement
-        hit = None
-        if judged is not None and judged.denied_by is not None:
-            d = judged.denied_by
-            hit = PolicyHit(0, d.tier or "__PROFILE__", d.policy, "deny", d.rule)
+        hit = denial_hit(judged) if judged is not None and judged.verdict is Verdict.DENY else None
         ends = (_end(explanation.source, record.src_canonical, record.spt),
                 _end(explanation.destination, record.dst_canonical, record.dpt))
         return flow_of_record(record, at, hit, ends)
