@@ -14,6 +14,7 @@ from typing import Any
 from ..calc import Entity
 from ..core import Verdict, parse_protocol
 from ..logs import LogRecord, PrefixKind
+from ..logs.text import host_port
 from ..model import Packet, Result
 from .cluster import Cluster, Judgement, judgement
 
@@ -116,8 +117,7 @@ def describe(record: LogRecord, explanation: Explanation) -> str:
     p = e.packet
     if p is None:
         return f"{when} {record.host or '-'} {record.prefix!r}\n  not replayed: {e.note}"
-    ports = f":{p.sport} > " if p.sport is not None else " > "
-    head = (f"{when} node {e.node} {record.proto} {p.src}{ports}{p.dst}{'' if p.dport is None else f':{p.dport}'} "
+    head = (f"{when} node {e.node} {record.proto} {host_port(p.src, p.sport)} > {host_port(p.dst, p.dport)} "
             f"in={p.in_iface or '-'} out={p.out_iface or '-'}")
     if e.judgement is None or e.result is None:
         return f"{head}\n  not placed: {e.note}"

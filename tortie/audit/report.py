@@ -19,6 +19,7 @@ from typing import Any
 
 from ..core import Verdict, paused_gc
 from ..plan.denials import PROFILE_TIER
+from ..logs.text import host_port
 from .flows import NONE, Flow, Origin, PolicyHit
 
 UNATTRIBUTED = "(not attributed: replay kernel lines with --resources)"
@@ -252,8 +253,8 @@ def csv_rows(report: Report) -> Iterator[tuple[str | int, ...]]:
                 e = group.example
                 assert e is not None  # a group holds at least one flow
                 yield (str(finding), str(dimension), key, group.flows, group.packets, iso(group.first),
-                       iso(group.last), _end(e.source.ip, e.source.port), _end(e.dest.ip, e.dest.port), e.protocol,
-                       "" if e.dest.port is None else e.dest.port, policy_name(e.pending))
+                       iso(group.last), host_port(e.source_ip, e.source_port), host_port(e.dest_ip, e.dest_port),
+                       e.protocol, "" if e.dest_port is None else e.dest_port, policy_name(e.pending))
 
 
 def to_csv(report: Report) -> str:
@@ -264,14 +265,9 @@ def to_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def _end(ip: str | None, port: int | None) -> str:
-    address = ip or NONE
-    return address if port is None else (f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
-
-
 def describe_flow(flow: Flow) -> str:
     """`tcp 198.18.10.10:43822 > 198.18.20.30:5432 (shop/frontend -> data/database) on node-a`."""
-    ends = f"{_end(flow.source.ip, flow.source.port)} > {_end(flow.dest.ip, flow.dest.port)}"
+    ends = f"{host_port(flow.source.ip, flow.source.port)} > {host_port(flow.dest.ip, flow.dest.port)}"
     names = f" ({flow.source.workload} -> {flow.dest.workload})" if flow.origin is Origin.FLOW_LOG or \
         flow.source.name != NONE or flow.dest.name != NONE else ""
     return f"{flow.protocol} {ends}{names} on {flow.node}"

@@ -56,7 +56,12 @@ def _packet(p: Packet) -> str:
 
 
 def _address(printed: str | None, canonical: str | None, port: int | None) -> str:
-    address = canonical or printed or "-"
+    return host_port(canonical or printed, port)
+
+
+def host_port(address: str | None, port: int | None) -> str:
+    """`10.0.0.1:80`, `[2001:db8::1]:80`, the address alone without a port, `-` without one."""
+    address = address or "-"
     if port is None:
         return address
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
