@@ -252,9 +252,10 @@ def csv_rows(report: Report) -> Iterator[tuple[str | int, ...]]:
             for key, group in section.top(dimension):
                 e = group.example
                 assert e is not None  # a group holds at least one flow
+                source, dest = e.source, e.dest
                 yield (str(finding), str(dimension), key, group.flows, group.packets, iso(group.first),
-                       iso(group.last), host_port(e.source_ip, e.source_port), host_port(e.dest_ip, e.dest_port),
-                       e.protocol, "" if e.dest_port is None else e.dest_port, policy_name(e.pending))
+                       iso(group.last), host_port(source.ip, source.port), host_port(dest.ip, dest.port),
+                       e.protocol, "" if dest.port is None else dest.port, policy_name(e.pending))
 
 
 def to_csv(report: Report) -> str:
