@@ -283,9 +283,11 @@ def test_the_html_report_shows_in_chromium_offline(tmp_path: Path) -> None:
     assert not re.search(r"(src|href)\s*=|https?:|<script|@import|url\(", page)  # nothing to fetch: works offline
     html = tmp_path / "report.html"
     html.write_text(page)
-    browser = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-               "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1000,900"]
-    dom = subprocess.run([*browser, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    # headless, as root, and with every name unresolvable: the page must need nothing from a network
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+             "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1000,900"]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
     assert "4 flows, 10 packets, first seen 2026-03-03T09:13:20Z, last seen 2026-03-03T09:16:50Z." in dom
     timeline = re.search(r"<svg id=\"would-block-timeline\".*?</svg>", dom)
     assert timeline is not None
@@ -298,7 +300,7 @@ def test_the_html_report_shows_in_chromium_offline(tmp_path: Path) -> None:
     sources = re.search(r"<svg id=\"would-block-sources\".*?</svg>", dom)
     assert sources is not None and "shop/frontend: 3 flows" in sources[0]
     shot = tmp_path / "shot.png"
-    subprocess.run([*browser, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
     colours = _png_pixels(shot.read_bytes())
     assert (0xC0, 0x39, 0x2B) in colours and (0x2C, 0x7F, 0xB8) in colours  # the charts' bars are drawn
 
