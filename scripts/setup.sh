@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything tortie needs on Debian 12, idempotently: apt packages (as root),
 # a virtualenv in .venv and the package itself (editable, with test extras).
-# With --tests it also installs what only the tests use (etcdctl, openssl, promtool).
+# With --tests it also installs what only the tests use (etcdctl, openssl, promtool, chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

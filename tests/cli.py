@@ -4,6 +4,9 @@ A few tests still go through the console script (tests/test_cli.py, tests/test_l
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,3 +30,24 @@ def run_cli(args: Sequence[str], *, datastore: str | None, stdin: str | bytes | 
     with CliRunner().isolation(input=stdin, env=variables) as (stdout, stderr, _):
         code = main(list(args))
     return code, stdout.getvalue().decode(), stderr.getvalue().decode()
+
+
+def run_on_terminal(args: Sequence[str]) -> tuple[int, bytes, str]:
+    """Run the console script ``tortie ARGS`` with stderr on a terminal (a pty) and stdout on
+    a pipe: (exit status, stdout, what the terminal showed)."""
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([TORTIE, *args], stdout=subprocess.PIPE, stderr=follower, timeout=120)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(leader)
+    return proc.returncode, proc.stdout, seen.decode()

@@ -7,7 +7,6 @@ import io
 import json
 from json import dumps
 import os
-import pty
 import re
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from tortie.logs.fast import parse_fast_body, parse_fast_line
 from tortie.logs.header import read_header
 from tortie.logs.stream import MAX_LINE, SkipReason, Summary, read_records
 
-from .cli import TORTIE, run_cli
+from .cli import TORTIE, run_cli, run_on_terminal
 from .conftest import CONFORMANCE
 from .profiles import examples
 
@@ -833,24 +832,8 @@ def test_cli_closed_pipe_and_exit_statuses(tmp_path: Path) -> None:
 def test_cli_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     log = tmp_path / "many.log"
     log.write_text((SPEC["rfc3164 uptime"][0] + "\n") * 20000)
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.run([TORTIE, "logs", "parse", str(log)], stdout=subprocess.DEVNULL, stderr=follower,
-                              timeout=120)
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the terminal has no writer left
-                break
-            if not chunk:
-                break
-            seen += chunk
-    finally:
-        os.close(leader)
-    assert proc.returncode == 0
-    text = seen.decode()
+    code, _, text = run_on_terminal(["logs", "parse", str(log)])
+    assert code == 0
     assert "parsing" in text and "100%" in text
     assert text.rstrip().endswith("logs parse: 20,000 lines: 20,000 LOG lines, 0 skipped")
 

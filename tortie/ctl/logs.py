@@ -9,12 +9,17 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from functools import partial
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import click
 
 from ..logs.stream import Summary, read_records
-from ..logs.text import describe
+from ..logs.text import CONTROL, describe
+
+if TYPE_CHECKING:
+    from ..audit.cluster import Cluster
+T = TypeVar("T")
 
 
 @click.group(short_help="Read kernel LOG lines.")
@@ -41,33 +46,105 @@ def parse(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
     write: Callable[[str], object] = out.write
     encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
     summary = Summary()
-    failed = False
-    with _progress(files) as progress:
-        for name in files or ("-",):
-            try:
-                with _open(name) as stream:
-                    for record in read_records(stream, summary, progress):
-                        if fmt == "json":
-                            write(encode(record.to_json()) + "\n")
-                        else:
-                            write(describe(record) + "\n")
-            except OSError as exc:
-                if isinstance(exc, BrokenPipeError):  # the reader went away (| head): stop quietly
-                    _discard_stdout()
-                    break
-                click.echo(f"logs parse: {_display(name)}: {_reason(exc)}", err=True)
-                failed = True
+    try:
+        for record in read_inputs(ctx, files, "logs parse", partial(read_records, summary=summary)):
+            write((encode(record.to_json()) if fmt == "json" else describe(record)) + "\n")
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        discard_stdout()
     try:
         out.flush()
     except BrokenPipeError:
-        _discard_stdout()
+        discard_stdout()
     click.echo(f"logs parse: {summary}", err=True)
-    if failed:
+    if ctx.meta.get("failed"):
         ctx.exit(1)
 
 
+@logs.command("explain", short_help="Replay LOG lines through the policies.")
+@click.argument("files", nargs=-1, metavar="[FILE|-]...")
+@click.option("--resources", "resource_files", multiple=True, metavar="FILE",
+              help="Replay against these resources (YAML or JSON, as calicoctl get -o yaml writes them) "
+                   "instead of the datastore's. Repeatable.")
+@click.option("--node", help="The node that logged the lines (default: each line's host, then $NODENAME or "
+                             "the host name).")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Two readable lines per LOG line, or JSON lines.")
+@click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
+@click.pass_context
+def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[str, ...], node: str | None, fmt: str,
+            client_config: str | None) -> None:
+    """Replay each kernel LOG line in FILEs (- or none: standard input) through the model,
+    on the node that logged it and the interfaces it names, and tell the endpoints at both
+    ends, the verdict, and the policy and rule that denied it. A line whose addresses and
+    interfaces no endpoint owns is reported as not placed. Resources that do not validate
+    are skipped and named on standard error; a summary follows there.
+
+    Exit status: 0 when every input was read, 1 when one could not be.
+    """
+    from ..audit.explain import describe as tell
+    from ..audit.explain import explain_record, to_json
+    from ..config import node_name
+
+    cluster = cluster_of(ctx, resource_files, client_config)
+    for problem in cluster.problems:
+        click.echo(f"logs explain: {problem}", err=True)
+    default_node = node_name(node)
+    summary = Summary()
+    counts: dict[str, int] = {}
+    encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+    try:
+        for record in read_inputs(ctx, files, "logs explain", partial(read_records, summary=summary)):
+            explanation = explain_record(cluster, record, node or record.host or default_node)
+            verdict = (explanation.judgement.verdict.value if explanation.judgement else
+                       "not replayed" if explanation.packet is None else "not placed")
+            counts[verdict] = counts.get(verdict, 0) + 1
+            click.echo(encode(to_json(record, explanation)) if fmt == "json" else "\n".join(
+                line.translate(CONTROL) for line in tell(record, explanation).splitlines()))
+    except BrokenPipeError:
+        discard_stdout()
+    told = ", ".join(f"{n:,} {what}" for what, n in sorted(counts.items()))
+    click.echo(f"logs explain: {summary}" + (f"; replayed: {told}" if told else ""), err=True)
+    if ctx.meta.get("failed"):
+        ctx.exit(1)
+
+
+def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None) -> Cluster:
+    """The model over the resources in `resource_files`, or over the datastore's."""
+    from ..audit.cluster import Cluster
+    from ..audit.resources import from_files, from_listing
+    from ..resources import ResourceError
+    from ..store import StoreError
+    from .context import Context, Fail
+
+    if resource_files:
+        return Cluster(from_files(resource_files))
+    try:
+        return Cluster(from_listing(ctx.find_object(Context).client(client_config).snapshot()))  # type: ignore[union-attr]
+    except (ResourceError, StoreError) as exc:
+        raise Fail(f"Failed to execute command: {exc}") from None
+
+
+def read_inputs(ctx: click.Context, files: tuple[str, ...], command: str,
+                read: Callable[..., Iterator[T]],
+                label: str = "parsing") -> Iterator[T]:
+    """What `read(stream, progress=...)` yields from each input in turn (- or none: standard
+    input), with a progress bar over them on a terminal. An input that cannot be opened or
+    read is named on stderr as `COMMAND: FILE: reason` and marks the run failed
+    (`ctx.meta["failed"]`); the others are still read."""
+    with progress_bar(files, label) as progress:
+        for name in files or ("-",):
+            try:
+                with open_input(name) as stream:
+                    yield from read(stream, progress=progress)
+            except OSError as exc:
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                click.echo(f"{command}: {display_name(name)}: {reason(exc)}", err=True)
+                ctx.meta["failed"] = True
+
+
 @contextmanager
-def _open(name: str) -> Iterator[BinaryIO]:
+def open_input(name: str) -> Iterator[BinaryIO]:
     if name == "-":
         yield sys.stdin.buffer
         return
@@ -75,11 +152,11 @@ def _open(name: str) -> Iterator[BinaryIO]:
         yield stream
 
 
-def _display(name: str) -> str:
+def display_name(name: str) -> str:
     return "standard input" if name == "-" else name
 
 
-def _reason(exc: OSError) -> str:
+def reason(exc: OSError) -> str:
     """What went wrong, in a few words: `no such file`, `is a directory`, `permission denied`."""
     if isinstance(exc, FileNotFoundError):
         return "no such file"
@@ -91,7 +168,7 @@ def _reason(exc: OSError) -> str:
 
 
 @contextmanager
-def _progress(files: tuple[str, ...]) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(files: tuple[str, ...], label: str = "parsing") -> Iterator[Callable[[int], None] | None]:
     """A progress bar on standard error, when it is a terminal and the records go elsewhere,
     over the regular files among the inputs; None otherwise."""
     total = 0
@@ -106,11 +183,11 @@ def _progress(files: tuple[str, ...]) -> Iterator[Callable[[int], None] | None]:
     if not total:
         yield None
         return
-    with click.progressbar(length=total, label="parsing", file=sys.stderr) as bar:
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
 
 
-def _discard_stdout() -> None:
+def discard_stdout() -> None:
     """Point standard output at /dev/null, so that nothing more fails writing to a closed pipe."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -7,12 +7,12 @@ property test holds them to it). Fewer, bigger matches and no per-token Python m
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from .body import complete
-from .header import DMESG, DMESG_GROUPS, RFC3164, RFC3339, SYSLOG_GROUPS
-from .prefix import WORD, prefix_info
-from .record import HeaderShape, LogRecord, Packet, build
+from .header import DMESG, DMESG_GROUPS, KMSG, KMSG_GROUPS, RFC3164, RFC3339, SYSLOG_GROUPS, Header, header_fields
+from .prefix import WORD, prefix_fields
+from .record import HeaderShape, LogRecord, Packet, build, build_lazy
 
 _N = "([0-9]{1,20})"  # body.decimal's numbers
 # The IP and protocol sections, up to an ICMP error's packet (_fill_packet's groups).
@@ -43,94 +43,107 @@ def _line(header: str) -> re.Pattern[str]:
     return re.compile(rf"(?>{header})([^I]*+(?:I(?!N=)[^I]*+)*+){BODY}")
 
 
-_Shape = tuple[HeaderShape, tuple[str, ...], re.Pattern[str]]
-_SYSLOG: _Shape = (HeaderShape.RFC3164, SYSLOG_GROUPS, _line(RFC3164))
-_RFC3339: _Shape = (HeaderShape.RFC3339, SYSLOG_GROUPS, _line(RFC3339))
-_DMESG: _Shape = (HeaderShape.DMESG, DMESG_GROUPS, _line(DMESG))
-_BARE: _Shape = (HeaderShape.NONE, (), _line(""))
+# The header, how many groups its pattern has, and the whole line's pattern.
+_Shape = tuple[HeaderShape, int, re.Pattern[str]]
+_SYSLOG: _Shape = (HeaderShape.RFC3164, len(SYSLOG_GROUPS), _line(RFC3164))
+_RFC3339: _Shape = (HeaderShape.RFC3339, len(SYSLOG_GROUPS), _line(RFC3339))
+_KMSG: _Shape = (HeaderShape.KMSG, len(KMSG_GROUPS), _line(KMSG))
+_DMESG: _Shape = (HeaderShape.DMESG, len(DMESG_GROUPS), _line(DMESG))
+_BARE: _Shape = (HeaderShape.NONE, 0, _line(""))
+_Inner = tuple[Any, ...] | None  # _INNER's groups of an ICMP error's packet, or None: the line has none
 
 
 def parse_fast_line(line: str) -> LogRecord | None:
-    """The record of `line` if it has a common header (syslog, dmesg, or none) and a common
-    body; None if it has not (which says nothing about whether it is a LOG line)."""
+    """The record of `line` if it has a common header (syslog, dmesg, /dev/kmsg, or none)
+    and a common body; None if it has not (which says nothing about whether it is a LOG
+    line). Its fields are converted when the first one is read."""
     first = line[:1]
-    if first == "{":  # journald JSON: header.py reads it
-        return None
     if "A" <= first <= "Z":
-        shape, names, pattern = _SYSLOG
+        shape = _SYSLOG
     elif "0" <= first <= "9":
-        shape, names, pattern = _RFC3339
+        shape = _RFC3339 if line[4:5] == "-" else _KMSG
     elif first == "[" or first == "<":
-        shape, names, pattern = _DMESG
+        shape = _DMESG
+    elif first == "{":  # journald JSON: header.py reads it
+        return None
     else:
-        shape, names, pattern = _BARE
-    m = pattern.match(line)
+        shape = _BARE
+    m = shape[2].match(line)
     if m is None:
         return None
-    groups = m.groups()
-    k = len(names)
-    raw = groups[k]
+    k = shape[1] + 1
     # The body starts at the first IN= if the character before it is not a word character.
-    if raw[-1:] in WORD:
+    if m.group(k)[-1:] in WORD:
         return None
-    d: dict[str, Any] = {"header": shape}
-    if k:
-        _header(shape, groups, d)
-    d["prefix_raw"] = raw
-    d["prefix"], d["kind"], trace = prefix_info(raw)
-    if trace:
-        d["trace"] = True
-    return build(LogRecord, d) if _fill(groups[k + 1:], d) else None
+    inner = _inner(m, k)
+    return None if inner is False else build_lazy(LogRecord, _fill_line, (shape, m, inner))
+
+
+def match_body(message: str, start: int) -> tuple[re.Match[str], _Inner] | None:
+    """The match of the body of `message` at `start` and its ICMP error's packet, if it is
+    one of the common shapes; None if it is not. fill_message converts them."""
+    m = _BODY.match(message, start)
+    if m is None:
+        return None
+    inner = _inner(m, 0)
+    return None if inner is False else (m, inner)
 
 
 def parse_fast_body(message: str, start: int, d: dict[str, Any]) -> bool:
     """Parse the body of `message` at `start` into `d` as body.parse_body would, if it is one
     of the common shapes; returns False (and leaves `d` alone) if it is not."""
-    m = _BODY.match(message, start)
-    return m is not None and _fill(m.groups(), d)
+    body = match_body(message, start)
+    if body is not None:
+        _fill(body[0].groups(), 0, body[1], d)
+    return body is not None
 
 
-def _header(shape: HeaderShape, groups: tuple[Any, ...], d: dict[str, Any]) -> None:
-    """header.header_fields, unrolled for the shapes here (SYSLOG_GROUPS, DMESG_GROUPS)."""
-    if shape == HeaderShape.DMESG:
-        priority, uptime, caller, host = groups[:4]
-        if priority is not None:
-            d["priority"] = int(priority)
-    else:
-        time, host, uptime, caller = groups[:4]
-        d["time"] = time
-    if host is not None:
-        d["host"] = host
-    if uptime is not None:
-        d["uptime"] = float(uptime)
-    if caller is not None:
-        d["caller"] = caller
+def fill_message(args: tuple[Header, str, re.Match[str], _Inner], d: dict[str, Any]) -> None:
+    """A line's header (split_header's), raw prefix and match_body's result -> its fields in `d`."""
+    header, raw, m, inner = args
+    header_fields(header, d)
+    prefix_fields(raw, d)
+    _fill(m.groups(), 0, inner, d)
 
 
-def _fill(groups: tuple[Any, ...], d: dict[str, Any]) -> bool:
-    """BODY's groups -> fields in `d`; False (and `d` left alone) if an ICMP error's packet is
-    not one _INNER takes."""
-    icmp, icmp_type, icmp_code, inner, mtu, uid, gid, mark = groups[_P:]
-    if inner is not None:
-        m = _INNER.match(inner)
-        if m is None:
-            return False
-        fields: dict[str, Any] = {}
-        _fill_packet(m.groups(), fields)
-        inner = build(Packet, fields)
-    d["in_"], d["out"], physin, physout, mac = groups[:5]
+def _inner(m: re.Match[str], at: int) -> _Inner | Literal[False]:
+    """The groups of the ICMP error's packet in a BODY match whose groups start after group
+    `at`: None if there is none, False if there is one _INNER does not take."""
+    text = m.group(at + _P + 4)
+    if text is None:
+        return None
+    inner = _INNER.match(text)
+    return False if inner is None else inner.groups()
+
+
+def _fill_line(args: tuple[_Shape, re.Match[str], _Inner], d: dict[str, Any]) -> None:
+    """A whole line's match (its shape, the match, _INNER's groups) -> the record's fields in `d`."""
+    (shape, k, _), m, inner = args
+    groups = m.groups()
+    header_fields((shape, groups[:k]), d)
+    prefix_fields(groups[k], d)
+    _fill(groups, k + 1, inner, d)
+
+
+def _fill(groups: tuple[Any, ...], at: int, inner: _Inner, d: dict[str, Any]) -> None:
+    """BODY's groups (from `at`) and _INNER's groups of an ICMP error's packet -> fields in `d`."""
+    icmp, icmp_type, icmp_code, _, mtu, uid, gid, mark = groups[at + _P:]
+    d["in_"], d["out"], physin, physout, mac = groups[at:at + 5]
     if physin is not None:
         d["physin"] = physin
     if physout is not None:
         d["physout"] = physout
     if mac is not None:
         d["mac"] = mac
-    _fill_packet(groups[5:_P], d)
+    _fill_packet(groups[at + 5:at + _P], d)
     if icmp is not None:
         d["proto"] = icmp
         d["icmp_type"] = int(icmp_type)
         d["icmp_code"] = int(icmp_code)
-        d["inner"] = inner
+        fields: dict[str, Any] = {}
+        if inner is not None:
+            _fill_packet(inner, fields)
+        d["inner"] = build(Packet, fields)
         if mtu is not None:
             d["mtu"] = int(mtu)
     if uid is not None:
@@ -140,7 +153,6 @@ def _fill(groups: tuple[Any, ...], d: dict[str, Any]) -> bool:
         d["mark"] = int(mark, 16)
     elif uid is None and d["proto"][:4] == "ICMP" and not complete(d):  # an ICMP message cut short
         d["partial"] = True
-    return True
 
 
 def _fill_packet(groups: tuple[Any, ...], d: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .record import PrefixKind
 
@@ -60,3 +61,11 @@ def prefix_info(raw: str) -> tuple[str, PrefixKind, bool]:
                 _cache.clear()
             _cache[raw] = info
     return info
+
+
+def prefix_fields(raw: str, d: dict[str, Any]) -> None:
+    """`prefix_raw` -> the record's `prefix_raw`, `prefix`, `kind` and `trace` in `d`."""
+    d["prefix_raw"] = raw
+    d["prefix"], d["kind"], trace = prefix_info(raw)
+    if trace:
+        d["trace"] = True

@@ -2,20 +2,25 @@
 
 A record holds exactly what its line printed. The parser stores only the fields a line
 prints (a field it does not print reads as its default: None, an empty tuple or False),
-which keeps parsing fast; records built by hand with keyword arguments compare equal to
-parsed ones.
+and for the common lines it converts them only when one is first read: parsing is one
+regular-expression match, and a reader that never looks at a record's fields (a count, a
+filter on the raw prefix) pays nothing more. Records built by hand with keyword arguments
+compare equal to parsed ones.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 T = TypeVar("T")
+Fill = Callable[[Any, dict[str, Any]], None]
+_LAZY = "_lazy"  # the instance-dict key of a record whose fields are not converted yet: (fill, args)
 
 
 class HeaderShape(StrEnum):
@@ -95,12 +100,35 @@ class Packet:
         """`dst` as ipaddress prints it; None if it is not an address."""
         return canonical_address(self.dst)
 
+    if not TYPE_CHECKING:  # hidden from mypy, which would otherwise let any attribute name through
+        def __getattr__(self, name: str) -> Any:
+            # Only called for a name the instance dict lacks: a field not converted yet, or
+            # one the line did not print (the class keeps no defaults; see _no_class_defaults).
+            values = self.__dict__
+            pending = values.pop(_LAZY, None)
+            if pending is not None:
+                pending[0](pending[1], values)
+                if name in values:
+                    return values[name]
+            try:
+                return _DEFAULTS[name]
+            except KeyError:
+                raise AttributeError(name) from None
+
+    def printed(self) -> dict[str, Any]:
+        """The fields the line printed (field name -> value), in the order it printed them."""
+        values = self.__dict__
+        pending = values.pop(_LAZY, None)
+        if pending is not None:
+            pending[0](pending[1], values)
+        return values
+
     def to_json(self) -> dict[str, Any]:
         """The fields that were printed, under their JSON names (`JSON_NAMES`), in the order
         the line printed them, then `srcCanonical` and `dstCanonical` where `src` and `dst`
         are addresses; enums as their values, tuples as lists, `inner` as an object."""
         names = JSON_NAMES
-        out = {names[k]: v for k, v in vars(self).items() if v is not None and v is not False and v != ()}
+        out = {names[k]: v for k, v in self.printed().items() if v is not None and v is not False and v != ()}
         for key in _TUPLES:
             if key in out:
                 out[key] = list(out[key])
@@ -147,6 +175,19 @@ def _camel(name: str) -> str:
     return head + "".join(word.title() for word in rest)
 
 
+def _no_class_defaults(*classes: type) -> dict[str, Any]:
+    """Move the dataclasses' field defaults off the classes (their __init__ keeps its own
+    copies), so that reading a field a record lacks reaches Packet.__getattr__; returns them."""
+    defaults: dict[str, Any] = {}
+    for cls in classes:
+        for f in fields(cls):
+            if f.name in vars(cls):
+                defaults[f.name] = vars(cls)[f.name]
+                delattr(cls, f.name)
+    return defaults
+
+
+_DEFAULTS = _no_class_defaults(Packet, LogRecord)
 JSON_NAMES = {f.name: _camel(f.name) for f in fields(LogRecord)}
 _TUPLES = [JSON_NAMES[f.name] for f in fields(LogRecord) if f.default == ()]
 
@@ -157,6 +198,12 @@ def build(cls: type[T], values: dict[str, Any]) -> T:
     record = object.__new__(cls)
     object.__setattr__(record, "__dict__", values)
     return record
+
+
+def build_lazy(cls: type[T], fill: Fill, args: Any) -> T:
+    """A record of `cls` whose fields `fill(args, values)` puts into its (empty) dict when
+    the first field the dict lacks is read: the parser's way to defer converting them."""
+    return build(cls, {_LAZY: (fill, args)})
 
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -45,12 +45,11 @@ class Summary:
         return text
 
 
-def read_records(stream: BinaryIO, summary: Summary,
-                 progress: Callable[[int], None] | None = None) -> Iterator[LogRecord]:
-    """The records of the LOG lines in `stream` (bytes, lines ending in LF or CRLF), counted
-    into `summary` as they are read. A line is never held whole if it is longer than
-    MAX_LINE bytes. `progress`, if given, is called with the number of bytes read since its
-    last call, about every MiB. Raises OSError if reading fails (the records before it have
+def read_lines(stream: BinaryIO, summary: Summary, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The lines of `stream` (bytes, with their line ends), counted into `summary.lines`. A
+    line longer than MAX_LINE bytes is never held whole: it is counted as skipped (too long)
+    and not yielded. `progress`, if given, is called with the number of bytes read since its
+    last call, about every MiB. Raises OSError if reading fails (the lines before it have
     been yielded)."""
     readline = stream.readline
     pending = 0
@@ -69,17 +68,34 @@ def read_records(stream: BinaryIO, summary: Summary,
         if progress is not None and pending >= _PROGRESS_STEP:
             progress(pending)
             pending = 0
-        line = raw.decode("utf-8", "replace").rstrip("\r\n")
-        record = parse_line(line)
-        if record is None:
-            summary.skipped[skip_reason(line)] += 1
-            continue
-        summary.records += 1
-        if record.partial:
-            summary.partial += 1
-        yield record
+        yield raw
     if progress is not None and pending:
         progress(pending)
+
+
+def record_of(raw: bytes, summary: Summary) -> LogRecord | None:
+    """The record of one line (bytes, with its line end), counted into `summary`: a record,
+    one cut short, or a line skipped and why."""
+    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+    record = parse_line(line)
+    if record is None:
+        summary.skipped[skip_reason(line)] += 1
+        return None
+    summary.records += 1
+    if record.partial:
+        summary.partial += 1
+    return record
+
+
+def read_records(stream: BinaryIO, summary: Summary,
+                 progress: Callable[[int], None] | None = None) -> Iterator[LogRecord]:
+    """The records of the LOG lines in `stream` (bytes, lines ending in LF or CRLF), counted
+    into `summary` as they are read (read_lines says how long lines and progress go).
+    Raises OSError if reading fails (the records before it have been yielded)."""
+    for raw in read_lines(stream, summary, progress):
+        record = record_of(raw, summary)
+        if record is not None:
+            yield record
 
 
 def skip_reason(line: str) -> SkipReason:

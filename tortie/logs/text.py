@@ -7,7 +7,7 @@ import json
 from .record import LogRecord, Packet
 
 # Log lines are other people's text: control characters are shown escaped, never sent to a terminal.
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
+CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 
 
 def describe(record: LogRecord) -> str:
@@ -29,7 +29,7 @@ def describe(record: LogRecord) -> str:
         parts.append("partial")
     if record.trace:
         parts.append("trace")
-    return " ".join(parts).translate(_CONTROL)
+    return " ".join(parts).translate(CONTROL)
 
 
 def _packet(p: Packet) -> str:
@@ -56,7 +56,12 @@ def _packet(p: Packet) -> str:
 
 
 def _address(printed: str | None, canonical: str | None, port: int | None) -> str:
-    address = canonical or printed or "-"
+    return host_port(canonical or printed, port)
+
+
+def host_port(address: str | None, port: int | None) -> str:
+    """`10.0.0.1:80`, `[2001:db8::1]:80`, the address alone without a port, `-` without one."""
+    address = address or "-"
     if port is None:
         return address
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"

@@ -1,0 +1,498 @@
+"""Audit: kernel LOG lines replayed through the model (`tortie logs explain`), against
+exported resources and the datastore; bad resources and bad lines."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tortie.audit.cluster import Cluster, DeniedBy
+from tortie.audit.explain import explain_record
+from tortie.audit.resources import ResourceSet, from_files
+from tortie.core import Verdict
+from tortie.logs import parse_line
+from tortie.model import Packet
+
+from .audit_shop import BACKEND, DATABASE, FRONTEND, NODE, OUTSIDE, export, flow_record, interface, shop
+from .cli import run_cli, run_on_terminal
+from .profiles import examples
+
+WEP_NODE = NODE.replace("-", "--")  # libcalico-go doubles the dashes of names in WorkloadEndpoint names
+FRONT_IF, BACK_IF, DB_IF = interface("shop", "frontend"), interface("shop", "backend"), interface("data", "database")
+
+
+def logged(cluster: Cluster, packet: Packet, header: str = "Mar  3 09:14:21 node-a kernel: [ 8124.551903] ") -> str:
+    """The kernel line the model says `packet` makes on the shop's node, with a syslog header."""
+    lines = cluster.evaluate_at(NODE, packet).log_lines
+    assert len(lines) == 1
+    return header + lines[0] + " MARK=0x0"
+
+
+def test_a_denial_is_named_by_policy_and_endpoints(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    cluster = Cluster(from_files([str(resources)]))
+    line = logged(cluster, Packet(FRONTEND, DATABASE, 6, 40000, 5432, in_iface=FRONT_IF, out_iface=DB_IF))
+    log = tmp_path / "kern.log"
+    log.write_text("Mar  3 09:14:20 node-a systemd[1]: Started.\n" + line + "\n")
+    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "-o", "json", str(log)],
+                             datastore=None)
+    assert code == 0, err
+    assert json.loads(out) == {
+        "time": "Mar  3 09:14:21", "host": NODE, "prefix": "calico-drop", "src": FRONTEND, "dst": DATABASE,
+        "proto": "TCP", "spt": 40000, "dpt": 5432, "node": NODE,
+        "source": f"WorkloadEndpoint shop/{WEP_NODE}-k8s-frontend-eth0",
+        "destination": f"WorkloadEndpoint data/{WEP_NODE}-k8s-database-eth0", "verdict": "deny", "action": "accept",
+        "cause": "end of tier default", "tier": "default", "policy": "database-access", "rule": -1}
+    assert err.splitlines()[-1] == "logs explain: 2 lines: 1 LOG line, 1 skipped (1 not a LOG line); replayed: 1 deny"
+    code, out, _ = run_cli(["logs", "explain", "--resources", str(resources), str(log)], datastore=None)
+    assert out.splitlines()[1] == (f"  WorkloadEndpoint shop/{WEP_NODE}-k8s-frontend-eth0 -> WorkloadEndpoint "
+                                   f"data/{WEP_NODE}-k8s-database-eth0: denied by end of tier default (after "
+                                   "database-access); the kernel would accept it")
+
+
+def test_an_allowed_line_and_a_line_no_endpoint_owns(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    log = tmp_path / "kern.log"
+    log.write_text(
+        f"calico-drop: IN={BACK_IF} OUT={DB_IF} SRC={BACKEND} DST={DATABASE} LEN=60 TOS=0x00 PREC=0x00 TTL=63 "
+        "ID=1 DF PROTO=TCP SPT=41000 DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n"
+        f"other-fw: IN=eth9 OUT= SRC={OUTSIDE} DST=192.0.2.1 LEN=40 TOS=0x00 PREC=0x00 TTL=50 ID=2 PROTO=UDP "
+        "SPT=53 DPT=5353 LEN=20\n")
+    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "--node", NODE, "-o", "json",
+                              str(log)], datastore=None)
+    allowed, unplaced = (json.loads(line) for line in out.splitlines())
+    assert allowed["verdict"] == "allow" and allowed["action"] == "accept"
+    assert allowed["note"].startswith("logged as a denial, but these policies allow it")
+    assert "verdict" not in unplaced
+    assert unplaced["note"] == (f"no endpoint owns {OUTSIDE} or 192.0.2.1, and no endpoint of node {NODE} has "
+                                "interface eth9")
+    assert err.splitlines()[-1].endswith("replayed: 1 allow, 1 not placed")
+
+
+def test_against_the_datastore(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'tortie.db'}"
+    resources = export(tmp_path / "shop.yaml", [r for r in shop() if r["kind"] != "FelixConfiguration"])
+    code, _, err = run_cli(["create", "-f", str(resources)], datastore=store)
+    assert code == 0, err
+    line = (f"calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} LEN=60 TOS=0x00 PREC=0x00 "
+            "TTL=63 ID=1 DF PROTO=TCP SPT=41000 DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n")
+    code, out, err = run_cli(["logs", "explain", "--node", NODE, "-o", "json", "-"], datastore=store, stdin=line)
+    assert code == 0, err
+    found = json.loads(out)
+    assert (found["verdict"], found["action"], found["policy"]) == ("deny", "drop", "database-access")
+
+
+def test_resources_that_do_not_validate_are_named_and_skipped(tmp_path: Path) -> None:
+    bad = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": "Bad_Name"},
+           "spec": {"selector": "all()"}}
+    ippool = {"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "pool"},
+              "spec": {"cidr": "198.18.0.0/16"}}
+    resources = export(tmp_path / "shop.yaml", shop(extra=[bad, ippool]))
+    garbage = tmp_path / "garbage.yaml"
+    garbage.write_bytes(b"\x00\xff{[")
+    line = (f"calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=TCP SPT=1 DPT=5432\n"
+            "\x00\x01binary\xff\n" + "calico-drop: IN=cali0 OUT=eth0 SRC=198.18.10.10 DST=1.2.3.4 LEN=60 TOS=0x0")
+    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "--resources", str(garbage),
+                              "--resources", str(tmp_path / "missing.yaml"), "--node", NODE, "-o", "json", "-"],
+                             datastore=None, stdin=line.encode("latin-1"))
+    assert code == 0 and "Traceback" not in err
+    problems = err.splitlines()
+    assert problems[0].startswith(f"logs explain: {resources}: resource 7 (GlobalNetworkPolicy Bad_Name) skipped: ")
+    assert problems[1] == (f"logs explain: {resources}: 1 projectcalico.org/v3 IPPool resource skipped "
+                           "(not a kind policy replay uses)")
+    assert problems[2].startswith(f"logs explain: {garbage}: input is not UTF-8 text")
+    assert problems[3] == f"logs explain: {tmp_path / 'missing.yaml'}: no such file or directory"
+    first, cut = (json.loads(line) for line in out.splitlines())
+    assert first["policy"] == "database-access"
+    assert cut["note"] == "the line has no protocol"
+    assert problems[-1] == ("logs explain: 3 lines: 2 LOG lines (2 cut short), 1 skipped (1 binary); "
+                                   "replayed: 1 deny, 1 not replayed")
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(st.sampled_from([(FRONTEND, FRONT_IF), (BACKEND, BACK_IF)]), st.integers(1, 65535), st.integers(1, 65535),
+       st.sampled_from(["Drop", "LogAndDrop", "LogAndAccept"]))
+def test_every_line_the_model_logs_replays_to_the_same_denial(source: tuple[str, str], sport: int, dport: int,
+                                                             override: str) -> None:
+    """A packet the model denies and logs, written as the kernel line it logs, is explained as
+    that same denial; one it allows is not logged at all."""
+    cluster = Cluster(ResourceSet(tuple(shop(override))))
+    packet = Packet(source[0], DATABASE, 6, sport, dport, in_iface=source[1], out_iface=DB_IF)
+    result = cluster.evaluate_at(NODE, packet)
+    if not result.log_lines:
+        assert result.verdict is Verdict.ALLOW or override == "Drop"
+        return
+    record = parse_line(result.log_lines[0])
+    assert record is not None
+    explained = explain_record(cluster, record, NODE)
+    assert explained.judgement is not None and explained.judgement.verdict is Verdict.DENY
+    assert explained.judgement.denied_by == DeniedBy("default", "database-access", -1)
+    assert explained.result is not None and explained.result.action == result.action
+
+
+# --- audit report ------------------------------------------------------------------------
+
+F, B, D, X = (FRONTEND, "shop", "frontend"), (BACKEND, "shop", "backend"), (DATABASE, "data", "database"), \
+    (OUTSIDE, "-", "-")  # X: outside the cluster
+T0 = 1772529200  # 2026-03-03T09:13:20Z
+DENY_DB, ALLOW_DB = "0|default|database-access|deny|-1", "0|default|database-access|allow|0"
+
+
+def flows_file(path: Path) -> Path:
+    """Flows of the shop in audit mode (LogAndAccept): frontend to database is denied and let
+    through (3 flows), backend to database allowed, a staged policy that would deny the
+    outside reaching the frontend, and one that would allow the outside reaching the database."""
+    records = [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB]),
+        flow_record(T0 + 100, F, D, 5432, "allow", [DENY_DB], flows=2, packets=4),
+        flow_record(T0 + 100, B, D, 5432, "allow", [ALLOW_DB]),
+        flow_record(T0 + 200, X, F, 8080, "allow", ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
+                    ["0|default|shop/default.web-ingress|deny|-1"]),
+        flow_record(T0 + 300, X, D, 5432, "deny", [DENY_DB], ["0|default|data/default.db-allow|allow|0"]),
+        flow_record(T0 + 400, X, D, 5432, "deny", [DENY_DB]),  # denied and dropped now: no finding
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_report_groups_what_enforcing_would_block(tmp_path: Path) -> None:
+    flows = flows_file(tmp_path / "flows.log")
+    code, out, err = run_cli(["audit", "report", "-o", "json", str(flows)], datastore=None)
+    assert code == 0, err
+    report = json.loads(out)
+    block = report["wouldBlock"]
+    assert (report["flowsRead"], block["flows"], block["packets"]) == (7, 4, 10)
+    assert (block["firstSeen"], block["lastSeen"]) == ("2026-03-03T09:13:20Z", "2026-03-03T09:16:50Z")
+    by = {d: [(g["key"], g["flows"], g["packets"], g["firstSeen"], g["lastSeen"]) for g in groups]
+          for d, groups in block["by"].items()}
+    assert by["policy"] == [("database-access [default]", 3, 7, "2026-03-03T09:13:20Z", "2026-03-03T09:15:10Z"),
+                            ("shop/default.web-ingress [default]", 1, 3, "2026-03-03T09:16:40Z",
+                             "2026-03-03T09:16:50Z")]
+    assert [k for k, *_ in by["source"]] == ["shop/frontend", OUTSIDE]
+    assert [k for k, *_ in by["sourceNamespace"]] == ["shop", "(no namespace)"]
+    assert [(k, n) for k, n, *_ in by["destination"]] == [("data/database", 3), ("shop/frontend", 1)]
+    assert [(k, n) for k, n, *_ in by["port"]] == [("tcp/5432", 3), ("tcp/8080", 1)]
+    example = block["by"]["policy"][0]["example"]
+    assert (example["source"]["ip"], example["destination"]["port"], example["policy"]["rule"]) == (FRONTEND, 5432, -1)
+    assert block["perMinute"] == [["2026-03-03T09:13:00Z", 1], ["2026-03-03T09:15:00Z", 2],
+                                  ["2026-03-03T09:16:00Z", 1]]
+    allow = report["newlyAllowed"]
+    assert allow["flows"] == 1 and allow["by"]["policy"][0]["key"] == "data/default.db-allow [default]"
+    assert err == "audit report: 6 lines: 0 LOG lines, 0 skipped; 6 flow log records\n"
+
+
+def test_report_window_table_and_csv(tmp_path: Path) -> None:
+    flows = flows_file(tmp_path / "flows.log")
+    code, out, _ = run_cli(["audit", "report", "--since", "2026-03-03T09:14:00Z", "--until", str(T0 + 250),
+                            str(flows)], datastore=None)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "Flows read: 7 (3 outside the window)"
+    assert lines[2] == "Would block: 3 flows, 7 packets, 2026-03-03T09:15:00Z to 2026-03-03T09:16:50Z"
+    assert lines[5].split() == ["database-access", "[default]", "2", "4", "2026-03-03T09:15:00Z",
+                                "2026-03-03T09:15:10Z", "tcp", f"{FRONTEND}:43822", ">", f"{DATABASE}:5432",
+                                "(shop/frontend", "->", "data/database)", "on", NODE]
+    assert "Newly allowed: nothing." in lines
+    code, out, _ = run_cli(["audit", "report", "-o", "csv", str(flows)], datastore=None)
+    rows = out.splitlines()
+    assert rows[0] == ("finding,dimension,key,flows,packets,first_seen,last_seen,example_source,"
+                       "example_destination,example_proto,example_port,example_policy")
+    assert rows[1] == (f"would block,policy,database-access [default],3,7,2026-03-03T09:13:20Z,2026-03-03T09:15:10Z,"
+                       f"{FRONTEND}:43822,{DATABASE}:5432,tcp,5432,database-access [default]")
+    assert len(rows) == 1 + 6 * 2 + 6 * 1  # every group of every dimension of both findings
+
+
+def test_report_over_kernel_lines_replays_them(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    log = tmp_path / "kern.log"
+    line = (f"{{}} {NODE} kernel: calico-drop LOGandACCEPT: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} "
+            "LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT={{}} DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n")
+    log.write_text(line.format("Mar  3 09:14:21", 40001) + line.format("Mar  3 09:20:05", 40002)
+                   + f"[ 12.5] calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=UDP "
+                   "SPT=1 DPT=2 LEN=8\n")
+    code, out, err = run_cli(["audit", "report", "--resources", str(resources), "--year", "2026", "-o", "json",
+                              str(log)], datastore=None)
+    assert code == 0, err
+    block = json.loads(out)["wouldBlock"]
+    assert block["flows"] == 2
+    assert [(g["key"], g["flows"], g["firstSeen"], g["lastSeen"]) for g in block["by"]["policy"]] == [
+        ("database-access [default]", 2, "2026-03-03T09:14:21Z", "2026-03-03T09:20:05Z")]
+    assert [g["key"] for g in block["by"]["source"]] == [f"shop/{WEP_NODE}-k8s-frontend-eth0"]
+    assert err.endswith("1 kernel lines without a wall-clock time left out\n")
+    code, out, _ = run_cli(["audit", "report", "-o", "json", str(log)], datastore=None)
+    assert json.loads(out)["wouldBlock"]["by"]["policy"][0]["key"].startswith("(not attributed")
+
+
+def test_report_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.log"
+    good = json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB]))
+    bad.write_bytes(b"\x00\xff\xfe garbage\n" + good[:80].encode() + b"\n" + b'{"start_time": "yesterday"}\n'
+                    + b'{"start_time": 1, "policies": 7}\n' + good.encode() + b"\n" + b"x" * 70000 + b"\n"
+                    + b"%ASA-4-106023: Deny tcp src outside:1.2.3.4/1 dst inside:5.6.7.8/2\n"
+                    + b"Mar  3 09:14:21 node-a kernel: [UFW BLOCK] IN=eth0 OUT= MAC= SRC=1.2.3.4 DST=5.6.7.8 LEN=40 "
+                      b"TOS=0x00 PREC=0x00 TTL=50 ID=1 PROTO=TCP SPT=1 DPT=22 WINDOW=1 RES=0x00 SYN URGP=0\n")
+    code, out, err = run_cli(["audit", "report", "-o", "json", str(bad), str(tmp_path / "missing")], datastore=None)
+    assert code == 1 and "Traceback" not in err
+    assert json.loads(out)["wouldBlock"]["flows"] == 1
+    assert err.splitlines() == [
+        f"audit report: {tmp_path / 'missing'}: no such file",
+        "audit report: 8 lines: 1 LOG line, 3 skipped (1 binary, 1 too long, 1 not a LOG line); "
+        "1 flow log records (3 not readable, skipped)"]
+    code, out, err = run_cli(["audit", "report", "--since", "last tuesday", str(bad)], datastore=None)
+    assert code == 1 and "'last tuesday' is not RFC 3339" in out + err and "Traceback" not in out + err
+
+
+def _png_pixels(data: bytes) -> set[tuple[int, ...]]:
+    """The distinct colours of an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes)."""
+    import struct
+    import zlib
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    assert depth == 8 and colour in (2, 6)
+    channels = 3 if colour == 2 else 4
+    chunks, at = b"", 8
+    while at < len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        if kind == b"IDAT":
+            chunks += data[at + 8:at + 8 + length]
+        at += 12 + length
+    raw, stride, previous, colours = zlib.decompress(chunks), width * channels, bytearray(width * channels), set()
+    for y in range(height):
+        kind, row = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = row[x - channels] if x >= channels else 0
+            b, c = previous[x], previous[x - channels] if x >= channels else 0
+            p = a + b - c
+            predictor = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else b if abs(p - b) <= abs(p - c) \
+                else c
+            row[x] = (row[x] + (0, a, b, (a + b) // 2, predictor)[kind]) & 0xFF
+        colours |= {tuple(row[x:x + 3]) for x in range(0, stride, channels)}
+        previous = row
+    return colours
+
+
+def test_the_html_report_shows_in_chromium_offline(tmp_path: Path) -> None:
+    flows = flows_file(tmp_path / "flows.log")
+    code, page, _ = run_cli(["audit", "report", "-o", "html", str(flows)], datastore=None)
+    assert code == 0
+    assert not re.search(r"(src|href)\s*=|https?:|<script|@import|url\(", page)  # nothing to fetch: works offline
+    html = tmp_path / "report.html"
+    html.write_text(page)
+    # headless, as root, and with every name unresolvable: the page must need nothing from a network
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+             "--host-resolver-rules=MAP * ~NOTFOUND", "--window-size=1000,900"]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "4 flows, 10 packets, first seen 2026-03-03T09:13:20Z, last seen 2026-03-03T09:16:50Z." in dom
+    timeline = re.search(r"<svg id=\"would-block-timeline\".*?</svg>", dom)
+    assert timeline is not None
+    assert re.findall(r"<title>([^<]*)</title>", timeline[0]) == [
+        "2026-03-03T09:13:00Z: 1 flow", "2026-03-03T09:14:00Z: 0 flows", "2026-03-03T09:15:00Z: 2 flows",
+        "2026-03-03T09:16:00Z: 1 flow"]
+    policies = re.search(r"<svg id=\"would-block-policies\".*?</svg>", dom)
+    assert policies is not None and re.findall(r"<title>([^<]*)</title>", policies[0]) == [
+        "database-access [default]: 3 flows", "shop/default.web-ingress [default]: 1 flow"]
+    sources = re.search(r"<svg id=\"would-block-sources\".*?</svg>", dom)
+    assert sources is not None and "shop/frontend: 3 flows" in sources[0]
+    shot = tmp_path / "shot.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", html.as_uri()], capture_output=True, timeout=120)
+    colours = _png_pixels(shot.read_bytes())
+    assert (0xC0, 0x39, 0x2B) in colours and (0x2C, 0x7F, 0xB8) in colours  # the charts' bars are drawn
+
+
+def test_report_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    flows = tmp_path / "flows.log"
+    line = json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB])) + "\n"
+    flows.write_text(line * 4000)  # a few MiB: the bar moves at least once a MiB
+    code, out, text = run_on_terminal(["audit", "report", "-o", "json", str(flows)])
+    assert code == 0 and json.loads(out)["wouldBlock"]["flows"] == 4000
+    assert "reading" in text and "100%" in text
+    assert text.rstrip().endswith("audit report: 4,000 lines: 0 LOG lines, 0 skipped; 4,000 flow log records")
+
+
+# --- audit replay ----------------------------------------------------------------------------
+
+FRONTEND_TO_DB = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy",
+                  "metadata": {"name": "frontend-to-db"},
+                  "spec": {"order": 10, "selector": 'role == "db"', "types": ["Ingress"], "ingress": [
+                      {"action": "Allow", "protocol": "TCP", "source": {"selector": 'app == "frontend"'},
+                       "destination": {"ports": [5432]}}]}}
+WEB_FROM_BACKEND = {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+                    "metadata": {"name": "web-from-backend", "namespace": "shop"},
+                    "spec": {"selector": 'role == "web"', "types": ["Ingress"], "ingress": [
+                        {"action": "Allow", "source": {"selector": 'app == "backend"'}}]}}
+
+
+def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=2),
+        flow_record(T0 + 60, B, D, 5432, "allow", [ALLOW_DB]),
+        flow_record(T0 + 120, X, F, 8080, "allow", []),
+        flow_record(T0 + 180, B, F, 8080, "allow", []),
+        {**flow_record(T0 + 240, F, D, 5432, "allow", [DENY_DB]), "source_ip": None},  # aggregated
+    ]))
+    change = export(tmp_path / "change.yaml", [FRONTEND_TO_DB, WEB_FROM_BACKEND])
+    code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--with", str(change), "-o", "json",
+                              str(flows)], datastore=None)
+    assert code == 0, err
+    report = json.loads(out)
+    newly_allowed, newly_denied = report["newlyAllowed"], report["wouldBlock"]
+    assert newly_allowed["flows"] == 2
+    assert [(g["key"], g["flows"]) for g in newly_allowed["by"]["policy"]] == [("database-access [default]", 2)]
+    assert [(g["key"], g["flows"]) for g in newly_denied["by"]["source"]] == [(OUTSIDE, 1)]
+    assert [g["key"] for g in newly_denied["by"]["policy"]] == ["shop/web-from-backend [default]"]
+    assert err.splitlines()[-1].endswith("6 flows replayed: 3 change verdict; not replayed: 1 without addresses "
+                                         "(aggregated)")
+    code, out, _ = run_cli(["audit", "replay", "--resources", str(resources), "--without", "database-access",
+                            "-o", "json", str(flows)], datastore=None)
+    assert code == 0 and json.loads(out)["newlyAllowed"]["flows"] == 2 and json.loads(out)["wouldBlock"]["flows"] == 0
+    code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", "nope", str(flows)],
+                             datastore=None)
+    assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
+
+
+ENDPOINTS = [FRONTEND, BACKEND, DATABASE, OUTSIDE]
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
+                          st.sampled_from([80, 5432, 8080, 9000])), min_size=1, max_size=12),
+       st.sampled_from(["web", "api", "db"]), st.sampled_from(["Allow", "Deny"]), st.sampled_from([5432, 8080, 9000]),
+       st.sampled_from(["TCP", "UDP"]))
+def test_a_what_if_changes_exactly_the_flows_the_model_says(
+        flows: list[tuple[str, str, str, int]], role: str, action: str, port: int, proto: str) -> None:
+    from tortie.audit.flows import flow_of
+    from tortie.audit.replay import ReplayCounts, replay
+    from tortie.audit.resources import changed
+    from tortie.calc import Calculator
+    from tortie.config import settings_for
+    from tortie.model import explain, plan_for
+
+    policy = {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": "what-if"},
+              "spec": {"order": 1, "selector": f'role == "{role}"', "types": ["Ingress"], "ingress": [
+                  {"action": action, "protocol": proto, "destination": {"ports": [port]}}]}}
+    base = ResourceSet(tuple(shop()))
+    after, _ = changed(base, ResourceSet((policy,)))
+    records = [flow_of(json.dumps(flow_record(T0, (s, "-", "-"), (d, "-", "-"), dport, "allow", [], proto=p,
+                                              sport=40000 + n)).encode())
+               for n, (s, d, p, dport) in enumerate(flows)]
+    counts = ReplayCounts()
+    found = {(f.source_ip, f.dest_ip, f.proto, f.dest_port) for f in
+             replay(Cluster(base), Cluster(after), [r for r in records if r is not None], counts)}
+
+    def verdict(resources: ResourceSet, s: str, d: str, p: str, dport: int, sport: int) -> Verdict:
+        calc = Calculator(NODE)
+        calc.load(resources.items)
+        plan = plan_for(calc.view(), settings_for(NODE, {"dropActionOverride": "LogAndAccept"}))
+        return explain(plan, s, d, 6 if p == "tcp" else 17, sport, dport)[1].verdict
+
+    # the model's verdicts, node by node, for every flow an endpoint owns an end of
+    expected = {(s, d, p, dport) for n, (s, d, p, dport) in enumerate(flows) if OUTSIDE not in (s, d) or s != d
+                if verdict(base, s, d, p, dport, 40000 + n) != verdict(after, s, d, p, dport, 40000 + n)}
+    assert found == expected
+
+
+# --- recommend ---------------------------------------------------------------------------------
+
+def promoted(text: str, path: Path) -> Path:
+    """The recommendation as the policies it stages: each StagedNetworkPolicy as the
+    NetworkPolicy it sets (what promoting a stagedAction: Set does), written to `path`."""
+    docs = [yaml.safe_load(part) for part in text.split("---\n")]
+    for doc in docs:
+        if doc["kind"] == "StagedNetworkPolicy":
+            doc["kind"] = "NetworkPolicy"
+            del doc["spec"]["stagedAction"]
+    return export(path, docs)
+
+
+def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=3),
+        *(flow_record(T0, X, F, port, "allow", []) for port in (8080, 8081, 8082, 443)),
+        flow_record(T0, B, D, 5432, "deny", [DENY_DB]),  # dropped: never happened
+    ]))
+    code, out, err = run_cli(["recommend", "--namespace", "shop", "--resources", str(resources), str(flows)],
+                             datastore=None)
+    assert code == 0, err
+    tier, backend, policy = out.split("---\n")
+    assert yaml.safe_load(backend)["spec"] == {"stagedAction": "Set", "tier": "recommended", "types": [
+        "Ingress", "Egress"], "selector": 'app == "backend" && role == "api"', "egress": [], "ingress": []}
+    assert yaml.safe_load(tier) == {"apiVersion": "projectcalico.org/v3", "kind": "Tier",
+                                    "metadata": {"name": "recommended"},
+                                    "spec": {"order": 100000, "defaultAction": "Deny"}}
+    assert policy.splitlines()[12:] == [
+        "  egress:",
+        "  # 3 flows",
+        "  - action: Allow",
+        "    destination:",
+        '      namespaceSelector: projectcalico.org/name == "data"',
+        "      ports:",
+        "      - 5432",
+        '      selector: app == "database" && role == "db"',
+        "    protocol: TCP",
+        "  ingress:",
+        "  # 4 flows",
+        "  - action: Allow",
+        "    destination:",
+        "      ports:",
+        "      - 443",
+        "      - 8080:8082",
+        "    protocol: TCP",
+        "    source:",
+        "      nets:",
+        f"      - {OUTSIDE}/32"]
+    assert yaml.safe_load(policy)["spec"]["selector"] == 'app == "frontend" && role == "web"'
+    assert err.splitlines()[-1].endswith("7 flows of 2 endpoint addresses in scope make 2 policies "
+                                         "(1 flows without both addresses or dropped, left out)")
+    code, out, err = run_cli(["recommend", "--selector", "app ==", "--resources", str(resources), str(flows)],
+                             datastore=None)
+    assert code == 1 and "recommend: --selector: " in out + err and "Traceback" not in out + err
+
+
+FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
+                 st.sampled_from([53, 80, 81, 82, 5432, 8080]))
+
+
+@settings(max_examples=examples(30), deadline=None)
+@given(st.lists(FLOW, min_size=1, max_size=10), st.lists(FLOW, max_size=10))
+def test_the_recommendation_allows_the_flows_and_nothing_else(
+        seen: list[tuple[str, str, str, int]], probes: list[tuple[str, str, str, int]]) -> None:
+    """Replayed against the resources with the recommendation promoted, every recorded flow
+    is allowed, and any other flow between the same endpoints is denied."""
+    import tempfile
+
+    from tortie.audit.flows import flow_of
+    from tortie.audit.recommend import in_scope, recommend, to_documents
+    from tortie.audit.replay import packet_of_flow
+
+    seen = [f for f in seen if f[0] != f[1]]  # an endpoint's traffic to itself never reaches the host
+    base = Cluster(ResourceSet(tuple(shop())))
+    records = [flow_of(json.dumps(flow_record(T0, (s, "-", "-"), (d, "-", "-"), port, "allow", [], proto=p))
+                       .encode()) for s, d, p, port in seen]
+    flows = [r for r in records if r is not None]
+    text = to_documents(recommend(base, flows, in_scope(base, None, "all()")))
+    with tempfile.TemporaryDirectory() as tmp:
+        recommended = from_files([str(export(Path(tmp) / "shop.yaml", shop())),
+                                  str(promoted(text, Path(tmp) / "recommended.yaml"))])
+    assert recommended.problems == ()  # every policy validates
+    after = Cluster(recommended)
+    for flow in flows:
+        packet = packet_of_flow(flow)
+        assert packet is not None
+        judged = after.judge(packet)
+        assert judged is not None and judged.verdict is Verdict.ALLOW, (flow, judged)
+    shown = {(s, d, p, port) for s, d, p, port in seen}
+    for s, d, p, port in probes:
+        if (s, d, p, port) in shown or s == d:
+            continue
+        judged = after.judge(Packet(s, d, 6 if p == "tcp" else 17, 40000, port))
+        assert judged is not None and judged.verdict is Verdict.DENY, (s, d, p, port)

@@ -1,0 +1,123 @@
+"""The resource set a replay runs against: the datastore's, or files exported with
+`calicoctl get ... -o yaml` (from tortie or a real Calico cluster).
+
+A file is read the way `tortie create -f` reads one (resources.md, codec.py), but a
+resource that does not validate is skipped with one line saying why, instead of failing
+the whole set: a replay over what did validate is still worth having, and the lines tell
+what is missing from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import paused_gc
+from ..resources import (FelixConfiguration, Listing, ResourceError, StoredResource, UnknownKindError, decode,
+                         flatten, kind_of, parse_documents)
+from ..resources.limits import MAX_INPUT, shown
+
+Doc = dict[str, Any]
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclass(frozen=True)
+class ResourceSet:
+    """Resources for the calculator (stored resources or validated output-form documents),
+    and one line per thing that was left out and why."""
+
+    items: tuple[StoredResource | Doc, ...]
+    problems: tuple[str, ...] = ()
+
+    def felix_spec(self, name: str) -> Mapping[str, Any] | None:
+        """The spec of FelixConfiguration `name` (`default`, `node.<node>`), None if absent."""
+        for item in self.items:
+            doc = item.doc if isinstance(item, StoredResource) else item
+            meta = doc.get("metadata") or {}
+            if doc.get("kind") == FelixConfiguration.KIND and meta.get("name") == name:
+                spec = doc.get("spec")
+                return spec if isinstance(spec, Mapping) else {}
+        return None
+
+
+def from_listing(listing: Listing) -> ResourceSet:
+    """The datastore's resources (a client's `snapshot()`); values that are not resources
+    are problems."""
+    return ResourceSet(tuple(listing.items), tuple(f"{invalid}; ignored" for invalid in listing.invalid))
+
+
+def from_files(paths: tuple[str, ...] | list[str]) -> ResourceSet:
+    """Every resource of the YAML or JSON files at `paths` (documents, lists, `<Kind>List`),
+    decoded and validated as `tortie create -f` does. A file that cannot be read or parsed,
+    a kind tortie does not have and a resource that does not validate are problems (one line
+    each, naming the file and the resource); the rest is the set. Never raises."""
+    items: list[Doc] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read(MAX_INPUT + 1)
+            with paused_gc():
+                docs = flatten(parse_documents(decode(data)))
+                # flatten expands the lists of tortie's kinds; a real cluster's export has others (IPPoolList)
+                docs = [item for doc in docs for item in (
+                    doc["items"] if str(doc.get("kind")).endswith("List") and isinstance(doc.get("items"), list)
+                    else [doc]) if isinstance(item, dict)]
+        except OSError as exc:
+            problems.append(f"{path}: {(exc.strerror or str(exc)).lower()}")
+            continue
+        except ResourceError as exc:
+            problems.append(f"{path}: {exc}")
+            continue
+        skipped: dict[str, int] = {}
+        for n, doc in enumerate(docs, 1):
+            try:
+                kind = kind_of(doc)
+                resource = kind.parse(doc)
+                if kind.NAMESPACED and not resource.metadata.namespace:
+                    resource.metadata.namespace = DEFAULT_NAMESPACE
+                items.append(resource.validated().output())
+            except UnknownKindError:
+                name = f"{shown(doc.get('apiVersion'), 60)} {shown(doc.get('kind'), 60)}"
+                skipped[name] = skipped.get(name, 0) + 1
+            except ResourceError as exc:
+                meta = doc.get("metadata")
+                named = meta.get("name") if isinstance(meta, dict) else None
+                lines = str(exc).splitlines()  # a validation error lists its fields one a line, after a heading
+                reason = "; ".join(line.lstrip("- ") for line in lines[1:]) if len(lines) > 1 else str(exc)
+                problems.append(f"{path}: resource {n} ({doc.get('kind')} {shown(named, 60)}) skipped: {reason}")
+        problems += [f"{path}: {count} {kind} {'resource' if count == 1 else 'resources'} skipped "
+                     "(not a kind policy replay uses)" for kind, count in sorted(skipped.items())]
+    return ResourceSet(tuple(items), tuple(problems))
+
+
+def identity(item: StoredResource | Doc) -> tuple[str, str | None, str]:
+    """(kind, namespace, name) of a stored resource or a document."""
+    if isinstance(item, StoredResource):
+        return item.kind.KIND, item.namespace, item.name
+    meta = item.get("metadata") or {}
+    return str(item.get("kind")), meta.get("namespace"), str(meta.get("name"))
+
+
+POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
+
+
+def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()) -> tuple[ResourceSet, list[str]]:
+    """`base` with the resources of `added` created or replacing those of the same kind,
+    namespace and name, and the policies named in `removed` (`<name>` for a
+    GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy) deleted; and the names in
+    `removed` that name no policy of `base`."""
+    replaced = {identity(item) for item in added.items}
+    gone: set[tuple[str, str | None, str]] = set()
+    unknown = []
+    for name in removed:
+        namespace, _, short = name.rpartition("/")
+        kind = "NetworkPolicy" if namespace else "GlobalNetworkPolicy"
+        key = (kind, namespace or None, short)
+        if any(identity(item) == key for item in base.items):
+            gone.add(key)
+        else:
+            unknown.append(name)
+    kept = tuple(item for item in base.items if identity(item) not in replaced | gone)
+    return ResourceSet(kept + added.items, base.problems + added.problems), unknown

@@ -1,0 +1,68 @@
+"""recommend: least-privilege policies from recorded flows."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import click
+
+from ..audit.flows import FlowSummary
+from ..audit.recommend import TIER, TIER_ORDER, in_scope, to_documents
+from ..audit.recommend import recommend as recommended
+from ..audit.report import Window
+from ..selector import SelectorError
+from .audit import gather, kernel_flows, when, window_options
+from .context import Fail
+from .logs import cluster_of, discard_stdout
+
+
+@click.command(short_help="Propose least-privilege policies from recorded flows.")
+@click.argument("files", nargs=-1, metavar="[FILE|-]...")
+@click.option("-n", "--namespace", help="Recommend for the workloads of this namespace.")
+@click.option("--selector", help="Recommend for the workloads this selector selects (any namespace).")
+@click.option("--resources", "resource_files", multiple=True, metavar="FILE",
+              help="The endpoints and their labels from these resources instead of the datastore's.")
+@click.option("--tier", default=TIER, show_default=True, help="The tier the policies go in.")
+@click.option("--order", type=float, default=TIER_ORDER, show_default=True, help="The tier's order.")
+@window_options
+@click.pass_context
+def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None, selector: str | None,
+              resource_files: tuple[str, ...], tier: str, order: float, since: str | None, until: str | None,
+              year: int | None, client_config: str | None) -> None:
+    """Propose least-privilege policies for the workloads of a namespace or selector, from
+    the flows in FILEs (flow log records and kernel LOG lines; - or none: standard input):
+    one StagedNetworkPolicy per workload group (same namespace and labels, less per-pod
+    ones), in a tier of its own, allowing exactly the flows seen and denying the rest at
+    the end of the tier. Peers are named by labels where an endpoint owns the address,
+    by CIDR where none does; ports are merged into ranges; a comment on each rule says how
+    many flows it covers. Stage them with tortie apply, watch the pending verdicts, then
+    tortie promote.
+
+    Exit status: 0 when every input was read, 1 when one could not be.
+    """
+    if (namespace is None) == (selector is None):
+        raise Fail("recommend: give one of --namespace NS or --selector SELECTOR")
+    now = time.time()
+    window = Window(when(since, now, "--since"), when(until, now, "--until"))
+    cluster = cluster_of(ctx, resource_files, client_config)
+    for problem in cluster.problems:
+        click.echo(f"recommend: {problem}", err=True)
+    try:
+        scope = in_scope(cluster, namespace, selector)
+    except SelectorError as exc:
+        raise Fail(f"recommend: --selector: {exc}") from None
+    summary = FlowSummary()
+    kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
+    flows = (f for f in gather(ctx, files, kernel, summary, "recommend") if window.holds(f))
+    result = recommended(cluster, flows, scope)
+    try:
+        click.echo(to_documents(result, tier, order), nl=False)
+    except BrokenPipeError:
+        discard_stdout()
+    click.echo(f"recommend: {summary}; {result.flows:,} flows of {len(scope):,} endpoint addresses in scope "
+               f"make {len(result.groups()):,} policies" + (f" ({result.unusable:,} flows without both addresses "
+                                                             "or dropped, left out)" if result.unusable else ""),
+               err=True)
+    if ctx.meta.get("failed"):
+        ctx.exit(1)
