@@ -23,9 +23,10 @@ from typing import Any, Callable, Iterator
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
 from .errors import FieldError, ResourceError, ValidationError
 from .felixconfig import FelixConfiguration
-from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy
+from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy, _Policy
 from .profile import DEFAULT_ALLOW_PROFILE, Profile, default_allow_profile
 from .resource import API_VERSION, Resource
+from .staged import StagedGlobalNetworkPolicy, StagedNetworkPolicy
 from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
 from .workloadendpoint import WorkloadEndpoint
@@ -324,7 +325,7 @@ class ResourceClient:
     # --- rules that need stored state ---------------------------------------------
 
     def _check_tier(self, resource: Resource) -> None:
-        if isinstance(resource, (NetworkPolicy, GlobalNetworkPolicy)):
+        if isinstance(resource, _Policy):  # staged ones too (clientv3 staged*.go Create)
             if self.store.get(resource_key(Tier, resource.tier, None)) is None:
                 raise NotFound(Tier, resource.tier, None)
 
@@ -332,7 +333,7 @@ class ResourceClient:
         """Built-in tiers stay; a tier with policies stays (libcalico-go clientv3 tier.go Delete)."""
         if name in BUILTIN_TIERS:
             raise NotSupported("Delete", name, f"Cannot delete {name} tier")
-        for kind in (NetworkPolicy, GlobalNetworkPolicy):
+        for kind in (NetworkPolicy, GlobalNetworkPolicy, StagedNetworkPolicy, StagedGlobalNetworkPolicy):
             if any((p.doc.get("spec") or {}).get("tier", DEFAULT_TIER) == name for p in self.list(kind).items):
                 raise NotSupported("delete", name, "Cannot delete a non-empty tier")
 
