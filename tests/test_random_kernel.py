@@ -1,4 +1,5 @@
 """Random policy sets, host endpoints and packets, kernel against model (bounded in count and time).
+Random staged policies come with them: the kernel must still equal the enforced model.
 
 The worlds mix workload policies with host endpoints of every kind (named, ``*``, by
 ``expectedIPs``, several claiming one interface) and policies in every stage, and rules and
@@ -90,16 +91,26 @@ PLACES = [0, 1, 2, "outside", "host"]
 
 
 @st.composite
+def policy_specs(draw: Any) -> dict[str, Any]:
+    stage = draw(st.sampled_from(STAGES))
+    types = [["Ingress"], ["Egress"], ["Ingress", "Egress"]]
+    return {"selector": draw(selectors), "order": draw(st.sampled_from([1, 2, None])), **stage,
+            "ingress": draw(st.lists(rules(), max_size=3)),
+            "egress": [] if "preDNAT" in stage else draw(st.lists(rules(), max_size=2)),
+            "types": ["Ingress"] if "preDNAT" in stage else draw(st.sampled_from(types))}
+
+
+@st.composite
 def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[Any, Any, str, int, int]]]:
     docs: list[dict[str, Any]] = []
     for i in range(draw(st.integers(1, 3))):
-        stage = draw(st.sampled_from(STAGES))
-        types = [["Ingress"], ["Egress"], ["Ingress", "Egress"]]
-        spec = {"selector": draw(selectors), "order": draw(st.sampled_from([1, 2, None])), **stage,
-                "ingress": draw(st.lists(rules(), max_size=3)),
-                "egress": [] if "preDNAT" in stage else draw(st.lists(rules(), max_size=2)),
-                "types": ["Ingress"] if "preDNAT" in stage else draw(st.sampled_from(types))}
-        docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"}, "spec": spec})
+        docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"},
+                     "spec": draw(policy_specs())})
+    # Staged policies, some named as enforced ones: they must change nothing in the kernel.
+    for name in draw(st.lists(st.sampled_from(["p0", "p1", "p3"]), unique=True, max_size=2)):
+        action = draw(st.sampled_from(["Set", "Delete", "Learn", "Ignore"]))
+        spec = {"stagedAction": action} if action == "Delete" else {**draw(policy_specs()), "stagedAction": action}
+        docs.append({"apiVersion": API, "kind": "StagedGlobalNetworkPolicy", "metadata": {"name": name}, "spec": spec})
     if draw(st.booleans()):
         docs.append({"apiVersion": API, "kind": "Profile", "metadata": {"name": "kns.r"},
                      "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from ..core import SCTP, TCP, UDP, Protocol, Stage, parse_protocol
 from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
                          ResourceError, Tier, WorkloadEndpoint, load_resource)
+from ..resources.kubernetes import KNP_PREFIX, KubernetesNetworkPolicy, Namespace
 from ..resources.limits import shown
 from ..resources.rule import Rule
 from ..resources.values import is_name, is_port_name
@@ -77,6 +78,9 @@ class Entity:
         return self.kind in ("WorkloadEndpoint", "HostEndpoint")
 
 
+KIND_SHORT_NAMES = {"NetworkPolicy": "np", "GlobalNetworkPolicy": "gnp", "KubernetesNetworkPolicy": "knp"}
+
+
 @dataclass(frozen=True)
 class PolicyData:
     key: str  # "<name>" (GNP) or "<namespace>/<name>" (NP): the ordering key
@@ -95,6 +99,11 @@ class PolicyData:
     apply_on_forward: bool = False
 
     @property
+    def kind_short_name(self) -> str:
+        """Felix's short kind (felix/types/policy_id.go): the %k of LOG prefixes."""
+        return KIND_SHORT_NAMES[self.kind]
+
+    @property
     def label_name(self) -> str:
         """``[<namespace>/]<short name>`` as in metric labels and NFLOG prefixes."""
         return f"{self.namespace}/{self.short_name}" if self.namespace else self.short_name
@@ -106,7 +115,7 @@ class PolicyData:
             return (Stage.UNTRACKED,)
         if self.pre_dnat:
             return (Stage.PRE_DNAT,)
-        if self.kind == "NetworkPolicy" or not self.apply_on_forward:
+        if self.namespace is not None or not self.apply_on_forward:
             return (Stage.NORMAL,)
         return (Stage.NORMAL, Stage.FORWARD)
 
@@ -226,9 +235,15 @@ def _strict(doc: Doc) -> Any:
 
 
 def policy_from_doc(key: str, doc: Doc) -> PolicyData:
-    """A NetworkPolicy or GlobalNetworkPolicy document as the policy ``key`` ("<name>" or
-    "<namespace>/<name>", given: a stored one's comes from its store key). Raises BadInput."""
+    """A NetworkPolicy, GlobalNetworkPolicy or Kubernetes NetworkPolicy document as the policy
+    ``key`` ("<name>" or "<namespace>/<name>", given: a stored one's comes from its store key).
+    A Kubernetes NetworkPolicy is the Calico policy conversion.go makes of it, known to Felix
+    by its own name and kind ``knp``, and elsewhere as ``knp.default.<name>``. Raises BadInput."""
     p = _strict(doc)
+    kind, name, short_name = p.KIND, p.name, p.name
+    if isinstance(p, KubernetesNetworkPolicy):
+        kind, short_name = p.MODEL_KIND, KNP_PREFIX + p.name
+        p = _strict(p.calico_doc())
     if not isinstance(p, (NetworkPolicy, GlobalNetworkPolicy)):
         raise BadInput(f"{doc.get('kind')} is not a policy")
     spec = p.spec
@@ -238,15 +253,18 @@ def policy_from_doc(key: str, doc: Doc) -> PolicyData:
         raise BadInput(str(exc)) from None
     namespace = p.namespace if isinstance(p, NetworkPolicy) else None
     # Felix v3.32 names a policy by its name as created (felix/types/policy_id.go).
-    return PolicyData(key, p.KIND, p.name, p.name, namespace, p.tier, spec.order, selector,
+    return PolicyData(key, kind, name, short_name, namespace, p.tier, spec.order, selector,
                       tuple(spec.types or ()), tuple(spec.ingress or ()), tuple(spec.egress or ()),
                       bool(getattr(spec, "do_not_track", False)), bool(getattr(spec, "pre_dnat", False)),
                       bool(getattr(spec, "apply_on_forward", False)))
 
 
 def profile_from_doc(name: str, doc: Doc) -> ProfileData:
-    """A Profile document as profile ``name`` (given, like a policy's key). Raises BadInput."""
+    """A Profile document as profile ``name`` (given, like a policy's key), or a Kubernetes
+    Namespace as its profile ``kns.<name>``. Raises BadInput."""
     p = _strict(doc)
+    if isinstance(p, Namespace):
+        p = _strict(p.profile_doc())
     if not isinstance(p, Profile):
         raise BadInput(f"{doc.get('kind')} is not a Profile")
     return ProfileData(name, dict(p.metadata.labels or {}), dict(p.spec.labels_to_apply or {}),
@@ -261,4 +279,4 @@ def tier_order(doc: Doc) -> float | None:
 
 
 ENTITY_KINDS = {k.KIND for k in (WorkloadEndpoint, HostEndpoint, NetworkSet, GlobalNetworkSet)}
-POLICY_KINDS = {k.KIND for k in (NetworkPolicy, GlobalNetworkPolicy)}
+POLICY_KINDS = {k.model_kind() for k in (NetworkPolicy, GlobalNetworkPolicy, KubernetesNetworkPolicy)}
