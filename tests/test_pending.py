@@ -8,6 +8,7 @@ the same meaning."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ from hypothesis import strategies as st
 from tortie.config import settings_for
 from tortie.core import BY_NAME
 from tortie.model import explain, pending_plans, store_plans
-from tortie.resources import ResourceError, StoredResource, load_resource
+from tortie.resources import NotFound, NotSupported, ResourceClient, ResourceError, StoredResource, load_resource
 from tortie.resources.promote import promote_staged
+from tortie.resources.staged import STAGED_KINDS
 from tortie.resources.stored import resource_key
+from tortie.store import open_store
 
 from .cli import run_cli
 from .profiles import examples
@@ -157,3 +160,26 @@ def test_explain_shows_both_verdicts(tmp_path: Path) -> None:
             "Denied by: default|n/lockdown|-1|deny") in text
     assert run_cli(["delete", "snp", "lockdown", "-n", "n"], datastore=url)[0] == 0
     assert run_cli(args, datastore=url)[1].endswith("Pending verdict: the same (there are no staged policies).\n")
+
+
+@settings(max_examples=examples(25))
+@given(stores())
+def test_pending_is_what_promote_enforces(
+        store: tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+    enforced, staged, _ = store
+    config = {NODE: settings_for(NODE)}
+    with tempfile.TemporaryDirectory() as tmp, open_store(f"sqlite://{tmp}/t.db") as db:
+        client = ResourceClient(db)
+        client.ensure_defaults()
+        for doc in WORLD + enforced + staged:
+            client.create(load_resource(doc))
+        before = client.snapshot().items
+        for item in before:
+            if item.kind in STAGED_KINDS:
+                try:
+                    client.promote(item.kind, item.name, item.namespace)
+                except (NotFound, NotSupported):  # a Delete of nothing, an Ignore: nothing to do
+                    pass
+        after = client.snapshot().items
+    assert all(item.doc["spec"]["stagedAction"] in ("Ignore", "Delete") for item in after if item.kind in STAGED_KINDS)
+    assert verdicts(pending_plans(before, config)) == verdicts(store_plans(after, config))

@@ -25,7 +25,7 @@ GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-leve
 # command runs (or help lists them all): a `get` never pays for the agent, the lab or prometheus_client.
 LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "validate": "write",
                  "get": "get", "label": "label", "patch": "patch", "config": "config", "explain": "explain",
-                 "agent": "agent", "lab": "lab", "store": "store", "logs": "logs"}
+                 "agent": "agent", "lab": "lab", "store": "store", "logs": "logs", "promote": "promote"}
 
 
 class LazyGroup(click.Group):
