@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tortie.calc import Calculator
+from tortie.config import settings_for
+from tortie.core import TCP
+from tortie.model import explain, plan_for
 from tortie.resources import ResourceError, kind_from_cli, load_resource
 
 from .cli import run_cli
@@ -152,3 +156,24 @@ def test_cli_apply_get_delete_and_tier_rules(tmp_path: Path) -> None:
         staged("StagedNetworkPolicy", {"stagedAction": "Delete", "ingress": [{"action": "Allow"}]})))
     assert (code, out.count("\n")) == (1, 1) and "should all be zero-value if stagedAction is Delete" in out
     assert _cli(tmp_path, "get", "snp", "-A") == (0, "NAMESPACE   NAME   TIER   \n\n")
+
+
+def test_staged_policies_never_reach_the_dataplane() -> None:
+    """A tier whose only policy for an endpoint is staged is not in its view: no end-of-tier
+    deny (felix/calc gives the dataplane no staged policy); a broken staged document is ignored."""
+    wep = {"apiVersion": API, "kind": "WorkloadEndpoint", "metadata": {"name": "n1-k8s-a-eth0", "namespace": "ns1"},
+           "spec": {"node": "n1", "orchestrator": "k8s", "pod": "a", "endpoint": "eth0", "interfaceName": "calia",
+                    "ipNetworks": ["10.0.0.1/32"], "profiles": ["projectcalico-default-allow"]}}
+    tier = {"apiVersion": API, "kind": "Tier", "metadata": {"name": "security"}, "spec": {"order": 10}}
+    sgnp = staged("StagedGlobalNetworkPolicy", {"tier": "security", "selector": "all()",
+                                                "ingress": [{"action": "Deny"}]}, name="security.lock")
+    allow = {"apiVersion": API, "kind": "Profile", "metadata": {"name": "projectcalico-default-allow"},
+             "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}}
+    calc = Calculator("n1")
+    delta = calc.load([load_resource(d).output() for d in (allow, wep, tier, sgnp)])
+    broken = {**sgnp, "spec": {"selector": "all(", "stagedAction": 7}}
+    assert not calc.update(broken).problems and not delta.problems
+    view = calc.view()
+    assert not view.policies and all(not tiers for ep in view.endpoints.values() for tiers in ep.tiers.values())
+    _, result = explain(plan_for(view, settings_for("n1")), "10.0.0.9", "10.0.0.1", TCP.number, 1000, 80)
+    assert str(result.verdict) == "allow"
