@@ -20,7 +20,7 @@ from tortie.config import settings_for
 from tortie.core import BY_NAME
 from tortie.model import explain, pending_plans, store_plans
 from tortie.resources import NotFound, NotSupported, ResourceClient, ResourceError, StoredResource, load_resource
-from tortie.resources.promote import promote_staged
+from tortie.resources.promote import PendingFeed, promote_staged
 from tortie.resources.staged import STAGED_KINDS
 from tortie.resources.stored import resource_key
 from tortie.store import open_store
@@ -183,3 +183,34 @@ def test_pending_is_what_promote_enforces(
         after = client.snapshot().items
     assert all(item.doc["spec"]["stagedAction"] in ("Ignore", "Delete") for item in after if item.kind in STAGED_KINDS)
     assert verdicts(pending_plans(before, config)) == verdicts(store_plans(after, config))
+
+
+@settings(max_examples=examples(60))
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 5), stores()), min_size=1, max_size=6))
+def test_the_pending_feed_keeps_promote_staged_of_the_store(
+        steps: list[tuple[bool, int, tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]]) -> None:
+    """Random writes and deletes: the changes PendingFeed gives, applied to a copy, always make
+    ``promote_staged`` of the store."""
+    feed = PendingFeed()
+    store: dict[str, StoredResource] = {}
+    pending = {i.key: i for i in feed.load([])}
+    for delete, pick, (enforced, staged, _) in steps:
+        try:
+            items = stored(enforced + staged)
+        except ResourceError:
+            continue
+        if delete and store:
+            gone = sorted(store)[pick % len(store)]
+            changes = feed.delete(store.pop(gone))
+        elif items:
+            item = items[pick % len(items)]
+            store[item.key] = item
+            changes = feed.update(item)
+        else:
+            continue
+        for change in changes:
+            if isinstance(change, StoredResource):
+                pending[change.key] = change
+            else:
+                pending.pop(change.key, None)
+        assert pending == {i.key: i for i in promote_staged(store.values())}

@@ -72,6 +72,7 @@ class Entity:
     profiles: tuple[str, ...] = ()
     ports: tuple[NamedPort, ...] = ()
     members: tuple[str, ...] = ()  # the addresses as IP-set members
+    workload: str | None = None  # a workload endpoint's pod or workload name (flow logs name it so)
 
     @property
     def is_endpoint(self) -> bool:
@@ -223,8 +224,10 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
             _INTERFACE.fullmatch(interface) or (kind == "HostEndpoint" and interface == "*"))):
         raise BadInput(f"spec.interfaceName '{shown(interface)}' is not an interface name")
     nets, members = _networks(addresses, "addresses")
+    workload = spec.get("pod") or spec.get("workload")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
-                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members)
+                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members,
+                  workload if isinstance(workload, str) else None)
 
 
 def _strict(doc: Doc) -> Any:

@@ -4,14 +4,14 @@ what ``tortie explain`` tells. It evaluates the node plan the kernel's rules com
 from __future__ import annotations
 
 from ..plan import Plan
-from .evaluate import Result, evaluate
+from .evaluate import PolicyHit, Result, StageHits, evaluate
 from .packet import Packet
 from .path import Hop, PathResult, evaluate_path
 from .pending import pending_plans, store_plans
 from .placement import EXTERNAL_INTERFACE, host_interfaces, plan_for, route
 
-__all__ = ["EXTERNAL_INTERFACE", "Hop", "Packet", "PathResult", "Result", "evaluate", "evaluate_path", "explain",
-           "host_interfaces", "pending_plans", "plan_for", "route", "store_plans"]
+__all__ = ["EXTERNAL_INTERFACE", "Hop", "Packet", "PathResult", "PolicyHit", "Result", "StageHits", "evaluate",
+           "evaluate_path", "explain", "host_interfaces", "pending_plans", "plan_for", "route", "store_plans"]
 
 
 def explain(plan: Plan, src: str, dst: str, protocol: int, sport: int | None = None, dport: int | None = None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from .kubernetes import KNP_PREFIX, KubernetesNetworkPolicySpec, calico_policy_doc
+from .kubernetes import KNP_PREFIX, KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, calico_policy_doc
 from .policy import (GLOBAL_POLICY_NAME, NETWORK_POLICY_NAME, GlobalNetworkPolicy, GlobalNetworkPolicySpec,
                      NetworkPolicy, NetworkPolicySpec, _Policy)
 from .resource import Resource, check_annotations, check_labels
@@ -89,7 +89,7 @@ class _StagedPolicy(_Policy):
     with the spec's own for stagedAction."""
 
     __slots__ = ()
-    ENFORCED: ClassVar[type[_Policy]]
+    ENFORCED: ClassVar[type[Resource]]
     spec: StagedNetworkPolicySpec | StagedGlobalNetworkPolicySpec
 
     def client_defaults(self) -> None:
@@ -148,6 +148,7 @@ class StagedKubernetesNetworkPolicy(Resource):
     PLURAL = "stagedkubernetesnetworkpolicies"
     NAMES = ("stagedkubernetesnetworkpolicy", "stagedkubernetesnetworkpolicies", "stagedkubernetespolicy", "sknp",
              "stagedkubernetespolicies", "skpol", "skpols")
+    ENFORCED = KubernetesNetworkPolicy
 
     spec: StagedKubernetesNetworkPolicySpec = field("spec", StagedKubernetesNetworkPolicySpec, omit=Omit.NEVER)
 
