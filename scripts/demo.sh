@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: a lab node with three workloads, policy enforced by the agent, then audit
-# mode switched on with the user's own calicoctl runbook (tortie in its place), and the
-# calico-drop lines shown as syslog records them. Pass --keep to leave the lab running.
+# The main job: a lab node with three workloads, policy enforced by the agent, a staged policy
+# previewed and promoted, then audit mode switched on with the user's own calicoctl runbook
+# (tortie in its place), and the calico-drop lines shown as syslog records them. Pass --keep
+# to leave the lab running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -50,6 +51,31 @@ step "tortie lab probe backend database:5432"
 tortie lab probe backend database:5432
 step "tortie lab probe frontend database:5432"
 tortie lab probe frontend database:5432
+
+echo; echo "# One policy at a time: stage a tightening policy, see what it would deny, then promote it."
+flows="$work/flowlogs"
+step "tortie patch felixconfig default -p '{\"spec\":{\"flowLogsFileEnabled\":true,...}}'   # flow logs with policies"
+tortie patch felixconfig default -p "{\"spec\":{\"flowLogsFileEnabled\":true,\"flowLogsFileDirectory\":\"$flows\",
+  \"flowLogsFlushInterval\":\"1s\",\"flowLogsFileIncludePolicies\":true}}"
+step "tortie apply -f examples/staged.yaml        # only the frontend may reach the backend: staged"
+tortie apply -f "$repo/examples/staged.yaml"
+tortie lab wait >/dev/null
+step "tortie lab probe database backend:9000      # enforced: allowed; pending: denied"
+tortie lab probe database backend:9000
+step "grep '\"dest_port\":9000' $flows/flows.log   # the flow log: enforced allow, pending deny"
+for _ in $(seq 100); do grep -q '"dest_port":9000' "$flows/flows.log" 2>/dev/null && break; sleep 0.1; done
+grep '"dest_port":9000' "$flows/flows.log" | grep '"reporter":"dst"' | tail -n 1
+step "tortie explain --node node-a --src 198.18.20.30:40000 --dst 198.18.10.20:9000 --proto TCP"
+tortie explain --node node-a --src 198.18.20.30:40000 --dst 198.18.10.20:9000 --proto TCP
+step "tortie promote sgnp backend-access --dry-run"
+tortie promote sgnp backend-access --dry-run
+step "tortie promote sgnp backend-access"
+tortie promote sgnp backend-access
+tortie lab wait >/dev/null
+step "tortie lab probe database backend:9000      # now enforced: denied"
+tortie lab probe database backend:9000
+step "tortie lab probe frontend backend:9000      # the frontend still gets through"
+tortie lab probe frontend backend:9000
 
 cat > node-node-a.yaml <<'YAML'
 apiVersion: projectcalico.org/v3

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tortie.store import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError,
-                          KeyNotFoundError, Store, TooLargeError, Watch, open_store)
+                          KeyNotFoundError, Op, OpKind, Store, TooLargeError, Watch, open_store)
 
 from .wait import wait_until
 
@@ -73,6 +73,33 @@ class StoreContract:
             store.delete("/k/a")
         # A failed write does not move the revision.
         assert store.revision() == start + 4
+
+    def test_a_commit_writes_all_or_nothing(self, store: Store) -> None:
+        a = store.create("/t/a", b"a")
+        b = store.create("/t/b", b"b")
+        start = store.revision()
+        for ops, error in (
+                ([Op(OpKind.CREATE, "/t/c", b"c"), Op(OpKind.CREATE, "/t/a", b"x")], KeyExistsError),
+                ([Op(OpKind.DELETE, "/t/a", expected_revision=a.mod_revision), Op(OpKind.UPDATE, "/t/z", b"z")],
+                 KeyNotFoundError),
+                ([Op(OpKind.UPDATE, "/t/a", b"x"), Op(OpKind.DELETE, "/t/b", expected_revision=a.mod_revision)],
+                 ConflictError),
+                ([Op(OpKind.CREATE, "/t/c", b"c"), Op(OpKind.CREATE, "/t/d", b"d" * (MAX_VALUE + 1))],
+                 TooLargeError)):
+            with pytest.raises(error):
+                store.commit(ops)
+            assert store.revision() == start and [kv.key for kv in store.list("/t/")[0]] == ["/t/a", "/t/b"]
+        with store.watch("/t/", start + 1) as watch:
+            new, gone, changed = store.commit([Op(OpKind.CREATE, "/t/c", b"c"),
+                                               Op(OpKind.DELETE, "/t/a", expected_revision=a.mod_revision),
+                                               Op(OpKind.UPDATE, "/t/b", b"B", b.mod_revision)])
+            assert (new.value, gone.value, changed.value, changed.version) == (b"c", b"a", b"B", 2)
+            assert store.get("/t/a") is None and store.get("/t/b") == changed
+            events: list[Event] = []
+            wait_until("the commit's three events", lambda: gather(watch, events), lambda got: len(got) >= 3)
+        assert [(e.type, e.kv.key) for e in events] == [
+            (EventType.PUT, "/t/c"), (EventType.DELETE, "/t/a"), (EventType.PUT, "/t/b")]
+        assert store.revision() == changed.mod_revision
 
     def test_list_prefix_in_key_order_with_revision(self, store: Store) -> None:
         for key in ("/p/b", "/p/a", "/q/a", "/p/c/d"):

@@ -224,11 +224,12 @@ def test_fragment_order_negations_and_families() -> None:
                  source={"nets": ["198.18.0.0/16"], "notNets": ["198.18.9.0/24"], "selector": "a == 'b'",
                          "notSelector": "c == 'd'"})
     blocks, match = _match(rule, 4)
-    assert blocks == []
+    # One -s per rule: beside the inline net, the negated one is a block (felix/rules/policy.go).
+    assert blocks == ["-j MARK --set-mark 0x80000/0x180000", "-s 198.18.9.0/24 -j MARK --set-mark 0x0/0x80000"]
     words = match.split()
-    assert words[:4] == ["-p", "icmp", "-s", "198.18.0.0/16"]
-    assert match.index("--match-set") < match.index("--icmp-type 8/0") < match.index("! -s 198.18.9.0/24") \
-        < match.index("! --icmp-type 3")
+    assert words[:8] == ["-m", "mark", "--mark", "0x80000/0x80000", "-p", "icmp", "-s", "198.18.0.0/16"]
+    assert match.count("-s ") == 1
+    assert match.index("--match-set") < match.index("--icmp-type 8/0") < match.index("! --icmp-type 3")
     # With a selector, the notSelector is folded into its set (felix/calc/rule_scanner.go,
     # combineMatchesIfPossible); alone, it is a negated set match.
     assert match.count("--match-set") == 1 and "! --match-set" not in match

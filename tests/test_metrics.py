@@ -1,5 +1,5 @@
 """Denied-packet metrics from a real agent in a lab node: exact packet and byte counts for
-every kind of denial, whatever the override; retention; TLS; a flood; the flow stream."""
+every kind of denial, whatever the override; retention; TLS; a flood; the flow logs."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tortie.calc import Calculator
 from tortie.config import settings_for
-from tortie.core import UDPLITE
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.model import Packet, evaluate
 from tortie.plan import build_plan
 from tortie.resources import ResourceClient, load_resource
+from tortie.resources.staged import StagedGlobalNetworkPolicy
 from tortie.store import open_store
 
 from .cli import TORTIE
@@ -257,47 +257,80 @@ def test_flood_is_counted_or_its_loss_is_reported(node: MetricsNode) -> None:
     assert node.denied().get(("calico_denied_bytes", label, A[0]), 0) >= counted * 46
 
 
-def test_denied_flow_stream(node: MetricsNode, tmp_path: Path) -> None:
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _sum(records: list[dict], field: str) -> int:
+    return sum(r[field] for r in records)
+
+
+def test_flow_logs_of_allowed_and_denied_flows(node: MetricsNode, tmp_path: Path) -> None:
+    """N allowed UDP flows (conntrack) and M denied ones (NFLOG), each of 3 packets: exact
+    counts, actions, reporters and both policy lists, at the default aggregation (allowed 2,
+    denied 1) and at level 0. A staged Delete of "guard" shows in the pending policies."""
     directory = tmp_path / "flows"
-    node.wait_applied(node.write_config(flowLogsFileEnabled=True, flowLogsFileDirectory=str(directory),
-                                        flowLogsFlushInterval="1s", dropActionOverride="LogAndAccept"))
+    path = directory / "flows.log"
+    with open_store(node.url) as store:
+        staged = ResourceClient(store).create(load_resource(
+            {"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
+             "metadata": {"name": "guard"}, "spec": {"stagedAction": "Delete"}}))
+    node.wait_applied(node.write_config(
+        flowLogsFileEnabled=True, flowLogsFileDirectory=str(directory), flowLogsFlushInterval="1s",
+        flowLogsFileIncludePolicies=True, flowLogsFileIncludeLabels=True, dropActionOverride="Drop"))
     try:
-        node.blast(A[1], B[1], 9002, 4, 20, sport=34000)
-        node.blast(A[0], B[0], 9013, 3, 20, sport=34100)
-        path = directory / "denied-flows.jsonl"
-        records = wait_until("records of both flows", lambda: [json.loads(line) for line in path.read_text().splitlines()]
-                             if path.exists() else [], lambda found: {9002, 9013} <= {r["dstPort"] for r in found})
-        by_port = {r["dstPort"]: r for r in records}
-        ingress, egress = by_port[9002], by_port[9013]
-        assert ingress | {"firstSeen": None, "lastSeen": None} == {
-            "node": "n1", "endpoint": "shop/n1-k8s-b-eth0", "direction": "ingress", "tier": "default",
-            "policy": "guard", "profile": False, "ruleIndex": -1, "action": "accept", "srcIP": A[1], "dstIP": B[1],
-            "protocol": 17, "srcPort": 34000, "dstPort": 9002, "packets": 4, "bytes": 4 * 68,
-            "firstSeen": None, "lastSeen": None}
-        assert (egress["endpoint"], egress["direction"], egress["tier"], egress["policy"], egress["ruleIndex"],
-                egress["packets"]) == ("shop/n1-k8s-a-eth0", "egress", None, "__NO_MATCH__", 0, 3)
+        allowed, denied = 4, 2
+        node.blast(A[0], B[0], 9004, 3 * allowed, 20, flows=allowed, sport=36000)
+        node.blast(A[0], B[0], 9001, 3 * denied, 20, flows=denied, sport=36100)
+
+        def settled(records: list[dict]) -> bool:
+            allow = [r for r in records if r["action"] == "allow" and r["dest_port"] == 9004]
+            deny = [r for r in records if r["action"] == "deny" and r["dest_port"] == 9001]
+            return _sum([r for r in allow if r["reporter"] == "dst"], "packets_in") >= 3 * allowed \
+                and _sum(deny, "packets_in") >= 3 * denied
+        records = wait_until("the flow records", lambda: _records(path), settled)
+        src = [r for r in records if r["dest_port"] == 9004 and r["reporter"] == "src"]
+        dst = [r for r in records if r["dest_port"] == 9004 and r["reporter"] == "dst"]
+        deny = [r for r in records if r["dest_port"] == 9001 and r["packets_in"]]  # earlier tests' flows: none
+        size = 3 * 48  # three IPv4 UDP packets of 20 bytes of payload
+        assert (_sum(src, "packets_out"), _sum(src, "bytes_out"), _sum(src, "packets_in")) == (
+            3 * allowed, size * allowed, 0)
+        assert (_sum(dst, "packets_in"), _sum(dst, "bytes_in"), _sum(dst, "num_flows_started")) == (
+            3 * allowed, size * allowed, allowed)
+        assert (_sum(deny, "packets_in"), _sum(deny, "bytes_in"), _sum(deny, "num_flows_started")) == (
+            3 * denied, size * denied, denied)
+        first = dst[0]
+        assert {k: first[k] for k in ("action", "reporter", "proto", "source_ip", "source_name", "source_name_aggr",
+                                      "source_namespace", "source_type", "source_port", "dest_ip", "dest_name",
+                                      "dest_name_aggr", "dest_port", "dest_type", "policies", "host")} == {
+            "action": "allow", "reporter": "dst", "proto": "udp", "source_ip": None, "source_name": "-",
+            "source_name_aggr": "a", "source_namespace": "shop", "source_type": "wep", "source_port": None,
+            "dest_ip": None, "dest_name": "-", "dest_name_aggr": "b", "dest_port": 9004, "dest_type": "wep",
+            "policies": {"enforced_policies": ["0|default|guard|allow|2"],
+                         "pending_policies": ["0|__PROFILE__|__PROFILE__.__NO_MATCH__|deny|0"]},
+            "host": "n1"}
+        assert first["dest_labels"] == {"labels": ["app=b", "projectcalico.org/namespace=shop",
+                                                   "projectcalico.org/orchestrator=k8s"]}
+        assert src[0]["policies"]["enforced_policies"] == ["0|default|leash|allow|2"]
+        assert {(r["action"], r["reporter"], r["source_ip"], r["source_port"], r["dest_ip"]) for r in deny} == {
+            ("deny", "dst", A[0], None, B[0])}  # level 1: source ports merged, addresses kept
+        assert deny[0]["policies"]["enforced_policies"] == ["0|default|guard|deny|0"]
+        assert all(r["start_time"] <= r["end_time"] for r in records)
+
+        node.wait_applied(node.write_config(flowLogsFileAggregationKindForAllowed=0))
+        path.unlink()
+        node.blast(A[0], B[0], 9004, 2 * 3, 20, flows=2, sport=37000)
+        records = wait_until("the level-0 records", lambda: _records(path), lambda found: sum(
+            r["packets_in"] for r in found if r["reporter"] == "dst" and r["source_port"] in (37000, 37001)) >= 6)
+        by_port = {r["source_port"]: r for r in records if r["reporter"] == "dst" and r["dest_port"] == 9004
+                   and r["source_port"] in (37000, 37001)}
+        assert set(by_port) == {37000, 37001}
+        assert {(r["source_ip"], r["source_name"], r["dest_ip"], r["num_flows"]) for r in by_port.values()} == {
+            (A[0], "a", B[0], 1)}
     finally:
-        node.wait_applied(node.write_config(flowLogsFileEnabled=None, flowLogsFileDirectory=None,
-                                            flowLogsFlushInterval=None))
-
-
-def test_udplite_flows_keep_their_ports(node: MetricsNode, tmp_path: Path) -> None:
-    """The flow log takes ports from the protocol table the model uses: UDP-Lite has them."""
-    directory = tmp_path / "flows"
-    node.wait_applied(node.write_config(flowLogsFileEnabled=True, flowLogsFileDirectory=str(directory),
-                                        flowLogsFlushInterval="1s", dropActionOverride="Drop"))
-    try:
-        node.blast(A[0], B[0], 9002, 2, 20, sport=35000, proto="udplite")
-        path = directory / "denied-flows.jsonl"
-
-        def udplite() -> list[dict]:
-            lines = path.read_text().splitlines() if path.exists() else []
-            return [r for r in map(json.loads, lines) if r["protocol"] == UDPLITE.number]
-
-        record = wait_until("a UDP-Lite flow record", udplite, timeout=10)[0]
-        assert (record["srcPort"], record["dstPort"], record["packets"]) == (35000, 9002, 2)
-        assert [f"{record['tier']}|{record['policy']}|{record['ruleIndex']}|deny"] == \
-            model_labels(A[0], B[0], 9002, UDPLITE.number)
-    finally:
-        node.wait_applied(node.write_config(flowLogsFileEnabled=None, flowLogsFileDirectory=None,
-                                            flowLogsFlushInterval=None, dropActionOverride=None))
+        with open_store(node.url) as store:
+            ResourceClient(store).delete(StagedGlobalNetworkPolicy, "guard", None, staged["metadata"]["resourceVersion"])
+        node.wait_applied(node.write_config(
+            flowLogsFileEnabled=None, flowLogsFileDirectory=None, flowLogsFlushInterval=None,
+            flowLogsFileIncludePolicies=None, flowLogsFileIncludeLabels=None, dropActionOverride=None,
+            flowLogsFileAggregationKindForAllowed=None))

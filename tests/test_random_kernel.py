@@ -1,4 +1,5 @@
 """Random policy sets, host endpoints and packets, kernel against model (bounded in count and time).
+Random staged policies come with them: the kernel must still equal the enforced model.
 
 The worlds mix workload policies with host endpoints of every kind (named, ``*``, by
 ``expectedIPs``, several claiming one interface) and policies in every stage, and rules and
@@ -106,21 +107,30 @@ PLACES = [0, 1, 2, "outside", "host"]
 
 
 @st.composite
+def policy_specs(draw: Any) -> dict[str, Any]:
+    stage = draw(st.sampled_from(STAGES))
+    types = [["Ingress"], ["Egress"], ["Ingress", "Egress"]]
+    return {"selector": draw(selectors), "order": draw(st.sampled_from([1, 2, None])), **stage,
+            "tier": draw(st.sampled_from(TIERS)), "ingress": draw(st.lists(rules(), max_size=3)),
+            "egress": [] if "preDNAT" in stage else draw(st.lists(rules(), max_size=2)),
+            "types": ["Ingress"] if "preDNAT" in stage else draw(st.sampled_from(types))}
+
+
+@st.composite
 def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[Any, Any, str, int, int]]]:
     docs: list[dict[str, Any]] = []
     for i in range(draw(st.integers(1, 3))):
-        stage = draw(st.sampled_from(STAGES))
-        types = [["Ingress"], ["Egress"], ["Ingress", "Egress"]]
-        spec = {"selector": draw(selectors), "order": draw(st.sampled_from([1, 2, None])), **stage,
-                "tier": draw(st.sampled_from(TIERS)),
-                "ingress": draw(st.lists(rules(), max_size=3)),
-                "egress": [] if "preDNAT" in stage else draw(st.lists(rules(), max_size=2)),
-                "types": ["Ingress"] if "preDNAT" in stage else draw(st.sampled_from(types))}
-        if not stage and draw(st.booleans()):
+        spec = draw(policy_specs())
+        if not {"applyOnForward", "preDNAT", "doNotTrack"} & spec.keys() and draw(st.booleans()):
             docs.append({"apiVersion": API, "kind": "NetworkPolicy", "metadata": {"name": f"p{i}", "namespace": "r"},
                          "spec": spec})
         else:
             docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"}, "spec": spec})
+    # Staged policies, some named as enforced ones: they must change nothing in the kernel.
+    for name in draw(st.lists(st.sampled_from(["p0", "p1", "p3"]), unique=True, max_size=2)):
+        action = draw(st.sampled_from(["Set", "Delete", "Learn", "Ignore"]))
+        spec = {"stagedAction": action} if action == "Delete" else {**draw(policy_specs()), "stagedAction": action}
+        docs.append({"apiVersion": API, "kind": "StagedGlobalNetworkPolicy", "metadata": {"name": name}, "spec": spec})
     if draw(st.booleans()):  # a network set of both families: each family matches its own members
         docs.append({"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "mixed", "labels": {"list": "mixed"}},
                      "spec": {"nets": ["198.18.42.0/24", "2001:db8:40::2/128"]}})

@@ -1,14 +1,21 @@
-"""The exporter's text and the flow stream's file handling, without a kernel."""
+"""The exporter's text, and the flow logs' records and file handling, without a kernel."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import generate_latest
 
 from tortie.agent.metrics import DeniedMetrics, denied_registry
-from tortie.collector import FlowKey, FlowLog
+from tortie.collector import Conn, FlowLogConfig, FlowLogs, parse, write_rotated
+from tortie.config import settings_for
+from tortie.core import Direction
+from tortie.model import pending_plans, store_plans
+from tortie.resources import StoredResource, load_resource
+from tortie.resources.stored import resource_key
 
 
 def test_exposition_matches_the_spec_example() -> None:
@@ -39,33 +46,103 @@ def test_series_expire_after_their_last_packet_and_restart_from_zero() -> None:
     assert b"} 1.0" in generate_latest(denied_registry(denied))
 
 
-def key(dport: int) -> FlowKey:
-    return FlowKey("shop/web", "ingress", "default", "guard", -1, "drop", "198.18.0.1", "198.18.0.2", 17, 4000, dport)
+API = "projectcalico.org/v3"
+WEB, DB = "198.18.0.1", "198.18.0.2"
+WORLD = [
+    *({"apiVersion": API, "kind": "WorkloadEndpoint",
+       "metadata": {"name": f"n1-k8s-{pod}-eth0", "namespace": "shop", "labels": {"app": pod}},
+       "spec": {"node": "n1", "orchestrator": "k8s", "pod": pod, "endpoint": "eth0", "interfaceName": f"cali{pod}",
+                "ipNetworks": [f"{ip}/32"], "profiles": ["kns.shop"]}} for pod, ip in (("web", WEB), ("db", DB))),
+    {"apiVersion": API, "kind": "Profile", "metadata": {"name": "kns.shop"},
+     "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}},
+    {"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": "db"},
+     "spec": {"selector": "app == 'db'", "ingress": [{"action": "Allow", "protocol": "TCP",
+                                                      "destination": {"ports": [5432]}}]}},
+    {"apiVersion": API, "kind": "StagedGlobalNetworkPolicy", "metadata": {"name": "db"},
+     "spec": {"selector": "app == 'db'", "ingress": [{"action": "Deny", "source": {"selector": "app == 'web'"}}]}},
+]
 
 
-def test_flows_are_aggregated_per_window_and_written_as_json_lines(tmp_path: Path) -> None:
-    flows = FlowLog("n1", str(tmp_path / "dir"), 1 << 20, 3)
-    flows.add(key(80), 2, 120, 1000.0)
-    flows.add(key(80), 1, 60, 1002.5)
-    flows.add(key(81), 1, 60, 1001.0)
-    assert flows.flush() == 2
-    assert flows.flush() == 0  # a new window starts empty
-    records = [json.loads(line) for line in (tmp_path / "dir" / "denied-flows.jsonl").read_text().splitlines()]
-    first = next(r for r in records if r["dstPort"] == 80)
-    assert (first["packets"], first["bytes"], first["firstSeen"], first["lastSeen"]) == (
-        3, 180, "1970-01-01T00:16:40.000Z", "1970-01-01T00:16:42.500Z")
-    assert (first["node"], first["endpoint"], first["policy"], first["ruleIndex"], first["action"]) == (
-        "n1", "shop/web", "guard", -1, "drop")
+def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1) -> FlowLogs:
+    items = [StoredResource(resource_key(type(r), r.name, r.namespace), type(r), r.name, r.namespace, r.output())
+             for r in map(load_resource, WORLD)]
+    config = {"n1": settings_for("n1")}
+    logs = FlowLogs("n1")
+    logs.update(store_plans(items, config)["n1"], pending_plans(items, config)["n1"],
+                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, False, True))
+    return logs
+
+
+def conn(cid: int, sport: int, counters: tuple[int, int, int, int] = (0, 0, 0, 0), state: str = "") -> Conn:
+    return Conn(cid, 6, WEB, DB, sport, 5432, *counters, state)
+
+
+def records(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (tmp_path / "flows" / "flows.log").read_text().splitlines()]
+
+
+def test_conntrack_lines() -> None:
+    tcp = parse("ipv4     2 tcp      6 119 TIME_WAIT src=198.18.0.1 dst=198.18.0.2 sport=40000 dport=5432 "
+                "packets=4 bytes=216 src=198.18.0.2 dst=198.18.0.1 sport=5432 dport=40000 packets=3 bytes=218 "
+                "[ASSURED] mark=0 use=1 id=9")
+    assert tcp == Conn(9, 6, WEB, DB, 40000, 5432, 4, 216, 3, 218, "TIME_WAIT") and tcp.completed
+    udp = parse("ipv6     10 udp      17 29 src=2001:db8::1 dst=2001:db8::2 sport=5 dport=53 packets=2 bytes=120 "
+                "[UNREPLIED] src=2001:db8::2 dst=2001:db8::1 sport=53 dport=5 packets=0 bytes=0 mark=0 use=1 id=7")
+    assert udp is not None and (udp.src, udp.packets_out, udp.packets_in, udp.state, udp.completed) == (
+        "2001:db8::1", 2, 0, "", False)
+    icmp = parse("ipv4     2 icmp     1 29 src=198.18.0.1 dst=198.18.0.2 type=8 code=0 id=3 packets=1 bytes=84 "
+                 "[UNREPLIED] src=198.18.0.2 dst=198.18.0.1 type=0 code=0 id=3 packets=0 bytes=0 mark=0 use=1 id=11")
+    assert icmp is not None and (icmp.protocol, icmp.sport, icmp.dport, icmp.id) == (1, None, None, 11)
+    assert parse("conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.") is None
+
+
+def test_connections_are_counted_per_reporter_with_both_policy_lists(tmp_path: Path) -> None:
+    logs = flow_logs(tmp_path)
+    logs.listed([conn(7, 39000, (9, 900, 9, 900), "ESTABLISHED")], time.monotonic())  # the first: a baseline
+    logs.listed([conn(7, 39000, (9, 900, 9, 900), "ESTABLISHED"), conn(1, 40000, (3, 180, 2, 120), "ESTABLISHED"),
+                 conn(2, 40001, (5, 300, 4, 240), "CLOSE")], time.monotonic())
+    assert logs.flush() == 2
+    by_reporter = {r["reporter"]: r for r in records(tmp_path)}
+    src, dst = by_reporter["src"], by_reporter["dst"]
+    assert (src["packets_out"], src["bytes_out"], src["packets_in"], src["bytes_in"]) == (8, 480, 6, 360)
+    assert (dst["packets_in"], dst["bytes_in"], dst["packets_out"], dst["bytes_out"]) == (8, 480, 6, 360)
+    assert (dst["num_flows"], dst["num_flows_started"], dst["num_flows_completed"]) == (3, 2, 1)
+    assert (dst["source_ip"], dst["source_port"], dst["source_name"], dst["source_name_aggr"]) == (
+        None, None, "-", "web")  # level 2
+    assert dst["policies"] == {"enforced_policies": ["0|default|db|allow|0"],
+                               "pending_policies": ["0|default|db|deny|0"]}
+    assert src["policies"] == {"enforced_policies": ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
+                               "pending_policies": ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"]}
+    logs.listed([conn(1, 40000, (4, 240, 2, 120), "TIME_WAIT")], time.monotonic())  # 7 and 2 are gone
+    assert logs.flush() == 2
+    later = {r["reporter"]: r for r in records(tmp_path)[2:]}["dst"]
+    # 1 reached TIME_WAIT and 7 went unseen; 2 had completed (CLOSE) before: counted once.
+    assert (later["packets_in"], later["num_flows"], later["num_flows_started"], later["num_flows_completed"]) == (
+        1, 1, 0, 2)
+    logs.listed([], time.monotonic())
+    assert logs.flush() == 0  # nothing happened
+
+
+def test_aggregation_levels_and_denied_flows(tmp_path: Path) -> None:
+    logs = flow_logs(tmp_path, allowed=0, denied=1)
+    logs.listed([], time.monotonic())
+    logs.listed([conn(1, 40000), conn(2, 40001)], time.monotonic())
+    logs.denied(Direction.INGRESS, WEB, DB, 6, 50000, 22, 2, 120)
+    logs.denied(Direction.INGRESS, WEB, DB, 6, 50001, 22, 1, 60)
+    logs.flush()
+    allowed = [r for r in records(tmp_path) if r["action"] == "allow" and r["reporter"] == "dst"]
+    assert sorted((r["source_port"], r["source_ip"], r["source_name"], r["num_flows"]) for r in allowed) == [
+        (40000, WEB, "web", 1), (40001, WEB, "web", 1)]
+    denied = [r for r in records(tmp_path) if r["action"] == "deny"]
+    assert [(r["reporter"], r["source_port"], r["source_ip"], r["dest_port"], r["packets_in"], r["num_flows"],
+             r["num_flows_started"]) for r in denied] == [("dst", None, WEB, 22, 3, 2, 2)]
+    assert denied[0]["policies"]["enforced_policies"] == ["0|default|db|deny|-1"]
 
 
 def test_the_file_rotates_by_size_keeping_max_files(tmp_path: Path) -> None:
-    flows = FlowLog("n1", str(tmp_path), 1500, 3)  # one window of three flows is about 1,000 bytes
     for window in range(8):
-        for port in range(3):
-            flows.add(key(1000 * window + port), 1, 60, float(window))
-        flows.flush()
+        write_rotated(str(tmp_path / "flows.log"), f"{window:0500d}\n", 1500, 3)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["denied-flows.jsonl", "denied-flows.jsonl.1", "denied-flows.jsonl.2"]
+    assert names == ["flows.log", "flows.log.1", "flows.log.2"]
     assert all(p.stat().st_size <= 1500 for p in tmp_path.iterdir())
-    newest = [json.loads(line)["dstPort"] for line in (tmp_path / "denied-flows.jsonl").read_text().splitlines()]
-    assert 7000 in newest
+    assert (tmp_path / "flows.log").read_text().splitlines()[-1].endswith("7")

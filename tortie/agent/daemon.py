@@ -28,6 +28,7 @@ from ..render import Log, RenderCache, Rendered, render
 from ..resources import (FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored,
                          parse_key)
 from ..resources.limits import shorten
+from ..resources.promote import PendingFeed
 from ..resources.stored import PREFIX
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
 from .health import HealthServer
@@ -79,6 +80,10 @@ class Agent:
         self._store: Store | None = None
         self._watch: Any = None
         self._calc = Calculator(node)
+        # The pending policy set (staged policies promoted), kept while flow logs are on.
+        self._pending: tuple[PendingFeed, Calculator] | None = None
+        self._pending_plan_cache = PlanCache()
+        self._resync_wanted = False
         self._felix: dict[str, dict[str, Any] | None] = {"default": None, f"node.{node}": None}
         self._file = read_config_file(self.config_file)
         self._config: EffectiveConfig = effective_config(node, None, None, self._file, self.env)
@@ -161,6 +166,11 @@ class Agent:
         if config_changed:
             self._apply_config("FelixConfiguration changed")
         self._take_interfaces()
+        if self._resync_wanted:  # flow logs were switched on: the pending set needs every resource
+            self._resync_wanted = False
+            self._watch.close()
+            self._resync()
+            return
         if events and not self._dirty and self.status.ready:
             # Nothing in these events changes this node's dataplane: it reflects them already.
             self.status.applied_revision = self.status.seen_revision
@@ -250,6 +260,12 @@ class Agent:
             self._felix[name] = next((item.doc.get("spec") or {} for item in listing.items
                                       if item.kind is FelixConfiguration and item.name == name), None)
         self._apply_config("initial sync")
+        self._pending = None
+        if self.settings.flow_logs.enabled:
+            feed, pending = PendingFeed(), Calculator(self.node)
+            pending.load(feed.load(item for item in listing.items if item.kind is not FelixConfiguration))
+            self._pending = (feed, pending)
+        self._resync_wanted = False
         self.status.seen_revision = listing.revision
         self.status.store_connected = True
         self._dirty = True
@@ -302,6 +318,11 @@ class Agent:
             delta = self._calc.update(item)
         else:
             delta = self._calc.delete(*resource_id(at))
+        if self._pending is not None:
+            feed, pending = self._pending
+            for change in (feed.update(item) if isinstance(item, StoredResource) else feed.delete(at)):
+                delta.changed |= bool(pending.update(change) if isinstance(change, StoredResource)
+                                      else pending.delete(*resource_id(change)))
         self._report(delta.problems)
         self._dirty |= bool(delta)
         return False
@@ -340,6 +361,10 @@ class Agent:
         logging.getLogger("tortie").setLevel(typed.log_level)
         self.health.configure(typed.health_enabled, typed.health_host, typed.health_port)
         self.reporting.configure(typed, len(new.problems))
+        if not typed.flow_logs.enabled:
+            self._pending = None
+        elif self._pending is None and self._watch is not None:
+            self._resync_wanted = True
 
     @property
     def config(self) -> EffectiveConfig:
@@ -397,7 +422,9 @@ class Agent:
                 plan = build_plan(view, settings, interfaces, self._plan_cache)
                 self._warn(plan.warnings)
                 rendered = render(plan, self._render_cache)
-                self.reporting.prepare(plan, rendered)
+                pending = plan if self._pending is None else build_plan(
+                    self._pending[1].view(), settings, interfaces, self._pending_plan_cache)
+                self.reporting.prepare(plan, rendered, pending)
                 started = time.monotonic()
                 result = dataplane.apply(rendered, settings.max_ipset_size, read_back=repair or attempt > 0)
                 self.reporting.applied(plan, rendered, self.status.seen_revision, time.monotonic() - started)

@@ -1,6 +1,5 @@
 """Everything the agent reports besides health: the denied-packet metrics and their NFLOG
-pipeline, the denied-flow stream and the agent's own metrics, each following the
-configuration live."""
+pipeline, the flow logs and the agent's own metrics, each following the configuration live."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import time
 from typing import Any
 
 from .. import __version__
-from ..collector import DenialPipeline, FlowLog, PipelineSettings
+from ..collector import DenialPipeline, FlowLogConfig, FlowLogs, PipelineSettings
 from ..config import ListenerSettings, Settings
 from ..core import FAMILIES
 from ..dataplane import Runner
@@ -38,6 +37,7 @@ class Reporting:
         self.node = node
         self.denied = DeniedMetrics()
         self.pipeline = DenialPipeline(node, self.denied)
+        self.flow_logs = FlowLogs(node)
         self.figures = AgentFigures(version=__version__, command_stats=runner.stats)
         self.agent_registry = AgentRegistry(self._figures)
         self.reporter = MetricsServer("reporter", denied_registry(self.denied))
@@ -67,13 +67,21 @@ class Reporting:
                 server.configure(enabled, port, tls)
             except OSError as exc:
                 self._problem(f"{prefix}: cannot listen on port {port}: {exc}")
+        flow_logs_on = settings.flow_logs.enabled
         try:
-            if reporter_on:
+            if reporter_on or flow_logs_on:  # the flow logs' dropped flows come from NFLOG too
                 self.pipeline.start()
             else:
                 self.pipeline.stop()
         except OSError as exc:
-            self._problem(f"prometheusReporter: cannot read NFLOG: {exc}")
+            self._problem(f"{'prometheusReporter' if reporter_on else 'flowLogsFileEnabled'}: cannot read NFLOG: {exc}")
+        try:
+            if flow_logs_on:
+                self.flow_logs.start()
+            else:
+                self.flow_logs.stop()
+        except OSError as exc:
+            self._problem(f"flowLogsFileEnabled: cannot read conntrack: {exc}")
 
     def _problem(self, text: str) -> None:
         log.error("%s", text)
@@ -92,26 +100,31 @@ class Reporting:
         f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in FAMILIES}
         self.agent_registry.apply_duration.observe(seconds)
 
-    def prepare(self, plan: Plan, rendered: Rendered) -> None:
+    def prepare(self, plan: Plan, rendered: Rendered, pending: Plan) -> None:
         """Before the dataplane gets ``rendered``: teach the NFLOG pipeline the prefixes its
-        rules log (``rendered.nflog``), so the first packet of a new rule is already known."""
-        if not self.pipeline.running:
-            return
+        rules log (``rendered.nflog``), so the first packet of a new rule is already known, and
+        the flow logs the enforced and the pending plan (staged policies promoted)."""
         settings = plan.settings
         flows = settings.flow_logs
-        flow_log = FlowLog(self.node, flows.directory, flows.max_file_size, flows.max_files) if flows.enabled else None
-        window = (flows.flush_interval or 10.0) if flow_log else 0.0
-        self.pipeline.update(rendered.nflog, plan, PipelineSettings(
-            settings.deleted_metrics_retention, settings.drop_action_override.kernel_action, window), flow_log)
+        flow_logs = self.flow_logs if self.flow_logs.running else None
+        if flow_logs is not None:
+            flow_logs.update(plan, pending, FlowLogConfig(
+                flows.directory, flows.max_file_size, flows.max_files, flows.flush_interval or 10.0,
+                flows.kind_allowed, flows.kind_denied, flows.include_labels, flows.include_policies))
+        if self.pipeline.running:
+            self.pipeline.update(rendered.nflog, PipelineSettings(
+                settings.deleted_metrics_retention, settings.drop_action_override.kernel_action), flow_logs)
 
     def live(self) -> bool:
         return not self.pipeline.running or time.monotonic() - self.pipeline.last_progress < NFLOG_STALL
 
     def status(self) -> dict[str, Any]:
         return {"deniedSeries": len(self.denied), "nflogReceived": dict(self.pipeline.received),
-                "nflogLost": self.pipeline.lost(), "nflogUnknownPrefixes": self.pipeline.unknown_prefixes}
+                "nflogLost": self.pipeline.lost(), "nflogUnknownPrefixes": self.pipeline.unknown_prefixes,
+                "flowLogRecords": self.flow_logs.written}
 
     def stop(self) -> None:
         self.reporter.stop()
         self.self_metrics.stop()
         self.pipeline.stop()
+        self.flow_logs.stop()

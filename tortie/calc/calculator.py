@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ..resources import StoredKey, StoredResource
+from ..resources import BY_TYPE, StoredKey, StoredResource
+from ..resources.kubernetes import KNP_PREFIX, NAMESPACE_PROFILE_PREFIX
 from ..resources.limits import shorten
 from .inputs import (BUILTIN_TIER_DATA, ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData,
                      TierData, entity_from_doc, entity_key, policy_from_doc, profile_from_doc, tier_from_doc)
@@ -52,10 +53,12 @@ def _identity(item: StoredKey | Doc) -> tuple[str, str, str | None]:
     """(kind, name, namespace): a stored resource's from its key; a document that was never
     stored (tests, in-memory examples) names its own."""
     if isinstance(item, StoredKey):
-        return item.kind.KIND, item.name, item.namespace
+        return item.kind.model_kind(), item.name, item.namespace
     meta = item.get("metadata")
     meta = meta if isinstance(meta, Mapping) else {}
-    kind, name, namespace = item.get("kind"), meta.get("name"), meta.get("namespace")
+    kind, name, namespace, version = item.get("kind"), meta.get("name"), meta.get("namespace"), item.get("apiVersion")
+    known = BY_TYPE.get((version, kind)) if isinstance(version, str) and isinstance(kind, str) else None
+    kind = known.model_kind() if known is not None else kind
     return (kind if isinstance(kind, str) else "", name if isinstance(name, str) else "",
             namespace if isinstance(namespace, str) else None)
 
@@ -68,6 +71,10 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
         return kind, entity_key(kind, name, namespace)
     if kind == "NetworkPolicy":
         return kind, f"{namespace}/{name}"
+    if kind == "KubernetesNetworkPolicy":  # beside a Calico one of the same name, as in Felix
+        return kind, f"{namespace}/{KNP_PREFIX}{name}"
+    if kind == "Namespace":  # it is its profile (conversion.go NamespaceToProfile)
+        return "Profile", NAMESPACE_PROFILE_PREFIX + name
     return kind, name
 
 
@@ -111,7 +118,7 @@ class Calculator:
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
         order = {"Tier": 0, "Profile": 1, **{k: 2 for k in ENTITY_KINDS}}
-        ordered = sorted(items, key=lambda item: order.get(_identity(item)[0], 3))
+        ordered = sorted(items, key=lambda item: order.get(resource_id(item)[0], 3))
         with paused_gc():
             for item in ordered:
                 self._merge(delta, self.update(item))
@@ -121,7 +128,7 @@ class Calculator:
         """Apply one created or changed resource, addressed as ``resource_id`` gives it (its
         kind decides what it is; kinds calc does not use are ignored). A problem seen for the
         first time is in the Delta."""
-        kind, name, namespace = _identity(item)
+        _, name, namespace = _identity(item)
         kind, key = resource_id(item)
         doc = item.doc if isinstance(item, StoredResource) else item
         delta = Delta()
@@ -285,7 +292,7 @@ class Calculator:
     # --- policies -----------------------------------------------------------------
 
     def _applies_to(self, p: PolicyData, e: Entity) -> bool:
-        if p.kind == "NetworkPolicy":
+        if p.namespace is not None:
             if e.kind != "WorkloadEndpoint" or e.namespace != p.namespace:
                 return False
         elif e.kind == "WorkloadEndpoint" and Stage.NORMAL not in p.stages:
@@ -593,7 +600,7 @@ def _input_data(kind: str, name: str, namespace: str | None, key: str,
         if kind in POLICY_KINDS:
             return policy_from_doc(key, doc)
         if kind == "Profile":
-            return profile_from_doc(name, doc)
+            return profile_from_doc(key, doc)
         if kind == "Tier":
             return tier_from_doc(doc)
         return None

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from ..core import SCTP, TCP, UDP, Protocol, RuleAction, Stage, parse_protocol
 from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
                          ResourceError, Tier, WorkloadEndpoint, load_resource)
+from ..resources.kubernetes import KNP_PREFIX, KubernetesNetworkPolicy, Namespace
 from ..resources.limits import shown
 from ..resources.rule import Rule
 from ..resources.tier import BUILTIN_TIERS
@@ -73,10 +74,14 @@ class Entity:
     ports: tuple[NamedPort, ...] = ()
     members: tuple[str, ...] = ()  # the addresses as IP-set members
     service_account: str | None = None  # a WorkloadEndpoint's serviceAccountName
+    workload: str | None = None  # a workload endpoint's pod or workload name (flow logs name it so)
 
     @property
     def is_endpoint(self) -> bool:
         return self.kind in ("WorkloadEndpoint", "HostEndpoint")
+
+
+KIND_SHORT_NAMES = {"NetworkPolicy": "np", "GlobalNetworkPolicy": "gnp", "KubernetesNetworkPolicy": "knp"}
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,11 @@ class PolicyData:
     apply_on_forward: bool = False
 
     @property
+    def kind_short_name(self) -> str:
+        """Felix's short kind (felix/types/policy_id.go): the %k of LOG prefixes."""
+        return KIND_SHORT_NAMES[self.kind]
+
+    @property
     def label_name(self) -> str:
         """``[<namespace>/]<short name>`` as in metric labels and NFLOG prefixes."""
         return f"{self.namespace}/{self.short_name}" if self.namespace else self.short_name
@@ -108,7 +118,7 @@ class PolicyData:
             return (Stage.UNTRACKED,)
         if self.pre_dnat:
             return (Stage.PRE_DNAT,)
-        if self.kind == "NetworkPolicy" or not self.apply_on_forward:
+        if self.namespace is not None or not self.apply_on_forward:
             return (Stage.NORMAL,)
         return (Stage.NORMAL, Stage.FORWARD)
 
@@ -219,8 +229,10 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
     if account is not None and not isinstance(account, str):
         raise BadInput("spec.serviceAccountName must be a string")
     nets, members = _networks(addresses, "addresses")
+    workload = spec.get("pod") or spec.get("workload")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
-                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members, account or None)
+                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members, account or None,
+                  workload if isinstance(workload, str) else None)
 
 
 def _strict(doc: Doc) -> Any:
@@ -231,9 +243,15 @@ def _strict(doc: Doc) -> Any:
 
 
 def policy_from_doc(key: str, doc: Doc) -> PolicyData:
-    """A NetworkPolicy or GlobalNetworkPolicy document as the policy ``key`` ("<name>" or
-    "<namespace>/<name>", given: a stored one's comes from its store key). Raises BadInput."""
+    """A NetworkPolicy, GlobalNetworkPolicy or Kubernetes NetworkPolicy document as the policy
+    ``key`` ("<name>" or "<namespace>/<name>", given: a stored one's comes from its store key).
+    A Kubernetes NetworkPolicy is the Calico policy conversion.go makes of it, known to Felix
+    by its own name and kind ``knp``, and elsewhere as ``knp.default.<name>``. Raises BadInput."""
     p = _strict(doc)
+    kind, name, short_name = p.KIND, p.name, p.name
+    if isinstance(p, KubernetesNetworkPolicy):
+        kind, short_name = p.MODEL_KIND, KNP_PREFIX + p.name
+        p = _strict(p.calico_doc())
     if not isinstance(p, (NetworkPolicy, GlobalNetworkPolicy)):
         raise BadInput(f"{doc.get('kind')} is not a policy")
     spec = p.spec
@@ -243,15 +261,18 @@ def policy_from_doc(key: str, doc: Doc) -> PolicyData:
         raise BadInput(str(exc)) from None
     namespace = p.namespace if isinstance(p, NetworkPolicy) else None
     # Felix v3.32 names a policy by its name as created (felix/types/policy_id.go).
-    return PolicyData(key, p.KIND, p.name, p.name, namespace, p.tier, spec.order, selector,
+    return PolicyData(key, kind, name, short_name, namespace, p.tier, spec.order, selector,
                       tuple(spec.types or ()), tuple(spec.ingress or ()), tuple(spec.egress or ()),
                       bool(getattr(spec, "do_not_track", False)), bool(getattr(spec, "pre_dnat", False)),
                       bool(getattr(spec, "apply_on_forward", False)))
 
 
 def profile_from_doc(name: str, doc: Doc) -> ProfileData:
-    """A Profile document as profile ``name`` (given, like a policy's key). Raises BadInput."""
+    """A Profile document as profile ``name`` (given, like a policy's key), or a Kubernetes
+    Namespace as its profile ``kns.<name>``. Raises BadInput."""
     p = _strict(doc)
+    if isinstance(p, Namespace):
+        p = _strict(p.profile_doc())
     if not isinstance(p, Profile):
         raise BadInput(f"{doc.get('kind')} is not a Profile")
     return ProfileData(name, dict(p.metadata.labels or {}), dict(p.spec.labels_to_apply or {}),
@@ -282,4 +303,4 @@ def tier_from_doc(doc: Doc) -> TierData:
 
 
 ENTITY_KINDS = {k.KIND for k in (WorkloadEndpoint, HostEndpoint, NetworkSet, GlobalNetworkSet)}
-POLICY_KINDS = {k.KIND for k in (NetworkPolicy, GlobalNetworkPolicy)}
+POLICY_KINDS = {k.model_kind() for k in (NetworkPolicy, GlobalNetworkPolicy, KubernetesNetworkPolicy)}

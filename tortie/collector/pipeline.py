@@ -1,8 +1,8 @@
-"""From NFLOG packets to denied-packet metrics and the denied-flow stream.
+"""From NFLOG packets to denied-packet metrics and the denied flows of the flow logs.
 
 A thread reads the kernel's batches and reduces each packet to its flow (prefix, addresses,
 protocol, ports) with a packet and byte count: a dict update per packet, nothing more.
-Several times a second the flows are folded into the metric series and the flow log; the
+Several times a second the flows are folded into the metric series and the flow logs; the
 prefix table (which denial each prefix stands for) is the one the renderer returned with
 the rules it rendered, handed over before they are applied.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..core import PORT_PROTOCOLS, KernelAction
-from ..plan import Denial, Plan
-from .flows import FlowKey, FlowLog
+from ..plan import Denial
+from .flowlogs import FlowLogs
 from .nflog import NflogReader
 
 log = logging.getLogger("tortie.collector")
@@ -45,17 +45,6 @@ class DeniedCounter(Protocol):
 class PipelineSettings:
     retention: float  # deletedMetricsRetentionSecs, in seconds
     action: KernelAction  # what the override enforces on a denial
-    flow_window: float  # seconds; 0: no flow stream
-
-
-def endpoint_names(plan: Plan) -> dict[bytes, str]:
-    """Packed address -> ``[namespace/]name`` of the local endpoint that owns it."""
-    names: dict[bytes, str] = {}
-    for ep in plan.endpoints.values():
-        for network in ep.entity.addresses:
-            if network.num_addresses == 1:
-                names[network.network_address.packed] = ep.name
-    return names
 
 
 def flow_of(header: bytes) -> tuple[bytes, bytes, int, bytes, int] | None:
@@ -91,9 +80,8 @@ class DenialPipeline:
         self._lock = threading.Lock()
         self._table: dict[bytes, Denial] = {}
         self._removed: dict[bytes, tuple[Denial, float]] = {}  # kept for the retention time
-        self._endpoints: Mapping[bytes, str] = {}
-        self._settings = PipelineSettings(30.0, KernelAction.DROP, 0.0)
-        self._flow_log: FlowLog | None = None
+        self._settings = PipelineSettings(30.0, KernelAction.DROP)
+        self._flow_logs: FlowLogs | None = None
         self._reader: NflogReader | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -131,10 +119,9 @@ class DenialPipeline:
         self._reader = None
         self.metrics.clear()
 
-    def update(self, table: Mapping[str, Denial], plan: Plan, settings: PipelineSettings,
-               flow_log: FlowLog | None) -> None:
+    def update(self, table: Mapping[str, Denial], settings: PipelineSettings, flow_logs: FlowLogs | None) -> None:
         """A new prefix table (``Rendered.nflog``: prefixes that left stay for the retention
-        time), the plan it was rendered from (for endpoint names) and settings."""
+        time), settings, and the flow logs that take the dropped flows (None: flow logs are off)."""
         now = time.monotonic()
         encoded = {prefix.encode(): denial for prefix, denial in table.items()}
         with self._lock:
@@ -144,14 +131,8 @@ class DenialPipeline:
             for prefix in encoded:
                 self._removed.pop(prefix, None)
             self._table = encoded
-            self._endpoints = endpoint_names(plan)
             self._settings = settings
-            if flow_log is None or self._flow_log is None or flow_log.path != self._flow_log.path:
-                self._flush_flows()
-                self._flow_log = flow_log
-            else:  # the same file: keep the flows of the current window
-                flow_log.flows = self._flow_log.flows
-                self._flow_log = flow_log
+            self._flow_logs = flow_logs
 
     # --- the thread -----------------------------------------------------------------------------
 
@@ -159,7 +140,7 @@ class DenialPipeline:
         assert self._reader is not None
         reader = self._reader
         flows: dict[tuple[bytes, bytes, bytes, int, bytes], list[int]] = {}  # the prefix says the group
-        next_fold = next_expire = next_flush = time.monotonic()
+        next_fold = next_expire = time.monotonic()
         while not self._stop.is_set():
             try:
                 packets = reader.read(FOLD_EVERY)
@@ -188,20 +169,15 @@ class DenialPipeline:
             if now >= next_expire:
                 self._expire(now)
                 next_expire = now + EXPIRE_EVERY
-            window = self._settings.flow_window
-            if window and now >= next_flush:
-                with self._lock:
-                    self._flush_flows()
-                next_flush = now + window
 
     def _fold(self, flows: dict[tuple[bytes, bytes, bytes, int, bytes], list[int]], now: float) -> None:
         if not flows:
             return
-        wall = time.time()
         counts: dict[tuple[str, str], list[int]] = {}
         with self._lock:
-            table, removed, endpoints = self._table, self._removed, self._endpoints
-            flow_log, action = self._flow_log, self._settings.action
+            table, removed = self._table, self._removed
+            # When the override accepts, conntrack shows the connection to the flow logs.
+            flow_logs = self._flow_logs if self._settings.action is KernelAction.DROP else None
             for (prefix, src, dst, protocol, ports), (packets, size) in flows.items():
                 denial = table.get(prefix) or removed.get(prefix, (None, 0.0))[0]
                 if denial is None:
@@ -214,12 +190,9 @@ class DenialPipeline:
                 else:
                     entry[0] += packets
                     entry[1] += size
-                if flow_log is not None:
+                if flow_logs is not None:
                     sport, dport = _PORTS.unpack(ports) if len(ports) == 4 else (None, None)
-                    local = dst if denial.direction == "ingress" else src
-                    key = FlowKey(endpoints.get(local, ""), denial.direction, denial.tier, denial.policy,
-                                  denial.rule, action, source, _address(dst), protocol, sport, dport)
-                    flow_log.add(key, packets, size, wall)
+                    flow_logs.denied(denial.direction, source, _address(dst), protocol, sport, dport, packets, size)
         self.metrics.add(((label, source, p, b) for (label, source), (p, b) in counts.items()), now)
 
     def _expire(self, now: float) -> None:
@@ -227,12 +200,3 @@ class DenialPipeline:
         self.metrics.expire(now, retention)
         with self._lock:
             self._removed = {p: (d, until) for p, (d, until) in self._removed.items() if until > now}
-
-    def _flush_flows(self) -> None:
-        """Called with the lock held."""
-        if self._flow_log is None:
-            return
-        try:
-            self._flow_log.flush()
-        except OSError as exc:
-            log.error("writing the denied-flow stream to %s failed: %s", self._flow_log.path, exc)

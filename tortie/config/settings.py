@@ -124,6 +124,10 @@ class FlowLogSettings:
     flush_interval: float  # seconds; 0 means the default of 10 s
     max_files: int
     max_file_size: int  # bytes
+    kind_allowed: int  # aggregation level of allowed flows, 0-2
+    kind_denied: int
+    include_labels: bool
+    include_policies: bool
 
 
 _LEVELS = {"Debug": logging.DEBUG, "Info": logging.INFO, "Warning": logging.WARNING, "Error": logging.ERROR,
@@ -211,7 +215,10 @@ class Settings:
             log_level=_LEVELS.get(v["logSeverityScreen"], logging.INFO),
             flow_logs=FlowLogSettings(v["flowLogsFileEnabled"], v["flowLogsFileDirectory"],
                                       _seconds(v["flowLogsFlushInterval"]), v["flowLogsFileMaxFiles"],
-                                      v["flowLogsFileMaxFileSizeMB"] << 20),
+                                      v["flowLogsFileMaxFileSizeMB"] << 20,
+                                      v["flowLogsFileAggregationKindForAllowed"],
+                                      v["flowLogsFileAggregationKindForDenied"], v["flowLogsFileIncludeLabels"],
+                                      v["flowLogsFileIncludePolicies"]),
         )
 
     @property

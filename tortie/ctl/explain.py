@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import click
 
 from ..calc import Calculator
 from ..config import config_for_node, node_name
 from ..core import DropActionOverride, KernelAction, Verdict, parse_protocol, protocol
-from ..model import Packet, Result, plan_for
+from ..model import Packet, Result, pending_plans, plan_for
 from ..model import explain as model_explain
 from ..resources import ResourceError
+from ..resources.promote import has_staged
 from ..store import StoreError
 from .context import Context, Fail
 from .output import serialise
@@ -54,7 +56,8 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
             client_config: str | None) -> None:
     """Show the verdict the policies give a packet on NODE, what the kernel does with it
     after dropActionOverride, the log lines and metrics it produces, and every tier,
-    policy and rule considered on the way.
+    policy and rule considered on the way; then the pending verdict, which the policies
+    would give with every staged policy promoted.
 
     An address that belongs to no endpoint is outside the cluster.
     """
@@ -76,13 +79,26 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
     calc = Calculator(name)
     calc.load(listing.items)
     plan = plan_for(calc.view(), config.typed, external_iface)
-    packet, result = model_explain(plan, src_ip, dst_ip, number, sport, dport, icmp_type, icmp_code,
-                                   "established" if established else "new", external_iface)
+    state = "established" if established else "new"
+    packet, result = model_explain(plan, src_ip, dst_ip, number, sport, dport, icmp_type, icmp_code, state,
+                                   external_iface)
+    pending_plan = pending_plans(listing.items, {name: config.typed}, external_iface)[name]
+    _, pending = model_explain(pending_plan, src_ip, dst_ip, number, sport, dport, icmp_type, icmp_code, state,
+                               external_iface)
     notes = calc.problems() + tuple(f"{invalid}; ignored" for invalid in listing.invalid) + plan.warnings
+    override = config.typed.drop_action_override
     if fmt == "json":
-        click.echo(serialise({**result.as_json(), "node": name, "problems": list(notes)}, "json"), nl=False)
+        click.echo(serialise({**result.as_json(), "pending": pending_json(pending), "node": name,
+                              "problems": list(notes)}, "json"), nl=False)
     else:
-        click.echo(story(name, packet, result, config.typed.drop_action_override, notes))
+        click.echo(story(name, packet, result, override, notes))
+        click.echo(pending_story(pending, override, has_staged(listing.items)))
+
+
+def pending_json(pending: Result) -> dict[str, Any]:
+    """The ``pending`` object of ``explain -o json``."""
+    return {"verdict": str(pending.verdict) if pending.decided else None, "action": str(pending.action),
+            "deniedBy": pending.denied_by, "trace": pending.trace}
 
 
 def _where(packet: Packet) -> str:
@@ -93,27 +109,50 @@ def _where(packet: Packet) -> str:
     return f"forwarded from {packet.in_iface} to {packet.out_iface}"
 
 
+def _trace(result: Result) -> list[str]:
+    lines = []
+    for n, step in enumerate(result.trace, 1):
+        outcome = f": {step['outcome']}" if step["outcome"] != "none" or step["events"] else ""
+        lines.append(f"{n}. {step['step']}{outcome}")
+        lines += [f"     {event}" for event in step["events"]]
+    return lines
+
+
+def _verdict(result: Result, override: DropActionOverride, would: str = "") -> list[str]:
+    """The verdict's lines; ``would`` makes them conditional ("would ")."""
+    if not result.decided:
+        lines = ["none from tortie; the host's own rules decide."]
+    elif result.verdict is Verdict.ALLOW:
+        lines = [f"allow. The kernel {would or ''}{'accept' if would else 'accepts'} the packet."]
+    else:
+        verb = ("accept" if would else "accepts") if result.action is KernelAction.ACCEPT else (
+            "drop" if would else "drops")
+        lines = [f"deny ({result.cause}). With dropActionOverride {override} the kernel {would}{verb} it."]
+    if result.denied_by:
+        lines.append(f"Denied by: {result.denied_by}")
+    return lines
+
+
 def story(node: str, packet: Packet, result: Result, override: DropActionOverride, problems: tuple[str, ...]) -> str:
     proto = protocol(packet.protocol).display
     src = f"{packet.src}:{packet.sport}" if packet.sport is not None else packet.src
     dst = f"{packet.dst}:{packet.dport}" if packet.dport is not None else packet.dst
     lines = [f"{proto} {src} -> {dst} ({packet.state}) on node {node}, {_where(packet)}.", ""]
-    for n, step in enumerate(result.trace, 1):
-        outcome = f": {step['outcome']}" if step["outcome"] != "none" or step["events"] else ""
-        lines.append(f"{n}. {step['step']}{outcome}")
-        lines += [f"     {event}" for event in step["events"]]
+    lines += _trace(result)
     lines.append("")
-    if not result.decided:
-        lines.append("Verdict: none from tortie; the host's own rules decide.")
-    elif result.verdict is Verdict.ALLOW:
-        lines.append("Verdict: allow. The kernel accepts the packet.")
-    else:
-        lines.append(f"Verdict: deny ({result.cause}). With dropActionOverride {override} the kernel "
-                     f"{'accepts' if result.action is KernelAction.ACCEPT else 'drops'} it.")
-    if result.denied_by:
-        lines.append(f"Denied by: {result.denied_by}")
+    verdict = _verdict(result, override)
+    lines += [f"Verdict: {verdict[0]}", *verdict[1:]]
     lines += [f"Kernel log: {line}" for line in result.log_lines]
     lines += [f'Metric: calico_denied_packets{{policy="{label}",srcIP="{packet.src}"}} += 1'
               for label in result.metric_policies]
     lines += [f"Note: {p}" for p in problems]
     return "\n".join(lines)
+
+
+def pending_story(pending: Result, override: DropActionOverride, staged: bool) -> str:
+    """The pending verdict: with no staged policy it is the enforced one, said in one line."""
+    if not staged:
+        return "Pending verdict: the same (there are no staged policies)."
+    verdict = _verdict(pending, override, "would ")
+    return "\n".join(["", "With the staged policies promoted:", "", *_trace(pending), "",
+                      f"Pending verdict: {verdict[0]}", *verdict[1:]])

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..resources import API_VERSION, Resource, ResourceClient, ResourceError, Tier
+from ..resources import Resource, ResourceClient, ResourceError, Tier
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import load_file, named, place
@@ -38,7 +38,7 @@ def _fetch(client: ResourceClient, resource: Resource, export_: bool) -> dict[st
     docs, revision = found.docs, found.revision
     if kind is Tier:
         docs.sort(key=_tier_order)
-    return {"apiVersion": API_VERSION, "kind": f"{kind.KIND}List", "items": docs,
+    return {"apiVersion": kind.API, "kind": f"{kind.KIND}List", "items": docs,
             "metadata": {"resourceVersion": str(revision)}}
 
 

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import click
 
-from ..calc import Calculator
 from ..config import config_for_node
 from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
 from ..lab.network import LabError
 from ..lab.probe import probe
 from ..core import BY_NAME, ICMP, ICMPV6
-from ..model import Packet, evaluate_path, plan_for
+from ..model import Packet, evaluate_path, pending_plans, store_plans
 from ..resources import ResourceClient
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Context, Fail
@@ -107,8 +106,9 @@ _sports = itertools.count(30000 + os.getpid() % 20000)
 def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str) -> None:
     """Send real traffic from workload FROM to workload TO and compare with the model.
 
-    Prints ALLOWED or DENIED (what the kernel did), the model's answer, and the kernel log
-    lines the probe caused. Exits 0 when kernel and model agree, 3 when they do not.
+    Prints ALLOWED or DENIED (what the kernel did), the model's answer, the pending answer
+    (the model's with every staged policy promoted), and the kernel log lines the probe
+    caused. Exits 0 when kernel and model agree, 3 when they do not.
     """
     state = _state()
     name, _, proto = target.partition("/")
@@ -136,15 +136,12 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
             configs = {node: config_for_node(client, node) for node in nodes}
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
-    plans = {}
-    for node in nodes:  # each node on the way decides with its own plan
-        calc = Calculator(node)
-        calc.load(listing.items)
-        plans[node] = plan_for(calc.view(), configs[node].typed)
+    settings = {node: configs[node].typed for node in nodes}  # each node on the way decides with its own plan
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
                     "new", None, None)
-    model = evaluate_path(plans, packet)
+    model = evaluate_path(store_plans(listing.items, settings), packet)
+    pending = evaluate_path(pending_plans(listing.items, settings), packet)
     try:
         kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
                        port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
@@ -152,9 +149,11 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
         raise Fail(f"Failed to probe: {' '.join(str(exc).split())}") from None
     kernel_word = "allowed" if kernel.arrived else "denied"
     model_word = "allowed" if model.action == "accept" else "denied"
+    pending_word = "allowed" if pending.action == "accept" else "denied"
     agree = kernel_word == model_word
     if fmt == "json":
         click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
+                              "pending": pending_word, "pendingDeniedBy": pending.denied_by,
                               "deniedBy": model.denied_by, "logPrefixes": model.log_prefixes,
                               "hops": [{"node": h.node, "verdict": str(h.result.verdict),
                                         "action": str(h.result.action),
@@ -162,6 +161,7 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     else:
         detail = ", ".join(f"{h.node}: {h.result.verdict}" for h in model.hops)
         detail += f"; denied by {model.denied_by}" if model.denied_by else ""
+        detail += f"; pending: {pending_word}" + (f", denied by {pending.denied_by}" if pending.denied_by else "")
         click.echo(f"{kernel_word.upper()}  {source} -> {name} {proto}{':' + port_text if port_text else ''}"
                    f"  (model: {model_word}; {detail}){'' if agree else '  KERNEL AND MODEL DISAGREE'}")
         for line in kernel.logs:

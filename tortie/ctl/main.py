@@ -26,7 +26,7 @@ GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-leve
 LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "validate": "write",
                  "get": "get", "label": "label", "patch": "patch", "config": "config", "explain": "explain",
                  "agent": "agent", "lab": "lab", "store": "store", "logs": "logs", "audit": "audit",
-                 "recommend": "recommend"}
+                 "recommend": "recommend", "promote": "promote"}
 
 
 class LazyGroup(click.Group):

@@ -77,6 +77,12 @@ def _joined(field: str, limit: int = 0) -> Column:
     return lambda doc: join((doc.get("spec") or {}).get(field), limit)
 
 
+def _pod_selector(doc: Doc) -> str:
+    """A Kubernetes pod selector's matchLabels as ``k=v`` pairs (empty: every pod)."""
+    selector = (doc.get("spec") or {}).get("podSelector")
+    return join(selector.get("matchLabels") if isinstance(selector, dict) else None)
+
+
 def _workload(doc: Doc) -> str:
     spec = doc.get("spec") or {}
     return _cell(spec.get("workload") or spec.get("pod"))
@@ -100,6 +106,17 @@ COLUMNS: dict[str, tuple[list[str], list[str], dict[str, Column]]] = {
         "NAME": _meta("name"), "NAMESPACE": _meta("namespace"), "NODE": _spec("node"),
         "ORCHESTRATOR": _spec("orchestrator"), "WORKLOAD": _workload, "NETWORKS": _joined("ipNetworks"),
         "NATS": _joined("ipNATs"), "PROFILES": _joined("profiles"), "INTERFACE": _spec("interfaceName")}),
+    "StagedGlobalNetworkPolicy": (["NAME", "TIER"], ["NAME", "TIER", "ORDER", "SELECTOR"], {
+        "NAME": _meta("name"), "ORDER": _order, "SELECTOR": _spec("selector"), "TIER": _spec("tier")}),
+    "StagedNetworkPolicy": (["NAME", "TIER"], ["NAME", "TIER", "ORDER", "SELECTOR"], {
+        "NAME": _meta("name"), "NAMESPACE": _meta("namespace"), "ORDER": _order, "SELECTOR": _spec("selector"),
+        "TIER": _spec("tier")}),
+    "StagedKubernetesNetworkPolicy": (["NAME"], ["NAME", "PODSELECTOR"], {
+        "NAME": _meta("name"), "NAMESPACE": _meta("namespace"), "PODSELECTOR": _pod_selector}),
+    "KubernetesNetworkPolicy": (["NAME"], ["NAME", "PODSELECTOR"], {
+        "NAME": _meta("name"), "NAMESPACE": _meta("namespace"), "PODSELECTOR": _pod_selector}),
+    "Namespace": (["NAME"], ["NAME", "LABELS"], {
+        "NAME": _meta("name"), "LABELS": lambda doc: join(doc["metadata"].get("labels"))}),
     "GlobalNetworkSet": (["NAME"], ["NAME", "NETS"], {"NAME": _meta("name"), "NETS": _joined("nets", TRUNCATE_AT)}),
     "NetworkSet": (["NAME"], ["NAME", "NETS"], {"NAME": _meta("name"), "NAMESPACE": _meta("namespace"),
                                                 "NETS": _joined("nets", TRUNCATE_AT)}),
@@ -109,7 +126,7 @@ COLUMNS: dict[str, tuple[list[str], list[str], dict[str, Column]]] = {
 def headings(kind: type[Resource], fmt: str, print_namespace: bool) -> list[str]:
     """The headings of ``ps``, ``wide`` or ``custom-columns=A,B``, with NAMESPACE first for
     a namespaced kind when a namespace was asked for."""
-    ps, wide, columns = COLUMNS[kind.KIND]
+    ps, wide, columns = COLUMNS[kind.model_kind()]
     if fmt.startswith("custom-columns="):
         names = fmt.partition("=")[2].split(",")
     else:
@@ -124,7 +141,7 @@ def headings(kind: type[Resource], fmt: str, print_namespace: bool) -> list[str]
 
 def table(kind: type[Resource], docs: list[Doc], names: list[str]) -> str:
     """One table as Go's tabwriter (minwidth 5, padding 3) lays it out, then an empty line."""
-    columns = COLUMNS[kind.KIND][2]
+    columns = COLUMNS[kind.model_kind()][2]
     rows = [names] + [[columns[n](doc) for n in names] for doc in docs]
     widths = [max(5, max(len(row[i]) for row in rows) + 3) for i in range(len(names))]
     return "".join("".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + "\n" for row in rows) + "\n"

@@ -3,23 +3,15 @@ what ``tortie explain`` tells. It evaluates the node plan the kernel's rules com
 
 from __future__ import annotations
 
-from ..calc import NodeView
-from ..config import Settings
-from ..plan import Plan, PlanCache, build_plan
-from .evaluate import Result, evaluate
+from ..plan import Plan
+from .evaluate import PolicyHit, Result, StageHits, evaluate
 from .packet import Packet
 from .path import Hop, PathResult, evaluate_path
-from .placement import EXTERNAL_INTERFACE, host_interfaces, route
+from .pending import pending_plans, store_plans
+from .placement import EXTERNAL_INTERFACE, host_interfaces, plan_for, route
 
-__all__ = ["EXTERNAL_INTERFACE", "Hop", "Packet", "PathResult", "Result", "evaluate", "evaluate_path", "explain",
-           "host_interfaces", "plan_for", "route"]
-
-
-def plan_for(view: NodeView, settings: Settings, external: str = EXTERNAL_INTERFACE,
-             cache: PlanCache | None = None) -> Plan:
-    """The plan of ``view``'s node with the interfaces the model places packets on:
-    ``external`` carries the local host endpoints' addresses."""
-    return build_plan(view, settings, host_interfaces(view, external), cache)
+__all__ = ["EXTERNAL_INTERFACE", "Hop", "Packet", "PathResult", "PolicyHit", "Result", "StageHits", "evaluate",
+           "evaluate_path", "explain", "host_interfaces", "pending_plans", "plan_for", "route", "store_plans"]
 
 
 def explain(plan: Plan, src: str, dst: str, protocol: int, sport: int | None = None, dport: int | None = None,

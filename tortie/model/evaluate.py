@@ -16,7 +16,7 @@ from typing import Any
 from ..calc import CalcRule, PortRange, Side
 from ..config import EndpointToHostAction
 from ..core import ICMP, ICMPV6, Direction, KernelAction, RuleAction, Stage, Verdict, protocol
-from ..plan import ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, InterfaceKind, Plan, RuleSet, no_match
+from ..plan import ICMPV6_FROM_WORKLOAD, PROFILE_TIER, Denial, EndpointPlan, InterfaceKind, Plan, RuleSet, no_match
 from .packet import Packet
 
 N, F, U, D = Stage.NORMAL, Stage.FORWARD, Stage.UNTRACKED, Stage.PRE_DNAT
@@ -40,6 +40,29 @@ class _Denied:
     counted: bool = False  # counted in the denied-packet metrics when the reporter is on
 
 
+@dataclass(frozen=True)
+class PolicyHit:
+    """A policy or profile that decided in one tier (flow logs' ``policies``): its tier
+    (``__PROFILE__`` for profiles), name (a policy's metric-label name, a profile's name, or
+    the last policy of the tier at its end), action (allow, deny, pass) and rule index (-1:
+    the end of the tier)."""
+
+    tier: str
+    name: str
+    action: str
+    rule: int
+
+
+@dataclass(frozen=True)
+class StageHits:
+    """The hits of one endpoint (``[<namespace>/]<name>``), direction and stage, in order."""
+
+    endpoint: str
+    direction: Direction
+    stage: Stage
+    hits: tuple[PolicyHit, ...]
+
+
 @dataclass
 class Result:
     """The model's answer. ``verdict`` is what the policies decide, before any override;
@@ -56,6 +79,12 @@ class Result:
     log_prefixes: list[str]
     log_lines: list[str]
     trace: list[dict[str, Any]]
+    hits: tuple[StageHits, ...] = ()
+
+    def hits_of(self, endpoint: str, direction: Direction) -> tuple[PolicyHit, ...]:
+        """The normal-stage hits of a workload endpoint in a direction (none if not evaluated)."""
+        return next((h.hits for h in self.hits if h.endpoint == endpoint and h.direction is direction
+                     and h.stage is N), ())
 
     def as_json(self) -> dict[str, Any]:
         return {"verdict": str(self.verdict), "action": str(self.action), "decided": self.decided,
@@ -75,6 +104,7 @@ class _Step:
     title: str
     events: list[str] = field(default_factory=list)
     outcome: _Outcome = _Outcome.NONE
+    hits: StageHits | None = None  # for the steps of an endpoint's stage
 
 
 class Evaluation:
@@ -88,6 +118,7 @@ class Evaluation:
         self.metrics: list[str] = []
         self.first: _Denied | None = None
         self._pending = _Denied("")  # the denial a stage just returned DENY for
+        self._hits: list[PolicyHit] = []  # of the stage being evaluated
 
     # --- the whole path ----------------------------------------------------------------
 
@@ -114,7 +145,8 @@ class Evaluation:
         label = first.denial.label if first is not None and first.denial is not None else None
         return Result(Verdict.DENY if first else Verdict.ALLOW, action, decided, first.cause if first else "allowed",
                       label, self.metrics, [line.split("IN=", 1)[0] for line in self.logs], self.logs,
-                      [{"step": s.title, "outcome": str(s.outcome), "events": s.events} for s in self.steps])
+                      [{"step": s.title, "outcome": str(s.outcome), "events": s.events} for s in self.steps],
+                      tuple(s.hits for s in self.steps if s.hits is not None))
 
     def _input(self) -> _Outcome:
         iface = self.p.in_iface or ""
@@ -222,7 +254,9 @@ class Evaluation:
         e = ep.entity
         step = _Step(f"{direction} of {e.kind} {ep.name}, stage {stage}")
         self.steps.append(step)
+        self._hits = []
         step.outcome = self._stage_outcome(ep, direction, stage, step)
+        step.hits = StageHits(ep.name, direction, stage, tuple(self._hits))
         return step.outcome
 
     def _stage_outcome(self, ep: EndpointPlan, direction: Direction, stage: Stage, step: _Step) -> _Outcome:
@@ -238,7 +272,7 @@ class Evaluation:
             passed = False
             for policy in tier.policies:
                 where = f"tier {tier.name}, {policy.data.kind} {policy.key}"
-                verdict = self._rules(policy.rules(direction), step, where, stage)
+                verdict = self._rules(policy.rules(direction), step, where, stage, tier.name, policy.data.label_name)
                 if verdict is _Outcome.PASS:
                     step.events.append(f"tier {tier.name}: Pass, on to the next tier")
                     passed = True
@@ -251,6 +285,7 @@ class Evaluation:
                                        "on to the next tier (no denial)")
                     continue
                 step.events.append(f"tier {tier.name}: no policy decided: end-of-tier deny")
+                self._hits.append(PolicyHit(tier.name, tier.end.policy, "deny", tier.end.rule))
                 self._pending = _Denied(f"end of tier {tier.name}", tier.end, True)
                 return _Outcome.DENY
         if stage is N:
@@ -265,14 +300,17 @@ class Evaluation:
             if not profile.exists:
                 step.events.append(f"profile {profile.name} does not exist: no rules")
                 continue
-            verdict = self._rules(profile.rules(direction), step, f"profile {profile.name}", N)
+            verdict = self._rules(profile.rules(direction), step, f"profile {profile.name}", N, PROFILE_TIER,
+                                  profile.name)
             if verdict not in (_Outcome.NONE, _Outcome.PASS):
                 return verdict
         step.events.append("no profile allowed: end-of-profiles deny")
-        self._pending = _Denied("end of profiles", no_match(direction), True)
+        end = no_match(direction)
+        self._hits.append(PolicyHit(PROFILE_TIER, end.policy, "deny", end.rule))
+        self._pending = _Denied("end of profiles", end, True)
         return _Outcome.DENY
 
-    def _rules(self, rules: RuleSet, step: _Step, where: str, stage: Stage) -> _Outcome:
+    def _rules(self, rules: RuleSet, step: _Step, where: str, stage: Stage, tier: str, name: str) -> _Outcome:
         for planned in rules.rules:
             rule = planned.rule
             why = planned.skip(self.family) or self._mismatch(rule)
@@ -281,6 +319,8 @@ class Evaluation:
                 continue
             note = f" ({planned.note})" if planned.note else ""
             step.events.append(f"{where}: rule {rule.index} ({rule.action}) matches{note}")
+            if rule.action is not RuleAction.LOG:
+                self._hits.append(PolicyHit(tier, name, str(rule.action).lower(), rule.index))
             if rule.action is RuleAction.ALLOW:
                 return _Outcome.ALLOW
             if rule.action is RuleAction.DENY:

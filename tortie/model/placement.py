@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..calc import NodeView
+from ..config import Settings
+from ..plan import Plan, PlanCache, build_plan
 
 EXTERNAL_INTERFACE = "eth0"
 
@@ -29,3 +31,10 @@ def host_interfaces(view: NodeView, external: str = EXTERNAL_INTERFACE) -> dict[
     of the local host endpoints."""
     return {external: frozenset(str(a.network_address) for ep in view.endpoints.values()
                                 if ep.entity.kind == "HostEndpoint" for a in ep.entity.addresses)}
+
+
+def plan_for(view: NodeView, settings: Settings, external: str = EXTERNAL_INTERFACE,
+             cache: PlanCache | None = None) -> Plan:
+    """The plan of ``view``'s node with the interfaces the model places packets on:
+    ``external`` carries the local host endpoints' addresses."""
+    return build_plan(view, settings, host_interfaces(view, external), cache)

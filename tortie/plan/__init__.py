@@ -2,14 +2,15 @@
 (which endpoint governs each interface, which rules apply per IP family, every denial's
 label and prefixes). Pure; consumed by tortie.render and tortie.model."""
 
-from .denials import NFLOG_GROUPS, NO_MATCH, Denial, nflog_prefix, no_match, policy_denial, profile_denial
+from .denials import NFLOG_GROUPS, NO_MATCH, PROFILE_TIER, Denial, nflog_prefix, no_match, policy_denial, profile_denial
 from .interfaces import ALL_INTERFACES, LOOPBACK, Governor, HostEndpoints, InterfaceKind, resolve_host_endpoints
 from .plan import (ICMPV6_FROM_WORKLOAD, EndpointPlan, Plan, PlanCache, PolicyPlan, ProfilePlan, TierPlan,
                    build_plan)
 from .rules import PlannedRule, RuleSet, family_mismatch
 
 __all__ = [
-    "ALL_INTERFACES", "ICMPV6_FROM_WORKLOAD", "LOOPBACK", "NFLOG_GROUPS", "NO_MATCH", "Denial", "EndpointPlan",
+    "ALL_INTERFACES", "ICMPV6_FROM_WORKLOAD", "LOOPBACK", "NFLOG_GROUPS", "NO_MATCH", "PROFILE_TIER", "Denial",
+    "EndpointPlan",
     "Governor", "HostEndpoints", "InterfaceKind", "Plan", "PlanCache", "PlannedRule", "PolicyPlan", "ProfilePlan",
     "RuleSet", "TierPlan", "build_plan", "family_mismatch", "nflog_prefix", "no_match", "policy_denial",
     "profile_denial", "resolve_host_endpoints",

@@ -39,8 +39,8 @@ class PolicyPlan:
 
     @property
     def kind(self) -> str:
-        """``np`` or ``gnp``: the %k of LOG prefixes."""
-        return "np" if self.data.kind == "NetworkPolicy" else "gnp"
+        """``np``, ``gnp`` or ``knp``: the %k of LOG prefixes."""
+        return self.data.kind_short_name
 
     def rules(self, direction: Direction) -> RuleSet:
         return self.ingress if direction is Direction.INGRESS else self.egress
@@ -154,8 +154,8 @@ class _Builder:
         hit = self.cache.policies.get(key)
         if hit is None or hit[0] is not view:
             data = view.data
-            kind = "np" if data.kind == "NetworkPolicy" else "gnp"
-            prefix = expand_log_prefix(self.settings.log_prefix, data.tier, kind, data.short_name, data.namespace)
+            prefix = expand_log_prefix(self.settings.log_prefix, data.tier, data.kind_short_name, data.name,
+                                       data.namespace)
             hit = (view, PolicyPlan(key, data, *(
                 plan_rules(rules, direction, prefix, partial(policy_denial, data.tier, data.label_name, direction))
                 for rules, direction in ((view.ingress, Direction.INGRESS), (view.egress, Direction.EGRESS)))))

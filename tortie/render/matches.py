@@ -63,7 +63,9 @@ def rule_match(rule: CalcRule, family: int, marks: Marks) -> tuple[list[Rule], t
         elif nets:
             nets_inline[end] = Address(end, nets[0])
         not_nets = [str(n) for n in side.not_nets if n.version == family]
-        if len(not_nets) >= 2:
+        # iptables takes one -s (-d) per rule: beside an inline net, a negated one needs a block
+        # (felix/rules/policy.go counts the CIDR matches of each end the same way).
+        if len(not_nets) >= 2 or (not_nets and end in nets_inline):
             negative.append([Address(end, n) for n in not_nets])
         else:
             not_nets_inline[end] = not_nets

@@ -53,9 +53,10 @@ def chain_name(prefix: str, suffix: str) -> str:
     return prefix + "_" + _b64(hashlib.sha256(suffix.encode()).digest())[:CHAIN_MAX - 1 - len(prefix)]
 
 
-def policy_id(kind: str, name: str, namespace: str | None) -> str:
-    """§4.6: ``gnp.<name>`` or ``np.<namespace>.<name>``."""
-    return f"np.{namespace}.{name}" if kind == "NetworkPolicy" else f"gnp.{name}"
+def policy_id(name: str, namespace: str | None) -> str:
+    """§4.6: ``gnp.<name>`` or ``np.<namespace>.<name>`` (a Kubernetes policy's name is
+    ``knp.default.<name>``)."""
+    return f"np.{namespace}.{name}" if namespace else f"gnp.{name}"
 
 
 def ipset_name(family: int, set_id: str) -> str:

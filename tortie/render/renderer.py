@@ -235,7 +235,7 @@ class Renderer:
     def _policy_chain(self, table: Table, policy: PolicyPlan, direction: Direction) -> str:
         data = policy.data
         name = chain_name(n.POLICY_IN if direction is INGRESS else n.POLICY_OUT,
-                          policy_id(data.kind, data.name, data.namespace))
+                          policy_id(data.short_name, data.namespace))
         self._chain(table, name, (policy,),
                     lambda: tuple(self.rules_chain(policy.rules(direction), table.family, table.name)))
         return name

@@ -8,7 +8,7 @@ from .errors import (DecodeError, DocumentError, FieldError, InvalidParameter, R
                      UnknownKindError, ValidationError)
 from .felixconfig import PARAMETERS, FelixConfiguration, Param
 from .hostendpoint import HostEndpoint
-from .kinds import ALL_KINDS, BY_KIND, UnsupportedKindError, kind_from_cli
+from .kinds import ALL_KINDS, BY_KIND, BY_TYPE, UnsupportedKindError, kind_from_cli
 from .networkset import GlobalNetworkSet, NetworkSet
 from .policy import DEFAULT_TIER, GlobalNetworkPolicy, NetworkPolicy
 from .profile import Profile
@@ -21,7 +21,7 @@ __all__ = [
     "AlreadyExists", "Conflict", "DatastoreError", "InvalidStored", "Listing", "NotFound", "NotSupported",
     "ResourceClient", "retry_conflicts",
     "InvalidValue", "StoredKey", "StoredResource", "decode_stored", "parse_key",
-    "ALL_KINDS", "API_VERSION", "BY_KIND", "DEFAULT_TIER", "PARAMETERS",
+    "ALL_KINDS", "API_VERSION", "BY_KIND", "BY_TYPE", "DEFAULT_TIER", "PARAMETERS",
     "DecodeError", "DocumentError", "DurationError", "FelixConfiguration", "FieldError", "GlobalNetworkPolicy",
     "GlobalNetworkSet", "HostEndpoint", "NetworkPolicy", "NetworkSet", "Param", "Profile", "Resource",
     "InvalidParameter", "ResourceError", "Tier", "UnknownFieldError", "UnknownKindError", "UnsupportedKindError",

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
-from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
+from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store
 from .errors import FieldError, ResourceError, ValidationError
 from .felixconfig import FelixConfiguration
-from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy
+from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy, _Policy
 from .profile import DEFAULT_ALLOW_PROFILE, Profile, default_allow_profile
 from .resource import API_VERSION, Resource
+from .promote import promotion
+from .staged import STAGED_KINDS, StagedAction, StagedGlobalNetworkPolicy, StagedNetworkPolicy
 from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
 from .workloadendpoint import WorkloadEndpoint
@@ -88,6 +90,18 @@ def _as_resource_errors(kind: type[Resource], name: str, namespace: str | None) 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """What a promotion wrote (or, dry, would write): the enforced resource ``enforced`` was
+    created, updated (replaced) or deleted as ``op`` says; ``doc`` is what it holds now (None
+    when deleted)."""
+
+    staged: str
+    enforced: str
+    op: OpKind
+    doc: Doc | None
 
 
 @dataclass(frozen=True)
@@ -245,6 +259,15 @@ class ResourceClient:
     # --- writes -------------------------------------------------------------------
 
     def create(self, resource: Resource) -> Doc:
+        doc = self._new_doc(resource)
+        try:
+            kv = self.store.create(resource_key(type(resource), resource.name, resource.namespace), _encode(doc))
+        except KeyExistsError:
+            raise AlreadyExists(resource.ident) from None
+        return _resource_doc(kv)
+
+    def _new_doc(self, resource: Resource) -> Doc:
+        """The document a create stores, after the checks a create makes."""
         kind = type(resource)
         if kind is Profile and resource.name == DEFAULT_ALLOW_PROFILE:
             raise AlreadyExists(DEFAULT_ALLOW_PROFILE, f'{DEFAULT_ALLOW_PROFILE} already exists. The profile '
@@ -260,11 +283,7 @@ class ResourceClient:
         doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
                                                                                  "annotations")}
         doc["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=_now())
-        try:
-            kv = self.store.create(resource_key(kind, resource.name, resource.namespace), _encode(doc))
-        except KeyExistsError:
-            raise AlreadyExists(resource.ident) from None
-        return _resource_doc(kv)
+        return doc
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
         """One update; with a resourceVersion it is a compare-and-swap. Metadata other than
@@ -279,16 +298,21 @@ class ResourceClient:
             raise NotFound(kind, name, namespace)
         if expected is not None and current.mod_revision != expected:
             raise Conflict(kind, name, namespace)
-        if _is_kubernetes_policy(kind, name):
+        doc = self._updated_doc(current, resource)
+        with _as_resource_errors(kind, name, namespace):
+            kv = self.store.update(key, _encode(doc), current.mod_revision)
+        return _resource_doc(kv)
+
+    def _updated_doc(self, current: KeyValue, resource: Resource) -> Doc:
+        """The document an update of ``current`` stores, after the checks an update makes."""
+        if _is_kubernetes_policy(type(resource), resource.name):
             raise NotSupported("apply or replace", resource.ident, KUBERNETES_POLICY)
         self._check_tier(resource)
         check_identity(resource)
         doc = resource.output()
         kept = {k: v for k, v in doc["metadata"].items() if k in ("labels", "annotations")}
         doc["metadata"] = {**_stored_metadata(current, resource), **kept}
-        with _as_resource_errors(kind, name, namespace):
-            kv = self.store.update(key, _encode(doc), current.mod_revision)
-        return _resource_doc(kv)
+        return doc
 
     def replace(self, resource: Resource) -> Doc:
         """calicoctl replace: CAS with the given resourceVersion, else retry on conflicts."""
@@ -321,10 +345,48 @@ class ResourceClient:
             old = self.store.delete(resource_key(kind, name, namespace), expected)
         return decode_stored(old)
 
+    def promote(self, kind: type[Resource], name: str, namespace: str | None = None,
+                dry_run: bool = False) -> Promoted:
+        """``tortie promote``: write what promoting the staged policy means (``promotion``) and
+        delete the staged policy, in one transaction that also checks that neither changed
+        since they were read. With ``dry_run``, check and say what would be written, and write
+        nothing. Raises NotFound (the staged policy, or the enforced one a Delete removes),
+        NotSupported (an Ignore, or a kind that is not staged), InvalidStored, ValidationError,
+        Conflict (a concurrent change)."""
+        if kind not in STAGED_KINDS:
+            raise NotSupported("promote", ident(kind, name, namespace), "only staged policies can be promoted")
+        key = resource_key(kind, name, namespace)
+        staged_kv = self.store.get(key)
+        if staged_kv is None:
+            raise NotFound(kind, name, namespace)
+        staged = kind.load(_resource_doc(staged_kv))
+        p = promotion(staged)
+        if p.action is StagedAction.IGNORE:
+            raise NotSupported("promote", staged.ident, "its stagedAction is Ignore: there is nothing to promote")
+        current = self.store.get(p.key)
+        if p.doc is None:
+            if current is None:
+                raise NotFound(p.kind, p.name, p.namespace)
+            op, doc = Op(OpKind.DELETE, p.key, expected_revision=current.mod_revision), None
+        else:
+            enforced = p.kind.load(p.doc)
+            if current is None:
+                doc = self._new_doc(enforced)
+                op = Op(OpKind.CREATE, p.key, _encode(doc))
+            else:
+                doc = self._updated_doc(current, enforced)
+                op = Op(OpKind.UPDATE, p.key, _encode(doc), current.mod_revision)
+        if not dry_run:
+            try:
+                self.store.commit([op, Op(OpKind.DELETE, key, expected_revision=staged_kv.mod_revision)])
+            except (KeyExistsError, KeyNotFoundError, ConflictError):
+                raise Conflict(kind, name, namespace) from None
+        return Promoted(staged.ident, ident(p.kind, p.name, p.namespace), op.kind, doc)
+
     # --- rules that need stored state ---------------------------------------------
 
     def _check_tier(self, resource: Resource) -> None:
-        if isinstance(resource, (NetworkPolicy, GlobalNetworkPolicy)):
+        if isinstance(resource, _Policy):  # staged ones too (clientv3 staged*.go Create)
             if self.store.get(resource_key(Tier, resource.tier, None)) is None:
                 raise NotFound(Tier, resource.tier, None)
 
@@ -332,7 +394,7 @@ class ResourceClient:
         """Built-in tiers stay; a tier with policies stays (libcalico-go clientv3 tier.go Delete)."""
         if name in BUILTIN_TIERS:
             raise NotSupported("Delete", name, f"Cannot delete {name} tier")
-        for kind in (NetworkPolicy, GlobalNetworkPolicy):
+        for kind in (NetworkPolicy, GlobalNetworkPolicy, StagedNetworkPolicy, StagedGlobalNetworkPolicy):
             if any((p.doc.get("spec") or {}).get("tier", DEFAULT_TIER) == name for p in self.list(kind).items):
                 raise NotSupported("delete", name, "Cannot delete a non-empty tier")
 

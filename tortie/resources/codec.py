@@ -14,9 +14,9 @@ from typing import Any, Callable
 import yaml
 
 from .errors import DocumentError, UnknownKindError
-from .kinds import BY_KIND
+from .kinds import BY_TYPE
 from .limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INPUT, MAX_NUMBER_CHARS, shown
-from .resource import API_VERSION, Resource
+from .resource import Resource
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _INT = "tag:yaml.org,2002:int"
@@ -225,7 +225,7 @@ def flatten(docs: list[Any]) -> list[dict[str, Any]]:
         if isinstance(doc, list):
             out += flatten(doc)
         elif isinstance(doc, dict) and isinstance(doc.get("kind"), str) and doc["kind"].endswith("List") \
-                and doc["kind"][:-4] in BY_KIND and "items" in doc:
+                and (doc.get("apiVersion"), doc["kind"][:-4]) in BY_TYPE and "items" in doc:
             items = doc["items"]
             if not isinstance(items, list):
                 raise DocumentError(f"items of {doc['kind']} must be a list")
@@ -239,9 +239,10 @@ def flatten(docs: list[Any]) -> list[dict[str, Any]]:
 
 def kind_of(doc: dict[str, Any]) -> type[Resource]:
     kind, version = doc.get("kind"), doc.get("apiVersion")
-    if version != API_VERSION or not isinstance(kind, str) or kind not in BY_KIND:
+    found = BY_TYPE.get((version, kind)) if isinstance(version, str) and isinstance(kind, str) else None
+    if found is None:
         raise UnknownKindError(kind, version)
-    return BY_KIND[kind]
+    return found
 
 
 def load_resource(doc: dict[str, Any], client_defaults: bool = True) -> Resource:

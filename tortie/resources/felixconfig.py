@@ -621,7 +621,7 @@ CALICO: list[Param] = [
 ]
 
 # Calico Enterprise's fields that tortie implements (audit mode, denied-packet metrics,
-# the denied-flow stream) or stores (felixconfig.md §1-§2). calicoctl v3.32 does not know them.
+# flow logs) or stores (felixconfig.md §1-§2). calicoctl v3.32 does not know them.
 ENTERPRISE: list[Param] = [
     choice("dropActionOverride", ("Drop", "Accept", "LogAndDrop", "LogAndAccept"),
            oneof("Drop", "Accept", "LogAndDrop", "LogAndAccept"), default="Drop", implemented=True),
@@ -636,16 +636,19 @@ ENTERPRISE: list[Param] = [
     text("flowLogsFileDirectory", pointer=True, default="/var/log/calico/flowlogs", implemented=True),
     number("flowLogsFileMaxFiles", between(0), default=5, implemented=True),
     number("flowLogsFileMaxFileSizeMB", between(0), default=100, implemented=True),
+    number("flowLogsFileAggregationKindForAllowed", between(0, 2), default=2, implemented=True),
+    number("flowLogsFileAggregationKindForDenied", between(0, 2), default=1, implemented=True),
+    flag("flowLogsFileIncludeLabels", False, True),
+    flag("flowLogsFileIncludePolicies", False, True),
     *[flag(name) for name in (
         "ignoreLooseRPF ipsecAllowUnsecuredTraffic flowLogsEnableHostEndpoint flowLogsEnableNetworkSets "
-        "flowLogsFileIncludeLabels flowLogsFileIncludePolicies cloudWatchLogsReporterEnabled "
+        "cloudWatchLogsReporterEnabled "
         "cloudWatchLogsIncludeLabels cloudWatchMetricsReporterEnabled cloudWatchNodeHealthStatusEnabled").split()],
     *[duration(name, crd=False) for name in (
         "iptablesLockTimeout ipsecPolicyRefreshInterval cloudWatchLogsFlushInterval").split()],
     *[number(name, between(0)) for name in (
         "cloudWatchLogsRetentionDays cloudWatchMetricsPushIntervalSecs cloudWatchNodeHealthPushIntervalSecs").split()],
     *[number(name, between(0, 2)) for name in (
-        "flowLogsFileAggregationKindForAllowed flowLogsFileAggregationKindForDenied "
         "cloudWatchLogsAggregationKindForAllowed cloudWatchLogsAggregationKindForDenied").split()],
     *[text(name, pointer=True) for name in (
         "iptablesLockFilePath ipsecMode ipsecIKEAlgorithm ipsecESPAlgorithm cloudWatchLogsLogGroupName "

@@ -122,6 +122,8 @@ class Resource(Struct):
     """One v3 resource. Subclasses are dataclasses that redeclare ``spec`` and set the constants."""
 
     KIND: ClassVar[str] = ""
+    API: ClassVar[str] = API_VERSION  # its apiVersion
+    MODEL_KIND: ClassVar[str] = ""  # the kind calc and Felix know it by, when not KIND
     NAMESPACED: ClassVar[bool] = False
     PLURAL: ClassVar[str] = ""
     NAMES: ClassVar[tuple[str, ...]] = ()  # CLI names, lower case (calicoctl/resourcemgr)
@@ -195,7 +197,11 @@ class Resource(Struct):
     def output(self) -> dict[str, Any]:
         """The resource as calicoctl prints it (json.Marshal of the Go struct)."""
         out = self.encode()
-        return {**out, "kind": self.KIND, "apiVersion": API_VERSION}
+        return {**out, "kind": self.KIND, "apiVersion": self.API}
+
+    @classmethod
+    def model_kind(cls) -> str:
+        return cls.MODEL_KIND or cls.KIND
 
 
 def _spec_type(cls: type[Resource]) -> Any:

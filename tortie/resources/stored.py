@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..store import KeyValue
-from .kinds import BY_KIND
+from .kinds import ALL_KINDS
 from .limits import MAX_DEPTH, MAX_NUMBER_CHARS, deeper_than, shorten, shown
-from .resource import API_VERSION, Resource
+from .resource import Resource
 
 PREFIX = "/calico/resources/v3/projectcalico.org/"
-_BY_PLURAL = {kind.PLURAL: kind for kind in BY_KIND.values()}
+_BY_PLURAL = {kind.PLURAL: kind for kind in ALL_KINDS}
 
 Doc = dict[str, Any]
 
@@ -140,8 +140,8 @@ def _check_identity(doc: Doc, at: StoredKey) -> None:
     kind, version, meta = doc.get("kind"), doc.get("apiVersion"), doc.get("metadata")
     if kind != at.kind.KIND:
         raise _Refused(f"its kind is '{shown(kind)}', the key's is {at.kind.KIND}")
-    if version != API_VERSION:
-        raise _Refused(f"apiVersion is '{shown(version)}', not {API_VERSION}")
+    if version != at.kind.API:
+        raise _Refused(f"apiVersion is '{shown(version)}', not {at.kind.API}")
     if not isinstance(meta, dict):
         raise _Refused(f"metadata is a {_kind_name(meta)}, not a map")
     if meta.get("name") != at.name:

@@ -1,13 +1,13 @@
 """An etcd-v3-shaped revisioned key-value store with interchangeable backends."""
 
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
-                   KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
+                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
 from .sqlite import SQLiteStore, prefix_end
 from .url import DEFAULT_DATASTORE, etcd_url, open_store, resolve_datastore
 
 __all__ = [
     "DEFAULT_DATASTORE", "MAX_VALUE",
     "CompactedError", "ConflictError", "Event", "EventType", "KeyExistsError", "KeyNotFoundError", "KeyValue",
-    "SQLiteStore", "Store", "StoreError", "TooLargeError", "UnavailableError", "Watch",
+    "Op", "OpKind", "SQLiteStore", "Store", "StoreError", "TooLargeError", "UnavailableError", "Watch",
     "etcd_url", "open_store", "prefix_end", "resolve_datastore",
 ]

@@ -7,6 +7,7 @@ passes the same contract tests (tests/store_contract.py).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -33,6 +34,22 @@ class Event:
     @property
     def revision(self) -> int:
         return self.kv.mod_revision
+
+
+class OpKind(Enum):
+    CREATE = "create"  # the key must not exist
+    UPDATE = "update"  # the key must exist (with ``expected_revision``, if given)
+    DELETE = "delete"  # likewise
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One write of a transaction (``Store.commit``); ``value`` is unused by DELETE."""
+
+    kind: OpKind
+    key: str
+    value: bytes = b""
+    expected_revision: int | None = None
 
 
 class StoreError(Exception):
@@ -125,6 +142,13 @@ class Store(ABC):
     @abstractmethod
     def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
         """Delete a key, returning its last value. Raises KeyNotFoundError or ConflictError."""
+
+    @abstractmethod
+    def commit(self, ops: Sequence[Op]) -> Sequence[KeyValue]:
+        """Several writes in one transaction, at most one per key: all of them or none. Returns
+        each key's new value (a DELETE's last one). Raises what the first write that cannot be
+        made would raise alone (KeyExistsError, KeyNotFoundError, ConflictError, TooLargeError),
+        having written nothing."""
 
     @abstractmethod
     def watch(self, prefix: str, start_revision: int) -> Watch:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ import grpc
 from aetcd import rpc
 
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
-                   KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
+                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
 
 LIST_PAGE = 1000
 CALL_TIMEOUT = 10.0
@@ -107,6 +107,19 @@ class _Connection:
         self.channel.close()
 
 
+def _failed(ops: Sequence[Op], found: list[Any]) -> StoreError:
+    """The error of the first write whose compare failed, from the keys as the failure read them."""
+    for op, kvs in zip(ops, found, strict=True):
+        if op.kind is OpKind.CREATE:
+            if kvs:
+                return KeyExistsError(op.key)
+        elif not kvs:
+            return KeyNotFoundError(op.key)
+        elif op.expected_revision is not None and kvs[0].mod_revision != op.expected_revision:
+            return ConflictError(op.key, op.expected_revision, kvs[0].mod_revision)
+    return StoreError("a transaction's comparisons failed, yet every key was as expected")
+
+
 def _unavailable(exc: grpc.RpcError, where: str) -> StoreError:
     code = exc.code()
     if code == grpc.StatusCode.INVALID_ARGUMENT and "too large" in (exc.details() or ""):
@@ -174,42 +187,49 @@ class EtcdStore(Store):
             raise TooLargeError(f"{key} is {len(value)} bytes; the limit is {MAX_VALUE} bytes (1.5 MiB)")
 
     def create(self, key: str, value: bytes) -> KeyValue:
-        self._check(key, value)
-        k = key.encode()
-        reply = self._txn(rpc.TxnRequest(
-            compare=[rpc.Compare(key=k, target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL, create_revision=0)],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=value))]))
-        if not reply.succeeded:
-            raise KeyExistsError(key)
-        revision = reply.header.revision
-        return KeyValue(key, value, revision, revision, 1)
-
-    def _guarded(self, key: str, expected: int | None, op: Any) -> Any:
-        """Run ``op`` if the key exists (and has mod revision ``expected``); else the right error."""
-        k = key.encode()
-        compare = (rpc.Compare(key=k, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL, mod_revision=expected)
-                   if expected is not None else
-                   rpc.Compare(key=k, target=rpc.Compare.CREATE, result=rpc.Compare.GREATER, create_revision=0))
-        reply = self._txn(rpc.TxnRequest(compare=[compare], success=[op],
-                                         failure=[rpc.RequestOp(request_range=rpc.RangeRequest(key=k))]))
-        if reply.succeeded:
-            return reply
-        current = reply.responses[0].response_range.kvs
-        if not current:
-            raise KeyNotFoundError(key)
-        raise ConflictError(key, expected or 0, current[0].mod_revision)
+        return self.commit([Op(OpKind.CREATE, key, value)])[0]
 
     def update(self, key: str, value: bytes, expected_revision: int | None = None) -> KeyValue:
-        self._check(key, value)
-        reply = self._guarded(key, expected_revision, rpc.RequestOp(
-            request_put=rpc.PutRequest(key=key.encode(), value=value, prev_kv=True)))
-        prev = reply.responses[0].response_put.prev_kv
-        return KeyValue(key, value, prev.create_revision, reply.header.revision, prev.version + 1)
+        return self.commit([Op(OpKind.UPDATE, key, value, expected_revision)])[0]
 
     def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
-        reply = self._guarded(key, expected_revision, rpc.RequestOp(
-            request_delete_range=rpc.DeleteRangeRequest(key=key.encode(), prev_kv=True)))
-        return _kv(reply.responses[0].response_delete_range.prev_kvs[0])
+        return self.commit([Op(OpKind.DELETE, key, expected_revision=expected_revision)])[0]
+
+    def commit(self, ops: Sequence[Op]) -> Sequence[KeyValue]:
+        """One etcd transaction: a compare per write (absent for a create; present, or at its
+        expected revision, otherwise); when one fails, the keys are read back to say which."""
+        compares, success, failure = [], [], []
+        for op in ops:
+            k = op.key.encode()
+            if op.kind is OpKind.CREATE:
+                compares.append(rpc.Compare(key=k, target=rpc.Compare.CREATE, result=rpc.Compare.EQUAL,
+                                            create_revision=0))
+            elif op.expected_revision is not None:
+                compares.append(rpc.Compare(key=k, target=rpc.Compare.MOD, result=rpc.Compare.EQUAL,
+                                            mod_revision=op.expected_revision))
+            else:
+                compares.append(rpc.Compare(key=k, target=rpc.Compare.CREATE, result=rpc.Compare.GREATER,
+                                            create_revision=0))
+            if op.kind is OpKind.DELETE:
+                success.append(rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=k, prev_kv=True)))
+            else:
+                self._check(op.key, op.value)
+                success.append(rpc.RequestOp(request_put=rpc.PutRequest(key=k, value=op.value, prev_kv=True)))
+            failure.append(rpc.RequestOp(request_range=rpc.RangeRequest(key=k)))
+        reply = self._txn(rpc.TxnRequest(compare=compares, success=success, failure=failure))
+        if not reply.succeeded:
+            raise _failed(ops, [r.response_range.kvs for r in reply.responses])
+        revision = reply.header.revision
+        out = []
+        for op, response in zip(ops, reply.responses, strict=True):
+            if op.kind is OpKind.DELETE:
+                out.append(_kv(response.response_delete_range.prev_kvs[0]))
+            elif op.kind is OpKind.CREATE:
+                out.append(KeyValue(op.key, op.value, revision, revision, 1))
+            else:
+                prev = response.response_put.prev_kv
+                out.append(KeyValue(op.key, op.value, prev.create_revision, revision, prev.version + 1))
+        return out
 
     def watch(self, prefix: str, start_revision: int) -> Watch:
         return EtcdWatch(self, prefix, start_revision if start_revision > 0 else self.revision() + 1)

@@ -3,7 +3,8 @@
 Tables: ``kv`` holds the live keys; ``log`` holds one row per revision (every write,
 deletes included), which is what watches read; ``meta`` holds the current and the
 compacted revision. Every write runs in one ``BEGIN IMMEDIATE`` transaction, so the
-revision counter, the key and its log row change together or not at all.
+revision counter, the key and its log row change together or not at all; so do the
+writes of one ``commit``.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
-                   KeyValue, Store, StoreError, TooLargeError, UnavailableError, Watch)
+                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
 from .notify import directory_notifier
 
 SCHEMA = """
@@ -131,16 +132,6 @@ class SQLiteStore(Store):
                 if statement.strip():
                     db.execute(statement)
 
-    @contextmanager
-    def _write(self) -> Iterator[tuple[sqlite3.Connection, int]]:
-        """A write transaction and the revision it creates."""
-        with self._conn.transaction("BEGIN IMMEDIATE") as db:
-            rev = _meta(db, "revision") + 1
-            yield db, rev
-            db.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (rev,))
-            if self.retain and rev % AUTO_COMPACT_EVERY == 0 and rev > self.retain:
-                _compact(db, rev - self.retain)
-
     # --- the contract --------------------------------------------------------------
 
     def revision(self) -> int:
@@ -161,31 +152,48 @@ class SQLiteStore(Store):
             return [KeyValue(*row) for row in rows], _meta(db, "revision")
 
     def create(self, key: str, value: bytes) -> KeyValue:
-        _check_size(key, value)
-        with self._write() as (db, rev):
-            if db.execute("SELECT 1 FROM kv WHERE key = ?", (key,)).fetchone():
-                raise KeyExistsError(key)
-            kv = KeyValue(key, value, rev, rev, 1)
-            db.execute("INSERT INTO kv VALUES (?, ?, ?, ?, ?)", (key, value, rev, rev, 1))
-            db.execute("INSERT INTO log VALUES (?, ?, 0, ?, ?, 1)", (rev, key, value, rev))
-        return kv
+        return self.commit([Op(OpKind.CREATE, key, value)])[0]
 
     def update(self, key: str, value: bytes, expected_revision: int | None = None) -> KeyValue:
-        _check_size(key, value)
-        with self._write() as (db, rev):
-            old = self._current(db, key, expected_revision)
-            kv = KeyValue(key, value, old.create_revision, rev, old.version + 1)
-            db.execute("UPDATE kv SET value = ?, mod_rev = ?, version = ? WHERE key = ?",
-                       (value, rev, kv.version, key))
-            db.execute("INSERT INTO log VALUES (?, ?, 0, ?, ?, ?)", (rev, key, value, kv.create_revision, kv.version))
-        return kv
+        return self.commit([Op(OpKind.UPDATE, key, value, expected_revision)])[0]
 
     def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
-        with self._write() as (db, rev):
-            old = self._current(db, key, expected_revision)
+        return self.commit([Op(OpKind.DELETE, key, expected_revision=expected_revision)])[0]
+
+    def commit(self, ops: Sequence[Op]) -> Sequence[KeyValue]:
+        """One ``BEGIN IMMEDIATE`` transaction; each write takes the next revision (the log
+        keeps one row per revision), and readers see all of them or none."""
+        for op in ops:
+            if op.kind is not OpKind.DELETE:
+                _check_size(op.key, op.value)
+        with self._conn.transaction("BEGIN IMMEDIATE") as db:
+            start = rev = _meta(db, "revision")
+            out = []
+            for op in ops:
+                rev += 1
+                out.append(self._apply(db, rev, op))
+            db.execute("UPDATE meta SET value = ? WHERE name = 'revision'", (rev,))
+            if self.retain and rev // AUTO_COMPACT_EVERY > start // AUTO_COMPACT_EVERY and rev > self.retain:
+                _compact(db, rev - self.retain)
+        return out
+
+    def _apply(self, db: sqlite3.Connection, rev: int, op: Op) -> KeyValue:
+        key, value = op.key, op.value
+        if op.kind is OpKind.CREATE:
+            if db.execute("SELECT 1 FROM kv WHERE key = ?", (key,)).fetchone():
+                raise KeyExistsError(key)
+            db.execute("INSERT INTO kv VALUES (?, ?, ?, ?, ?)", (key, value, rev, rev, 1))
+            db.execute("INSERT INTO log VALUES (?, ?, 0, ?, ?, 1)", (rev, key, value, rev))
+            return KeyValue(key, value, rev, rev, 1)
+        old = self._current(db, key, op.expected_revision)
+        if op.kind is OpKind.DELETE:
             db.execute("DELETE FROM kv WHERE key = ?", (key,))
             db.execute("INSERT INTO log VALUES (?, ?, 1, x'', ?, 0)", (rev, key, old.create_revision))
-        return old
+            return old
+        kv = KeyValue(key, value, old.create_revision, rev, old.version + 1)
+        db.execute("UPDATE kv SET value = ?, mod_rev = ?, version = ? WHERE key = ?", (value, rev, kv.version, key))
+        db.execute("INSERT INTO log VALUES (?, ?, 0, ?, ?, ?)", (rev, key, value, kv.create_revision, kv.version))
+        return kv
 
     def _current(self, db: sqlite3.Connection, key: str, expected: int | None) -> KeyValue:
         row = db.execute("SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key = ?", (key,)).fetchone()
