@@ -13,7 +13,7 @@ from ..model import Packet, Result, plan_for
 from ..model import explain as model_explain
 from ..resources import ResourceError
 from ..store import StoreError
-from .context import Context, Fail
+from .context import Fail, context
 from .output import serialise
 
 
@@ -68,7 +68,7 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
         raise Fail("Failed to execute command: --src and --dst are of different IP versions")
     name = node_name(node)
     try:
-        client = ctx.find_object(Context).client(client_config)
+        client = context(ctx).client(client_config)
         listing = client.snapshot()
         config = config_for_node(client, name, config_file)
     except (ResourceError, StoreError) as exc:

@@ -19,7 +19,7 @@ from ..core import BY_NAME, ICMP, ICMPV6
 from ..model import Packet, evaluate_path, plan_for
 from ..resources import ResourceClient
 from ..store import StoreError, open_store, resolve_datastore
-from .context import Context, Fail
+from .context import Fail, context
 from .output import serialise
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
@@ -50,7 +50,7 @@ def lab_up(ctx: click.Context, filename: str, etcd: bool) -> None:
     The datastore is --datastore (or $TORTIE_DATASTORE, ...), or with --etcd a private etcd
     that 'tortie lab down' removes; print it with 'tortie lab datastore'.
     """
-    datastore = ctx.find_object(Context).datastore
+    datastore = context(ctx).datastore
     if etcd and datastore:
         raise click.UsageError("--etcd and --datastore exclude each other")
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import click
 
-from ..resources.client import INITIALISED_KEY, PREFIX
+from ..resources.client import INITIALISED_KEY
+from ..resources.stored import PREFIX
 from ..store import KeyValue, Store, StoreError, open_store
 from .context import Fail
 

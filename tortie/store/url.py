@@ -56,7 +56,7 @@ def _client_config(path: str, explicit: bool) -> str | None:
         raise UnavailableError(f"client config file {path} is not valid YAML") from None
     if not isinstance(data, dict):
         raise UnavailableError(f"client config file {path} must be a mapping")
-    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
     datastore = data.get("datastore") or spec.get("datastore")
     if datastore:
         return str(datastore)
