@@ -20,14 +20,13 @@ from typing import Any, Callable, Mapping
 from ..calc import Calculator, resource_id
 from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, IptablesBackend, Settings,
                       effective_config, read_config_file)
+from ..core import shorten
 from ..dataplane import (CommandError, Dataplane, EncodeError, Runner, detect_backend, log_lines_may_be_lost,
                          read_interfaces)
+from ..datastore import PREFIX, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored, parse_key
 from ..plan import PlanCache, build_plan
 from ..render import Log, RenderCache, Rendered, render
-from ..resources import (FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored,
-                         parse_key)
-from ..resources.limits import shorten
-from ..resources.stored import PREFIX
+from ..resources import FelixConfiguration
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
 from .health import HealthServer
 from .reporting import Reporting

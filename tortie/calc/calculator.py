@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ..resources import StoredKey, StoredResource
-from ..resources.limits import shorten
+from ..core import DIRECTIONS, Direction, Stage, paused_gc, shorten
+from ..datastore import StoredKey, StoredResource
 from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
                      entity_key, policy_from_doc, profile_from_doc, tier_order)
 from .labels import LabelIndex
 from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, NamedPortSetSpec, RuleCompiler
-from ..core import DIRECTIONS, Direction, Stage, paused_gc
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."

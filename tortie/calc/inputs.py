@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..core import SCTP, TCP, UDP, Protocol, Stage, parse_protocol
+from ..core import SCTP, TCP, UDP, Protocol, Stage, parse_protocol, shown
 from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
                          ResourceError, Tier, WorkloadEndpoint, load_resource)
-from ..resources.limits import shown
 from ..resources.rule import Rule
 from ..resources.values import is_name, is_port_name
 from ..selector import Selector, SelectorError, parse

@@ -12,12 +12,12 @@ import click
 
 from ..calc import Calculator
 from ..config import config_for_node
+from ..core import BY_NAME, ICMP, ICMPV6
+from ..datastore import ResourceClient
 from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
 from ..lab.network import LabError
 from ..lab.probe import probe
-from ..core import BY_NAME, ICMP, ICMPV6
 from ..model import Packet, evaluate_path, plan_for
-from ..resources import ResourceClient
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Fail, context
 from .output import serialise

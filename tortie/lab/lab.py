@@ -24,7 +24,8 @@ from typing import Any, TypedDict
 
 import yaml
 
-from ..resources import Resource, ResourceClient, ResourceError, load_resource
+from ..datastore import ResourceClient
+from ..resources import Resource, ResourceError, load_resource
 from ..store import StoreError, open_store
 from .etcd import EtcdServer, stop_process
 from .fabric import Fabric

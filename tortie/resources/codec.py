@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import yaml
 
+from ..core import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INPUT, MAX_NUMBER_CHARS, shown
 from .errors import DocumentError, UnknownKindError
 from .kinds import BY_KIND
-from .limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INPUT, MAX_NUMBER_CHARS, shown
 from .resource import API_VERSION, Resource
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .limits import shorten, shown
+from ..core import shorten, shown
 
 
 def show_value(value: Any) -> str:

@@ -20,15 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFAULT_TIER, DEFAULT_TIER_ORDER,
+                         KUBERNETES_POLICY_PREFIX, FelixConfiguration, FieldError, GlobalNetworkPolicy, NetworkPolicy,
+                         Profile, Resource, ResourceError, Tier, ValidationError, WorkloadEndpoint,
+                         default_allow_profile)
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
-from .errors import FieldError, ResourceError, ValidationError
-from .felixconfig import FelixConfiguration
-from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy
-from .profile import DEFAULT_ALLOW_PROFILE, Profile, default_allow_profile
-from .resource import API_VERSION, Resource
 from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
-from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
-from .workloadendpoint import WorkloadEndpoint
 
 INITIALISED_KEY = "/tortie/initialised"
 BUILTIN_TIERS_KEY = "/tortie/builtin-tiers"

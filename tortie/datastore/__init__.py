@@ -1,0 +1,13 @@
+"""Resources in the datastore: where each one's key is, how a stored value decodes, and the
+client that reads and writes them with libcalico-go's client rules (resources.md §9)."""
+
+from .client import (INITIALISED_KEY, AlreadyExists, Conflict, DatastoreError, Doc, InvalidStored, Listing, NotFound,
+                     NotSupported, ResourceClient, retry_conflicts)
+from .stored import PREFIX, InvalidValue, StoredKey, StoredResource, decode_stored, key_prefix, parse_key, resource_key
+
+__all__ = [
+    "INITIALISED_KEY", "PREFIX",
+    "AlreadyExists", "Conflict", "DatastoreError", "Doc", "InvalidStored", "InvalidValue", "Listing", "NotFound",
+    "NotSupported", "ResourceClient", "StoredKey", "StoredResource",
+    "decode_stored", "key_prefix", "parse_key", "resource_key", "retry_conflicts",
+]
