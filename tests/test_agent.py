@@ -18,7 +18,7 @@ from tortie.agent import Agent
 from tortie.dataplane import Dataplane, Runner
 from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.resources import load_resource
 from tortie.store import UnavailableError, open_store
 

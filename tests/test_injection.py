@@ -25,7 +25,7 @@ from tortie.dataplane.tables import Current
 from tortie.dataplane.tables import plan as table_plan
 from tortie.datastore import ResourceClient, resource_key
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.plan import build_plan
 from tortie.render import Builtin, Interface, Log, Rule, chain_name, render
 from tortie.resources import WorkloadEndpoint, load_resource

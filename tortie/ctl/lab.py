@@ -16,7 +16,7 @@ from ..core import BY_NAME, ICMP, ICMPV6
 from ..datastore import ResourceClient
 from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
 from ..lab.network import LabError
-from ..lab.probe import probe
+from ..lab.traffic import probe
 from ..model import Packet, evaluate_path, plan_for
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Fail, context
