@@ -22,9 +22,7 @@ from typing import Any, Mapping
 
 from ..core import SCTP, TCP, UDP, Protocol, Stage, parse_protocol, shown
 from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
-                         ResourceError, Tier, WorkloadEndpoint, load_resource)
-from ..resources.rule import Rule
-from ..resources.values import is_name, is_port_name
+                         ResourceError, Rule, Tier, WorkloadEndpoint, is_name, is_port_name, load_resource)
 from ..selector import Selector, SelectorError, parse
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

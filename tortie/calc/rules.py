@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core import TCP, Protocol, RuleAction, parse_protocol
-from ..resources.rule import EntityRule, ICMPFields, Rule
+from ..resources import EntityRule, ICMPFields, Rule
 from ..selector import Selector, parse, unique_id
 from .inputs import IPNetwork, network
 

@@ -14,9 +14,7 @@ from ..calc import Calculator
 from ..config import config_for_node
 from ..core import BY_NAME, ICMP, ICMPV6
 from ..datastore import ResourceClient
-from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
-from ..lab.network import LabError
-from ..lab.traffic import probe
+from ..lab import LabError, LabSpec, LabState, down, namespace_of, probe, up, wait
 from ..model import Packet, evaluate_path, plan_for
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Fail, context

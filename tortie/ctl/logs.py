@@ -13,8 +13,7 @@ from typing import BinaryIO
 
 import click
 
-from ..logs.stream import Summary, read_records
-from ..logs.text import describe
+from ..logs import Summary, describe, read_records
 
 
 @click.group(short_help="Read kernel LOG lines.")

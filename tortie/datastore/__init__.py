@@ -1,9 +1,10 @@
 """Resources in the datastore: where each one's key is, how a stored value decodes, and the
 client that reads and writes them with libcalico-go's client rules (resources.md §9)."""
 
-from .client import (INITIALISED_KEY, AlreadyExists, Conflict, DatastoreError, Doc, InvalidStored, Listing, NotFound,
+from .client import (INITIALISED_KEY, AlreadyExists, Conflict, DatastoreError, InvalidStored, Listing, NotFound,
                      NotSupported, ResourceClient, retry_conflicts)
-from .stored import PREFIX, InvalidValue, StoredKey, StoredResource, decode_stored, key_prefix, parse_key, resource_key
+from .stored import (PREFIX, Doc, InvalidValue, StoredKey, StoredResource, decode_stored, key_prefix, parse_key,
+                     resource_key)
 
 __all__ = [
     "INITIALISED_KEY", "PREFIX",

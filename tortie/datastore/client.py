@@ -18,21 +18,19 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFAULT_TIER, DEFAULT_TIER_ORDER,
                          KUBERNETES_POLICY_PREFIX, FelixConfiguration, FieldError, GlobalNetworkPolicy, NetworkPolicy,
                          Profile, Resource, ResourceError, Tier, ValidationError, WorkloadEndpoint,
                          default_allow_profile)
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Store
-from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
+from .stored import PREFIX, Doc, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 
 INITIALISED_KEY = "/tortie/initialised"
 BUILTIN_TIERS_KEY = "/tortie/builtin-tiers"
 REPLACE_ATTEMPTS = 5
 KUBERNETES_POLICY = "kubernetes network policies must be managed through the kubernetes API"
-
-Doc = dict[str, Any]
 
 
 class DatastoreError(ResourceError):

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from ..core import TABLE
-from ..selector.tokenizer import SelectorLimitError
+from ..selector import SelectorLimitError
 from .resource import check_annotations
 from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omit, Struct, StructType, field,
                      join)

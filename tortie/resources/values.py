@@ -12,9 +12,8 @@ from functools import lru_cache
 from typing import Callable
 
 from ..core import SCTP, TABLE, TCP, UDP
-from ..selector import SelectorError, parse
+from ..selector import Kind, SelectorError, parse, tokenize
 from .errors import InvalidParameter
-from ..selector.tokenizer import Kind, tokenize
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

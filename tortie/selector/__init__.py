@@ -16,13 +16,14 @@ from typing import Callable
 
 from .ast import Emitter, LabelRestriction, Labels, Node, Restrictions
 from .parser import parse_tree
-from .tokenizer import Kind, SelectorError, Token, tokenize
+from .tokenizer import Kind, SelectorError, SelectorLimitError, Token, tokenize
 
 __all__ = [
     "Kind",
     "LabelRestriction",
     "Selector",
     "SelectorError",
+    "SelectorLimitError",
     "Token",
     "parse",
     "tokenize",
