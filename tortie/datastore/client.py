@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -79,6 +78,11 @@ def _as_resource_errors(kind: type[Resource], name: str, namespace: str | None) 
         raise NotFound(kind, name, namespace) from None
     except ConflictError:
         raise Conflict(kind, name, namespace) from None
+
+
+def _uid() -> str:
+    import uuid  # here, not at the top: only writes need it, and it costs every command a few ms
+    return str(uuid.uuid4())
 
 
 def _now() -> str:
@@ -157,7 +161,7 @@ def _stored_metadata(current: KeyValue, resource: Resource) -> Doc:
                 if k not in ("labels", "annotations", "resourceVersion")}
     identity = {"name": resource.name, "namespace": resource.namespace} if resource.NAMESPACED else {
         "name": resource.name}
-    return {**identity, "uid": str(uuid.uuid4()), "creationTimestamp": _now()}
+    return {**identity, "uid": _uid(), "creationTimestamp": _now()}
 
 
 def _default_allow_op(op: str) -> NotSupported:
@@ -254,7 +258,7 @@ class ResourceClient:
         doc = resource.output()
         doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
                                                                                  "annotations")}
-        doc["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=_now())
+        doc["metadata"].update(uid=_uid(), creationTimestamp=_now())
         try:
             kv = self.store.create(resource_key(kind, resource.name, resource.namespace), _encode(doc))
         except KeyExistsError:

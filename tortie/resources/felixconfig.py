@@ -694,7 +694,26 @@ def check_spec(c: Checker, spec: Any) -> None:
 
 
 class _SpecBase(Struct):
+    """The spec's constructor, equality and repr, written once for its hundreds of fields: the
+    ones dataclasses would generate take tens of milliseconds to compile when the module is
+    imported, which every command would pay. They behave as the generated ones do."""
+
     __slots__ = ()
+
+    def __init__(self, **values: Any) -> None:
+        for name in PARAMETERS:  # the fields, in order
+            setattr(self, name, values.pop(name, None))
+        if values:
+            raise TypeError(f"FelixConfigurationSpec has no field {next(iter(values))!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in PARAMETERS)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in PARAMETERS)
+        return f"{type(self).__qualname__}({fields})"
 
     def check(self, c: Checker, at: str) -> None:
         for param in PARAMETERS.values():
@@ -705,7 +724,7 @@ class _SpecBase(Struct):
 FelixConfigurationSpec: type[Struct] = dataclasses.make_dataclass(
     "FelixConfigurationSpec",
     [(p.name, Any, field(p.name, p.type, go=p.go_name, omit=p.omit)) for p in PARAMETERS.values()],
-    bases=(_SpecBase,), slots=True)
+    bases=(_SpecBase,), slots=True, init=False, repr=False, eq=False)
 
 
 @dataclasses.dataclass(slots=True)

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 
 from ..core import TABLE
-from ..selector import SelectorLimitError
 from .resource import check_annotations
 from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omit, Struct, StructType, field,
                      join)
@@ -26,6 +25,7 @@ NUMERIC_PORTS_NEED_PROTOCOL = "rules with numeric port or port range must set pr
 def check_selector(c: Checker, name: str, text: str | None) -> None:
     """The validator's ``selector`` tag (empty means none). A selector beyond tortie's own
     bounds, which Calico would take, is refused with the bound that it passes."""
+    from ..selector import SelectorLimitError  # loaded with the selector compiler (values.selector_problem)
     problem = selector_problem(text) if text else None
     if isinstance(problem, SelectorLimitError):
         c.error(name, text, f"invalid selector: {problem}")

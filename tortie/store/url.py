@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs
 
-import yaml
-
 from .base import Store, UnavailableError
 from .sqlite import SQLiteStore
 
@@ -50,6 +48,7 @@ def _client_config(path: str, explicit: bool) -> str | None:
         return None
     except OSError as exc:
         raise UnavailableError(f"cannot read client config file {path}: {exc.strerror}") from None
+    import yaml  # here, not at the top: only a client config file needs PyYAML
     try:
         data: Any = yaml.safe_load(text) or {}
     except yaml.YAMLError:
