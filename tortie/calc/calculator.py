@@ -59,7 +59,12 @@ def _identity(item: StoredKey | Doc) -> tuple[str, str, str | None]:
 
 def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
     """(kind, key) that updates and deletes are addressed by: for a stored resource, always
-    its store key's identity, never what its document says (issue 15, class 5)."""
+    its store key's identity, never what its document says (issue 15, class 5).
+
+    ``kind`` is the v3 kind (``"WorkloadEndpoint"``); ``key`` is ``"<Kind>/[<namespace>/]<name>"``
+    for endpoints and network sets, ``"<namespace>/<name>"`` for a NetworkPolicy and the name
+    for every other kind. Never raises: a document without a usable identity gives empty
+    strings, which no resource matches."""
     kind, name, namespace = _identity(item)
     if kind in ENTITY_KINDS:
         return kind, entity_key(kind, name, namespace)
@@ -71,10 +76,21 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
 class Calculator:
     """The cluster as node ``node`` needs it (evaluation.md §2–§5, dataplane.md §8).
 
-    Feed it stored resource documents (``load``, ``update``, ``delete``; never raises for
-    their content: a document that does not make sense is a problem, and its last good
-    version stays in force) and read ``view()``. Work per update is proportional to what
-    the update touches, not to the cluster.
+    Input: resources one at a time (``load`` for a snapshot, ``update``, ``delete``), each a
+    ``StoredResource`` from the datastore or a v3 document (the JSON mapping the API prints);
+    every kind is accepted and those calc does not use (FelixConfiguration) are ignored.
+    Output: a ``Delta`` per call, and ``view()``, the immutable ``NodeView`` of the node's
+    local endpoints with their ordered tiers, the policies and profiles they use and the IP
+    sets those rules match. Errors: none for content. A document that does not make sense
+    is a problem (in the Delta once, then in ``problems()``) and its last good version stays
+    in force; the agent never enforces less or more than the last state that made sense.
+    Cost: proportional to what an update touches (the endpoint's policies and set
+    memberships, or the policy's endpoints and sets), not to the cluster.
+
+    Follows Felix's calculation graph (felix/calc/calc_graph.go): the active-rules
+    calculator and policy resolver (active_rules_calculator.go, policy_resolver.go), tier
+    and policy order (policy_sorter.go) and the selector and named-port indexes of
+    felix/labelindex.
     """
 
     def __init__(self, node: str) -> None:
@@ -103,7 +119,8 @@ class Calculator:
     # --- loading ------------------------------------------------------------------
 
     def load(self, items: Iterable[StoredResource | Doc]) -> Delta:
-        """Apply a whole snapshot (resources of any kinds, in any order); the merged Delta."""
+        """Apply a whole snapshot (resources of any kinds, in any order, as ``update`` takes
+        them); the merged Delta. Never raises for content."""
         delta = Delta()
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
@@ -116,8 +133,9 @@ class Calculator:
 
     def update(self, item: StoredResource | Doc) -> Delta:
         """Apply one created or changed resource, addressed as ``resource_id`` gives it (its
-        kind decides what it is; kinds calc does not use are ignored). A problem seen for the
-        first time is in the Delta."""
+        kind decides what it is; kinds calc does not use are ignored). Returns the Delta:
+        ``changed`` if the view changed, and each problem seen for the first time. Never
+        raises for content: a resource that does not make sense keeps its last good version."""
         kind, name, namespace = _identity(item)
         kind, key = resource_id(item)
         doc = item.doc if isinstance(item, StoredResource) else item
@@ -143,7 +161,9 @@ class Calculator:
         return delta
 
     def delete(self, kind: str, key: str, delta: Delta | None = None) -> Delta:
-        """Apply the deletion of a resource, addressed as ``resource_id`` gives it."""
+        """Apply the deletion of a resource, addressed as ``resource_id`` gives it (``kind``,
+        ``key``); adds to ``delta`` when given, else to a new Delta, and returns it. A key calc
+        does not hold changes nothing."""
         delta = Delta() if delta is None else delta
         self._problems.pop(f"{kind} {key}", None)
         if kind in ENTITY_KINDS and key in self.entities:
@@ -439,8 +459,10 @@ class Calculator:
             delta.problems.append(text)
 
     def problems(self) -> tuple[str, ...]:
-        """Bad resources, and resources that do not fit together, one sentence each, sorted.
-        Scans the cluster: call it now and then, not per update."""
+        """Bad resources, and resources that do not fit together (a profile or tier that does
+        not exist, an address two endpoints claim), one sentence each, sorted. Scans the
+        cluster: call it now and then (the agent does at start and at each read-back), not
+        per update."""
         found = dict(self._problems)
         for key in self._applies:
             e = self.entities[key]
@@ -461,7 +483,8 @@ class Calculator:
 
     def view(self) -> NodeView:
         """The node's view now: a new NodeView sharing every unchanged part with the last one
-        (view.py's identity contract). Costs the endpoints changed since the last call."""
+        (view.py's identity contract: the same object means unchanged). Costs the endpoints
+        changed since the last call; never raises."""
         for key in self._stale:
             if key in self._applies:
                 self._views[key] = self._endpoint_view(key)
