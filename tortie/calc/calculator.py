@@ -495,10 +495,10 @@ class Calculator:
             with paused_gc():  # one tuple per address: acyclic, and the heap is large
                 self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
         endpoints = dict(self._views)
-        policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
-        profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}
+        policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if isinstance(c.view, PolicyView)}
+        profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if isinstance(c.view, ProfileView)}
         frozen = MappingProxyType
-        return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),  # type: ignore[arg-type]
+        return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),
                         frozen(dict(self._ipsets)), self._owners_view)
 
     def _endpoint_view(self, key: str) -> EndpointView:

@@ -127,8 +127,8 @@ class Evaluation:
         governor = self.plan.governor(iface)
         if governor.kind is InterfaceKind.WORKLOAD:
             return self._workload_to_host(iface, governor.endpoint)
-        if governor.kind is InterfaceKind.HOST:
-            return self._hep_ingress(governor.endpoint, final=N)  # type: ignore[arg-type]
+        if governor.kind is InterfaceKind.HOST and governor.endpoint is not None:  # a host governor has one
+            return self._hep_ingress(governor.endpoint, final=N)
         return _Outcome.NONE
 
     def _output(self) -> _Outcome:
@@ -153,14 +153,14 @@ class Evaluation:
         results = []
         into = self.plan.governor(p.in_iface or "")
         out = self.plan.governor(p.out_iface or "")
-        if into.kind is InterfaceKind.HOST:
-            results.append(self._hep_ingress(into.endpoint, final=F))  # type: ignore[arg-type]
+        if into.kind is InterfaceKind.HOST and into.endpoint is not None:
+            results.append(self._hep_ingress(into.endpoint, final=F))
         elif into.kind is InterfaceKind.WORKLOAD:
             results.append(self._workload_step(p.in_iface or "", into.endpoint, EGRESS))
         if out.kind is InterfaceKind.WORKLOAD:
             results.append(self._workload_step(p.out_iface or "", out.endpoint, INGRESS))
-        elif out.kind is InterfaceKind.HOST:
-            results.append(self._settle(self._stage(out.endpoint, EGRESS, F), F))  # type: ignore[arg-type]
+        elif out.kind is InterfaceKind.HOST and out.endpoint is not None:
+            results.append(self._settle(self._stage(out.endpoint, EGRESS, F), F))
         return _Outcome.ALLOW if _Outcome.ALLOW in results else _Outcome.NONE
 
     def _workload_step(self, iface: str, ep: EndpointPlan | None, direction: Direction) -> _Outcome:

@@ -198,10 +198,10 @@ class Resource(Struct):
         return {**out, "kind": self.KIND, "apiVersion": API_VERSION}
 
 
-def _spec_type(cls: type[Resource]) -> Any:
+def _spec_type(cls: type[Resource]) -> type[Struct]:
     for info in cls.fields_info():
-        if info.json == "spec":
-            return info.type.cls  # type: ignore[attr-defined]
+        if info.json == "spec" and isinstance(info.type, StructType):
+            return info.type.cls
     raise ResourceError(f"{cls.KIND} has no spec")
 
 

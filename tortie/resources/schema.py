@@ -351,6 +351,7 @@ class Struct:
 
     __slots__ = ()
     GO: ClassVar[str] = ""  # the Go struct name, for decode errors
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every subclass is a dataclass
 
     @classmethod
     def fields_info(cls) -> tuple[FieldInfo, ...]:
@@ -417,7 +418,7 @@ def _fields_info(cls: type[Struct]) -> tuple[FieldInfo, ...]:
     infos = _FIELDS.get(cls)
     if infos is None:
         infos = _FIELDS[cls] = tuple(dataclasses.replace(f.metadata["go"], attr=f.name)
-                                     for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+                                     for f in dataclasses.fields(cls))
     return infos
 
 
