@@ -3,10 +3,10 @@ Every package speaks these; this one imports nothing of tortie."""
 
 from .limits import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INPUT, MAX_NUMBER_CHARS, MAX_SHOWN, deeper_than, shorten, shown
 from .memory import paused_gc
-from .protocols import (BY_NAME, ICMP, ICMPV6, PORT_PROTOCOLS, SCTP, TABLE, TCP, UDP, UDPLITE, Protocol, parse_protocol,
-                        protocol)
-from .vocabulary import (DIRECTIONS, FAMILIES, STAGES, Direction, DropActionOverride, KernelAction, RuleAction, Stage,
-                         Verdict)
+from .protocols import (BY_NAME, ICMP, ICMPV6, PORT_PROTOCOLS, SCTP, TABLE, TCP, UDP, UDPLITE, Protocol,
+                        parse_protocol, protocol)
+from .vocabulary import (DIRECTIONS, FAMILIES, STAGES, Direction, DropActionOverride, KernelAction, RuleAction,
+                         Stage, Verdict)
 
 __all__ = [
     "BY_NAME", "DIRECTIONS", "FAMILIES", "ICMP", "ICMPV6", "MAX_ALIAS_NODES", "MAX_DEPTH", "MAX_INPUT",
