@@ -63,6 +63,6 @@ def test_compacted_history_triggers_a_clean_resync(netns: str, tmp_path: Path,
                    lambda _: agent.status.applied_revision >= revision, timeout=30)
         assert "7003" in rules() and "7001" not in rules()
         assert "watch history was compacted: resyncing" in caplog.text
-        agent.stopping.set()
+        agent.close()  # its store connection and its netlink watch
     finally:
         etcd.stop()

@@ -3,12 +3,16 @@ incremental calculator against a from-scratch calculation."""
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tortie.calc import Calculator, NodeView, resource_id
+from tortie.core import Direction, Stage
+from tortie.selector.parser import MAX_NESTING
 from tortie.resources import load_resource
 
 from .profiles import examples
@@ -19,6 +23,9 @@ API = "projectcalico.org/v3"
 def res(kind: str, name: str, spec: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
     return load_resource({"apiVersion": API, "kind": kind, "metadata": {"name": name, **meta},
                           "spec": spec or {}}).output()
+
+
+NORMAL_IN = (Stage.NORMAL, Direction.INGRESS)
 
 
 def wep(name: str, node: str, ip: str, ns: str = "ns1", labels: dict[str, str] | None = None,
@@ -48,11 +55,11 @@ def test_effective_labels_inherit_profiles_and_namespace() -> None:
 def test_namespace_label_change_reaches_endpoints_at_once() -> None:
     calc = Calculator("n1")
     calc.load([wep("w1", "n1", "198.18.0.1/32"), gnp("prod-only", 'pcns.env == "prod"', ingress=[{"action": "Allow"}])])
-    assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")] == ()
+    assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[NORMAL_IN] == ()
     before = calc.view().endpoints["WorkloadEndpoint/ns1/w1"]
     assert calc.update(res("Profile", "kns.ns1", labels={"env": "prod"}))
     assert calc.view().endpoints["WorkloadEndpoint/ns1/w1"] is not before  # rebuilt: view.py's identity contract
-    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[("N", "ingress")]
+    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w1"].tiers[NORMAL_IN]
     assert [t.policies for t in tiers] == [("prod-only",)]
 
 
@@ -66,7 +73,7 @@ def test_order_of_tiers_and_policies() -> None:
         res("NetworkPolicy", "np", {"selector": "has(x)", "order": 1}, namespace="ns1"),
         gnp("missing-tier.p", "has(x)", tier="missing-tier"),
     ])
-    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w"].tiers[("N", "ingress")]
+    tiers = calc.view().endpoints["WorkloadEndpoint/ns1/w"].tiers[NORMAL_IN]
     assert [(t.name, t.policies) for t in tiers] == [
         ("c", ("c.p",)), ("a", ("a.p",)), ("b", ("b.p",)),
         ("default", ("ns1/np", "zeta", "mid", "alpha", "beta")),
@@ -90,7 +97,7 @@ def test_applicability_by_kind_namespace_stage_and_type() -> None:
     view = calc.view()
 
     def names(key: str, stage: str, direction: str) -> list[str]:
-        return [p for t in view.endpoints[key].tiers.get((stage, direction), ()) for p in t.policies]
+        return [p for t in view.endpoints[key].tiers.get((Stage(stage), Direction(direction)), ()) for p in t.policies]
 
     w, h = "WorkloadEndpoint/ns1/w", "HostEndpoint/h"
     assert names(w, "N", "ingress") == ["forward", "ns1/same-ns"]
@@ -180,9 +187,13 @@ def test_inconsistent_and_bad_input_is_reported_once_and_never_crashes() -> None
 
 # --- incremental == from scratch --------------------------------------------------------------
 
-LABELS = st.dictionaries(st.sampled_from(["app", "tier", "x"]), st.sampled_from(["a", "b"]), max_size=3)
+# Label keys include the ones only Calico derives, which workloads and profiles try to claim.
+RESERVED = ["pcns.env", "pcsa.role", "pcns.projectcalico.org/name", "projectcalico.org/serviceaccount",
+            "projectcalico.org/namespace"]
+LABELS = st.dictionaries(st.sampled_from(["app", "tier", "x", *RESERVED]), st.sampled_from(["a", "b"]), max_size=3)
 SELECTORS = st.sampled_from(["app == 'a'", "has(x)", "tier in {'a', 'b'}", "all()", "!has(app)",
-                             "pcns.env == 'prod'"])
+                             "pcns.env == 'prod'", "pcsa.role == 'a'", "projectcalico.org/serviceaccount == 'sa1'",
+                             "pcns.projectcalico.org/name == 'ns2'"])
 
 
 def _doc(draw: Any, i: int) -> dict[str, Any]:
@@ -191,11 +202,14 @@ def _doc(draw: Any, i: int) -> dict[str, Any]:
         return wep(f"w{i % 6}", draw(st.sampled_from(["n1", "n2"])), f"198.18.0.{draw(st.integers(1, 5))}/32",
                    ns=draw(st.sampled_from(["ns1", "ns2"])), labels=draw(LABELS),
                    profiles=draw(st.lists(st.sampled_from(["kns.ns1", "p1", "gone"]), max_size=2, unique=True)),
-                   ports=[{"name": "http", "protocol": "TCP", "port": draw(st.sampled_from([80, 8080]))}])
+                   ports=[{"name": "http", "protocol": "TCP", "port": draw(st.sampled_from([80, 8080]))}],
+                   **draw(st.sampled_from([{}, {"serviceAccountName": "sa1"}, {"serviceAccountName": "sa2"}])))
     if kind in ("gnp", "np"):
         rules = [{"action": "Allow", "protocol": "TCP", "source": {"selector": draw(SELECTORS)},
                   "destination": {"ports": ["http"]}},
-                 {"action": "Deny", "source": {"notSelector": draw(SELECTORS)}}]
+                 {"action": "Deny", "source": {"notSelector": draw(SELECTORS)}},
+                 {"action": "Allow", "source": {"serviceAccounts": draw(st.sampled_from(
+                     [{"names": ["sa1"]}, {"selector": "role == 'a'"}, {"names": ["sa2"], "selector": "has(role)"}]))}}]
         spec = {"selector": draw(SELECTORS), "ingress": rules, "order": draw(st.sampled_from([1, 2, None])),
                 "tier": draw(st.sampled_from(["default", "t1"]))}
         name = f"p{i % 4}" if spec["tier"] == "default" else f"t1.p{i % 4}"
@@ -203,11 +217,13 @@ def _doc(draw: Any, i: int) -> dict[str, Any]:
             return res("GlobalNetworkPolicy", name, spec)
         return res("NetworkPolicy", name, spec, namespace="ns1")
     if kind == "profile":
-        return res("Profile", draw(st.sampled_from(["kns.ns1", "p1"])), {"labelsToApply": draw(LABELS)},
-                   labels={"env": draw(st.sampled_from(["prod", "dev"]))})
+        return res("Profile", draw(st.sampled_from(["kns.ns1", "p1", "ksa.ns1.sa1", "ksa.ns2.sa2"])),
+                   {"labelsToApply": draw(LABELS)}, labels={"env": draw(st.sampled_from(["prod", "dev"]))})
     if kind == "netset":
-        return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=draw(LABELS))
-    return res("Tier", "t1", {"order": draw(st.sampled_from([1, 100]))})
+        labels = {k: v for k, v in draw(LABELS).items() if k != "projectcalico.org/namespace"}  # the validator's
+        return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=labels)
+    return res("Tier", "t1", {"order": draw(st.sampled_from([1, 100])), "defaultAction": draw(st.sampled_from(
+        ["Deny", "Pass"]))})
 
 
 @st.composite
@@ -246,6 +262,39 @@ def test_incremental_updates_equal_a_full_calculation(history: list[tuple[str, d
     assert _comparable(calc.view()) == _comparable(fresh.view())
 
 
+def _unclaimed(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document without the reserved labels a workload or an ordinary profile tries to claim."""
+    doc = copy.deepcopy(doc)
+    if doc["kind"] == "WorkloadEndpoint":
+        labels = doc["metadata"].get("labels", {})
+        doc["metadata"]["labels"] = {k: v for k, v in labels.items() if not k.startswith(("pcns.", "pcsa."))}
+    elif doc["kind"] == "Profile" and doc["metadata"]["name"] == "p1":
+        apply = doc["spec"].get("labelsToApply", {})
+        doc["spec"]["labelsToApply"] = {k: v for k, v in apply.items() if not k.startswith(("pcns.", "pcsa."))}
+    return doc
+
+
+@settings(max_examples=examples(100))
+@given(histories())
+def test_reserved_labels_cannot_be_claimed(history: list[tuple[str, dict[str, Any]]]) -> None:
+    """Whatever a workload's own labels or an ordinary profile's labelsToApply say under the
+    pcns. and pcsa. prefixes, every entity's labels and every set are as if they said nothing
+    (libcalico-go workloadendpointprocessor.go; felix/calc/profile_decoder.go)."""
+    docs = {resource_id(doc): doc for op, doc in history if op == "update"}
+    claimed, clean = Calculator("n1"), Calculator("n1")
+    claimed.load(list(docs.values()))
+    clean.load([_unclaimed(d) for d in docs.values()])
+    assert _comparable(claimed.view()) == _comparable(clean.view())
+    for key, labels in claimed.index.labels.items():
+        entity = claimed.entities[key]
+        if entity.namespace is not None:
+            assert labels["projectcalico.org/namespace"] == entity.namespace
+            assert labels["pcns.projectcalico.org/name"] == entity.namespace
+        if entity.service_account is not None:
+            assert labels["projectcalico.org/serviceaccount"] == entity.service_account
+            assert labels["pcsa.projectcalico.org/name"] == entity.service_account
+
+
 def test_named_port_member_shared_by_two_endpoints_survives_one_leaving() -> None:
     port = [{"name": "http", "protocol": "TCP", "port": 80}]
     calc = Calculator("n1")
@@ -260,3 +309,31 @@ def test_named_port_member_shared_by_two_endpoints_survives_one_leaving() -> Non
     assert calc.view().ipsets[named].members == {"198.18.0.9,tcp:80"}  # b still provides it
     calc.update(wep("b", "n3", "198.18.0.9/32", labels={"app": "y"}, ports=port))
     assert calc.view().ipsets[named].members == frozenset()
+
+
+def test_claimed_reserved_labels_are_problems() -> None:
+    calc = Calculator("n1")
+    calc.load([res("Profile", "claimer", {"labelsToApply": {"pcns.team": "blue", "app": "x"}}),
+               res("Profile", "kns.ns1", {"labelsToApply": {"pcns.team": "red"}}),
+               wep("w1", "n1", "198.18.0.1/32", labels={"pcsa.role": "ci", "app": "a"}, profiles=["claimer"])])
+    problems = calc.problems()
+    assert ("WorkloadEndpoint/ns1/w1: labels pcsa.role are ignored, as Calico ignores them: only the namespace and "
+            "service-account profiles set pcns. and pcsa. labels") in problems
+    assert ("profile claimer: labelsToApply pcns.team are ignored: only the namespace and service-account profiles "
+            "set them") in problems
+    assert not any("kns.ns1" in p for p in problems)
+    assert calc.index.labels["WorkloadEndpoint/ns1/w1"]["pcns.team"] == "red"
+
+
+def test_sides_at_the_nesting_bound_compile() -> None:
+    """Every selector field of a side at tortie's nesting bound: the combined selector is built
+    as a tree, never re-parsed, so it cannot fail on a bound its parts passed."""
+    deep = "(" * (MAX_NESTING - 1) + "a == 'b'" + ")" * (MAX_NESTING - 1)
+    side = {"namespaceSelector": deep, "selector": deep, "notSelector": "!" + deep,
+            "serviceAccounts": {"selector": deep, "names": ["x", "a'b\"c"]}}  # names are not checked
+    calc = Calculator("n1")
+    delta = calc.load([wep("w1", "n1", "198.18.0.1/32", labels={"a": "b"}),
+                       res("NetworkPolicy", "p", {"selector": "all()", "ingress": [{"action": "Allow", "source": side}]},
+                           namespace="ns1")])
+    assert not delta.problems
+    assert [s.kind for s in calc.view().ipsets.values()] == ["selector"]

@@ -18,6 +18,10 @@ from tortie.resources import load_resource
 
 from .scenarios import load_cases
 
+# dataplane.md's example, except the named-port set: a destination without a selector looks the
+# port up over all(), in every namespace, not over the policy's namespace (felix/calc/
+# rule_scanner.go namedPortsToIPSets; libcalico-go updateprocessors/rules.go scopes a side only
+# when a selector field is used), so its id is that of (all(), tcp, pg).
 SPEC_EXAMPLE = """\
 -A cali-tw-cali2222 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A cali-tw-cali2222 -m conntrack --ctstate INVALID -j DROP
@@ -34,7 +38,7 @@ SPEC_EXAMPLE = """\
 -A cali-tw-cali2222 -m comment --comment "No profile allowed" -j LOG --log-prefix "calico-drop: " --log-level 5
 -A cali-tw-cali2222 -m comment --comment "No profile allowed" -j DROP
 -A cali-pi-np.prod.db-access -p tcp -j LOG --log-prefix "calico-packet: " --log-level 5
--A cali-pi-np.prod.db-access -p tcp -m set --match-set cali40s:8UUyI9QM4WJ2BIxyI6X5jAX src -m set --match-set cali40n:vRA-ukTXCCVz6yMr6sADnXK dst,dst -j MARK --set-mark 0x10000/0x10000
+-A cali-pi-np.prod.db-access -p tcp -m set --match-set cali40s:8UUyI9QM4WJ2BIxyI6X5jAX src -m set --match-set cali40n:lJoBvEcARKewmTK8I-mwXfh dst,dst -j MARK --set-mark 0x10000/0x10000
 -A cali-pi-np.prod.db-access -m mark --mark 0x10000/0x10000 -j RETURN
 """
 
@@ -64,7 +68,7 @@ def test_spec_example_verbatim() -> None:
     rendered = render(_plan(dropActionOverride="LogAndDrop", prometheusReporterEnabled=True))
     assert _lines(rendered, 4, "filter", "cali-tw-cali2222", "cali-pi-np.prod.db-access") == \
         SPEC_EXAMPLE.splitlines()
-    assert rendered.ipsets["cali40n:vRA-ukTXCCVz6yMr6sADnXK"].members == {"10.65.0.20,tcp:5432"}
+    assert rendered.ipsets["cali40n:lJoBvEcARKewmTK8I-mwXfh"].members == {"10.65.0.20,tcp:5432"}
     assert rendered.ipsets["cali40s:8UUyI9QM4WJ2BIxyI6X5jAX"].members == {"10.65.0.10"}
 
 
@@ -133,7 +137,8 @@ def test_marks_from_other_masks() -> None:
      ['-j LOG --log-prefix "calico-drop: " --log-level 5', "-j MARK --set-mark 0x10000/0x10000", "-j ACCEPT"],
      ['-j LOG --log-prefix "calico-drop: " --log-level 5', "-j ACCEPT"]),
 ])
-def test_deny_sequence_per_override_and_table(override: str, raw: list, mangle: list, filter_: list) -> None:
+def test_deny_sequence_per_override_and_table(override: str, raw: list[str], mangle: list[str],
+                                             filter_: list[str]) -> None:
     renderer = Renderer(_plan(dropActionOverride=override, prometheusReporterEnabled=True))
     match, m = (Mark(0x40000, 0x40000),), "-m mark --mark 0x40000/0x40000"
     assert _texts(renderer.deny(match, "raw", _denial("DPI0|x"))) == [f"{m} {r}" for r in raw]
@@ -223,7 +228,12 @@ def test_fragment_order_negations_and_families() -> None:
     words = match.split()
     assert words[:4] == ["-p", "icmp", "-s", "198.18.0.0/16"]
     assert match.index("--match-set") < match.index("--icmp-type 8/0") < match.index("! -s 198.18.9.0/24") \
-        < match.index("! --match-set") < match.index("! --icmp-type 3")
+        < match.index("! --icmp-type 3")
+    # With a selector, the notSelector is folded into its set (felix/calc/rule_scanner.go,
+    # combineMatchesIfPossible); alone, it is a negated set match.
+    assert match.count("--match-set") == 1 and "! --match-set" not in match
+    _, match = _match(_rule(source={"notSelector": "c == 'd'"}), 4)
+    assert match.startswith("-m set ! --match-set cali40s:") and match.endswith(" src")
     assert family_mismatch(rule, 6)  # ICMP and an IPv4 net: not for IPv6
     assert family_mismatch(_rule(protocol="TCP", notProtocol="TCP"), 4)
     _, match = _match(_rule(notProtocol="UDP", ipVersion=6), 6)

@@ -1,4 +1,4 @@
-"""Model details the scenario files do not reach: log prefixes and packet placement."""
+"""Model details the scenario files do not reach: log prefixes, packet placement, what explain says."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import pytest
 
 from tortie.calc import Calculator
 from tortie.config import expand_log_prefix
-from tortie.model import route
+from tortie.model import evaluate, route
 from tortie.resources import load_resource
+
+from .scenarios import load_cases
 
 
 @pytest.mark.parametrize("template,expected", [
@@ -44,3 +46,23 @@ def test_route_places_packets_by_their_addresses() -> None:
     assert route(view, "203.0.113.1", "198.18.0.1") == ("eth0", "caliw")  # from outside the cluster
     assert route(view, "198.18.0.1", "198.18.1.1") == ("caliw", None)  # to the host
     assert route(view, "198.18.1.1", "203.0.113.1") == (None, "eth0")  # from the host
+
+
+@pytest.mark.parametrize("file,name,said", [
+    ("services-http.yaml", "a Service side matches nothing; the http match is not enforced",
+     "names Service sv/frontend: tortie knows no Kubernetes Services, and Calico matches nothing"),
+    ("services-http.yaml", "a Service side matches nothing; the http match is not enforced",
+     "rule 1 (Allow) matches (its http match is not enforced"),
+    ("families.yaml", "IPv6 skips a rule whose notNets are all IPv4", "no IPv6 CIDR in destination notNets"),
+    ("tier-defaults.yaml", "a Pass default action is no denial; the default tier allows",
+     "tier audit: no policy decided: its defaultAction is Pass, on to the next tier (no denial)"),
+    ("rule-sides.yaml", "from outside the cluster, the notSelector-only side does not match",
+     "rule 0 (Deny) does not match: source 198.51.100.7 is not selected"),
+])
+def test_explain_states_what_calico_does(file: str, name: str, said: str) -> None:
+    """issue 12: for each rule Calico enforces differently from what it says, the trace
+    (what ``tortie explain`` prints) says what Calico does."""
+    case = next(c for c in load_cases() if c.file == file and c.name == name)
+    plan = case.plan()
+    events = [e for step in evaluate(plan, case.build_packet(plan.view)).trace for e in step["events"]]
+    assert any(said in e for e in events), events

@@ -88,7 +88,7 @@ def test_kernel_and_model_follow_the_same_host_endpoint() -> None:
     lab.up()
     try:
         runner = Runner(lab.node)
-        plan = build_plan(_view(TIE), settings_for("n1"), read_interfaces(runner))
+        plan = build_plan(_view(TIE), settings_for("n1"), read_interfaces(lab.node))
         Dataplane(runner).program(plan)
         assert plan.governor("eth0").endpoint.entity.name == "a-byip"  # type: ignore[union-attr]
         outcomes = {}
@@ -125,7 +125,7 @@ def test_rules_per_family_and_denials_are_decided_once() -> None:
     plan = build_plan(_view(docs), settings_for("n1", {"prometheusReporterEnabled": True}))
     ruleset = plan.endpoints["HostEndpoint/h"].tiers_at(Stage.NORMAL, Direction.INGRESS)[0].policies[0].ingress
     assert [(r.skip(4), r.skip(6)) for r in ruleset.rules] == [
-        (None, "ICMP protocol of the other IP version"), ("no IPv4 CIDR in nets", None), (None, None), (None, None)]
+        (None, "ICMP protocol of the other IP version"), ("no IPv4 CIDR in source nets", None), (None, None), (None, None)]
     assert ruleset.rules[0].denial is policy_denial("default", "p", Direction.INGRESS, 0)
     rendered = render(plan)
     # The renderer's NFLOG table is what it rendered: both deny rules, the end of the tier, no match.

@@ -34,7 +34,13 @@ from .profiles import examples
 API = "projectcalico.org/v3"
 WORKLOADS = [("w0", "calir0", ("198.18.40.1", "2001:db8:40::1"), {"app": "a", "tier": "x"}),
              ("w1", "calir1", ("198.18.40.2", "2001:db8:40::2"), {"app": "b", "tier": "x"}),
-             ("w2", "calir2", ("198.18.40.3", "2001:db8:40::3"), {"app": "a", "tier": "y"})]
+             ("w2", "calir2", ("198.18.40.3", "2001:db8:40::3"), {"app": "a", "tier": "y", "pcns.env": "r"})]
+# Each workload's namespace and named ports: w2 lives in another namespace, so that named
+# ports and notSelector-only sides of NetworkPolicies in "r" cross namespaces (and it claims
+# namespace r's label, which Calico drops).
+NAMESPACES = {"w0": "r", "w1": "r", "w2": "q"}
+NAMED_PORTS = {"w1": [{"name": "web", "protocol": "TCP", "port": 8080}, {"name": "web", "protocol": "UDP", "port": 443}],
+               "w2": [{"name": "web", "protocol": "TCP", "port": 80}, {"name": "dns", "protocol": "UDP", "port": 1500}]}
 HOST, OUTSIDE = "198.18.41.1", "198.18.42.1"  # on the node's eth0; behind it
 _ports = itertools.count(24000 + os.getpid() % 5000)
 
@@ -51,8 +57,10 @@ def lab() -> Iterator[NodeNetwork]:
 
 
 selectors = st.sampled_from(["app == 'a'", "app == 'b'", "tier == 'x'", "all()", "!has(tier)", "tier in {'x', 'y'}",
-                             "app != 'a'", "host == 'yes'", "hostname == 'a'", "has(hostname) && hostname != 'b'"])
-ports = st.lists(st.sampled_from([80, 443, 8080, "1000:2000"]), min_size=1, max_size=2, unique=True)
+                             "app != 'a'", "host == 'yes'", "hostname == 'a'", "has(hostname) && hostname != 'b'",
+                             "list == 'mixed'"])
+ports = st.lists(st.sampled_from([80, 443, 8080, "1000:2000", "web", "dns"]), min_size=1, max_size=2, unique=True)
+namespace_selectors = st.sampled_from(["all()", "global()", "projectcalico.org/name == 'q'", "!has(env)", "env == 'r'"])
 protocols = st.sampled_from([None, *BY_NAME])
 nets = st.sampled_from(["198.18.40.0/30", "198.18.40.3/32", "203.0.113.0/24", "198.18.42.0/24", "2001:db8:40::/126",
                         "2001:db8:40::3/128"])
@@ -64,7 +72,7 @@ def rules(draw: Any) -> dict[str, Any]:
     proto = draw(protocols)
     if proto is not None:
         rule["protocol"] = proto
-    if proto in ("TCP", "UDP") and draw(st.booleans()):
+    if proto in ("TCP", "UDP", "SCTP") and draw(st.booleans()):
         rule["destination"] = {draw(st.sampled_from(["ports", "notPorts"])): draw(ports)}
     if proto in ("ICMP", "ICMPv6") and draw(st.booleans()):
         rule[draw(st.sampled_from(["icmp", "notICMP"]))] = {"type": draw(st.sampled_from([8, 128, 3]))}
@@ -72,18 +80,26 @@ def rules(draw: Any) -> dict[str, Any]:
         rule["notProtocol"] = draw(st.sampled_from(list(BY_NAME)))
     if draw(st.integers(0, 5)) == 0:
         rule["ipVersion"] = draw(st.sampled_from([4, 6]))
-    if draw(st.booleans()):
-        rule["source"] = {draw(st.sampled_from(["selector", "notSelector"])): draw(selectors)}
+    for side in ("source", "destination"):  # selector, notSelector alone, with a namespaceSelector
+        if draw(st.integers(0, 2)) == 0:
+            fields = draw(st.lists(st.sampled_from(["selector", "notSelector", "namespaceSelector"]), min_size=1,
+                                   max_size=2, unique=True))
+            rule.setdefault(side, {}).update({f: draw(namespace_selectors if f == "namespaceSelector" else selectors)
+                                              for f in fields})
     if draw(st.integers(0, 3)) == 0:
         side = rule.setdefault(draw(st.sampled_from(["source", "destination"])), {})
         side[draw(st.sampled_from(["nets", "notNets"]))] = [draw(nets)]
     return rule
 
 
+# Tiers: the default and built-in ones, and two that exist only when their Tier is drawn
+# (either default action; a missing tier sorts last and denies at its end).
+TIERS = ["default", "default", "kube-admin", "kube-baseline", "early", "late"]
+TIER_DOCS = [("early", 10, "Pass"), ("early", 10, "Deny"), ("late", 2_000_000, "Pass"), ("late", 2_000_000, "Deny")]
 STAGES = [{}, {"applyOnForward": True}, {"doNotTrack": True, "applyOnForward": True},
           {"preDNAT": True, "applyOnForward": True}]
 # A host endpoint: its name (the tie-break order), and how it claims an interface.
-HEP_KINDS = {"named": {"interfaceName": "eth0"}, "ip": {"expectedIPs": [HOST]}, "star": {"interfaceName": "*"},
+HEP_KINDS: dict[str, dict[str, Any]] = {"named": {"interfaceName": "eth0"}, "ip": {"expectedIPs": [HOST]}, "star": {"interfaceName": "*"},
              "elsewhere": {"interfaceName": "eth9"}}
 # Where packets come from and go to: a workload (by index), the outside world, the host.
 PLACES = [0, 1, 2, "outside", "host"]
@@ -96,19 +112,32 @@ def worlds(draw: Any) -> tuple[list[dict[str, Any]], dict[str, Any], list[tuple[
         stage = draw(st.sampled_from(STAGES))
         types = [["Ingress"], ["Egress"], ["Ingress", "Egress"]]
         spec = {"selector": draw(selectors), "order": draw(st.sampled_from([1, 2, None])), **stage,
+                "tier": draw(st.sampled_from(TIERS)),
                 "ingress": draw(st.lists(rules(), max_size=3)),
                 "egress": [] if "preDNAT" in stage else draw(st.lists(rules(), max_size=2)),
                 "types": ["Ingress"] if "preDNAT" in stage else draw(st.sampled_from(types))}
-        docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"}, "spec": spec})
+        if not stage and draw(st.booleans()):
+            docs.append({"apiVersion": API, "kind": "NetworkPolicy", "metadata": {"name": f"p{i}", "namespace": "r"},
+                         "spec": spec})
+        else:
+            docs.append({"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": f"p{i}"}, "spec": spec})
+    if draw(st.booleans()):  # a network set of both families: each family matches its own members
+        docs.append({"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "mixed", "labels": {"list": "mixed"}},
+                     "spec": {"nets": ["198.18.42.0/24", "2001:db8:40::2/128"]}})
+    for name, order, action in draw(st.lists(st.sampled_from(TIER_DOCS), max_size=2, unique=True)):
+        docs.append({"apiVersion": API, "kind": "Tier", "metadata": {"name": name},
+                     "spec": {"order": order, "defaultAction": action}})
     if draw(st.booleans()):
-        docs.append({"apiVersion": API, "kind": "Profile", "metadata": {"name": "kns.r"},
-                     "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
+        for namespace, labels in (("r", {"env": "r"}), ("q", {})):
+            docs.append({"apiVersion": API, "kind": "Profile", "metadata": {"name": f"kns.{namespace}", "labels": labels},
+                         "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
     for name, iface, addresses, labels in WORKLOADS:
-        docs.append({"apiVersion": API, "kind": "WorkloadEndpoint", "metadata": {"name": name, "namespace": "r",
+        namespace = NAMESPACES[name]
+        docs.append({"apiVersion": API, "kind": "WorkloadEndpoint", "metadata": {"name": name, "namespace": namespace,
                                                                                   "labels": labels},
                      "spec": {"node": "n1", "interfaceName": iface, "ipNetworks": [f"{a}/{32 if '.' in a else 128}"
                                                                                    for a in addresses],
-                              "profiles": ["kns.r"]}})
+                              "profiles": [f"kns.{namespace}"], "ports": NAMED_PORTS.get(name, [])}})
     heps = draw(st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from(list(HEP_KINDS))), max_size=3,
                          unique_by=lambda h: h[0]))
     for letter, kind in heps:
@@ -146,7 +175,7 @@ def test_random_policies_kernel_equals_model(lab: NodeNetwork, world: Any) -> No
     calc = Calculator("n1")
     calc.load(stored)
     runner = Runner(lab.node)
-    plan = build_plan(calc.view(), settings_for("n1", overrides), read_interfaces(runner))
+    plan = build_plan(calc.view(), settings_for("n1", overrides), read_interfaces(lab.node))
     Dataplane(runner).program(plan)
     for src_place, dst_place, proto, port, family in packets:
         crosses_host = {src_place, dst_place} & {"outside", "host"}

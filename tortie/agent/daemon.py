@@ -1,10 +1,11 @@
 """The node agent: watch the store, recompute with calc, plan, render, program the dataplane.
 
 One loop does everything that touches state, so nothing needs a lock: it reads watch
-events, feeds them to calc one at a time, and once per batch plans the node, renders the
-plan and programs the kernel. It also runs the periodic read-back (which repairs
-tampering), the post-write check, and reconnection when the store goes away, all without
-ever removing rules because of an error: tortie fails closed.
+events, feeds them to calc one at a time, takes the interfaces a netlink thread
+publishes, and once per batch plans the node, renders the plan and programs the kernel
+(an address that appears is enforced at the next turn). It also runs the periodic
+read-back (which repairs tampering), the post-write check, and reconnection when the
+store goes away, all without ever removing rules because of an error: tortie fails closed.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from ..calc import Calculator, resource_id
 from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, IptablesBackend, Settings,
                       effective_config, read_config_file)
 from ..core import shorten
-from ..dataplane import (CommandError, Dataplane, EncodeError, Runner, detect_backend, log_lines_may_be_lost,
-                         read_interfaces)
+from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, InterfaceWatch, Runner, detect_backend,
+                         interface_changes, log_lines_may_be_lost)
 from ..datastore import PREFIX, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored, parse_key
 from ..plan import PlanCache, build_plan
 from ..render import Log, RenderCache, Rendered, render
@@ -36,6 +37,7 @@ WATCH_POLL = 0.2
 RETRY_AFTER_FAILURE = 10.0
 WRITE_RETRIES = 10
 LIVENESS_SLACK = 30.0
+FIRST_INTERFACES = 10.0  # seconds to wait for the first netlink dump before programming fails and is retried
 
 
 @dataclass
@@ -102,7 +104,9 @@ class Agent:
         self._detected: str | None = None
         self._plan_cache = PlanCache()
         self._render_cache = RenderCache()
-        self._interfaces: dict[str, frozenset[str]] | None = None
+        self._netlink: InterfaceWatch | None = None  # follows the interfaces of the namespace the runner programs
+        self._interfaces: Interfaces | None = None  # the ones the plan was last built with
+        self._interfaces_changed = False
         self._warned_log_lines = False
         self._unused: tuple[str, ...] = ()  # unused parameters already logged
         self._warned: set[str] = set()  # plan warnings already logged
@@ -129,6 +133,9 @@ class Agent:
         """Stop the listeners and the NFLOG reader and let go of the store; rules stay."""
         self.health.stop()
         self.reporting.stop()
+        if self._netlink is not None:
+            self._netlink.close()
+            self._netlink = None
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -146,6 +153,10 @@ class Agent:
             self._file = read_config_file(self.config_file)
             self._apply_config("config file re-read (SIGHUP)")
         if self._watch is None and not self._connect():
+            if self.status.ready:  # the store's last good state still meets the interfaces as they are now
+                self._take_interfaces()
+                if self._interfaces_changed and time.monotonic() >= self._retry_at:
+                    self._program_guarded("interfaces changed")
             self.stopping.wait(1.0)
             return
         try:
@@ -164,12 +175,14 @@ class Agent:
             self.status.seen_revision = event.revision
         if config_changed:
             self._apply_config("FelixConfiguration changed")
+        self._take_interfaces()
         if events and not self._dirty and self.status.ready:
             # Nothing in these events changes this node's dataplane: it reflects them already.
             self.status.applied_revision = self.status.seen_revision
         now = time.monotonic()
         if self._dirty and now >= self._retry_at:
-            self._program_guarded("store changes" if self.status.ready else "initial sync")
+            self._program_guarded("initial sync" if not self.status.ready else
+                                  "interfaces changed" if self._interfaces_changed else "store changes")
         elif self._post_write_at is not None and now >= self._post_write_at:
             self._post_write_at = None
             self._program_guarded("post-write check", repair=True)
@@ -188,6 +201,27 @@ class Agent:
                 log.exception("%s", text)
             self.status.last_error = text
             self._retry_at = self._next_refresh = time.monotonic() + RETRY_AFTER_FAILURE
+
+    # --- interfaces -------------------------------------------------------------------
+
+    def _interface_watch(self) -> InterfaceWatch:
+        """The netlink watch of the namespace this agent programs (``runner.netns``, or its
+        own when the runner has none), started on first use."""
+        if self._netlink is None:
+            self._netlink = InterfaceWatch(self.runner.netns).start()
+        return self._netlink
+
+    def _take_interfaces(self) -> None:
+        """Take the newest interfaces the watch published: a change is a change to program
+        (an address that appears brings in the host endpoint that expects it)."""
+        seen = self._interface_watch().poll()
+        if seen is None or seen == self._interfaces:
+            return
+        if self._interfaces is not None:
+            log.info("interfaces changed: %s", "; ".join(interface_changes(self._interfaces, seen)))
+            self._interfaces_changed = True
+        self._interfaces = seen
+        self._dirty = True
 
     # --- store ------------------------------------------------------------------------
 
@@ -367,11 +401,17 @@ class Agent:
         view = self._calc.view()
         if repair or not self.status.ready:  # finding problems scans the cluster: not on every change
             self.status.problems = list(self._calc.problems())
+        if self._interfaces is None:
+            self._interfaces = self._interface_watch().wait(FIRST_INTERFACES)
+        interfaces = self._interfaces
+        if interfaces is None:
+            self.status.last_error = self._interface_watch().problem or "the interfaces are not known yet"
+            log.error("programming the dataplane waits for the interfaces: %s", self.status.last_error)
+            self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+            return
         for attempt in range(WRITE_RETRIES + 1):
             try:
-                if repair or attempt > 0 or self._interfaces is None:  # interfaces change rarely
-                    self._interfaces = read_interfaces(self.runner)
-                plan = build_plan(view, settings, self._interfaces, self._plan_cache)
+                plan = build_plan(view, settings, interfaces, self._plan_cache)
                 self._warn(plan.warnings)
                 rendered = render(plan, self._render_cache)
                 self.reporting.prepare(plan, rendered)
@@ -393,7 +433,7 @@ class Agent:
                 time.sleep(0.001 * 2**attempt)
         self._warn_if_log_lines_are_lost(rendered)
         now = time.monotonic()
-        self._dirty = False
+        self._dirty = self._interfaces_changed = False
         self.status.applied_revision = self.status.seen_revision
         self.status.ready = True
         refresh = settings.iptables_refresh_interval
@@ -440,7 +480,8 @@ class Agent:
                 "storeConnected": s.store_connected, "appliedRevision": s.applied_revision,
                 "seenRevision": s.seen_revision, "repairs": s.repairs, "writes": s.writes,
                 "lastError": s.last_error,
-                "problems": s.problems + sorted(s.invalid.values()) + self.reporting.problems,
+                "problems": s.problems + sorted(s.invalid.values()) + self.reporting.problems
+                + ([self._netlink.problem] if self._netlink is not None and self._netlink.problem else []),
                 "configProblems": s.config_problems, "reporting": self.reporting.status()}
 
 

@@ -3,11 +3,11 @@ profiles, and the IP sets that rules need. Pure, incremental, immutable output."
 
 from .calculator import Calculator, Delta, resource_id
 from .inputs import BadInput, Entity, NamedPort, PolicyData, ProfileData
-from .rules import CalcRule, PortRange, Side, effective_selector, named_port_set_id
+from .rules import CalcRule, PortRange, Side, named_port_set_id, side_selectors
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 __all__ = [
     "BadInput", "CalcRule", "Calculator", "Delta", "Entity", "EndpointView", "IPSet", "NamedPort", "NodeView",
-    "PolicyData", "PolicyView", "PortRange", "ProfileData", "ProfileView", "Side", "TierView", "effective_selector",
+    "PolicyData", "PolicyView", "PortRange", "ProfileData", "ProfileView", "Side", "TierView", "side_selectors",
     "named_port_set_id", "resource_id",
 ]

@@ -14,15 +14,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ..core import DIRECTIONS, Direction, Stage, paused_gc, shorten
+from ..core import DIRECTIONS, Direction, RuleAction, Stage, paused_gc, shorten
 from ..datastore import StoredKey, StoredResource
-from .inputs import (ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData, entity_from_doc,
-                     entity_key, policy_from_doc, profile_from_doc, tier_order)
+from .inputs import (BUILTIN_TIER_DATA, ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData,
+                     TierData, entity_from_doc, entity_key, policy_from_doc, profile_from_doc, tier_from_doc)
 from .labels import LabelIndex
-from .rules import NAMESPACE_LABEL, NAMESPACE_PREFIX, NamedPortSetSpec, RuleCompiler
+from .rules import (NAMESPACE_LABEL, NAMESPACE_PREFIX, RESERVED_PREFIXES, SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX,
+                    NamedPortSetSpec, RuleCompiler)
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."
+ACCOUNT_PROFILE = "ksa."
 NAMESPACE_NAME_LABEL = "projectcalico.org/name"
 Doc = Mapping[str, Any]
 
@@ -99,7 +101,7 @@ class Calculator:
         self.index = LabelIndex()  # effective labels of every entity
         self.profiles: dict[str, ProfileData] = {}
         self.policies: dict[str, PolicyData] = {}
-        self.tiers: dict[str, float | None] = {}
+        self.tiers: dict[str, TierData] = {}  # stored Tier resources
         self.owners: dict[str, set[str]] = {}  # address text -> entity keys
         self._by_profile: dict[str, set[str]] = {}  # profile -> entities listing it
         self._by_namespace: dict[str, set[str]] = {}  # namespace -> its entities
@@ -153,7 +155,7 @@ class Calculator:
             self._set_policy(data, delta)
         elif isinstance(data, ProfileData):
             self._set_profile(data, delta)
-        elif kind == "Tier":
+        elif isinstance(data, TierData):
             self._set_tier(key, data, delta)
         else:
             return delta
@@ -182,21 +184,54 @@ class Calculator:
     # --- entities -----------------------------------------------------------------
 
     def _effective_labels(self, e: Entity) -> dict[str, str]:
-        labels = dict(e.labels)
+        """An entity's labels as Felix's selectors see them.
+
+        Its own labels first, then its profiles' labelsToApply in order, then the labels
+        Calico derives: the namespace's (``pcns.``) and the service account's (``pcsa.``).
+        A WorkloadEndpoint's own ``pcns.``/``pcsa.`` labels are dropped, so that no workload
+        pretends to be in another namespace (libcalico-go updateprocessors/
+        workloadendpointprocessor.go), and its serviceAccountName sets
+        ``projectcalico.org/serviceaccount``. Those prefixes come only from the namespace and
+        service-account profiles (felix/calc/profile_decoder.go), never from another
+        profile's labelsToApply; ``projectcalico.org/namespace`` is always the entity's own.
+        """
+        if e.kind == "WorkloadEndpoint":
+            labels = {k: v for k, v in e.labels.items() if not k.startswith(RESERVED_PREFIXES)}
+            if e.service_account is not None:
+                labels[SERVICE_ACCOUNT_LABEL] = e.service_account
+        else:
+            labels = dict(e.labels)
         for name in e.profiles:
             profile = self.profiles.get(name)
             if profile:
                 for k, v in profile.labels_to_apply.items():
-                    labels.setdefault(k, v)
+                    if not k.startswith(RESERVED_PREFIXES):
+                        labels.setdefault(k, v)
         if e.namespace is not None:
+            derived = {NAMESPACE_PREFIX + k: v for k, v in self._namespace_labels(e.namespace).items()}
+            if e.service_account is not None:
+                derived.update((SERVICE_ACCOUNT_PREFIX + k, v)
+                               for k, v in self._account_labels(e.namespace, e.service_account).items())
+            for k, v in derived.items():
+                labels.setdefault(k, v)
             labels[NAMESPACE_LABEL] = e.namespace
-            for k, v in self._namespace_labels(e.namespace).items():
-                labels[NAMESPACE_PREFIX + k] = v
         return labels
 
     def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        """The namespace's labels: its ``kns.<namespace>`` profile's labels, and its
+        labelsToApply's ``pcns.`` labels as Calico's Kubernetes conversion writes them."""
         profile = self.profiles.get(NAMESPACE_PROFILE + namespace)
-        return {**(profile.labels if profile else {}), NAMESPACE_NAME_LABEL: namespace}
+        if profile is None:
+            return {NAMESPACE_NAME_LABEL: namespace}
+        return {**_decoded(profile.labels_to_apply, NAMESPACE_PREFIX), **profile.labels,
+                NAMESPACE_NAME_LABEL: namespace}
+
+    def _account_labels(self, namespace: str, account: str) -> dict[str, str]:
+        """The service account's labels: its ``ksa.<namespace>.<name>`` profile's ``pcsa.``
+        labelsToApply (libcalico-go k8s/conversion ServiceAccountToProfile) and its name."""
+        profile = self.profiles.get(f"{ACCOUNT_PROFILE}{namespace}.{account}")
+        found = _decoded(profile.labels_to_apply, SERVICE_ACCOUNT_PREFIX) if profile is not None else {}
+        return {**found, NAMESPACE_NAME_LABEL: account}
 
     def _is_local(self, e: Entity) -> bool:
         return e.is_endpoint and e.node == self.node
@@ -326,6 +361,10 @@ class Calculator:
         affected = set(self._by_profile.get(name, ()))
         if name.startswith(NAMESPACE_PROFILE):
             affected |= self._by_namespace.get(name[len(NAMESPACE_PROFILE):], set())
+        elif name.startswith(ACCOUNT_PROFILE):  # ksa.<namespace>.<account>: a namespace has no dots
+            namespace, _, account = name[len(ACCOUNT_PROFILE):].partition(".")
+            affected |= {k for k in self._by_namespace.get(namespace, ())
+                         if self.entities[k].service_account == account}
         for key in affected:
             self._relabel(key, delta)
         if f"profile:{name}" in self._compiled:
@@ -342,11 +381,16 @@ class Calculator:
         for owner in wanted - self._compiled.keys():
             self._use(owner, delta)
 
-    def _set_tier(self, name: str, order: float | None, delta: Delta) -> None:
-        if name in self.tiers and self.tiers[name] == order:
+    def _set_tier(self, name: str, tier: TierData, delta: Delta) -> None:
+        if self.tiers.get(name) == tier:
             return
-        self.tiers[name] = order
+        self.tiers[name] = tier
         self._tier_changed(name, delta)
+
+    def _tier(self, name: str) -> TierData | None:
+        """A tier's data: its stored resource's, a built-in tier's defaults, or None for a
+        tier that does not exist."""
+        return self.tiers.get(name) or BUILTIN_TIER_DATA.get(name)
 
     def _tier_changed(self, name: str, delta: Delta) -> None:
         for p in self.policies.values():
@@ -471,8 +515,18 @@ class Calculator:
                     found[f"profile {name}"] = f"profile {name} (listed by {e.key}) does not exist: it has no rules"
         for p in self._users:
             tier = self.policies[p].tier
-            if tier != "default" and tier not in self.tiers:
+            if self._tier(tier) is None:
                 found[f"tier {tier}"] = f"tier {tier} (of policy {p}) does not exist: it sorts last"
+        for key, e in self.entities.items():
+            claimed = sorted(k for k in e.labels if e.kind == "WorkloadEndpoint" and k.startswith(RESERVED_PREFIXES))
+            if claimed:
+                found[f"labels {key}"] = (f"{key}: labels {', '.join(claimed)} are ignored, as Calico ignores them: "
+                                          "only the namespace and service-account profiles set pcns. and pcsa. labels")
+        for name, profile in self.profiles.items():
+            claimed = sorted(k for k in profile.labels_to_apply if k.startswith(RESERVED_PREFIXES))
+            if claimed and not name.startswith((NAMESPACE_PROFILE, ACCOUNT_PROFILE)):
+                found[f"labels profile {name}"] = (f"profile {name}: labelsToApply {', '.join(claimed)} are ignored: "
+                                                   "only the namespace and service-account profiles set them")
         for address, keys in self.owners.items():
             endpoints = sorted(k for k in keys if self.entities[k].is_endpoint)
             if len(endpoints) > 1:
@@ -519,14 +573,25 @@ class Calculator:
         for p in policies:
             by_tier.setdefault(p.tier, []).append(p)
 
-        def tier_key(name: str) -> tuple[bool, float, str]:
-            order = self.tiers.get(name)
-            return (order is None, order or 0.0, name)
+        def tier_key(name: str) -> tuple[bool, bool, float, str]:
+            # felix/calc/policy_sorter.go (TierLess): existing tiers first, then by order
+            # (none last), then by name; a tier that does not exist sorts last.
+            tier = self._tier(name)
+            order = tier.order if tier is not None else None
+            return (tier is None, order is None, order or 0.0, name)
 
-        return tuple(
-            TierView(name, self.tiers.get(name), tuple(p.key for p in sorted(
-                by_tier[name], key=lambda p: (p.order is None, p.order or 0.0, p.key))))
-            for name in sorted(by_tier, key=tier_key))
+        def policy_key(p: PolicyData) -> tuple[bool, float, str]:
+            # felix/calc/policy_sorter.go (PolKVLess): by order (none last), ties by
+            # "<name>/<namespace>/<kind>".
+            return (p.order is None, p.order or 0.0, f"{p.name}/{p.namespace or ''}/{p.kind}")
+
+        views = []
+        for name in sorted(by_tier, key=tier_key):
+            tier = self._tier(name)
+            views.append(TierView(name, tier.order if tier is not None else None,
+                                  tuple(p.key for p in sorted(by_tier[name], key=policy_key)),
+                                  tier.default_action if tier is not None else RuleAction.DENY))
+        return tuple(views)
 
     def _touch(self, delta: Delta, *keys: str) -> None:
         """These local endpoints changed: their views are rebuilt by the next ``view()``."""
@@ -541,8 +606,8 @@ class Calculator:
 
 
 def _input_data(kind: str, name: str, namespace: str | None, key: str,
-                doc: Doc) -> Entity | PolicyData | ProfileData | float | None:
-    """A resource document as calc's input data (a Tier's is its order). Pure: raises only
+                doc: Doc) -> Entity | PolicyData | ProfileData | TierData | None:
+    """A resource document as calc's input data. Pure: raises only
     BadInput, so that no stored value can leave calc half updated."""
     try:
         if kind in ENTITY_KINDS:
@@ -552,12 +617,17 @@ def _input_data(kind: str, name: str, namespace: str | None, key: str,
         if kind == "Profile":
             return profile_from_doc(name, doc)
         if kind == "Tier":
-            return tier_order(doc)
+            return tier_from_doc(doc)
         return None
     except BadInput:
         raise
     except Exception as exc:  # noqa: BLE001 - a defect in reading one document stays with that document
         raise BadInput(f"cannot be read ({type(exc).__name__}: {shorten(str(exc))})") from None
+
+
+def _decoded(labels: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The labels that carry ``prefix``, without it (felix/calc/profile_decoder.go decodeLabels)."""
+    return {k[len(prefix):]: v for k, v in labels.items() if k.startswith(prefix)}
 
 
 def _set_ids(view: PolicyView | ProfileView) -> set[str]:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..core import SCTP, TCP, UDP, Protocol, Stage, parse_protocol, shown
-from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
-                         ResourceError, Rule, Tier, WorkloadEndpoint, is_name, is_port_name, load_resource)
+from ..core import SCTP, TCP, UDP, Protocol, RuleAction, Stage, parse_protocol, shown
+from ..resources import (BUILTIN_TIERS, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet,
+                         Profile, ResourceError, Rule, Tier, WorkloadEndpoint, is_name, is_port_name, load_resource)
 from ..selector import Selector, SelectorError, parse
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -68,6 +68,7 @@ class Entity:
     profiles: tuple[str, ...] = ()
     ports: tuple[NamedPort, ...] = ()
     members: tuple[str, ...] = ()  # the addresses as IP-set members
+    service_account: str | None = None  # a WorkloadEndpoint's serviceAccountName
 
     @property
     def is_endpoint(self) -> bool:
@@ -210,9 +211,12 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
     if interface is not None and not (isinstance(interface, str) and (
             _INTERFACE.fullmatch(interface) or (kind == "HostEndpoint" and interface == "*"))):
         raise BadInput(f"spec.interfaceName '{shown(interface)}' is not an interface name")
+    account = spec.get("serviceAccountName") if kind == "WorkloadEndpoint" else None
+    if account is not None and not isinstance(account, str):
+        raise BadInput("spec.serviceAccountName must be a string")
     nets, members = _networks(addresses, "addresses")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
-                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members)
+                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members, account or None)
 
 
 def _strict(doc: Doc) -> Any:
@@ -250,11 +254,27 @@ def profile_from_doc(name: str, doc: Doc) -> ProfileData:
                        tuple(p.spec.ingress or ()), tuple(p.spec.egress or ()))
 
 
-def tier_order(doc: Doc) -> float | None:
+@dataclass(frozen=True)
+class TierData:
+    """A tier's place and end: ``order`` (None sorts after every ordered tier) and what
+    happens to a packet no policy of the tier decided (``defaultAction``: Deny or Pass)."""
+
+    order: float | None
+    default_action: RuleAction = RuleAction.DENY
+
+
+# The tiers every Calico datastore has, whether or not a Tier resource is stored
+# (libcalico-go clientv3 EnsureInitialized; api/pkg/apis/projectcalico/v3/tier.go).
+BUILTIN_TIER_DATA = {name: TierData(order, RuleAction(action)) for name, (order, action) in BUILTIN_TIERS.items()}
+
+
+def tier_from_doc(doc: Doc) -> TierData:
+    """A Tier document's order and default action (Deny when unset, as the CRD defaults it).
+    Raises BadInput."""
     t = _strict(doc)
     if not isinstance(t, Tier):
         raise BadInput(f"{doc.get('kind')} is not a Tier")
-    return t.spec.order
+    return TierData(t.spec.order, RuleAction(t.spec.default_action or RuleAction.DENY))
 
 
 ENTITY_KINDS = {k.KIND for k in (WorkloadEndpoint, HostEndpoint, NetworkSet, GlobalNetworkSet)}

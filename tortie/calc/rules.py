@@ -1,21 +1,26 @@
 """Rules as calc hands them on: matches resolved to IP-set ids (dataplane.md §8).
 
-A rule side's ``selector`` (or ``notSelector``) becomes the id of its *effective*
-selector, which folds in the side's scope: the namespace selector, or the policy's
-own namespace. Named ports become the ids of named-port sets.
+A rule side's selector fields become at most one selector set, as Calico compiles them
+(``side_selectors``): a positive one, or a negated one when the side has no positive
+selector. Named ports become the ids of named-port sets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..core import TCP, Protocol, RuleAction, parse_protocol
-from ..resources import EntityRule, ICMPFields, Rule
-from ..selector import Selector, parse, unique_id
+from ..resources import EntityRule, ICMPFields, Rule, ServiceAccountMatch
+from ..selector import All, And, Compare, Global, Has, InSet, Node, Not, Or, Selector, parse, unique_id
 from .inputs import IPNetwork, network
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"
 NAMESPACE_PREFIX = "pcns."
+SERVICE_ACCOUNT_LABEL = "projectcalico.org/serviceaccount"
+SERVICE_ACCOUNT_PREFIX = "pcsa."
+# Label prefixes only Calico derives (libcalico-go lib/backend/k8s/conversion/constants.go).
+RESERVED_PREFIXES = (NAMESPACE_PREFIX, SERVICE_ACCOUNT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -68,19 +73,73 @@ class CalcRule:
     rule: Rule  # as written, for rendering and explanations
 
 
-def effective_selector(selector: str | None, namespace_selector: str | None,
-                       policy_namespace: str | None) -> Selector | None:
-    """The selector whose members a side's selector (or notSelector) stands for, or None."""
-    if namespace_selector is not None:
-        ns = parse(namespace_selector).with_label_prefix(NAMESPACE_PREFIX)
-        text = f"has({NAMESPACE_LABEL}) && ({ns.canonical}) && ({selector or 'all()'})"
-    elif selector is None:
+def _and(*nodes: Node) -> Node:
+    return nodes[0] if len(nodes) == 1 else And(nodes)
+
+
+def _in_namespaces(node: Node) -> Node:
+    """A ``pcns.``-prefixed namespaceSelector tree with ``all()`` as "in any namespace" and
+    ``global()`` as "in no namespace" (libcalico-go updateprocessors/rules.go)."""
+    if isinstance(node, Global):
+        return Not(Has(NAMESPACE_LABEL))
+    if isinstance(node, All):
+        return Has(NAMESPACE_LABEL)
+    if isinstance(node, Not):
+        return Not(_in_namespaces(node.operand))
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(_in_namespaces(o) for o in node.operands))
+    return node
+
+
+def _service_account_tree(match: ServiceAccountMatch | None) -> Node | None:
+    """serviceAccounts as a selector over the pcsa.-prefixed labels and the service-account
+    name label (libcalico-go updateprocessors/rules.go, parseServiceAccounts)."""
+    if match is None:
         return None
+    parts = []
+    if match.selector:
+        parts.append(parse(match.selector).tree.prefixed(SERVICE_ACCOUNT_PREFIX))
+    if match.names:
+        parts.append(InSet(SERVICE_ACCOUNT_LABEL, tuple(sorted(set(match.names))), negated=False))
+    return _and(*parts) if parts else None
+
+
+def side_selectors(side: EntityRule, policy_namespace: str | None) -> tuple[Selector | None, Selector | None]:
+    """(positive, negated) selectors of one rule side, as Calico compiles them.
+
+    libcalico-go updateprocessors/rules.go (getEndpointSelector): selector and
+    serviceAccounts are ANDed; a namespaceSelector (its labels as ``pcns.`` labels, ``all()``
+    as any namespaced entity, ``global()`` as any entity without a namespace) or, in a
+    NetworkPolicy, the policy's own namespace scopes the side only when one of selector,
+    notSelector, namespaceSelector or serviceAccounts is used. The notSelector itself is
+    never scoped. felix/calc/rule_scanner.go (combineMatchesIfPossible): with a positive
+    selector, the notSelector is folded into it, so only a side with no positive selector
+    keeps a negated one, which then also excludes addresses from outside the cluster.
+    The parts are combined as trees, so a selector within tortie's nesting bound never
+    fails here.
+    """
+    scope = None
+    if side.namespace_selector:
+        scope = _in_namespaces(parse(side.namespace_selector).tree.prefixed(NAMESPACE_PREFIX))
     elif policy_namespace is not None:
-        text = f'{NAMESPACE_LABEL} == "{policy_namespace}" && ({selector})'
-    else:
-        text = selector
-    return parse(text)
+        scope = Compare(NAMESPACE_LABEL, "==", policy_namespace)
+    terms = [t for t in (_service_account_tree(side.service_accounts),
+                         parse(side.selector).tree if side.selector else None) if t is not None]
+    positive = _and(*terms) if terms else None
+    negated = parse(side.not_selector).tree if side.not_selector else None
+    if scope is not None and (positive is not None or negated is not None or side.namespace_selector):
+        positive = And((scope, positive)) if positive is not None else scope
+    if positive is None:
+        return None, _selector(negated) if negated is not None else None
+    if negated is not None:
+        positive = And((positive, Not(negated)))
+    return _selector(positive), None
+
+
+@lru_cache(maxsize=1 << 16)
+def _selector(tree: Node) -> Selector:
+    """One Selector (its compiled matcher) per distinct tree, as ``parse`` caches per text."""
+    return Selector(tree.canonical(), tree)
 
 
 def named_port_set_id(selector_id: str, protocol: str, name: str) -> str:
@@ -105,8 +164,11 @@ class RuleCompiler:
         self.selector_sets.setdefault(sel.unique_id, SelectorSetSpec(sel.unique_id, sel))
         return sel.unique_id
 
-    def _ports(self, ports: list[int | str] | None, side: EntityRule, proto: Protocol | None,
-               namespace: str | None) -> tuple[tuple[PortRange, ...], tuple[str, ...]]:
+    def _ports(self, ports: list[int | str] | None, positive: str | None,
+               proto: Protocol | None) -> tuple[tuple[PortRange, ...], tuple[str, ...]]:
+        """Numeric ports and named-port sets. A named port is looked up among the endpoints
+        the side's positive selector picks, or among all endpoints when it has none, in
+        every namespace (felix/calc/rule_scanner.go, namedPortsToIPSets)."""
         ranges, named = [], []
         for port in ports or ():
             if isinstance(port, int):
@@ -115,26 +177,24 @@ class RuleCompiler:
                 lo, hi = port.split(":")
                 ranges.append(PortRange(int(lo), int(hi)))
             else:
-                scope = effective_selector(side.selector or "all()", side.namespace_selector, namespace)
-                base = self._selector_set(scope)
-                proto = proto or TCP
-                set_id = named_port_set_id(base or "", proto.iptables, port)
-                self.named_sets.setdefault(set_id, NamedPortSetSpec(set_id, base or "", proto, port))
+                base = positive if positive is not None else self._selector_set(parse("all()"))
+                assert base is not None
+                proto = proto or TCP  # validation: named ports need TCP, UDP or SCTP
+                set_id = named_port_set_id(base, proto.iptables, port)
+                self.named_sets.setdefault(set_id, NamedPortSetSpec(set_id, base, proto, port))
                 named.append(set_id)
         return tuple(ranges), tuple(named)
 
     def side(self, side: EntityRule | None, proto: Protocol | None, namespace: str | None) -> Side:
         if side is None:
             return Side()
-        ports, named = self._ports(side.ports, side, proto, namespace)
-        not_ports, not_named = self._ports(side.not_ports, side, proto, namespace)
+        positive, negated = (self._selector_set(s) for s in side_selectors(side, namespace))
+        ports, named = self._ports(side.ports, positive, proto)
+        not_ports, not_named = self._ports(side.not_ports, positive, proto)
         return Side(
             tuple(network(n) for n in side.nets or ()),
             tuple(network(n) for n in side.not_nets or ()),
-            self._selector_set(effective_selector(side.selector, side.namespace_selector, namespace)),
-            self._selector_set(effective_selector(side.not_selector, side.namespace_selector, namespace)
-                               if side.not_selector is not None else None),
-            ports, named, not_ports, not_named,
+            positive, negated, ports, named, not_ports, not_named,
         )
 
     def rules(self, rules: tuple[Rule, ...], namespace: str | None) -> tuple[CalcRule, ...]:

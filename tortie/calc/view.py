@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
-from ..core import Direction, Stage
+from ..core import Direction, RuleAction, Stage
 from .inputs import Entity, IPNetwork, PolicyData
 from .rules import CalcRule
 
@@ -36,6 +36,7 @@ class TierView:
     name: str
     order: float | None  # None: the tier sorts last (no order, or a tier that does not exist)
     policies: tuple[str, ...]  # policy keys, in evaluation order
+    default_action: RuleAction = RuleAction.DENY  # at its end: Deny, or Pass on to the next tier
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ..render import TABLES, Rendered, Table, render
 from .backend import detect_backend
 from .commands import CommandError, Iptables, Runner
 from .encode import EncodeError, match_text, rule_ids, rule_text
-from .interfaces import read_interfaces
+from .interfaces import InterfaceWatch, Interfaces, interface_changes, read_interfaces
 from .ipsets import IPSetSync, SetPlan
 from .kernel import log_lines_may_be_lost
 from .kmsg import KmsgReader, log_prefix
@@ -20,9 +20,9 @@ from .tables import Plan as TablePlan
 from .tables import TableSync
 
 __all__ = [
-    "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "Iptables", "KmsgReader", "Runner",
-    "SetPlan", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost", "log_prefix", "match_text",
-    "read_interfaces", "rule_ids", "rule_text",
+    "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "InterfaceWatch", "Interfaces", "Iptables",
+    "KmsgReader", "Runner", "SetPlan", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost",
+    "interface_changes", "log_prefix", "match_text", "read_interfaces", "rule_ids", "rule_text",
 ]
 
 

@@ -252,6 +252,10 @@ class Evaluation:
                 if verdict is not _Outcome.NONE:
                     return verdict
             if not passed and stage in (N, F):
+                if tier.end is None:
+                    step.events.append(f"tier {tier.name}: no policy decided: its defaultAction is Pass, "
+                                       "on to the next tier (no denial)")
+                    continue
                 step.events.append(f"tier {tier.name}: no policy decided: end-of-tier deny")
                 self._pending = _Denied(f"end of tier {tier.name}", tier.end, True)
                 return _Outcome.DENY
@@ -281,7 +285,8 @@ class Evaluation:
             if why:
                 step.events.append(f"{where}: rule {rule.index} ({rule.action}) does not match: {why}")
                 continue
-            step.events.append(f"{where}: rule {rule.index} ({rule.action}) matches")
+            note = f" ({planned.note})" if planned.note else ""
+            step.events.append(f"{where}: rule {rule.index} ({rule.action}) matches{note}")
             if rule.action is RuleAction.ALLOW:
                 return _Outcome.ALLOW
             if rule.action is RuleAction.DENY:

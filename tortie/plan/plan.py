@@ -20,7 +20,7 @@ from typing import Mapping
 
 from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
 from ..config import Settings, expand_log_prefix
-from ..core import Direction, Stage, paused_gc
+from ..core import Direction, RuleAction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
 from .interfaces import LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads
 from .rules import RuleSet, plan_rules
@@ -65,7 +65,10 @@ class TierPlan:
 
     name: str
     policies: tuple[PolicyPlan, ...]  # in evaluation order
-    end: Denial  # the end-of-tier deny (normal and forward stages)
+    # The end-of-tier deny (normal and forward stages); None when the tier's defaultAction is
+    # Pass: a packet no policy decided goes on to the next tier, and no denial is logged or
+    # counted (felix/rules/endpoints.go, felix/calc/endpoint_lookup_cache.go).
+    end: Denial | None
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,9 @@ class _Builder:
 
     def tier(self, tier: TierView, direction: Direction) -> TierPlan:
         policies = tuple(self.policy(key) for key in tier.policies)
-        return TierPlan(tier.name, policies, policy_denial(tier.name, policies[-1].data.label_name, direction, -1))
+        end = (policy_denial(tier.name, policies[-1].data.label_name, direction, -1)
+               if tier.default_action is RuleAction.DENY else None)
+        return TierPlan(tier.name, policies, end)
 
     def endpoint(self, view: EndpointView) -> EndpointPlan:
         hit = self.cache.endpoints.get(view.key)

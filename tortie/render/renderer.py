@@ -269,7 +269,7 @@ class Renderer:
                     out += [Rule((Mark(m.a, m.a),), NoTrack()), Rule((Mark(m.a, m.a),), ACCEPT)]
                 else:
                     out.append(Rule((Mark(m.a, m.a),), RETURN))
-            if ends:
+            if ends and tier.end is not None:  # a Pass default action falls through to the next tier
                 out += self.deny((Mark(0, m.p),), table.name, tier.end, comment(f"End of tier {tier.name}"))
         return out
 

@@ -11,7 +11,7 @@ from .networkset import GlobalNetworkSet, NetworkSet
 from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy
 from .profile import DEFAULT_ALLOW_PROFILE, Profile, default_allow_profile
 from .resource import API_VERSION, Resource, not_namespaced_error
-from .rule import EntityRule, ICMPFields, Rule
+from .rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
 from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
 from .values import is_name, is_port_name
 from .workloadendpoint import WorkloadEndpoint
@@ -21,8 +21,8 @@ __all__ = [
     "DEFAULT_TIER_ORDER", "KUBERNETES_POLICY_PREFIX", "PARAMETERS",
     "DecodeError", "DocumentError", "DurationError", "EntityRule", "FelixConfiguration", "FieldError",
     "GlobalNetworkPolicy", "GlobalNetworkSet", "HostEndpoint", "ICMPFields", "InvalidParameter", "NetworkPolicy",
-    "NetworkSet", "Param", "Profile", "Resource", "ResourceError", "Rule", "Tier", "UnknownFieldError",
-    "UnknownKindError", "UnsupportedKindError", "ValidationError", "WorkloadEndpoint",
+    "NetworkSet", "Param", "Profile", "Resource", "ResourceError", "Rule", "ServiceAccountMatch", "Tier",
+    "UnknownFieldError", "UnknownKindError", "UnsupportedKindError", "ValidationError", "WorkloadEndpoint",
     "decode", "default_allow_profile", "flatten", "format_duration", "go_float", "is_name", "is_port_name",
     "kind_from_cli", "kind_of", "load_resource", "not_namespaced_error", "parse_documents", "parse_duration",
     "to_json", "to_yaml",

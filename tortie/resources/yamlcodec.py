@@ -114,6 +114,8 @@ class _EventBuilder:
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, values in its expansion)
         self.built = 0  # values built so far, aliases counted as expanded
         self.aliased = 0  # of which through aliases
+        # Plain scalars repeat (actions, protocols, ports): each distinct one is resolved once.
+        self.resolved: dict[str, Any] = {}
 
     def node(self, event: Any, depth: int) -> Any:
         kind = type(event)
@@ -153,7 +155,11 @@ class _EventBuilder:
         merged: dict[Any, Any] = {}
         key_event = self.next()
         while type(key_event) is not yaml.MappingEndEvent:
-            key = self.node(key_event, depth + 1)
+            if type(key_event) is yaml.ScalarEvent and not key_event.anchor and depth < MAX_DEPTH:
+                self.built += 1  # the common key, a scalar: node() without its call
+                key = self.scalar(key_event)
+            else:
+                key = self.node(key_event, depth + 1)
             item = self.node(self.next(), depth + 1)
             if key == _MERGE_KEY and type(key_event) is yaml.ScalarEvent and key_event.implicit[0]:
                 for source in item if isinstance(item, list) else [item]:
@@ -181,19 +187,25 @@ class _EventBuilder:
             value = event.value
             if not event.implicit[0] or (value and value[0] not in _TYPED_STARTS):
                 return value
+            if value in self.resolved:
+                return self.resolved[value]
             resolve: Callable[..., str] = self.loader.resolve  # untyped in PyYAML
-            tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+            tag = resolve(yaml.ScalarNode, value, event.implicit)
             if tag == _STR or tag == _MERGE:
-                return event.value
+                self.resolved[value] = value
+                return value
         if tag in _NUMBERS and len(event.value) > MAX_NUMBER_CHARS:
             raise DocumentError(f"cannot parse YAML {_at(event)}: a number of {len(event.value):,} characters "
                                 f"(at most {MAX_NUMBER_CHARS})")
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except (ValueError, TypeError, OverflowError):
             raise DocumentError(f"cannot parse YAML {_at(event)}: '{shown(event.value)}' is not a valid "
                                 f"{tag.rpartition(':')[2]}") from None
+        if event.tag is None and event.implicit[0]:
+            self.resolved[event.value] = value  # only immutable values come from plain scalars
+        return value
 
 
 def to_yaml(data: Any) -> str:
