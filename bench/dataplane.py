@@ -33,10 +33,11 @@ from calc import cluster  # noqa: E402
 from tortie.calc import Calculator  # noqa: E402
 from tortie.config import settings_for  # noqa: E402
 from tortie.dataplane import Dataplane, Runner  # noqa: E402
+from tortie.datastore import ResourceClient  # noqa: E402
+from tortie.lab.network import NodeNetwork, Workload  # noqa: E402
 from tortie.plan import PlanCache, build_plan  # noqa: E402
 from tortie.render import Builtin, Chain, ConnState, Jump, RenderCache, Rendered, Rule, Table, render  # noqa: E402
-from tortie.lab.network import NodeNetwork, Workload  # noqa: E402
-from tortie.resources import ResourceClient, load_resource  # noqa: E402
+from tortie.resources import load_resource  # noqa: E402
 from tortie.store import open_store  # noqa: E402
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))

@@ -31,9 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from calc import cluster  # noqa: E402
 
+from tortie.datastore import ResourceClient  # noqa: E402
 from tortie.lab.etcd import EtcdServer  # noqa: E402
 from tortie.lab.network import NodeNetwork  # noqa: E402
-from tortie.resources import ResourceClient, load_resource  # noqa: E402
+from tortie.resources import load_resource  # noqa: E402
 from tortie.store import open_store  # noqa: E402
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))

@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.resources import ResourceClient, load_resource
+from tortie.datastore import ResourceClient
+from tortie.resources import load_resource
 from tortie.store import open_store
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))

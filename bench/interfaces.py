@@ -27,8 +27,9 @@ from typing import Any
 from tortie.agent.daemon import WATCH_POLL
 from tortie.config import settings_for
 from tortie.dataplane import Runner
+from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork, ip_batch
-from tortie.resources import HostEndpoint, ResourceClient, load_resource
+from tortie.resources import HostEndpoint, load_resource
 from tortie.store import open_store
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))

@@ -27,8 +27,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tortie.agent.listener import Listener
 from tortie.agent.metrics import DeniedMetrics, denied_registry, metrics_handler
+from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.resources import ResourceClient, load_resource
+from tortie.resources import load_resource
 from tortie.store import open_store
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))

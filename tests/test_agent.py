@@ -16,9 +16,10 @@ import yaml
 
 from tortie.agent import Agent
 from tortie.dataplane import Dataplane, Runner
+from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
-from tortie.resources import ResourceClient, load_resource
+from tortie.lab.traffic import probe
+from tortie.resources import load_resource
 from tortie.store import UnavailableError, open_store
 
 from .cli import TORTIE

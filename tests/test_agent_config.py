@@ -11,7 +11,8 @@ import pytest
 
 from tortie.agent import Agent
 from tortie.dataplane import Runner
-from tortie.resources import ResourceClient, load_resource
+from tortie.datastore import ResourceClient
+from tortie.resources import load_resource
 from tortie.store import open_store
 
 from .wait import wait_until

@@ -11,8 +11,9 @@ import pytest
 
 from tortie.agent import Agent
 from tortie.dataplane import Runner
+from tortie.datastore import ResourceClient
 from tortie.lab.etcd import EtcdServer
-from tortie.resources import ResourceClient, load_resource
+from tortie.resources import load_resource
 from tortie.store import open_store
 
 from .wait import wait_until

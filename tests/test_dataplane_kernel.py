@@ -107,7 +107,7 @@ def test_dispatch_tree_with_many_workloads(tmp_path) -> None:  # type: ignore[no
     import uuid
 
     from tortie.lab.network import NodeNetwork, Workload
-    from tortie.lab.probe import probe
+    from tortie.lab.traffic import probe
     from tortie.resources import load_resource
 
     def iface(i: int) -> str:

@@ -16,7 +16,7 @@ from tortie.calc import NodeView
 from tortie.core import protocol
 from tortie.dataplane import Dataplane, Runner, log_prefix
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.model import evaluate
 
 from .scenarios import Case, load_cases

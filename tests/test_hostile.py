@@ -28,13 +28,12 @@ from hypothesis import strategies as st
 from tortie.agent import Agent
 from tortie.calc import Calculator, NodeView, resource_id
 from tortie.dataplane import rule_text
+from tortie.datastore import InvalidValue, StoredResource, decode_stored, parse_key, resource_key
+from tortie.lab.lab import HEALTH_PORT, agent_status
 from tortie.plan import build_plan
 from tortie.render import render
-from tortie.lab.lab import HEALTH_PORT, agent_status
-from tortie.resources import (BY_KIND, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet, InvalidValue,
-                              NetworkPolicy, Profile, Resource, StoredResource, Tier, WorkloadEndpoint, decode_stored,
-                              load_resource, parse_key)
-from tortie.resources.stored import resource_key
+from tortie.resources import (BY_KIND, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet, NetworkPolicy,
+                              Profile, Resource, Tier, WorkloadEndpoint, load_resource)
 from tortie.selector import SelectorError, parse
 from tortie.store import Event, EventType, KeyValue, open_store
 

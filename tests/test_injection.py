@@ -23,12 +23,12 @@ from tortie.dataplane import EncodeError, Runner, rule_text
 from tortie.dataplane.ipsets import plan as ipset_plan
 from tortie.dataplane.tables import Current
 from tortie.dataplane.tables import plan as table_plan
+from tortie.datastore import ResourceClient, resource_key
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.plan import build_plan
 from tortie.render import Builtin, Interface, Log, Rule, chain_name, render
-from tortie.resources import ResourceClient, WorkloadEndpoint, load_resource
-from tortie.resources.client import resource_key
+from tortie.resources import WorkloadEndpoint, load_resource
 from tortie.store import open_store
 
 from .profiles import examples

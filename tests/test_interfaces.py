@@ -27,9 +27,10 @@ from tortie.dataplane import InterfaceWatch, Interfaces, Runner, read_interfaces
 from tortie.dataplane.interfaces import (GROUPS, RTM_DELADDR, RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK, AddressGone,
                                          AddressSeen, Fact, Link, LinkGone, LinkSeen, apply, by_name, changes, dump,
                                          fact_of, is_overrun, session)
+from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork, ip_batch
-from tortie.lab.probe import probe
-from tortie.resources import ResourceClient, load_resource
+from tortie.lab.traffic import probe
+from tortie.resources import load_resource
 from tortie.store import Store, open_store
 
 from .test_agent import FlakyStore, Outage

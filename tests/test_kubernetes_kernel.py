@@ -16,7 +16,7 @@ from tortie.config import settings_for
 from tortie.core import TCP
 from tortie.dataplane import Dataplane, Runner, read_interfaces
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
 from tortie.plan import build_plan
 from tortie.resources import load_resource
@@ -84,7 +84,7 @@ def test_kubernetes_policy_in_the_kernel(lab: NodeNetwork, case: str) -> None:
     calc = Calculator("n1")
     calc.load([load_resource(d).output() for d in [*world(), doc]])
     runner = Runner(lab.node)
-    plan = build_plan(calc.view(), settings_for("n1"), read_interfaces(runner))
+    plan = build_plan(calc.view(), settings_for("n1"), read_interfaces(lab.node))
     Dataplane(runner).program(plan)
     workloads = {w.name: w for w in lab.workloads}
     for src, dst, port, allowed in packets:

@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tortie.calc import Calculator
 from tortie.config import settings_for
+from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.model import Packet, evaluate
 from tortie.plan import build_plan
-from tortie.resources import ResourceClient, load_resource
-from tortie.resources.staged import StagedGlobalNetworkPolicy
+from tortie.resources import StagedGlobalNetworkPolicy, load_resource
 from tortie.store import open_store
 
 from .cli import TORTIE

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tortie.lab.etcd import EtcdServer
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 
 from .cli import TORTIE
 from .wait import wait_until

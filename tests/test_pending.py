@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from tortie.config import settings_for
 from tortie.core import BY_NAME
 from tortie.model import explain, pending_plans, store_plans
-from tortie.resources import NotFound, NotSupported, ResourceClient, ResourceError, StoredResource, load_resource
-from tortie.resources.promote import PendingFeed, promote_staged
+from tortie.datastore import NotFound, NotSupported, ResourceClient, StoredResource, resource_key
+from tortie.resources import ResourceError, load_resource
+from tortie.datastore import PendingFeed, promote_staged
 from tortie.resources.staged import STAGED_KINDS
-from tortie.resources.stored import resource_key
 from tortie.store import open_store
 
 from .cli import run_cli

@@ -16,12 +16,13 @@ from tortie.calc import Calculator, resource_id
 from tortie.config import settings_for
 from tortie.core import Direction, Stage
 from tortie.dataplane import Dataplane, Runner, read_interfaces, rule_text
+from tortie.datastore import ResourceClient
 from tortie.lab.network import NodeNetwork
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
 from tortie.plan import InterfaceKind, PlanCache, build_plan, policy_denial
 from tortie.render import RenderCache, render
-from tortie.resources import ResourceClient, load_resource
+from tortie.resources import load_resource
 from tortie.store import open_store
 
 from .profiles import examples

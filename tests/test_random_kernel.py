@@ -25,7 +25,7 @@ from tortie.config import settings_for
 from tortie.core import BY_NAME, ICMP, ICMPV6
 from tortie.dataplane import Dataplane, Runner, read_interfaces
 from tortie.lab.network import NodeNetwork, Workload
-from tortie.lab.probe import probe
+from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
 from tortie.plan import build_plan
 from tortie.resources import ResourceError, load_resource

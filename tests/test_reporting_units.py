@@ -14,8 +14,8 @@ from tortie.collector import Conn, FlowLogConfig, FlowLogs, parse, write_rotated
 from tortie.config import settings_for
 from tortie.core import Direction
 from tortie.model import pending_plans, store_plans
-from tortie.resources import StoredResource, load_resource
-from tortie.resources.stored import resource_key
+from tortie.datastore import StoredResource, resource_key
+from tortie.resources import load_resource
 
 
 def test_exposition_matches_the_spec_example() -> None:

@@ -21,15 +21,14 @@ from typing import Any, Callable, Mapping
 from ..calc import Calculator, resource_id
 from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, IptablesBackend, Settings,
                       effective_config, read_config_file)
+from ..core import shorten
 from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, InterfaceWatch, Runner, detect_backend,
                          interface_changes, log_lines_may_be_lost)
+from ..datastore import (PREFIX, InvalidValue, PendingFeed, ResourceClient, StoredKey, StoredResource, decode_stored,
+                         parse_key)
 from ..plan import PlanCache, build_plan
 from ..render import Log, RenderCache, Rendered, render
-from ..resources import (FelixConfiguration, InvalidValue, ResourceClient, StoredKey, StoredResource, decode_stored,
-                         parse_key)
-from ..resources.limits import shorten
-from ..resources.promote import PendingFeed
-from ..resources.stored import PREFIX
+from ..resources import FelixConfiguration
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
 from .health import HealthServer
 from .reporting import Reporting
@@ -44,6 +43,8 @@ FIRST_INTERFACES = 10.0  # seconds to wait for the first netlink dump before pro
 
 @dataclass
 class Status:
+    """What the agent reports on its health endpoints (``tortie agent`` status JSON)."""
+
     ready: bool = False
     store_connected: bool = False
     applied_revision: int = 0  # the store revision the dataplane reflects
@@ -58,11 +59,23 @@ class Status:
 
 
 class Agent:
-    """The agent of node ``node`` on the store at ``datastore`` (a URL), programming the
-    network namespace ``runner`` runs commands in. ``config_file`` (default
+    """The agent of node ``node`` on the store at ``datastore`` (a URL: sqlite:// or etcd://),
+    programming the network namespace ``runner`` runs commands in. ``config_file`` (default
     /etc/tortie/felix.cfg) is read at start and on SIGHUP; ``env`` (default the process's)
-    supplies FELIX_* values. ``run()`` loops until SIGTERM or ``stopping`` is set; nothing
-    in the store stops it (felixconfig.md, dataplane.md §9–§10)."""
+    supplies FELIX_* values; ``store_factory`` opens the datastore URL (tests pass their own).
+
+    ``run()`` loops until SIGTERM or ``stopping`` is set: it watches the store, feeds calc,
+    and per batch of events plans, renders and writes the kernel (one iptables-restore per
+    table that changed, ipset batches), reads the kernel back every
+    ``iptablesRefreshInterval`` seconds and repairs what changed behind its back. Nothing in
+    the store stops it or makes it raise: a value that is not valid is reported and its
+    last good version stays; a store that goes away is retried while the rules stay; a
+    failing command is retried and never leaves fewer rules than the last good state.
+    ``status`` and the health endpoints say how it is doing.
+
+    Follows felixconfig.md (configuration and its sources), dataplane.md §9–§10 (syncing and
+    kernel facts) and Felix's internal dataplane loop (felix/dataplane/linux/int_dataplane.go).
+    """
 
     def __init__(self, node: str, datastore: str, config_file: str | None = None,
                  env: Mapping[str, str] | None = None, runner: Runner | None = None,
@@ -106,6 +119,8 @@ class Agent:
     # --- main loop -------------------------------------------------------------------
 
     def run(self) -> None:
+        """Loop until SIGTERM, SIGINT or ``stopping``; SIGHUP re-reads the config file (signals
+        are taken only on the main thread). Leaves the rules in place on the way out."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
             signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
@@ -402,8 +417,10 @@ class Agent:
         return self._dp
 
     def program(self, reason: str, repair: bool = False) -> None:
-        """Plan, render and write the current view (``repair``: read the kernel back first).
-        A command that keeps failing leaves the rules as they are and retries later."""
+        """Plan, render and write the current view (``repair``: read the kernel back first, as
+        the periodic refresh does). ``reason`` is logged with what was written. A command
+        that keeps failing (after ``WRITE_RETRIES`` retries) leaves the rules as they are, is
+        reported in ``status.last_error`` and is retried later; nothing is raised."""
         settings = self.settings
         dataplane = self._dataplane()
         view = self._calc.view()

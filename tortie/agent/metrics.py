@@ -109,10 +109,10 @@ class AgentCollector(Collector):
         for name, text, values in (("tortie_iptables_chains", "tortie chains currently programmed.", f.chains),
                                    ("tortie_iptables_rules", "tortie rules currently programmed, including hook rules.",
                                     f.rules)):
-            family = GaugeMetricFamily(name, text, labels=["table", "ip_version"])
+            gauge = GaugeMetricFamily(name, text, labels=["table", "ip_version"])
             for (table, version), count in sorted(values.items()):
-                family.add_metric([table, str(version)], count)
-            yield family
+                gauge.add_metric([table, str(version)], count)
+            yield gauge
         sets = GaugeMetricFamily("tortie_ipsets", "tortie ipsets present.", labels=["ip_version"])
         for version, count in sorted(f.ipsets.items()):
             sets.add_metric([str(version)], count)
@@ -126,13 +126,13 @@ class AgentCollector(Collector):
                 ("tortie_config_invalid_values", "Configuration values currently rejected (last good value in force).",
                  f.invalid_config_values)):
             yield GaugeMetricFamily(name, text, value=value)
-        for name, text, values in (("tortie_nflog_packets_received", "NFLOG packets received.", f.nflog_received),
-                                   ("tortie_nflog_packets_lost",
-                                    "Packets known to be lost: sequence gaps, plus one per receive-buffer overrun.",
-                                    f.nflog_lost)):
+        for name, text, per_group in (("tortie_nflog_packets_received", "NFLOG packets received.", f.nflog_received),
+                                      ("tortie_nflog_packets_lost",
+                                       "Packets known to be lost: sequence gaps, plus one per receive-buffer overrun.",
+                                       f.nflog_lost)):
             family = CounterMetricFamily(name, text, labels=["group"])
             for group in (1, 2):
-                family.add_metric([str(group)], values.get(group, 0))
+                family.add_metric([str(group)], per_group.get(group, 0))
             yield family
 
 

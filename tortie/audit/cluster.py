@@ -13,7 +13,7 @@ from ..config import Settings, effective_config
 from ..core import Verdict
 from ..model import EXTERNAL_INTERFACE, Packet, PathResult, Result, evaluate, evaluate_path, plan_for
 from ..plan import Plan
-from ..plan.denials import NO_MATCH, PROFILE_TIER
+from ..plan import NO_MATCH, PROFILE_TIER
 from .resources import ResourceSet
 
 ENDPOINT_KINDS = ("WorkloadEndpoint", "HostEndpoint")

@@ -14,7 +14,7 @@ from typing import Any
 from ..calc import Entity
 from ..core import Verdict, parse_protocol
 from ..logs import LogRecord, PrefixKind
-from ..logs.text import host_port
+from ..logs import host_port
 from ..model import Packet, Result
 from .cluster import Cluster, Judgement, judgement
 
@@ -86,7 +86,7 @@ def endpoint_name(entity: Entity | None) -> str:
     return f"{entity.kind} {entity.namespace}/{entity.name}" if entity.namespace else f"{entity.kind} {entity.name}"
 
 
-def to_json(record: LogRecord, explanation: Explanation) -> dict[str, Any]:
+def explanation_json(record: LogRecord, explanation: Explanation) -> dict[str, Any]:
     """A record and its replay as one JSON object: the line's `time`, `host`, `prefix`,
     `src`, `dst`, `proto`, `spt`, `dpt`; then `node`, `source`, `destination`, `verdict`,
     `action`, `cause`, `tier`, `policy`, `rule` and `note` (absent when empty)."""
@@ -110,7 +110,7 @@ def to_json(record: LogRecord, explanation: Explanation) -> dict[str, Any]:
     return out
 
 
-def describe(record: LogRecord, explanation: Explanation) -> str:
+def describe_explanation(record: LogRecord, explanation: Explanation) -> str:
     """Two lines: the packet and where it was logged, then the replay's answer."""
     e = explanation
     when = record.time or (f"[{record.uptime:.6f}]" if record.uptime is not None else "-")

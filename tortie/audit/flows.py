@@ -23,7 +23,7 @@ import msgspec
 
 from ..core import Verdict
 from ..logs import HeaderShape, LogRecord, PrefixKind
-from ..logs.stream import Summary, read_lines, record_of
+from ..logs import Summary, read_lines, record_of
 
 NONE = "-"  # Calico Enterprise's word for a field that does not apply
 

@@ -18,7 +18,7 @@ import msgspec
 
 from ..core import Verdict, parse_protocol
 from ..model import Packet
-from ..plan.denials import PROFILE_TIER
+from ..plan import PROFILE_TIER
 from .cluster import Cluster, Judgement
 from .flows import NONE, Flow, Policies, PolicyHit
 

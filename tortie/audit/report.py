@@ -18,8 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 from ..core import Verdict, paused_gc
-from ..plan.denials import PROFILE_TIER
-from ..logs.text import host_port
+from ..plan import PROFILE_TIER
+from ..logs import host_port
 from .flows import NONE, Flow, Origin, PolicyHit
 
 UNATTRIBUTED = "(not attributed: replay kernel lines with --resources)"
@@ -216,7 +216,7 @@ def _group_json(key: str, group: Group) -> dict[str, Any]:
             "lastSeen": iso(group.last), "example": None if group.example is None else flow_json(group.example)}
 
 
-def to_json(report: Report) -> dict[str, Any]:
+def report_json(report: Report) -> dict[str, Any]:
     """The whole report: window, counts, and per finding its total, groups and flows per minute."""
     out: dict[str, Any] = {
         "window": {"since": _maybe_iso(report.window.since), "until": _maybe_iso(report.window.until)},

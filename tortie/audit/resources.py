@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import paused_gc
-from ..resources import (FelixConfiguration, Listing, ResourceError, StoredResource, UnknownKindError, decode,
-                         flatten, kind_of, parse_documents)
-from ..resources.limits import MAX_INPUT, shown
+from ..core import MAX_INPUT, paused_gc, shown
+from ..datastore import Listing, StoredResource
+from ..resources import FelixConfiguration, ResourceError, UnknownKindError, decode, flatten, kind_of, parse_documents
 
 Doc = dict[str, Any]
 DEFAULT_NAMESPACE = "default"

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
-from ..resources import BY_TYPE, StoredKey, StoredResource
-from ..resources.kubernetes import KNP_PREFIX, NAMESPACE_PROFILE_PREFIX
-from ..resources.limits import shorten
+from ..core import DIRECTIONS, Direction, RuleAction, Stage, paused_gc, shorten
+from ..datastore import StoredKey, StoredResource
+from ..resources import BY_TYPE, KNP_PREFIX, NAMESPACE_PROFILE_PREFIX
 from .inputs import (BUILTIN_TIER_DATA, ENTITY_KINDS, POLICY_KINDS, BadInput, Entity, PolicyData, ProfileData,
                      TierData, entity_from_doc, entity_key, policy_from_doc, profile_from_doc, tier_from_doc)
 from .labels import LabelIndex
 from .rules import (NAMESPACE_LABEL, NAMESPACE_PREFIX, RESERVED_PREFIXES, SERVICE_ACCOUNT_LABEL, SERVICE_ACCOUNT_PREFIX,
                     NamedPortSetSpec, RuleCompiler)
-from ..core import DIRECTIONS, Direction, RuleAction, Stage, paused_gc
 from .view import EndpointView, IPSet, NodeView, PolicyView, ProfileView, TierView
 
 NAMESPACE_PROFILE = "kns."
@@ -65,7 +64,12 @@ def _identity(item: StoredKey | Doc) -> tuple[str, str, str | None]:
 
 def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
     """(kind, key) that updates and deletes are addressed by: for a stored resource, always
-    its store key's identity, never what its document says (issue 15, class 5)."""
+    its store key's identity, never what its document says (issue 15, class 5).
+
+    ``kind`` is the v3 kind (``"WorkloadEndpoint"``); ``key`` is ``"<Kind>/[<namespace>/]<name>"``
+    for endpoints and network sets, ``"<namespace>/<name>"`` for a NetworkPolicy and the name
+    for every other kind. Never raises: a document without a usable identity gives empty
+    strings, which no resource matches."""
     kind, name, namespace = _identity(item)
     if kind in ENTITY_KINDS:
         return kind, entity_key(kind, name, namespace)
@@ -81,10 +85,21 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
 class Calculator:
     """The cluster as node ``node`` needs it (evaluation.md §2–§5, dataplane.md §8).
 
-    Feed it stored resource documents (``load``, ``update``, ``delete``; never raises for
-    their content: a document that does not make sense is a problem, and its last good
-    version stays in force) and read ``view()``. Work per update is proportional to what
-    the update touches, not to the cluster.
+    Input: resources one at a time (``load`` for a snapshot, ``update``, ``delete``), each a
+    ``StoredResource`` from the datastore or a v3 document (the JSON mapping the API prints);
+    every kind is accepted and those calc does not use (FelixConfiguration) are ignored.
+    Output: a ``Delta`` per call, and ``view()``, the immutable ``NodeView`` of the node's
+    local endpoints with their ordered tiers, the policies and profiles they use and the IP
+    sets those rules match. Errors: none for content. A document that does not make sense
+    is a problem (in the Delta once, then in ``problems()``) and its last good version stays
+    in force; the agent never enforces less or more than the last state that made sense.
+    Cost: proportional to what an update touches (the endpoint's policies and set
+    memberships, or the policy's endpoints and sets), not to the cluster.
+
+    Follows Felix's calculation graph (felix/calc/calc_graph.go): the active-rules
+    calculator and policy resolver (active_rules_calculator.go, policy_resolver.go), tier
+    and policy order (policy_sorter.go) and the selector and named-port indexes of
+    felix/labelindex.
     """
 
     def __init__(self, node: str) -> None:
@@ -113,7 +128,8 @@ class Calculator:
     # --- loading ------------------------------------------------------------------
 
     def load(self, items: Iterable[StoredResource | Doc]) -> Delta:
-        """Apply a whole snapshot (resources of any kinds, in any order); the merged Delta."""
+        """Apply a whole snapshot (resources of any kinds, in any order, as ``update`` takes
+        them); the merged Delta. Never raises for content."""
         delta = Delta()
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
@@ -126,8 +142,9 @@ class Calculator:
 
     def update(self, item: StoredResource | Doc) -> Delta:
         """Apply one created or changed resource, addressed as ``resource_id`` gives it (its
-        kind decides what it is; kinds calc does not use are ignored). A problem seen for the
-        first time is in the Delta."""
+        kind decides what it is; kinds calc does not use are ignored). Returns the Delta:
+        ``changed`` if the view changed, and each problem seen for the first time. Never
+        raises for content: a resource that does not make sense keeps its last good version."""
         _, name, namespace = _identity(item)
         kind, key = resource_id(item)
         doc = item.doc if isinstance(item, StoredResource) else item
@@ -153,7 +170,9 @@ class Calculator:
         return delta
 
     def delete(self, kind: str, key: str, delta: Delta | None = None) -> Delta:
-        """Apply the deletion of a resource, addressed as ``resource_id`` gives it."""
+        """Apply the deletion of a resource, addressed as ``resource_id`` gives it (``kind``,
+        ``key``); adds to ``delta`` when given, else to a new Delta, and returns it. A key calc
+        does not hold changes nothing."""
         delta = Delta() if delta is None else delta
         self._problems.pop(f"{kind} {key}", None)
         if kind in ENTITY_KINDS and key in self.entities:
@@ -491,8 +510,10 @@ class Calculator:
             delta.problems.append(text)
 
     def problems(self) -> tuple[str, ...]:
-        """Bad resources, and resources that do not fit together, one sentence each, sorted.
-        Scans the cluster: call it now and then, not per update."""
+        """Bad resources, and resources that do not fit together (a profile or tier that does
+        not exist, an address two endpoints claim), one sentence each, sorted. Scans the
+        cluster: call it now and then (the agent does at start and at each read-back), not
+        per update."""
         found = dict(self._problems)
         for key in self._applies:
             e = self.entities[key]
@@ -523,7 +544,8 @@ class Calculator:
 
     def view(self) -> NodeView:
         """The node's view now: a new NodeView sharing every unchanged part with the last one
-        (view.py's identity contract). Costs the endpoints changed since the last call."""
+        (view.py's identity contract: the same object means unchanged). Costs the endpoints
+        changed since the last call; never raises."""
         for key in self._stale:
             if key in self._applies:
                 self._views[key] = self._endpoint_view(key)
@@ -534,10 +556,10 @@ class Calculator:
             with paused_gc():  # one tuple per address: acyclic, and the heap is large
                 self._owners_view = MappingProxyType({a: tuple(sorted(k)) for a, k in self.owners.items()})
         endpoints = dict(self._views)
-        policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("policy:")}
-        profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if o.startswith("profile:")}
+        policies = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if isinstance(c.view, PolicyView)}
+        profiles = {o.partition(":")[2]: c.view for o, c in self._compiled.items() if isinstance(c.view, ProfileView)}
         frozen = MappingProxyType
-        return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),  # type: ignore[arg-type]
+        return NodeView(self.node, frozen(endpoints), frozen(policies), frozen(profiles),
                         frozen(dict(self._ipsets)), self._owners_view)
 
     def _endpoint_view(self, key: str) -> EndpointView:

@@ -20,14 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..core import SCTP, TCP, UDP, Protocol, RuleAction, Stage, parse_protocol
-from ..resources import (GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint, NetworkPolicy, NetworkSet, Profile,
-                         ResourceError, Tier, WorkloadEndpoint, load_resource)
-from ..resources.kubernetes import KNP_PREFIX, KubernetesNetworkPolicy, Namespace
-from ..resources.limits import shown
-from ..resources.rule import Rule
-from ..resources.tier import BUILTIN_TIERS
-from ..resources.values import is_name, is_port_name
+from ..core import SCTP, TCP, UDP, Protocol, RuleAction, Stage, parse_protocol, shown
+from ..resources import (BUILTIN_TIERS, KNP_PREFIX, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint,
+                         KubernetesNetworkPolicy, Namespace, NetworkPolicy, NetworkSet, Profile, ResourceError, Rule,
+                         Tier, WorkloadEndpoint, is_name, is_port_name, load_resource)
 from ..selector import Selector, SelectorError, parse
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -7,6 +7,7 @@ of a required label; only selectors with no restriction scan everything.
 
 from __future__ import annotations
 
+import builtins
 from typing import Iterable, Mapping
 
 from ..selector import Selector
@@ -53,6 +54,6 @@ class LabelIndex:
                 best = found
         return self.labels if best is None else best
 
-    def matching(self, selector: Selector) -> set[str]:
+    def matching(self, selector: Selector) -> builtins.set[str]:
         labels = self.labels
         return {key for key in self._candidates(selector) if selector.matches(labels[key])}

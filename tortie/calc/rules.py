@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..core import TCP, Protocol, RuleAction, parse_protocol
-from ..resources.rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
-from ..selector import Selector, parse, unique_id
-from ..selector.ast import All, And, Compare, Global, Has, InSet, Node, Not, Or
+from ..resources import EntityRule, ICMPFields, Rule, ServiceAccountMatch
+from ..selector import All, And, Compare, Global, Has, InSet, Node, Not, Or, Selector, parse, unique_id
 from .inputs import IPNetwork, network
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"

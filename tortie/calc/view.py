@@ -30,14 +30,22 @@ from .rules import CalcRule
 
 @dataclass(frozen=True)
 class TierView:
+    """One tier as an endpoint meets it at one stage and direction: only the policies that
+    apply there, in evaluation order (order, then name; evaluation.md §4.3)."""
+
     name: str
-    order: float | None
+    order: float | None  # None: the tier sorts last (no order, or a tier that does not exist)
     policies: tuple[str, ...]  # policy keys, in evaluation order
     default_action: RuleAction = RuleAction.DENY  # at its end: Deny, or Pass on to the next tier
 
 
 @dataclass(frozen=True)
 class EndpointView:
+    """A local workload or host endpoint: the entity as stored, its effective labels (its
+    own, its profiles' and its namespace's, evaluation.md §2) and, for each stage and
+    direction it takes part in, its tiers in order. Stages and directions with no policy
+    are absent."""
+
     entity: Entity
     labels: Mapping[str, str]  # effective labels
     tiers: Mapping[tuple[Stage, Direction], tuple[TierView, ...]]  # the tiers in order, per stage and direction
@@ -49,6 +57,9 @@ class EndpointView:
 
 @dataclass(frozen=True)
 class PolicyView:
+    """A policy that applies to some local endpoint, with its rules compiled (``CalcRule``:
+    selectors resolved to IP set ids, ports and protocols typed), in the stored order."""
+
     data: PolicyData
     ingress: tuple[CalcRule, ...]
     egress: tuple[CalcRule, ...]
@@ -56,6 +67,8 @@ class PolicyView:
 
 @dataclass(frozen=True)
 class ProfileView:
+    """A profile that a local endpoint lists, with its rules compiled as a policy's are."""
+
     name: str
     ingress: tuple[CalcRule, ...]
     egress: tuple[CalcRule, ...]
@@ -85,11 +98,12 @@ class IPSet:
 @dataclass(frozen=True)
 class NodeView:
     """One node's share of the cluster: its local endpoints, the policies, profiles and IP sets
-    they use, and who owns each address cluster-wide (for placing packets)."""
+    they use, and who owns each address cluster-wide (for placing packets). Every mapping
+    is read-only and every part immutable; see the identity contract above."""
 
     node: str
     endpoints: Mapping[str, EndpointView]  # local endpoints by entity key
     policies: Mapping[str, PolicyView]  # policies that apply to some local endpoint
     profiles: Mapping[str, ProfileView]  # profiles listed by local endpoints (existing ones)
-    ipsets: Mapping[str, IPSet]
-    owners: Mapping[str, tuple[str, ...]]  # address -> keys of the entities that own it, any node
+    ipsets: Mapping[str, IPSet]  # set id (as the rules name it) -> the set
+    owners: Mapping[str, tuple[str, ...]]  # address as an IP-set member (CIDR; /32, /128 bare) -> owners' keys

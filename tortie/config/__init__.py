@@ -7,7 +7,8 @@ import os
 import socket
 from typing import Any, Mapping
 
-from ..resources import FelixConfiguration, InvalidStored, NotFound, ResourceClient
+from ..datastore import InvalidStored, NotFound, ResourceClient
+from ..resources import FelixConfiguration
 from .effective import (DEFAULT_CONFIG_FILE, NO_FILE, ConfigFile, EffectiveConfig, Problem, Setting,
                         effective_config, environment_values, parse_text, read_config_file)
 from .logprefix import expand_log_prefix

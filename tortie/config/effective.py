@@ -188,6 +188,13 @@ def _text_layer(source_of: Mapping[str, str], raw: Mapping[str, str],
     return values
 
 
+class _KeysAsWritten(configparser.ConfigParser):
+    """Keeps keys as the file writes them (ConfigParser lower-cases them): problems name them so."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def read_config_file(path: str = DEFAULT_CONFIG_FILE) -> ConfigFile:
     """Keys and values of the INI file (sections ignored, keys case-insensitive). Missing is
     fine; a file that cannot be read or parsed is one problem."""
@@ -197,8 +204,7 @@ def read_config_file(path: str = DEFAULT_CONFIG_FILE) -> ConfigFile:
         return ConfigFile(path)
     except OSError as exc:
         return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", f"cannot read: {exc.strerror}"),))
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # type: ignore[assignment, method-assign]  # report keys as written
+    parser = _KeysAsWritten(interpolation=None, strict=False)
     try:
         parser.read_string(text if re.match(r"\s*\[", text) else "[global]\n" + text)
     except configparser.Error as exc:

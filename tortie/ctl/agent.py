@@ -7,7 +7,7 @@ import click
 from ..agent import Agent, setup_logging
 from ..config import node_name
 from ..store import resolve_datastore
-from .context import Context
+from .context import context
 
 
 @click.command(short_help="Run the node agent.")
@@ -20,7 +20,7 @@ def agent(ctx: click.Context, node: str | None, config_file: str | None, cleanup
     in the current network namespace. SIGTERM stops the agent and leaves the rules in
     place; SIGHUP re-reads the config file."""
     setup_logging()
-    daemon = Agent(node_name(node), resolve_datastore(ctx.find_object(Context).datastore), config_file)
+    daemon = Agent(node_name(node), resolve_datastore(context(ctx).datastore), config_file)
     if cleanup:
         daemon.cleanup()
         click.echo("Removed every tortie rule, chain and ipset in this network namespace")

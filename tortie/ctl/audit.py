@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit.cluster import Cluster
-from ..audit.explain import explain_record
-from ..audit.flows import NONE, End, Flow, FlowSummary, flow_of_record, read_flows, record_time
-from ..audit.replay import denial_hit
-from ..audit.report import Report, Window
+from ..audit import Cluster
+from ..audit import explain_record
+from ..audit import NONE, End, Flow, FlowSummary, flow_of_record, read_flows, record_time
+from ..audit import denial_hit
+from ..audit import Report, Window
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
@@ -141,15 +141,15 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
 
 def show(result: Report, fmt: str, top: int, title: str) -> None:
     """Write `result` to standard output as `fmt` (table, json, csv, html)."""
-    from ..audit.html import render
-    from ..audit.report import to_csv, to_json, to_table
+    from ..audit import render_html
+    from ..audit import report_json, to_csv, to_table
 
     if fmt == "json":
-        text = json.dumps(to_json(result), indent=2) + "\n"
+        text = json.dumps(report_json(result), indent=2) + "\n"
     elif fmt == "csv":
         text = to_csv(result)
     elif fmt == "html":
-        text = render(result, title)
+        text = render_html(result, title)
     else:
         text = to_table(result, top) + "\n"
     try:
@@ -181,9 +181,9 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     Exit status: 0 when every input was read, 1 when one could not be or a --without
     names no policy.
     """
-    from ..audit.replay import ReplayCounts
-    from ..audit.replay import replay as changed_flows
-    from ..audit.resources import changed, from_files
+    from ..audit import ReplayCounts
+    from ..audit import replay as changed_flows
+    from ..audit import changed, from_files
 
     if not with_files and not without:
         raise Fail("audit replay: give the change: --with FILE or --without NAME")

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from ..resources import ResourceClient
+from ..datastore import ResourceClient
 from ..store import Store, StoreError, open_store, resolve_datastore
 
 

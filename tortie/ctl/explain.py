@@ -13,9 +13,9 @@ from ..core import DropActionOverride, KernelAction, Verdict, parse_protocol, pr
 from ..model import Packet, Result, pending_plans, plan_for
 from ..model import explain as model_explain
 from ..resources import ResourceError
-from ..resources.promote import has_staged
+from ..datastore import has_staged
 from ..store import StoreError
-from .context import Context, Fail
+from .context import Fail, context
 from .output import serialise
 
 
@@ -71,7 +71,7 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
         raise Fail("Failed to execute command: --src and --dst are of different IP versions")
     name = node_name(node)
     try:
-        client = ctx.find_object(Context).client(client_config)
+        client = context(ctx).client(client_config)
         listing = client.snapshot()
         config = config_for_node(client, name, config_file)
     except (ResourceError, StoreError) as exc:

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ..resources import Resource, ResourceClient, ResourceError, Tier
+from ..datastore import ResourceClient
+from ..resources import Resource, ResourceError, Tier
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import load_file, named, place

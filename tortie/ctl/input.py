@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import sys
 
-from ..core import paused_gc
+from ..core import MAX_INPUT, paused_gc
 from ..resources import (DocumentError, Resource, ResourceError, UnknownFieldError, decode, flatten, kind_from_cli,
-                         kind_of, parse_documents)
-from ..resources.limits import MAX_INPUT
-from ..resources.resource import not_namespaced_error
+                         kind_of, not_namespaced_error, parse_documents)
 from .context import Fail
 
 DEFAULT_NAMESPACE = "default"

@@ -11,14 +11,12 @@ from pathlib import Path
 import click
 
 from ..config import config_for_node
-from ..lab.lab import LabSpec, LabState, down, namespace_of, up, wait
-from ..lab.network import LabError
-from ..lab.probe import probe
 from ..core import BY_NAME, ICMP, ICMPV6
+from ..datastore import ResourceClient
+from ..lab import LabError, LabSpec, LabState, down, namespace_of, probe, up, wait
 from ..model import Packet, evaluate_path, pending_plans, store_plans
-from ..resources import ResourceClient
 from ..store import StoreError, open_store, resolve_datastore
-from .context import Context, Fail
+from .context import Fail, context
 from .output import serialise
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
@@ -49,7 +47,7 @@ def lab_up(ctx: click.Context, filename: str, etcd: bool) -> None:
     The datastore is --datastore (or $TORTIE_DATASTORE, ...), or with --etcd a private etcd
     that 'tortie lab down' removes; print it with 'tortie lab datastore'.
     """
-    datastore = ctx.find_object(Context).datastore
+    datastore = context(ctx).datastore
     if etcd and datastore:
         raise click.UsageError("--etcd and --datastore exclude each other")
     try:

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from ..resources import ResourceError, load_resource, retry_conflicts
-from ..resources.client import Doc
+from ..datastore import Doc, retry_conflicts
+from ..resources import ResourceError, load_resource
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import named, place

@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import click
 
-from ..logs.stream import Summary, read_records
-from ..logs.text import CONTROL, describe
+from ..logs import CONTROL, Summary, describe, read_records
 
 if TYPE_CHECKING:
-    from ..audit.cluster import Cluster
+    from ..audit import Cluster
 T = TypeVar("T")
 
 
@@ -81,8 +80,7 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
 
     Exit status: 0 when every input was read, 1 when one could not be.
     """
-    from ..audit.explain import describe as tell
-    from ..audit.explain import explain_record, to_json
+    from ..audit import describe_explanation, explain_record, explanation_json
     from ..config import node_name
 
     cluster = cluster_of(ctx, resource_files, client_config)
@@ -98,8 +96,8 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
             verdict = (explanation.judgement.verdict.value if explanation.judgement else
                        "not replayed" if explanation.packet is None else "not placed")
             counts[verdict] = counts.get(verdict, 0) + 1
-            click.echo(encode(to_json(record, explanation)) if fmt == "json" else "\n".join(
-                line.translate(CONTROL) for line in tell(record, explanation).splitlines()))
+            click.echo(encode(explanation_json(record, explanation)) if fmt == "json" else "\n".join(
+                line.translate(CONTROL) for line in describe_explanation(record, explanation).splitlines()))
     except BrokenPipeError:
         discard_stdout()
     told = ", ".join(f"{n:,} {what}" for what, n in sorted(counts.items()))
@@ -110,8 +108,8 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
 
 def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None) -> Cluster:
     """The model over the resources in `resource_files`, or over the datastore's."""
-    from ..audit.cluster import Cluster
-    from ..audit.resources import from_files, from_listing
+    from ..audit import Cluster
+    from ..audit import from_files, from_listing
     from ..resources import ResourceError
     from ..store import StoreError
     from .context import Context, Fail

@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from ..resources import Resource, to_json, to_yaml
-from ..resources.errors import go_float
+from ..resources import Resource, go_float, to_json, to_yaml
 
 Doc = dict[str, Any]
 Column = Callable[[Doc], str]

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from ..resources import Conflict, ResourceError, UnknownFieldError, kind_of, retry_conflicts
-from ..resources.client import Doc
+from ..datastore import Conflict, Doc, retry_conflicts
+from ..resources import ResourceError, UnknownFieldError, kind_of
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import named, place

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit.flows import FlowSummary
-from ..audit.recommend import TIER, TIER_ORDER, in_scope, to_documents
-from ..audit.recommend import recommend as recommended
-from ..audit.report import Window
+from ..audit import FlowSummary
+from ..audit import TIER, TIER_ORDER, in_scope, to_documents
+from ..audit import recommend as recommended
+from ..audit import Window
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
 from .context import Fail

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ..resources.client import INITIALISED_KEY, PREFIX
+from ..datastore import INITIALISED_KEY, PREFIX
 from ..store import KeyValue, Store, StoreError, open_store
 from .context import Fail
 

@@ -7,8 +7,9 @@ from typing import Any, Callable
 
 import click
 
-from ..resources import AlreadyExists, NotFound, Resource, ResourceClient, ResourceError
 from ..core import paused_gc
+from ..datastore import AlreadyExists, NotFound, ResourceClient
+from ..resources import Resource, ResourceError
 from ..store import StoreError
 from .context import Fail, compatible, context
 from .input import load_file, named, one_kind, place

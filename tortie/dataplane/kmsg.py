@@ -19,7 +19,7 @@ class KmsgReader:
 
     def read(self) -> list[str]:
         """Messages logged since the last read, without their record headers."""
-        out = []
+        out: list[str] = []
         while True:
             try:
                 record = os.read(self._fd, 8192)

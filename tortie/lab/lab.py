@@ -20,11 +20,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
-from ..resources import HostEndpoint, ResourceClient, ResourceError, WorkloadEndpoint, load_resource
+from ..datastore import ResourceClient
+from ..resources import Resource, ResourceError, load_resource
 from ..store import StoreError, open_store
 from .etcd import EtcdServer, stop_process
 from .fabric import Fabric
@@ -102,12 +103,26 @@ class LabSpec:
                     raise LabError(f"workload {w.name}: {address} is outside 198.18.0.0/15 and 2001:db8::/32")
 
 
+class NodeRecord(TypedDict):
+    netns: str
+    pid: int | None  # the node's agent, once started
+    log: str  # path of the agent's log file
+    addresses: list[str]  # on the fabric
+
+
+class WorkloadRecord(TypedDict):
+    netns: str
+    node: str
+    addresses: list[str]
+    namespace: str
+
+
 @dataclass
 class LabState:
     datastore: str  # as the user's commands reach it
     agent_datastore: str = ""  # as the agents reach it from their node namespaces
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, pid, log, addresses}
-    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {netns, node, addresses}
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
+    workloads: dict[str, WorkloadRecord] = field(default_factory=dict)
     namespaces: list[str] = field(default_factory=list)
     processes: dict[str, int] = field(default_factory=dict)  # "etcd" / "relay" -> PID
 
@@ -127,7 +142,7 @@ class LabState:
             return None
 
 
-def _wep(w: WorkloadSpec) -> WorkloadEndpoint:
+def _wep(w: WorkloadSpec) -> Resource:
     spec: dict[str, Any] = {"node": w.node, "orchestrator": "k8s", "workload": w.name, "pod": w.name,
                             "endpoint": "eth0", "interfaceName": w.interface, "profiles": [f"kns.{w.namespace}"],
                             "ipNetworks": [f"{a}/{ipaddress.ip_address(a).max_prefixlen}" for a in w.addresses]}
@@ -135,17 +150,17 @@ def _wep(w: WorkloadSpec) -> WorkloadEndpoint:
         spec["ports"] = w.ports
     return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
                           "metadata": {"namespace": w.namespace, "labels": w.labels},  # named from the spec
-                          "spec": spec})  # type: ignore[return-value]
+                          "spec": spec})
 
 
-def _hep(node: str, addresses: tuple[str, str]) -> HostEndpoint:
+def _hep(node: str, addresses: list[str]) -> Resource:
     return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "HostEndpoint",
                           "metadata": {"name": f"{node}-eth0", "labels": {"tortie.lab/node": node}},
                           "spec": {"node": node, "interfaceName": "eth0",
-                                   "expectedIPs": list(addresses)}})  # type: ignore[return-value]
+                                   "expectedIPs": addresses}})
 
 
-def _namespace_profile(namespace: str) -> Any:
+def _namespace_profile(namespace: str) -> Resource:
     return load_resource({"apiVersion": "projectcalico.org/v3", "kind": "Profile",
                           "metadata": {"name": f"kns.{namespace}"},
                           "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
@@ -219,7 +234,7 @@ def up(spec: LabSpec, datastore: str | None, tortie: str, progress: Any = print,
             client.ensure_defaults()
             for resource in [_namespace_profile(ns) for ns in sorted({w.namespace for w in spec.workloads})] + [
                     _wep(w) for w in spec.workloads] + [
-                    _hep(node, tuple(info["addresses"])) for node, info in state.nodes.items()]:
+                    _hep(node, info["addresses"]) for node, info in state.nodes.items()]:
                 client.apply(resource)
         for node, info in state.nodes.items():
             env = {**os.environ, "FELIX_HEALTHENABLED": "true", "FELIX_HEALTHPORT": str(HEALTH_PORT)}

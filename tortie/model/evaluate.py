@@ -67,8 +67,12 @@ class StageHits:
 class Result:
     """The model's answer. ``verdict`` is what the policies decide, before any override;
     ``action`` what the kernel does; ``decided`` is False when tortie gives no verdict and
-    the host's own rules decide. ``log_prefixes`` and ``log_lines`` are the kernel LOG lines
-    in order, ``metric_policies`` the denied-packet metric labels the packet adds to."""
+    the host's own rules decide. ``cause`` says why in one line. ``log_prefixes`` are the
+    prefixes of the kernel LOG lines the packet causes and ``log_lines`` those lines, each
+    the prefix followed by the fields the kernel prints (IN= OUT= SRC= DST= PROTO= and the
+    ports or ICMP type and code), both in order; ``metric_policies`` the denied-packet
+    metric labels it adds one packet to (metrics.md); ``trace`` the steps taken, one JSON
+    object each, as ``tortie explain -o json`` prints them."""
 
     verdict: Verdict
     action: KernelAction
@@ -108,6 +112,8 @@ class _Step:
 
 
 class Evaluation:
+    """One packet's walk through the plan (use ``evaluate``)."""
+
     def __init__(self, plan: Plan, packet: Packet) -> None:
         self.plan = plan
         self.settings = plan.settings
@@ -153,8 +159,8 @@ class Evaluation:
         governor = self.plan.governor(iface)
         if governor.kind is InterfaceKind.WORKLOAD:
             return self._workload_to_host(iface, governor.endpoint)
-        if governor.kind is InterfaceKind.HOST:
-            return self._hep_ingress(governor.endpoint, final=N)  # type: ignore[arg-type]
+        if governor.kind is InterfaceKind.HOST and governor.endpoint is not None:  # a host governor has one
+            return self._hep_ingress(governor.endpoint, final=N)
         return _Outcome.NONE
 
     def _output(self) -> _Outcome:
@@ -179,14 +185,14 @@ class Evaluation:
         results = []
         into = self.plan.governor(p.in_iface or "")
         out = self.plan.governor(p.out_iface or "")
-        if into.kind is InterfaceKind.HOST:
-            results.append(self._hep_ingress(into.endpoint, final=F))  # type: ignore[arg-type]
+        if into.kind is InterfaceKind.HOST and into.endpoint is not None:
+            results.append(self._hep_ingress(into.endpoint, final=F))
         elif into.kind is InterfaceKind.WORKLOAD:
             results.append(self._workload_step(p.in_iface or "", into.endpoint, EGRESS))
         if out.kind is InterfaceKind.WORKLOAD:
             results.append(self._workload_step(p.out_iface or "", out.endpoint, INGRESS))
-        elif out.kind is InterfaceKind.HOST:
-            results.append(self._settle(self._stage(out.endpoint, EGRESS, F), F))  # type: ignore[arg-type]
+        elif out.kind is InterfaceKind.HOST and out.endpoint is not None:
+            results.append(self._settle(self._stage(out.endpoint, EGRESS, F), F))
         return _Outcome.ALLOW if _Outcome.ALLOW in results else _Outcome.NONE
 
     def _workload_step(self, iface: str, ep: EndpointPlan | None, direction: Direction) -> _Outcome:
@@ -417,8 +423,15 @@ def _icmp(icmp: tuple[int | None, int | None]) -> str:
 def evaluate(plan: Plan, packet: Packet) -> Result:
     """The model's verdict for ``packet`` on the node of ``plan`` (evaluation.md).
 
-    ``packet`` carries the interfaces it arrives on and leaves by (None: the host itself);
-    ``model.route`` places a packet given only by its addresses. Never raises for a packet
-    of a known hook; an address that is not an IP address raises ValueError.
+    Inputs: a ``Plan`` from ``build_plan``, the same one the renderer turns into chains;
+    ``packet`` with its addresses (text), IP protocol number, ports, ICMP type and code,
+    conntrack state and the interfaces it arrives on and leaves by (None: the host itself);
+    ``model.route`` places a packet given only by its addresses. Returns a ``Result``.
+    Never raises for a packet of a known hook; an address that is not an IP address raises
+    ValueError.
+
+    Follows evaluation.md §3–§8 stage by stage (untracked, preDNAT, normal, forward) as the
+    chains of dataplane.md §4 take them, and Felix's chains of felix/rules where the spec
+    leaves a choice open.
     """
     return Evaluation(plan, packet).run()

@@ -9,8 +9,7 @@ from collections.abc import Iterable, Mapping
 from ..calc import Calculator
 from ..config import Settings
 from ..plan import Plan
-from ..resources import StoredResource
-from ..resources.promote import promote_staged
+from ..datastore import StoredResource, promote_staged
 from .placement import EXTERNAL_INTERFACE, plan_for
 
 

@@ -32,6 +32,8 @@ NO_INTERFACES: Mapping[str, frozenset[str]] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class PolicyPlan:
+    """A policy's rules per direction, each rule with its family decision and denial."""
+
     key: str  # "<name>" (GlobalNetworkPolicy) or "<namespace>/<name>" (NetworkPolicy)
     data: PolicyData
     ingress: RuleSet
@@ -59,6 +61,8 @@ class ProfilePlan:
 
 @dataclass(frozen=True)
 class TierPlan:
+    """A tier at one stage and direction: its policies there and its end-of-tier deny."""
+
     name: str
     policies: tuple[PolicyPlan, ...]  # in evaluation order
     # The end-of-tier deny (normal and forward stages); None when the tier's defaultAction is
@@ -69,6 +73,8 @@ class TierPlan:
 
 @dataclass(frozen=True)
 class EndpointPlan:
+    """A local endpoint's tiers per (stage, direction) and its profiles, planned."""
+
     view: EndpointView
     tiers: Mapping[tuple[Stage, Direction], tuple[TierPlan, ...]]
     profiles: tuple[ProfilePlan, ...]  # in the order the endpoint lists them
@@ -108,7 +114,9 @@ class PlanCache:
 
 @dataclass(frozen=True)
 class Plan:
-    """What one node enforces. Immutable; all mappings are read-only."""
+    """What one node enforces, as both the renderer and the model read it. Immutable; all
+    mappings are read-only. Interfaces are named as the kernel names them; addresses are
+    IP address text without a prefix length."""
 
     view: NodeView
     settings: Settings
@@ -194,10 +202,18 @@ def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, froz
                cache: PlanCache | None = None) -> Plan:
     """The plan of ``view``'s node under ``settings``.
 
-    ``interfaces``: the node's interfaces, name -> addresses (text), for host endpoints found
-    by ``expectedIPs`` and for /regex/ exclusions. ``cache``: kept by the caller across
-    builds (the agent keeps one); without it everything is planned afresh. Never raises
-    for content calc accepted; ties between endpoints are ``warnings``, not errors.
+    Inputs: ``view`` from ``Calculator.view()``; ``settings``, the node's typed effective
+    configuration; ``interfaces``, the node's interfaces, name -> addresses (text), for host
+    endpoints found by ``expectedIPs`` and for /regex/ exclusions; ``cache``, kept by the
+    caller across builds (the agent keeps one), without which everything is planned afresh.
+    Returns the ``Plan``: endpoints by key, the endpoint governing each workload and host
+    interface, the ``*`` host endpoint and what it leaves alone, per endpoint its tiers per
+    (stage, direction) and profiles, per rule the IP families it applies to, and every
+    denial's metric label, LOG prefix and NFLOG prefix. Never raises for content calc
+    accepted; ties between endpoints are ``Plan.warnings`` (one line each), not errors.
+
+    Follows evaluation.md §3–§7 and dataplane.md §4 and §6; host endpoint resolution as
+    Felix's endpoint_mgr.go resolveHostEndpoints, NFLOG prefixes as felix/rules/nflogprefix.go.
     """
     cache = cache if cache is not None else PlanCache()
     builder = _Builder(view, settings, cache)

@@ -35,6 +35,10 @@ INGRESS, EGRESS = Direction.INGRESS, Direction.EGRESS
 
 @dataclass(frozen=True)
 class IPSetSpec:
+    """One ipset as ``ipset restore`` creates it (dataplane.md §8): its kernel name, IP
+    family (4 or 6), type, and members as ipset prints them (``10.0.0.0/8``, ``10.0.0.1``;
+    ``10.0.0.1,tcp:80`` for named-port sets)."""
+
     name: str
     family: int
     type: str  # hash:net or hash:ip,port
@@ -43,8 +47,9 @@ class IPSetSpec:
 
 @dataclass
 class Rendered:
-    """Everything one render produced: the tables by (family, table name), the sets their
-    chains match by name, and ``nflog``: each NFLOG prefix the chains can log -> its denial."""
+    """Everything one render produced: the tables by (IP version 4 or 6, table name: raw,
+    mangle, filter), the sets their chains match by kernel name, and ``nflog``: each NFLOG
+    prefix the chains can log -> its denial (the collector's prefix table)."""
 
     tables: dict[tuple[int, str], Table]
     ipsets: dict[str, IPSetSpec]
@@ -116,6 +121,8 @@ class Renderer:
     # --- entry point -----------------------------------------------------------------
 
     def render(self) -> Rendered:
+        """The tables of every family the settings enable, each table's hooks, the sets its
+        chains match and the NFLOG prefix table (see ``render``)."""
         tables: dict[tuple[int, str], Table] = {}
         for family in self.settings.families:
             for name in TABLES:
@@ -488,10 +495,17 @@ def _family_members(members: frozenset[str], family: int, kind: str) -> set[str]
 def render(plan: Plan, cache: RenderCache | None = None) -> Rendered:
     """The chains and sets that enforce ``plan`` (dataplane.md §2–§8).
 
-    Returns the tables by (IP version, table name), the ipsets their chains match, and the
-    NFLOG prefix table of what was rendered. ``cache``: kept by the caller across renders
-    (the agent keeps one); chains whose inputs are the same objects are reused as they are.
-    Never raises for a plan built from valid settings.
+    Input: a ``Plan`` from ``build_plan``; ``cache``, kept by the caller across renders (the
+    agent keeps one): chains whose inputs are the same objects are reused as they are.
+    Returns ``Rendered``: the tables by (IP version, table name), each chain a tuple of rules
+    as values (matches and a target; text only at the iptables-restore boundary,
+    dataplane.encode), the ipsets their chains match, and the NFLOG prefix table of what
+    was rendered. Pure: the same plan gives equal tables. Never raises for a plan built
+    from valid settings.
+
+    Follows Felix's rule renderer (felix/rules: static.go for the top-level chains,
+    dispatch.go, endpoints.go and policy.go), with the chain names and mark bits of
+    dataplane.md §3–§4.
     """
     with paused_gc():  # rules are acyclic; a collection here would rescan the whole cluster's objects
         return Renderer(plan, cache).render()

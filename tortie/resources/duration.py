@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 _UNITS_NS = {
     "ns": 1,
@@ -28,6 +27,7 @@ def parse_duration(text: str) -> int:
         return 0
     if not text:
         raise DurationError("invalid duration")
+    from decimal import Decimal, InvalidOperation  # as in errors.go_float: loaded by the first duration read
     total = Decimal(0)
     pos = 0
     while pos < len(text):

@@ -9,10 +9,9 @@ one line per field when there are several.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from .limits import shorten, shown
+from ..core import shorten, shown
 
 
 def show_value(value: Any) -> str:
@@ -45,6 +44,7 @@ def go_float(value: float) -> str:
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "-0" if str(value).startswith("-") else "0"
+    from decimal import Decimal  # here, not at the top: a command that prints no float does not load it
     sign, digits, exponent = Decimal(repr(float(value))).normalize().as_tuple()
     text = "".join(map(str, digits))
     exp = len(text) + int(exponent) - 1

@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from .errors import ResourceError
 from .resource import Resource
-from .schema import (BOOL, DURATION, INT, PORT, STRING, UINT8_OR_STRING, UINT16, UINT32, Checker, Decoder, GoType,
-                     List, Map, Omit, Struct, StructType, field, join)
+from .schema import (BOOL, DURATION, INT, PORT, STRING, UINT16, UINT32, UINT8_OR_STRING, Checker, Decoder, GoType, List,
+                     Map, Omit, Struct, StructType, field, join, struct)
 from .rule import check_ports
 from .values import (IFACE_FILTER, INTERFACE, invalid, is_cidr, is_dns_label, is_interface, is_name, parse_cidr_or_ip,
                      parse_ip, port_bounds)
@@ -31,14 +31,14 @@ SEVERITIES = ("Trace", "Debug", "Info", "Warning", "Error", "Fatal")
 
 # --- nested structs ----------------------------------------------------------------------
 
-@dataclasses.dataclass(slots=True)
+@struct
 class ProtoPort(Struct):
     protocol: str | None = field("protocol", STRING)
     port: int | None = field("port", UINT16, omit=Omit.NEVER)
     net: str | None = field("net", STRING)
 
 
-@dataclasses.dataclass(slots=True)
+@struct
 class HealthTimeoutOverride(Struct):
     name: str | None = field("name", STRING, omit=Omit.NEVER)
     timeout: str | None = field("timeout", DURATION, omit=Omit.NEVER)
@@ -50,7 +50,7 @@ class HealthTimeoutOverride(Struct):
             c.error("HealthTimeoutOverride.Timeout", self.encode(), "Timeout should not be negative")
 
 
-@dataclasses.dataclass(slots=True)
+@struct
 class RouteTableRange(Struct):
     min: int | None = field("min", INT, omit=Omit.NEVER)
     max: int | None = field("max", INT, omit=Omit.NEVER)
@@ -61,7 +61,7 @@ class RouteTableRange(Struct):
             c.error("RouteTableRange", self.encode(), "must be a range of route table indices within 1..250")
 
 
-@dataclasses.dataclass(slots=True)
+@struct
 class RouteTableIDRange(Struct):
     min: int | None = field("min", INT, omit=Omit.NEVER)
     max: int | None = field("max", INT, omit=Omit.NEVER)
@@ -79,7 +79,7 @@ class RouteTableIDRange(Struct):
 _CONNTRACK_TIMEOUT = "^(([0-9]*(\\.[0-9]*)?(ms|s|h|m|us)+)+|Auto)$"
 
 
-@dataclasses.dataclass(slots=True)
+@struct
 class BPFConntrackTimeouts(Struct):
     creation_grace_period: str | None = field("creationGracePeriod", STRING, omit=Omit.POINTER)
     tcp_syn_sent: str | None = field("tcpSynSent", STRING, go="TCPSynSent", omit=Omit.POINTER)
@@ -697,7 +697,17 @@ def check_spec(c: Checker, spec: Any) -> None:
 
 
 class _SpecBase(Struct):
+    """The spec's constructor, written once for its hundreds of fields: the one dataclasses
+    would generate takes milliseconds to compile at import, which every command would pay
+    (``==`` and repr are Struct's, as for every struct). It behaves as the generated one."""
+
     __slots__ = ()
+
+    def __init__(self, **values: Any) -> None:
+        for name in PARAMETERS:  # the fields, in order
+            setattr(self, name, values.pop(name, None))
+        if values:
+            raise TypeError(f"FelixConfigurationSpec has no field {next(iter(values))!r}")
 
     def check(self, c: Checker, at: str) -> None:
         for param in PARAMETERS.values():
@@ -708,10 +718,10 @@ class _SpecBase(Struct):
 FelixConfigurationSpec: type[Struct] = dataclasses.make_dataclass(
     "FelixConfigurationSpec",
     [(p.name, Any, field(p.name, p.type, go=p.go_name, omit=p.omit)) for p in PARAMETERS.values()],
-    bases=(_SpecBase,), slots=True)
+    bases=(_SpecBase,), slots=True, init=False, repr=False, eq=False)
 
 
-@dataclasses.dataclass(slots=True)
+@struct
 class FelixConfiguration(Resource):
     """``default`` holds global settings, ``node.<name>`` one node's (felixconfig.md)."""
 

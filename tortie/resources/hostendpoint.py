@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from .resource import Resource
 from .rule import check_protocol
-from .schema import STRING, UINT8_OR_STRING, UINT16, Checker, List, Omit, Struct, StructType, field, join
+from .schema import STRING, UINT16, UINT8_OR_STRING, Checker, List, Omit, Struct, StructType, field, join, struct
 from .values import is_interface, is_name, is_port_name, parse_ip, supports_ports
 
 
@@ -18,7 +17,7 @@ def check_names(c: Checker, go: str, names: list[str] | None) -> None:
             c.tag(f"{go}[{i}]", name, "name")
 
 
-@dataclass(slots=True)
+@struct
 class EndpointPort(Struct):
     name: str | None = field("name", STRING, omit=Omit.NEVER)
     protocol: int | str | None = field("protocol", UINT8_OR_STRING, omit=Omit.NEVER)
@@ -37,7 +36,7 @@ class EndpointPort(Struct):
         c.maximum(join(at, "port"), self.port or 0, 65535)
 
 
-@dataclass(slots=True)
+@struct
 class HostEndpointSpec(Struct):
     node: str | None = field("node", STRING)
     interface_name: str | None = field("interfaceName", STRING)
@@ -66,7 +65,7 @@ class HostEndpointSpec(Struct):
         c.max_length(join(at, "interfaceName"), self.interface_name, 15)
 
 
-@dataclass(slots=True)
+@struct
 class HostEndpoint(Resource):
     KIND = "HostEndpoint"
     PLURAL = "hostendpoints"

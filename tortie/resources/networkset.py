@@ -4,14 +4,13 @@ validateGlobalNetworkSet)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from .resource import NAMESPACE_LABEL, Resource
-from .schema import STRING, Checker, List, Omit, Struct, field
+from .schema import STRING, Checker, List, Omit, Struct, field, struct
 from .values import is_cidr
 
 
-@dataclass(slots=True)
+@struct
 class NetworkSetSpec(Struct):
     nets: list[str] | None = field("nets", List(STRING))
 
@@ -30,7 +29,7 @@ class _Set(Resource):
             c.error("Metadata.Labels (label)", NAMESPACE_LABEL, f"{NAMESPACE_LABEL} is not a valid label name")
 
 
-@dataclass(slots=True)
+@struct
 class NetworkSet(_Set):
     KIND = "NetworkSet"
     NAMESPACED = True
@@ -40,7 +39,7 @@ class NetworkSet(_Set):
     spec: NetworkSetSpec = field("spec", NetworkSetSpec, omit=Omit.NEVER)
 
 
-@dataclass(slots=True)
+@struct
 class GlobalNetworkSet(_Set):
     KIND = "GlobalNetworkSet"
     PLURAL = "globalnetworksets"

@@ -9,12 +9,11 @@ no longer has to start with its tier (libcalico-go commit 790c866c9d).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import ClassVar
 
 from .resource import LABEL_NAME_REASON, TIER_LABEL, Resource, check_annotations, check_labels
 from .rule import GLOBAL, GLOBAL_IN_ENTITY_RULE, Rule, check_selector
-from .schema import BOOL, FLOAT, STRING, Checker, List, Omit, Struct, StructType, check_all, field, join
+from .schema import BOOL, FLOAT, STRING, Checker, List, Omit, Struct, StructType, check_all, field, join, struct
 from .values import LABEL_FMT, SUBDOMAIN_FMT, is_name
 
 DEFAULT_TIER = "default"
@@ -33,7 +32,7 @@ def default_types(ingress: list[Rule] | None, egress: list[Rule] | None) -> list
     return ["Egress"] if not ingress else ["Ingress", "Egress"]
 
 
-@dataclass(slots=True)
+@struct
 class NetworkPolicySpec(Struct):
     tier: str | None = field("tier", STRING)
     order: int | float | None = field("order", FLOAT, omit=Omit.POINTER)
@@ -107,7 +106,7 @@ class NetworkPolicySpec(Struct):
             c.enum(join(join(at, "performanceHints"), i), hint, PERFORMANCE_HINTS)
 
 
-@dataclass(slots=True)
+@struct
 class GlobalNetworkPolicySpec(NetworkPolicySpec):
     do_not_track: bool | None = field("doNotTrack", BOOL)
     pre_dnat: bool | None = field("preDNAT", BOOL, go="PreDNAT")
@@ -157,7 +156,7 @@ class GlobalNetworkPolicySpec(NetworkPolicySpec):
             c.schema(at, "applyOnForward must be true if either preDNAT or doNotTrack is true")
 
 
-class _Policy(Resource):
+class Policy(Resource):
     __slots__ = ()
     NAME_PATTERN: ClassVar[re.Pattern[str]]
     spec: NetworkPolicySpec
@@ -190,8 +189,8 @@ class _Policy(Resource):
         self.spec.check_schema(c, "spec")
 
 
-@dataclass(slots=True)
-class NetworkPolicy(_Policy):
+@struct
+class NetworkPolicy(Policy):
     KIND = "NetworkPolicy"
     NAMESPACED = True
     PLURAL = "networkpolicies"
@@ -201,8 +200,8 @@ class NetworkPolicy(_Policy):
     spec: NetworkPolicySpec = field("spec", NetworkPolicySpec, omit=Omit.NEVER)
 
 
-@dataclass(slots=True)
-class GlobalNetworkPolicy(_Policy):
+@struct
+class GlobalNetworkPolicy(Policy):
     KIND = "GlobalNetworkPolicy"
     PLURAL = "globalnetworkpolicies"
     NAMES = ("globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps")

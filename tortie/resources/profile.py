@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from .policy import RULES
 from .resource import API_VERSION, Resource
 from .rule import Rule
-from .schema import STRING, Checker, Map, Omit, Struct, check_all, field, join
+from .schema import STRING, Checker, Map, Omit, Struct, check_all, field, join, struct
 from .values import labels_valid
 
 DEFAULT_ALLOW_PROFILE = "projectcalico-default-allow"
 
 
-@dataclass(slots=True)
+@struct
 class ProfileSpec(Struct):
     ingress: list[Rule] | None = field("ingress", RULES)
     egress: list[Rule] | None = field("egress", RULES)
@@ -28,7 +27,7 @@ class ProfileSpec(Struct):
             c.tag("LabelsToApply", self.labels_to_apply, "labels")
 
 
-@dataclass(slots=True)
+@struct
 class Profile(Resource):
     KIND = "Profile"
     PLURAL = "profiles"

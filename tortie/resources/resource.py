@@ -8,11 +8,10 @@ defaults, then validate (validator.go, then the CRD schema and CEL rules).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import ResourceError, ValidationError
-from .schema import BOOL, INT64, RAW, STRING, TIME, Checker, List, Map, Omit, Struct, StructType, decode, field
+from .schema import BOOL, INT64, RAW, STRING, TIME, Checker, List, Map, Omit, Struct, StructType, decode, field, struct
 from .values import is_name, label_value_problems, qualified_name_problems
 
 API_VERSION = "projectcalico.org/v3"
@@ -27,7 +26,7 @@ LABEL_NAME_REASON = ("name must consist of lower case alphanumeric characters or
                      "[a-z0-9]([-a-z0-9]*[a-z0-9])?)")
 
 
-@dataclass(slots=True)
+@struct
 class OwnerReference(Struct):
     GO = "v1.OwnerReference"
     api_version: str | None = field("apiVersion", STRING, go="APIVersion", omit=Omit.NEVER)
@@ -38,7 +37,7 @@ class OwnerReference(Struct):
     block_owner_deletion: bool | None = field("blockOwnerDeletion", BOOL, omit=Omit.POINTER)
 
 
-@dataclass(slots=True)
+@struct
 class ManagedFieldsEntry(Struct):
     GO = "v1.ManagedFieldsEntry"
     manager: str | None = field("manager", STRING)
@@ -50,7 +49,7 @@ class ManagedFieldsEntry(Struct):
     subresource: str | None = field("subresource", STRING)
 
 
-@dataclass(slots=True)
+@struct
 class ObjectMeta(Struct):
     """Kubernetes metadata. calicoctl reads every field and keeps only name, namespace,
     resourceVersion, labels and annotations (resourcemgr.go prepareMetadataForCreate,
@@ -112,12 +111,12 @@ def check_object_meta(c: Checker, meta: ObjectMeta) -> None:
     check_labels(c, meta.labels)
 
 
-@dataclass(slots=True)
+@struct
 class NoSpec(Struct):
     """Placeholder spec of the base class; every kind declares its own."""
 
 
-@dataclass(slots=True)
+@struct
 class Resource(Struct):
     """One v3 resource. Subclasses are dataclasses that redeclare ``spec`` and set the constants."""
 
@@ -204,10 +203,10 @@ class Resource(Struct):
         return cls.MODEL_KIND or cls.KIND
 
 
-def _spec_type(cls: type[Resource]) -> Any:
+def _spec_type(cls: type[Resource]) -> type[Struct]:
     for info in cls.fields_info():
-        if info.json == "spec":
-            return info.type.cls  # type: ignore[attr-defined]
+        if info.json == "spec" and isinstance(info.type, StructType):
+            return info.type.cls
     raise ResourceError(f"{cls.KIND} has no spec")
 
 

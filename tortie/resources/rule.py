@@ -5,13 +5,11 @@ validatePort; the Rule rules of the policy CRDs)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..core import TABLE
-from ..selector.tokenizer import SelectorLimitError
 from .resource import check_annotations
-from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omit, Struct, StructType, field,
-                     join)
+from .schema import (INT, PORT, STRING, UINT8_OR_STRING, Checker, List, Map, Omit, Struct, StructType, field, join,
+                     struct)
 from .values import (is_name, is_net, is_port_name, only_global, parse_cidr, port_bounds, selector_problem,
                      supports_ports)
 
@@ -27,13 +25,16 @@ def check_selector(c: Checker, name: str, text: str | None) -> None:
     """The validator's ``selector`` tag (empty means none). A selector beyond tortie's own
     bounds, which Calico would take, is refused with the bound that it passes."""
     problem = selector_problem(text) if text else None
+    if problem is None:
+        return
+    from ..selector import SelectorLimitError  # loaded with the selector compiler (values.selector_problem)
     if isinstance(problem, SelectorLimitError):
         c.error(name, text, f"invalid selector: {problem}")
-    elif problem is not None:
+    else:
         c.tag(name, text, "selector")
 
 
-@dataclass(slots=True)
+@struct
 class ICMPFields(Struct):
     type: int | None = field("type", INT, omit=Omit.POINTER)
     code: int | None = field("code", INT, omit=Omit.POINTER)
@@ -51,13 +52,13 @@ class ICMPFields(Struct):
             c.schema(at, "ICMP code specified without an ICMP type")
 
 
-@dataclass(slots=True)
+@struct
 class HTTPPath(Struct):
     exact: str | None = field("exact", STRING)
     prefix: str | None = field("prefix", STRING)
 
 
-@dataclass(slots=True)
+@struct
 class HTTPMatch(Struct):
     methods: list[str] | None = field("methods", List(STRING))
     paths: list[HTTPPath] | None = field("paths", List(StructType(HTTPPath)))
@@ -88,7 +89,7 @@ def _path_problem(paths: list[HTTPPath]) -> str | None:
     return None
 
 
-@dataclass(slots=True)
+@struct
 class ServiceMatch(Struct):
     name: str | None = field("name", STRING)
     namespace: str | None = field("namespace", STRING)
@@ -99,7 +100,7 @@ class ServiceMatch(Struct):
                 c.tag(go, value, "name")
 
 
-@dataclass(slots=True)
+@struct
 class ServiceAccountMatch(Struct):
     names: list[str] | None = field("names", List(STRING))
     selector: str | None = field("selector", STRING)
@@ -108,7 +109,7 @@ class ServiceAccountMatch(Struct):
         check_selector(c, "Selector", self.selector)
 
 
-@dataclass(slots=True)
+@struct
 class EntityRule(Struct):
     nets: list[str] | None = field("nets", List(STRING))
     selector: str | None = field("selector", STRING)
@@ -172,7 +173,7 @@ def check_ports(c: Checker, ports: list[int | str] | None) -> None:
             c.error("Port", bounds[1], "port range invalid, port number must be between 1 and 65535")
 
 
-@dataclass(slots=True)
+@struct
 class RuleMetadata(Struct):
     annotations: dict[str, str] | None = field("annotations", Map(STRING))
 
@@ -191,7 +192,7 @@ def check_protocol(c: Checker, value: int | str | None) -> None:
         c.error("Protocol", value, "protocol name invalid")
 
 
-@dataclass(slots=True)
+@struct
 class Rule(Struct):
     action: str = field("action", STRING, omit=Omit.NEVER)  # set in every rule that passed validation
     ip_version: int | None = field("ipVersion", INT, go="IPVersion", omit=Omit.POINTER)

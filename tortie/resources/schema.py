@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 import re
 from functools import lru_cache
-from typing import Any, ClassVar, Iterable, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, TypeVar, dataclass_transform
 
 from .duration import DurationError, format_duration, parse_go_duration
 from .errors import BadValue, DecodeError, FieldError, TypeMismatch, UnknownFieldError
@@ -344,13 +345,33 @@ def field(json: str, type_: GoType | type[Struct], *, go: str = "", omit: Omit =
 
 
 S = TypeVar("S", bound="Struct")
+T = TypeVar("T")
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field,))
+def struct(cls: type[T]) -> type[T]:
+    """The dataclass decorator of the API structs: slots, and Struct's own ``==`` and repr.
+    Those that dataclasses would write for each of the ~40 structs take milliseconds to
+    compile at import, which every command pays (bench/cli.py); Struct's behave the same."""
+    return dataclasses.dataclass(slots=True, repr=False, eq=False)(cls)
 
 
 class Struct:
-    """Base of the API structs (dataclasses with ``field()`` fields)."""
+    """Base of the API structs (``@struct`` dataclasses with ``field()`` fields)."""
 
     __slots__ = ()
     GO: ClassVar[str] = ""  # the Go struct name, for decode errors
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]  # every subclass is a dataclass
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        values = _values(type(self))
+        return bool(values(self) == values(other))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+        return f"{type(self).__qualname__}({fields})"
 
     @classmethod
     def fields_info(cls) -> tuple[FieldInfo, ...]:
@@ -417,8 +438,24 @@ def _fields_info(cls: type[Struct]) -> tuple[FieldInfo, ...]:
     infos = _FIELDS.get(cls)
     if infos is None:
         infos = _FIELDS[cls] = tuple(dataclasses.replace(f.metadata["go"], attr=f.name)
-                                     for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+                                     for f in dataclasses.fields(cls))
     return infos
+
+
+_VALUES: dict[type[Struct], Callable[[Any], Any]] = {}
+
+
+def _values(cls: type[Struct]) -> Callable[[Any], Any]:
+    """A struct's field values as one comparable value (a tuple), fetched in C."""
+    values = _VALUES.get(cls)
+    if values is None:
+        names = [f.name for f in dataclasses.fields(cls)]
+        values = _VALUES[cls] = operator.attrgetter(*names) if names else _no_fields
+    return values
+
+
+def _no_fields(_: Any) -> tuple[()]:
+    return ()
 
 
 def _lookup(cls: type[Struct]) -> tuple[dict[str, FieldInfo], dict[str, FieldInfo]]:

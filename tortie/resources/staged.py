@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from .kubernetes import KNP_PREFIX, KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, calico_policy_doc
 from .policy import (GLOBAL_POLICY_NAME, NETWORK_POLICY_NAME, GlobalNetworkPolicy, GlobalNetworkPolicySpec,
-                     NetworkPolicy, NetworkPolicySpec, _Policy)
+                     NetworkPolicy, NetworkPolicySpec, Policy)
 from .resource import Resource, check_annotations, check_labels
 from .schema import STRING, Checker, Omit, field
 
@@ -84,7 +84,7 @@ class StagedGlobalNetworkPolicySpec(GlobalNetworkPolicySpec):
             GlobalNetworkPolicySpec.check_policy(self, c)
 
 
-class _StagedPolicy(_Policy):
+class _StagedPolicy(Policy):
     """The defaults snp and sgnp share; the checks are the enforced kind's, ``ENFORCED``,
     with the spec's own for stagedAction."""
 
@@ -94,12 +94,12 @@ class _StagedPolicy(_Policy):
 
     def client_defaults(self) -> None:
         """api/pkg/defaults, then clientv3's: a Delete has no types."""
-        _Policy.client_defaults(self)
+        Policy.client_defaults(self)
         if self.spec.staged_action == StagedAction.DELETE:
             self.spec.types = None
 
     def crd_defaults(self) -> None:
-        _Policy.crd_defaults(self)
+        Policy.crd_defaults(self)
         if not self.spec.staged_action:
             self.spec.staged_action = StagedAction.SET.value
 

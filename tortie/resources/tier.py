@@ -4,12 +4,11 @@ client's defaults (libcalico-go lib/resources/tier.go DefaultTierFields) and che
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from .errors import go_float
 from .policy import DEFAULT_TIER
 from .resource import LABEL_NAME_REASON, Resource, check_annotations, check_labels
-from .schema import FLOAT, INT64, STRING, TIME, Checker, List, Omit, Struct, StructType, field, join
+from .schema import FLOAT, INT64, STRING, TIME, Checker, List, Omit, Struct, StructType, field, join, struct
 from .values import DNS_LABEL
 
 KUBE_ADMIN_TIER = "kube-admin"
@@ -24,7 +23,7 @@ _CONDITION_TYPE = ("^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-
 _CONDITION_REASON = "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 
-@dataclass(slots=True)
+@struct
 class Condition(Struct):
     GO = "v1.Condition"
     type: str | None = field("type", STRING, omit=Omit.NEVER)
@@ -41,7 +40,7 @@ class Condition(Struct):
         c.minimum(join(at, "observedGeneration"), self.observed_generation, 0)
 
 
-@dataclass(slots=True)
+@struct
 class TierStatus(Struct):
     conditions: list[Condition] | None = field("conditions", List(StructType(Condition)))
 
@@ -50,7 +49,7 @@ class TierStatus(Struct):
             condition.check(c, join(join(at, "conditions"), i))
 
 
-@dataclass(slots=True)
+@struct
 class TierSpec(Struct):
     order: int | float | None = field("order", FLOAT, omit=Omit.POINTER)
     default_action: str | None = field("defaultAction", STRING, omit=Omit.POINTER)
@@ -60,7 +59,7 @@ class TierSpec(Struct):
             c.tag("DefaultAction", self.default_action, "oneof")
 
 
-@dataclass(slots=True)
+@struct
 class Tier(Resource):
     KIND = "Tier"
     PLURAL = "tiers"

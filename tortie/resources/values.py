@@ -9,12 +9,13 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..core import SCTP, TABLE, TCP, UDP
-from ..selector import SelectorError, parse
 from .errors import InvalidParameter
-from ..selector.tokenizer import Kind, tokenize
+
+if TYPE_CHECKING:
+    from ..selector import SelectorError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -232,6 +233,9 @@ def port_bounds(port: int | str) -> tuple[int, int] | None:
 @lru_cache(maxsize=1 << 14)
 def selector_problem(text: str) -> SelectorError | None:
     """Why ``text`` is not a selector, or None."""
+    # The selector compiler loads when a selector is first checked, not with the resources:
+    # a command that only lists or prints them does not need it (bench/cli.py).
+    from ..selector import SelectorError, parse
     try:
         parse(text)
     except SelectorError as exc:
@@ -241,6 +245,7 @@ def selector_problem(text: str) -> SelectorError | None:
 
 def only_global(text: str) -> bool:
     """A namespaceSelector that uses ``global()`` must be that alone (validateEntityRule)."""
+    from ..selector import Kind, SelectorError, tokenize  # as in selector_problem
     try:
         tokens = tokenize(text)
     except SelectorError:

@@ -7,19 +7,17 @@ labels before storing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from .errors import FieldError
 from .hostendpoint import check_names
 from .resource import NAMESPACE_LABEL, ORCHESTRATOR_LABEL, Resource
 from .rule import check_protocol
-from .schema import (INT64, STRING, UINT8_OR_STRING, UINT16, Checker, List, Omit, Struct, StructType, field,
-                     join)
+from .schema import INT64, STRING, UINT16, UINT8_OR_STRING, Checker, List, Omit, Struct, StructType, field, join, struct
 from .values import (CONTAINER_ID, is_cidr, is_interface, is_mac, is_name, is_net, is_port_name, parse_cidr_or_ip,
                      parse_ip, supports_ports)
 
 
-@dataclass(slots=True)
+@struct
 class WorkloadEndpointPort(Struct):
     name: str | None = field("name", STRING, omit=Omit.NEVER)
     protocol: int | str | None = field("protocol", UINT8_OR_STRING, omit=Omit.NEVER)
@@ -43,7 +41,7 @@ class WorkloadEndpointPort(Struct):
                                                      "specified")
 
 
-@dataclass(slots=True)
+@struct
 class IPNAT(Struct):
     internal_ip: str | None = field("internalIP", STRING, go="InternalIP", omit=Omit.NEVER)
     external_ip: str | None = field("externalIP", STRING, go="ExternalIP", omit=Omit.NEVER)
@@ -61,7 +59,7 @@ class IPNAT(Struct):
             c.error("ExternalIP", self.external_ip, "mismatched IP versions")
 
 
-@dataclass(slots=True)
+@struct
 class QoSControls(Struct):
     ingress_bandwidth: int | None = field("ingressBandwidth", INT64)
     ingress_burst: int | None = field("ingressBurst", INT64)
@@ -80,7 +78,7 @@ class QoSControls(Struct):
     dscp: int | str | None = field("dscp", UINT8_OR_STRING, go="DSCP", omit=Omit.POINTER)
 
 
-@dataclass(slots=True)
+@struct
 class WorkloadEndpointSpec(Struct):
     orchestrator: str | None = field("orchestrator", STRING)
     workload: str | None = field("workload", STRING)
@@ -183,7 +181,7 @@ class WorkloadEndpointSpec(Struct):
         return "-".join(parts), None
 
 
-@dataclass(slots=True)
+@struct
 class WorkloadEndpoint(Resource):
     KIND = "WorkloadEndpoint"
     NAMESPACED = True

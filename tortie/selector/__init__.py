@@ -14,15 +14,25 @@ import hashlib
 from functools import cached_property, lru_cache
 from typing import Callable
 
-from .ast import Emitter, LabelRestriction, Labels, Node, Restrictions
+from .ast import All, And, Compare, Emitter, Global, Has, InSet, LabelRestriction, Labels, Node, Not, Or, Restrictions
 from .parser import parse_tree
-from .tokenizer import Kind, SelectorError, Token, tokenize
+from .tokenizer import Kind, SelectorError, SelectorLimitError, Token, tokenize
 
 __all__ = [
+    "All",
+    "And",
+    "Compare",
+    "Global",
+    "Has",
+    "InSet",
     "Kind",
     "LabelRestriction",
+    "Node",
+    "Not",
+    "Or",
     "Selector",
     "SelectorError",
+    "SelectorLimitError",
     "Token",
     "parse",
     "tokenize",

@@ -72,7 +72,8 @@ class Emitter:
     def function(self, node: Node) -> Callable[[Labels], bool]:
         body = node.emit(self)
         code = compile(f"lambda L: {body}", "<selector>", "eval")
-        return eval(code, {"__builtins__": {}, **self.consts})  # noqa: S307 - generated
+        function: Callable[[Labels], bool] = eval(code, {"__builtins__": {}, **self.consts})  # noqa: S307 - generated
+        return function
 
 
 class Node:

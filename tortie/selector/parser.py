@@ -22,10 +22,10 @@ _COMPARISONS = {
 def parse_tree(text: str) -> Node:
     """Parse selector text into its tree. Raises SelectorError."""
     parser = _Parser(tokenize(text))
-    if parser.peek.kind is Kind.EOF:
+    if parser.at_end():
         return All()
     node = parser.or_expr()
-    if parser.peek.kind is not Kind.EOF:
+    if not parser.at_end():
         raise SelectorError("unexpected content at end", parser.peek.offset)
     return node
 
@@ -39,6 +39,9 @@ class _Parser:
     @property
     def peek(self) -> Token:
         return self.tokens[self.pos]
+
+    def at_end(self) -> bool:
+        return self.peek.kind is Kind.EOF
 
     def take(self) -> Token:
         token = self.tokens[self.pos]

@@ -9,6 +9,7 @@ writes of one ``commit``.
 
 from __future__ import annotations
 
+import builtins
 import os
 import sqlite3
 import threading
@@ -218,7 +219,7 @@ class SQLiteStore(Store):
 
     # --- maintenance -------------------------------------------------------------
 
-    def check_consistency(self) -> list[str]:
+    def check_consistency(self) -> builtins.list[str]:
         """Problems found in the file (empty if it is sound): SQLite's check plus our invariants."""
         with self._conn.transaction() as db:
             problems = [r[0] for r in db.execute("PRAGMA integrity_check") if r[0] != "ok"]

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import parse_qs
 
-import yaml
-
 from .base import Store, UnavailableError
 from .sqlite import SQLiteStore
 
@@ -50,13 +48,14 @@ def _client_config(path: str, explicit: bool) -> str | None:
         return None
     except OSError as exc:
         raise UnavailableError(f"cannot read client config file {path}: {exc.strerror}") from None
+    import yaml  # here, not at the top: only a client config file needs PyYAML
     try:
         data: Any = yaml.safe_load(text) or {}
     except yaml.YAMLError:
         raise UnavailableError(f"client config file {path} is not valid YAML") from None
     if not isinstance(data, dict):
         raise UnavailableError(f"client config file {path} must be a mapping")
-    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
     datastore = data.get("datastore") or spec.get("datastore")
     if datastore:
         return str(datastore)

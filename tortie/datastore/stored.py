@@ -19,10 +19,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import MAX_DEPTH, MAX_NUMBER_CHARS, deeper_than, shorten, shown
+from ..resources import ALL_KINDS, Resource
 from ..store import KeyValue
-from .kinds import ALL_KINDS
-from .limits import MAX_DEPTH, MAX_NUMBER_CHARS, deeper_than, shorten, shown
-from .resource import Resource
 
 PREFIX = "/calico/resources/v3/projectcalico.org/"
 _BY_PLURAL = {kind.PLURAL: kind for kind in ALL_KINDS}

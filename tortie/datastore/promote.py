@@ -14,15 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from .errors import ResourceError
-from .resource import Resource
-from .staged import (STAGED_KINDS, StagedAction, StagedGlobalNetworkPolicy, StagedKubernetesNetworkPolicy,
-                     StagedNetworkPolicy, staged_action)
-from .stored import StoredKey, StoredResource, parse_key, resource_key
-
-Doc = dict[str, Any]
+from ..resources import (STAGED_KINDS, Resource, ResourceError, StagedAction, StagedGlobalNetworkPolicy,
+                         StagedKubernetesNetworkPolicy, StagedNetworkPolicy, staged_action)
+from .stored import Doc, StoredKey, StoredResource, parse_key, resource_key
 
 
 @dataclass(frozen=True)

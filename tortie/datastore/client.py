@@ -14,30 +14,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
+from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFAULT_TIER, DEFAULT_TIER_ORDER,
+                         KUBERNETES_POLICY_PREFIX, STAGED_KINDS, FelixConfiguration, FieldError, GlobalNetworkPolicy,
+                         NetworkPolicy, Policy, Profile, Resource, ResourceError, StagedAction,
+                         StagedGlobalNetworkPolicy, StagedNetworkPolicy, Tier, ValidationError, WorkloadEndpoint,
+                         default_allow_profile)
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store
-from .errors import FieldError, ResourceError, ValidationError
-from .felixconfig import FelixConfiguration
-from .policy import DEFAULT_TIER, KUBERNETES_POLICY_PREFIX, GlobalNetworkPolicy, NetworkPolicy, _Policy
-from .profile import DEFAULT_ALLOW_PROFILE, Profile, default_allow_profile
-from .resource import API_VERSION, Resource
 from .promote import promotion
-from .staged import STAGED_KINDS, StagedAction, StagedGlobalNetworkPolicy, StagedNetworkPolicy
-from .stored import PREFIX, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
-from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
-from .workloadendpoint import WorkloadEndpoint
+from .stored import PREFIX, Doc, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 
 INITIALISED_KEY = "/tortie/initialised"
 BUILTIN_TIERS_KEY = "/tortie/builtin-tiers"
 REPLACE_ATTEMPTS = 5
 KUBERNETES_POLICY = "kubernetes network policies must be managed through the kubernetes API"
-
-Doc = dict[str, Any]
 
 
 class DatastoreError(ResourceError):
@@ -86,6 +80,11 @@ def _as_resource_errors(kind: type[Resource], name: str, namespace: str | None) 
         raise NotFound(kind, name, namespace) from None
     except ConflictError:
         raise Conflict(kind, name, namespace) from None
+
+
+def _uid() -> str:
+    import uuid  # here, not at the top: only writes need it, and it costs every command a few ms
+    return str(uuid.uuid4())
 
 
 def _now() -> str:
@@ -176,7 +175,7 @@ def _stored_metadata(current: KeyValue, resource: Resource) -> Doc:
                 if k not in ("labels", "annotations", "resourceVersion")}
     identity = {"name": resource.name, "namespace": resource.namespace} if resource.NAMESPACED else {
         "name": resource.name}
-    return {**identity, "uid": str(uuid.uuid4()), "creationTimestamp": _now()}
+    return {**identity, "uid": _uid(), "creationTimestamp": _now()}
 
 
 def _default_allow_op(op: str) -> NotSupported:
@@ -282,7 +281,7 @@ class ResourceClient:
         doc = resource.output()
         doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
                                                                                  "annotations")}
-        doc["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=_now())
+        doc["metadata"].update(uid=_uid(), creationTimestamp=_now())
         return doc
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
@@ -386,7 +385,7 @@ class ResourceClient:
     # --- rules that need stored state ---------------------------------------------
 
     def _check_tier(self, resource: Resource) -> None:
-        if isinstance(resource, _Policy):  # staged ones too (clientv3 staged*.go Create)
+        if isinstance(resource, Policy):  # staged ones too (clientv3 staged*.go Create)
             if self.store.get(resource_key(Tier, resource.tier, None)) is None:
                 raise NotFound(Tier, resource.tier, None)
 
