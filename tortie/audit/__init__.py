@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from .explain import describe_explanation, explain_record, explanation_json
     from .flows import NONE, End, Flow, FlowSummary, flow_of, flow_of_record, read_flows, record_time
     from .html import render as render_html
-    from .recommend import TIER, TIER_ORDER, in_scope, recommend, to_documents
-    from .replay import ReplayCounts, denial_hit, packet_of_flow, replay
+    from .recommend import TIER, TIER_ORDER, in_scope, to_documents
+    from .recommend import recommend as recommend_policies
+    from .replay import ReplayCounts, denial_hit, packet_of_flow
+    from .replay import replay as replay_flows
     from .report import Report, Window, report_json, to_csv, to_table
     from .resources import ResourceSet, changed, from_files, from_listing
 
@@ -27,8 +29,12 @@ _HOME = {
     **{name: ("flows", name) for name in ("NONE", "End", "Flow", "FlowSummary", "flow_of", "flow_of_record",
                                           "read_flows", "record_time")},
     "render_html": ("html", "render"),
-    **{name: ("recommend", name) for name in ("TIER", "TIER_ORDER", "in_scope", "recommend", "to_documents")},
-    **{name: ("replay", name) for name in ("ReplayCounts", "denial_hit", "packet_of_flow", "replay")},
+    # A function named as its module is exported under another name: importing the module
+    # binds the package attribute of that name to the module.
+    **{name: ("recommend", name) for name in ("TIER", "TIER_ORDER", "in_scope", "to_documents")},
+    "recommend_policies": ("recommend", "recommend"),
+    **{name: ("replay", name) for name in ("ReplayCounts", "denial_hit", "packet_of_flow")},
+    "replay_flows": ("replay", "replay"),
     **{name: ("report", name) for name in ("Report", "Window", "report_json", "to_csv", "to_table")},
     **{name: ("resources", name) for name in ("ResourceSet", "changed", "from_files", "from_listing")},
 }
@@ -37,7 +43,8 @@ __all__ = [
     "NONE", "TIER", "TIER_ORDER", "Cluster", "DeniedBy", "End", "Flow", "FlowSummary", "ReplayCounts", "Report",
     "ResourceSet", "Window", "changed", "denial_hit", "describe_explanation", "explain_record", "explanation_json",
     "flow_of", "flow_of_record", "from_files", "from_listing", "in_scope", "packet_of_flow", "read_flows",
-    "recommend", "record_time", "render_html", "replay", "report_json", "to_csv", "to_documents", "to_table",
+    "recommend_policies", "record_time", "render_html", "replay_flows", "report_json", "to_csv", "to_documents",
+    "to_table",
 ]
 
 

@@ -10,11 +10,8 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit import Cluster
-from ..audit import explain_record
-from ..audit import NONE, End, Flow, FlowSummary, flow_of_record, read_flows, record_time
-from ..audit import denial_hit
-from ..audit import Report, Window
+from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Report, Window, denial_hit, explain_record,
+                     flow_of_record, read_flows, record_time)
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
@@ -141,8 +138,7 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
 
 def show(result: Report, fmt: str, top: int, title: str) -> None:
     """Write `result` to standard output as `fmt` (table, json, csv, html)."""
-    from ..audit import render_html
-    from ..audit import report_json, to_csv, to_table
+    from ..audit import render_html, report_json, to_csv, to_table
 
     if fmt == "json":
         text = json.dumps(report_json(result), indent=2) + "\n"
@@ -181,9 +177,8 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     Exit status: 0 when every input was read, 1 when one could not be or a --without
     names no policy.
     """
-    from ..audit import ReplayCounts
-    from ..audit import replay as changed_flows
-    from ..audit import changed, from_files
+    from ..audit import ReplayCounts, changed, from_files
+    from ..audit import replay_flows as changed_flows
 
     if not with_files and not without:
         raise Fail("audit replay: give the change: --with FILE or --without NAME")

@@ -108,8 +108,7 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
 
 def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None) -> Cluster:
     """The model over the resources in `resource_files`, or over the datastore's."""
-    from ..audit import Cluster
-    from ..audit import from_files, from_listing
+    from ..audit import Cluster, from_files, from_listing
     from ..resources import ResourceError
     from ..store import StoreError
     from .context import Context, Fail

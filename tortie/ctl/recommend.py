@@ -7,10 +7,8 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit import FlowSummary
-from ..audit import TIER, TIER_ORDER, in_scope, to_documents
-from ..audit import recommend as recommended
-from ..audit import Window
+from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, to_documents
+from ..audit import recommend_policies as recommended
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
 from .context import Fail
