@@ -71,6 +71,7 @@ class Entity:
     profiles: tuple[str, ...] = ()
     ports: tuple[NamedPort, ...] = ()
     members: tuple[str, ...] = ()  # the addresses as IP-set members
+    spoof_prefixes: tuple[IPNetwork, ...] = ()  # a WEP's allowSpoofedSourcePrefixes
 
     @property
     def is_endpoint(self) -> bool:
@@ -214,8 +215,12 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
             _INTERFACE.fullmatch(interface) or (kind == "HostEndpoint" and interface == "*"))):
         raise BadInput(f"spec.interfaceName '{shown(interface)}' is not an interface name")
     nets, members = _networks(addresses, "addresses")
+    spoof: tuple[IPNetwork, ...] = ()
+    if kind == "WorkloadEndpoint":
+        spoof, _ = _networks(_strings(spec.get("allowSpoofedSourcePrefixes"), "spec.allowSpoofedSourcePrefixes"),
+                             "spec.allowSpoofedSourcePrefixes")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
-                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members)
+                  _profiles(spec.get("profiles")), _ports(spec.get("ports")), members, spoof)
 
 
 def _strict(doc: Doc) -> Any:

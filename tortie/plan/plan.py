@@ -22,7 +22,9 @@ from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
-from .interfaces import LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads
+from ..calc.inputs import IPNetwork
+from .interfaces import (LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads,
+                         reverse_path_drop, spoofed_prefixes, spoofing_refused)
 from .rules import RuleSet, plan_rules
 
 # ICMPv6 a workload may always send to its host: MLD and neighbour discovery (evaluation.md §4).
@@ -116,6 +118,8 @@ class Plan:
     all_interfaces: EndpointPlan | None  # the ``*`` host endpoint
     excluded: tuple[str, ...]  # interfaces the ``*`` host endpoint leaves alone, besides lo and workloads
     warnings: tuple[str, ...]  # ties between endpoints, for the agent to log once
+    # workload interface -> allowSpoofedSourcePrefixes (only interfaces with any), sorted by interface
+    spoofing: Mapping[str, tuple[IPNetwork, ...]]
 
     @property
     def node(self) -> str:
@@ -136,6 +140,15 @@ class Plan:
         if self.all_interfaces is not None and interface != LOOPBACK and interface not in self.excluded:
             return Governor(InterfaceKind.HOST, self.all_interfaces)
         return Governor(InterfaceKind.OTHER)
+
+    def spoofed(self, interface: str, src: str) -> bool:
+        """Is a packet from ``src`` arriving on ``interface`` dropped as spoofed: a workload
+        interface whose routes and ``allowSpoofedSourcePrefixes`` do not cover ``src``
+        (strict reverse-path filtering in the raw table, Felix's rules/static.go)? The one
+        decision the kernel's cali-rpf-skip chain and the model both follow."""
+        if not self.settings.is_workload_interface(interface):
+            return False
+        return reverse_path_drop(self.workloads.get(interface), self.spoofing.get(interface, ()), src)
 
 
 class _Builder:
@@ -204,8 +217,12 @@ def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, froz
     listed = {name for ep in view.endpoints.values() for name in ep.entity.profiles}
     for name in [n for n in cache.profiles if n not in listed]:
         del cache.profiles[name]
+    refused = {key: why for key, ep in endpoints.items() if not ep.is_host and (why := spoofing_refused(ep, settings))}
+    for key in refused:
+        del endpoints[key]  # treated as missing, as Felix's validation filter does
     workloads, workload_warnings = resolve_workloads([ep for ep in endpoints.values() if not ep.is_host], settings)
     heps = resolve_host_endpoints([ep for ep in endpoints.values() if ep.is_host], interfaces, settings)
     return Plan(view, settings, MappingProxyType(dict(interfaces)), MappingProxyType(endpoints),
                 MappingProxyType(workloads), MappingProxyType(heps.by_interface), heps.all_interfaces,
-                heps.excluded, tuple(workload_warnings) + heps.warnings)
+                heps.excluded, tuple(refused.values()) + tuple(workload_warnings) + heps.warnings,
+                MappingProxyType(spoofed_prefixes(workloads)))
