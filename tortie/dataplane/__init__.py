@@ -13,7 +13,7 @@ from .backend import detect_backend
 from .commands import CommandError, Iptables, Runner
 from .encode import EncodeError, match_text, rule_ids, rule_text
 from .interfaces import read_interfaces
-from .ipsets import IPSetSync, SetPlan
+from .ipsets import IPSetSync, SetPlan, SetsRefused
 from .kernel import log_lines_may_be_lost
 from .kmsg import KmsgReader, log_prefix
 from .sysctls import SysctlSync
@@ -22,8 +22,8 @@ from .tables import TableSync
 
 __all__ = [
     "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "Iptables", "KmsgReader", "Runner",
-    "SetPlan", "SysctlSync", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost", "log_prefix",
-    "match_text", "read_interfaces", "rule_ids", "rule_text",
+    "SetPlan", "SetsRefused", "SysctlSync", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost",
+    "log_prefix", "match_text", "read_interfaces", "rule_ids", "rule_text",
 ]
 
 
@@ -56,15 +56,22 @@ class Dataplane:
         Without ``read_back`` the diff is against what this object last wrote; the periodic
         refresh reads the kernel back, which also repairs anything changed behind our back.
         Raises CommandError when a command fails and EncodeError when a rendered value cannot
-        be written; either way the rest of that table's batch is not written."""
+        be written; either way the rest of that table's batch is not written. When the sets'
+        batch fails, each set is written on its own: SetsRefused names those the kernel
+        refuses (the caller plans again without them), and nothing else is written then."""
         set_plan = self.sets.plan(rendered.ipsets, maxelem, read_back)
-        self.sets.run(set_plan.before)
+        try:
+            self.sets.run(set_plan.before)
+        except CommandError:
+            refused = self.sets.isolate(rendered.ipsets, maxelem)
+            if refused:
+                raise SetsRefused(refused) from None
         result = ApplyResult(set_plan)
         for family in FAMILIES:
             for table in TABLES:
                 desired = rendered.tables.get((family, table), Table(family, table))
                 result.plans[(family, table)] = self.tables.apply(desired, read_back)
-        self.sets.run(set_plan.after)
+        self.sets.destroy(set_plan.after)
         self.sets.written(set_plan)
         result.sysctls = self.sysctls.apply(rendered.rp_filter, read_back)
         return result

@@ -8,7 +8,6 @@ the programmed chains match, and the table of the NFLOG prefixes they can log.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -19,7 +18,7 @@ from ..calc import CalcRule, PortRange
 from ..config import AllowAction, EndpointToHostAction, FailsafePort, Marks, Settings
 from ..core import ICMPV6, Direction, RuleAction, Stage, paused_gc
 from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, Plan, PolicyPlan, ProfilePlan, RuleSet, TierPlan,
-                    no_match)
+                    family_members, no_match)
 from . import names as n
 from .iptables import (Address, Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match,
                        MultiPort, Nflog, NoTrack, Proto, ReversePathFailed, Rule, SetMark, Table)
@@ -40,6 +39,7 @@ class IPSetSpec:
     family: int
     type: str  # hash:net or hash:ip,port
     members: frozenset[str]
+    set_id: str = ""  # the plan's set id (calc's), for naming a set the kernel refuses
 
 
 class RpFilter(StrEnum):
@@ -493,24 +493,11 @@ class Renderer:
             key = (ipset.id, family)
             hit = self.cache.members.get(key)
             if hit is None or hit[0] is not ipset:  # the same IPSet object has the same members
-                hit = (ipset, frozenset(_family_members(ipset.members, family, ipset.kind)))
+                hit = (ipset, family_members(ipset.members, family, ipset.kind))
             self._used_members[key] = hit
-            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1])
+            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1],
+                                  set_id)
         return out
-
-
-def _family_members(members: frozenset[str], family: int, kind: str) -> set[str]:
-    out = set()
-    for member in members:
-        if (":" in member.split(",", 1)[0]) != (family == 6):
-            continue
-        if kind == "selector" and member.endswith("/0"):
-            # hash:net cannot hold /0: write it as two halves (§8).
-            net = ipaddress.ip_network(member, strict=False)
-            out |= {str(half) for half in net.subnets(prefixlen_diff=1)}
-        else:
-            out.add(member)
-    return out
 
 
 def render(plan: Plan, cache: RenderCache | None = None) -> Rendered:
