@@ -108,7 +108,9 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     """Send real traffic from workload FROM to workload TO and compare with the model.
 
     Prints ALLOWED or DENIED (what the kernel did), the model's answer, and the kernel log
-    lines the probe caused. Exits 0 when kernel and model agree, 3 when they do not.
+    lines the probe caused. Exits 0 when kernel and model agree, 3 when they do not; then it
+    also names the stored values the model cannot read, whose last good version the agent
+    may still enforce.
     """
     state = _state()
     name, _, proto = target.partition("/")
@@ -137,10 +139,13 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
     plans = {}
+    # Values the model cannot see but an agent may still enforce an earlier version of.
+    unseen = [str(invalid) for invalid in listing.invalid]
     for node in nodes:  # each node on the way decides with its own plan
         calc = Calculator(node)
         calc.load(listing.items)
         plans[node] = plan_for(calc.view(), configs[node].typed)
+        unseen += [p for p in calc.problems() if " is ignored, " in p and p not in unseen]
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
                     "new", None, None)
@@ -153,12 +158,14 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     kernel_word = "allowed" if kernel.arrived else "denied"
     model_word = "allowed" if model.action == "accept" else "denied"
     agree = kernel_word == model_word
+    unseen = [] if agree else unseen
     if fmt == "json":
         click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
                               "deniedBy": model.denied_by, "logPrefixes": model.log_prefixes,
                               "hops": [{"node": h.node, "verdict": str(h.result.verdict),
                                         "action": str(h.result.action),
-                                        "deniedBy": h.result.denied_by} for h in model.hops]}, "json"), nl=False)
+                                        "deniedBy": h.result.denied_by} for h in model.hops],
+                              **({"unseen": unseen} if unseen else {})}, "json"), nl=False)
     else:
         detail = ", ".join(f"{h.node}: {h.result.verdict}" for h in model.hops)
         detail += f"; denied by {model.denied_by}" if model.denied_by else ""
@@ -166,4 +173,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
                    f"  (model: {model_word}; {detail}){'' if agree else '  KERNEL AND MODEL DISAGREE'}")
         for line in kernel.logs:
             click.echo(f"  kernel: {line}")
+        if unseen:
+            click.echo("  the model reads the store as it is; the agent may still enforce the last good version of:")
+            for text in unseen:
+                click.echo(f"    {text}")
     ctx.exit(0 if agree else 3)
