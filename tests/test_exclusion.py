@@ -9,7 +9,9 @@ health names what was left out."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,6 +19,7 @@ from typing import Any, Iterator
 import pytest
 
 from tortie.agent import Agent
+from tortie.agent.health import health_handler
 from tortie.calc import Calculator
 from tortie.config import settings_for
 from tortie.core import TCP
@@ -181,3 +184,29 @@ def test_a_set_the_kernel_refuses_is_found_and_left_out_while_everything_else_co
     finally:
         agent.close()
         Dataplane(runner).cleanup()
+
+
+def test_readiness_says_503_and_why_while_programming_fails(tmp_path: Path) -> None:
+    name = f"tortie-t{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
+    url = f"sqlite://{tmp_path}/store.db"
+    with open_store(url) as store:
+        client = ResourceClient(store)
+        client.ensure_defaults()
+        for doc in WORLD:
+            client.create(load_resource(doc))
+    agent = Agent("n1", url, config_file="/nonexistent", env={}, runner=Runner(name))
+    readiness = health_handler(agent._status_json)  # noqa: SLF001 - the agent's own /readiness
+    try:
+        agent.step()
+        assert readiness("/readiness").code == 200
+        subprocess.run(["ip", "netns", "del", name], check=True, capture_output=True, timeout=30)
+        agent.program("periodic refresh", repair=True)  # every command fails now: the namespace is gone
+        answer = readiness("/readiness")
+        body = json.loads(answer.body)
+        assert answer.code == 503 and body["ready"] is False
+        assert "programming" in body["lastError"] or name in body["lastError"], body
+        assert readiness("/liveness").code == 200  # alive all along
+    finally:
+        agent.close()
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
