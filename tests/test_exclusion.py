@@ -96,6 +96,16 @@ def _sets(lab: NodeNetwork) -> str:
     return Runner(lab.node).run(["ipset", "list", "-n"])
 
 
+def _agent(url: str, runner: Runner) -> Agent:
+    """An in-process agent of node n1 on a new store holding WORLD."""
+    with open_store(url) as store:
+        client = ResourceClient(store)
+        client.ensure_defaults()
+        for doc in WORLD:
+            client.create(load_resource(doc))
+    return Agent("n1", url, config_file="/nonexistent", env={}, runner=runner)
+
+
 def test_a_set_over_max_ipset_size_fails_closed_the_endpoints_it_protects(lab: NodeNetwork) -> None:
     plan = _program(lab, [*WORLD, FLOOD], {"maxIpsetSize": 4})
     (failure,) = plan.failures
@@ -148,12 +158,7 @@ def test_a_set_the_kernel_refuses_is_found_and_left_out_while_everything_else_co
     runner.run(["ipset", "create", name, "hash:ip"])
     runner.run(["iptables-nft", "-A", "INPUT", "-m", "set", "--match-set", name, "src", "-j", "ACCEPT"])
     url = f"sqlite://{tmp_path}/store.db"
-    with open_store(url) as store:
-        client = ResourceClient(store)
-        client.ensure_defaults()
-        for doc in WORLD:
-            client.create(load_resource(doc))
-    agent = Agent("n1", url, config_file="/nonexistent", env={}, runner=runner)
+    agent = _agent(url, runner)
 
     def enforced() -> Plan:
         """What the agent programmed: its view, without the sets it found refused."""
@@ -189,13 +194,7 @@ def test_a_set_the_kernel_refuses_is_found_and_left_out_while_everything_else_co
 def test_readiness_says_503_and_why_while_programming_fails(tmp_path: Path) -> None:
     name = f"tortie-t{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True, timeout=30)
-    url = f"sqlite://{tmp_path}/store.db"
-    with open_store(url) as store:
-        client = ResourceClient(store)
-        client.ensure_defaults()
-        for doc in WORLD:
-            client.create(load_resource(doc))
-    agent = Agent("n1", url, config_file="/nonexistent", env={}, runner=Runner(name))
+    agent = _agent(f"sqlite://{tmp_path}/store.db", Runner(name))
     readiness = health_handler(agent._status_json)  # noqa: SLF001 - the agent's own /readiness
     try:
         agent.step()
