@@ -215,7 +215,8 @@ class TableSync:
             keep = frozenset(keep | set(result.removed))
             with paused_gc():
                 result = plan(desired, current, self.insert, ids, minimal, written, keep)
-            self.iptables.restore(desired.family, desired.name, result.batch)
+            if result.batch:
+                self.iptables.restore(desired.family, desired.name, result.batch)
             keep = frozenset(c for c in keep if not self._delete(desired.family, desired.name, c))
         with paused_gc():
             self._known[key] = after(desired, current, self.insert, ids, written, keep)

@@ -22,10 +22,10 @@ from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
-from .ipsets import RefusedSet, oversized
 from ..calc.inputs import IPNetwork
 from .interfaces import (LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads,
                          reverse_path_drop, spoofed_prefixes, spoofing_refused)
+from .ipsets import RefusedSet, oversized
 from .rules import RuleSet, plan_rules
 
 # ICMPv6 a workload may always send to its host: MLD and neighbour discovery (evaluation.md §4).
