@@ -19,10 +19,10 @@ from types import MappingProxyType
 from typing import Mapping
 
 from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
+from ..calc.inputs import IPNetwork
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
-from ..calc.inputs import IPNetwork
 from .interfaces import (LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads,
                          reverse_path_drop, spoofed_prefixes, spoofing_refused)
 from .ipsets import RefusedSet, oversized
