@@ -30,7 +30,8 @@ from tortie.calc import Calculator, NodeView, resource_id
 from tortie.dataplane import rule_text
 from tortie.plan import build_plan
 from tortie.render import render
-from tortie.lab.lab import HEALTH_PORT, LabState, agent_status, wait
+from tortie.lab.lab import HEALTH_PORT, LabState, WorkloadSpec, agent_status, wait
+from tortie.lab.probe import probe
 from tortie.resources import (BY_KIND, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet, InvalidValue,
                               NetworkPolicy, Profile, Resource, StoredResource, Tier, WorkloadEndpoint, decode_stored,
                               load_resource, parse_key)
@@ -357,6 +358,25 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
     finally:
         lab.close()
+
+
+def test_a_workload_in_the_lab_cannot_send_as_another(lab: Lab) -> None:
+    """Class 2 in the lab the agent runs: the backend lets anyone in, yet UDP the frontend
+    forges with the database's source never arrives, while the database's own does."""
+    workloads = lab.state["workloads"]
+    frontend, database, backend = (workloads[n] for n in ("frontend", "database", "backend"))
+    for family in (4, 6):
+        source, target = (next(a for a in w["addresses"] if (":" in a) == (family == 6)) for w in (database, backend))
+        forged = probe(frontend["netns"], source, backend["netns"], target, "udp-forged", 41000 + family, "9100")
+        honest = probe(database["netns"], source, backend["netns"], target, "udp-forged", 41010 + family, "9100")
+        assert (forged.arrived, honest.arrived) == (False, True), f"IPv{family}"
+    node = lab.state["nodes"][NODE]["netns"]
+    interfaces = [WorkloadSpec(name, workloads[name]["namespace"], NODE, "").interface
+                  for name in ("frontend", "database", "backend")]
+    values = subprocess.run(["ip", "netns", "exec", node, "sysctl", "-n",
+                             *(f"net/ipv4/conf/{iface}/rp_filter" for iface in interfaces)],
+                            capture_output=True, text=True, check=True, timeout=10).stdout.split()
+    assert values == ["1", "1", "1"]  # strict, as the agent keeps them
 
 
 @pytest.mark.parametrize("case", HOSTILE, ids=[c.id for c in HOSTILE])
