@@ -29,7 +29,8 @@ from tortie.agent import Agent
 from tortie.calc import Calculator, NodeView, resource_id
 from tortie.dataplane import rule_text
 from tortie.datastore import InvalidValue, StoredResource, decode_stored, parse_key, resource_key
-from tortie.lab.lab import HEALTH_PORT, agent_status
+from tortie.lab.lab import HEALTH_PORT, LabState, WorkloadSpec, agent_status, wait
+from tortie.lab.traffic import probe
 from tortie.plan import build_plan
 from tortie.render import render
 from tortie.resources import (BY_KIND, FelixConfiguration, GlobalNetworkPolicy, GlobalNetworkSet, NetworkPolicy,
@@ -75,6 +76,14 @@ def _with(current: dict[str, Any] | None, **changes: Any) -> bytes:
     return _json({**current, **changes})
 
 
+def _spec(**changes: Any) -> Callable[[dict[str, Any] | None], bytes]:
+    """The document at the key now, with ``changes`` in its spec."""
+    def value(current: dict[str, Any] | None) -> bytes:
+        assert current is not None, "the case changes a resource the lab has"
+        return _json({**current, "spec": {**current["spec"], **changes}})
+    return value
+
+
 # --- the harness -------------------------------------------------------------------------
 
 
@@ -83,7 +92,13 @@ class Hostile:
     """One hostile value: ``value`` gives the bytes to store at the key of ``kind`` ``name``
     (in ``namespace``) from the document there now (None if there is none). ``logged`` is
     text the agent's log must show about it; ``absent`` names resources of the same kind
-    that must not exist afterwards (a document that named them was not taken at its word)."""
+    that must not exist afterwards (a document that named them was not taken at its word).
+
+    ``enforced`` is what the backend and the frontend get from the database afterwards: the
+    last good state, or, for a value the agent takes and fails closed, both denied; ``taken``
+    says the agent takes the value, so the model (which reads the store) agrees with the
+    kernel. ``setup`` is applied with the CLI before the value is written and deleted after;
+    ``excluded`` is text /readiness must show while the value is there."""
 
     id: str
     kind: type[Resource]
@@ -92,6 +107,10 @@ class Hostile:
     logged: str
     namespace: str | None = None
     absent: tuple[str, ...] = ()
+    enforced: tuple[str, str] = ("allowed", "denied")
+    taken: bool = False
+    setup: tuple[dict[str, Any], ...] = ()
+    excluded: str = ""
 
     @property
     def key(self) -> str:
@@ -128,12 +147,34 @@ HOSTILE = [
     Hostile("document-of-another-namespace", NetworkPolicy, "np-elsewhere",
             lambda _: _json(_allow_db(NetworkPolicy, "np-elsewhere", "data")), "metadata.namespace is 'data'",
             namespace="shop"),
+    # Class 1: stored strings that would change what iptables-restore reads.
+    *(Hostile(f"profile-{what}", WorkloadEndpoint, DATABASE_WEP, _spec(profiles=["kns.data", text]),
+              "spec.profiles", namespace="data") for what, text in (("injects-a-line", "kns.shop\n-F"),
+                                                                   ("breaks-the-quoting", 'x" -j ACCEPT #'))),
+    # Class 2: a workload asks to send from others' addresses while the node allows no spoofing:
+    # Felix counts the endpoint as missing, so it fails closed.
+    Hostile("workload-asks-for-spoofed-sources", WorkloadEndpoint, DATABASE_WEP,
+            _spec(allowSpoofedSourcePrefixes=["198.18.10.0/24"]),
+            "workloadSourceSpoofing is not Any", namespace="data", enforced=("denied", "denied"), taken=True),
+    # Class 4: values the kernel cannot take.
+    Hostile("named-port-of-a-billion", WorkloadEndpoint, DATABASE_WEP,
+            _spec(ports=[{"name": "pg", "protocol": "TCP", "port": 1_000_000_000}]),
+            "port 1000000000 is not 1-65535", namespace="data"),
+    Hostile("sets-over-max-ipset-size", FelixConfiguration, "default",
+            _spec(maxIpsetSize=2),
+            "more than maxIpsetSize 2", enforced=("denied", "denied"), taken=True,
+            setup=(_doc(GlobalNetworkSet, "backend-peers", {"nets": ["198.18.12.0/28", "198.18.12.16/28"]},
+                        labels={"app": "backend"}),),
+            excluded="used by GlobalNetworkPolicy database-access; endpoint data/" + DATABASE_WEP + " fails closed"),
 ]
 
-# A later legitimate change: the backend loses its access too.
+# A later legitimate change: the backend loses its access to the database, and the frontend
+# its access to the backend's api port (seen also while the database fails closed).
 LEGIT = _doc(GlobalNetworkPolicy, "legit-block-backend", {
-    "order": 1, "selector": 'role == "db"', "types": ["Ingress"],
-    "ingress": [{"action": "Deny", "protocol": "TCP", "source": {"selector": 'app == "backend"'}}]})
+    "order": 1, "selector": 'role == "db" || role == "api"', "types": ["Ingress"],
+    "ingress": [{"action": "Deny", "protocol": "TCP", "source": {"selector": 'app == "backend"'}},
+                {"action": "Deny", "protocol": "TCP", "source": {"selector": 'app == "frontend"'},
+                 "destination": {"ports": [9000]}}]})
 
 
 @dataclass
@@ -166,8 +207,8 @@ class Lab:
         assert out.returncode == 0, out.stdout
 
     def wait(self) -> None:
-        out = self.tortie("lab", "wait")
-        assert out.returncode == 0, out.stdout + out.stderr
+        """Until the agent has applied the store's revision (what ``tortie lab wait`` does)."""
+        wait(LabState(**self.state), progress=lambda _: None)
         assert self.alive()
 
     def alive(self) -> bool:
@@ -183,20 +224,58 @@ class Lab:
     def log(self) -> str:
         return Path(self.state["nodes"][NODE]["log"]).read_text()
 
-    def probe(self, source: str) -> tuple[str, bool]:
-        """What the kernel does with a new connection from ``source`` to database:5432, and
-        whether the model (from the store) agrees."""
-        out = self.tortie("lab", "probe", source, "database:5432", "-o", "json")
-        assert out.returncode in (0, 3), out.stdout + out.stderr
-        data = json.loads(out.stdout)
-        return data["kernel"], data["agree"]
+    def probes(self, pairs: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+        """What the kernel does with a new connection from each source to its target (no two
+        to one target: a listener holds the port), all at once, and whether the model (from
+        the store) agrees; when it does not, the probe must name the stored values whose last
+        good version the agent may still enforce."""
+        running = [subprocess.Popen([TORTIE, "lab", "probe", source, target, "-o", "json"], env=self.env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for source, target in pairs]
+        out = []
+        for proc in running:
+            stdout, stderr = proc.communicate(timeout=180)
+            assert proc.returncode in (0, 3) and "Traceback" not in stdout + stderr, stdout + stderr
+            data = json.loads(stdout)
+            assert data["agree"] or data["unseen"], data
+            out.append((data["kernel"], data["agree"]))
+        return out
 
-    def expect(self, backend: str, frontend: str, model_agrees: bool = True) -> None:
-        for source, want in zip(SOURCES, (backend, frontend), strict=True):
-            kernel, agree = self.probe(source)
-            assert kernel == want, f"{source} -> database:5432 is {kernel}, want {want}"
-            assert agree or not model_agrees
+    def expect(self, enforced: tuple[str | None, str | None], model_agrees: bool = True,
+               api: str | None = None) -> None:
+        """The backend's and the frontend's new connections to the database are ``enforced``,
+        the frontend's to the backend's api port ``api`` (None: not looked at), and the
+        connection that carries traffic through every case still flows."""
+        wanted = [(source, "database:5432", want) for source, want in zip(SOURCES, enforced, strict=True)]
+        wanted = [w for w in [*wanted, ("frontend", "backend:9000", api)] if w[2] is not None]
+        while wanted:  # in rounds of distinct targets
+            round_, targets = [], set()
+            for w in wanted:
+                if w[1] not in targets:
+                    round_.append(w)
+                    targets.add(w[1])
+            wanted = [w for w in wanted if w not in round_]
+            for (source, target, want), (kernel, agree) in zip(
+                    round_, self.probes([(source, target) for source, target, _ in round_]), strict=True):
+                assert kernel == want, f"{source} -> {target} is {kernel}, want {want}"
+                assert agree or not model_agrees, f"{source} -> {target}: the model disagrees"
         self.ping()
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        code = ("import json, urllib.error, urllib.request\n"
+                "try:\n"
+                f"    r = urllib.request.urlopen('http://localhost:{HEALTH_PORT}/readiness', timeout=2)\n"
+                "except urllib.error.HTTPError as e:\n"
+                "    r = e\n"
+                "print(r.status, r.read().decode())")
+        out = subprocess.run(["ip", "netns", "exec", self.state["nodes"][NODE]["netns"], sys.executable, "-c", code],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        status, _, body = out.partition(" ")
+        return int(status), json.loads(body)
+
+    def filter_table(self) -> str:
+        return subprocess.run(["ip", "netns", "exec", self.state["nodes"][NODE]["netns"], "iptables-nft-save", "-t",
+                               "filter"], capture_output=True, text=True, timeout=10, check=True).stdout
 
     def start_traffic(self) -> None:
         """A TCP connection frontend -> backend that carries traffic through every case."""
@@ -257,35 +336,71 @@ class Lab:
             agent.wait(timeout=30)
 
 
+# Someone else's rule in the node's filter table: nothing tortie writes may remove it.
+FOREIGN = ["INPUT", "-p", "udp", "--dport", "9", "-m", "comment", "--comment", "not-tortie", "-j", "DROP"]
+BASELINE = ("allowed", "denied")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """One lab for every case: each case leaves it as it found it (its last check says so)."""
     lab = Lab(tmp_path_factory.mktemp("hostile"))
     try:
         up = lab.tortie("lab", "up", "-f", str(ROOT / "examples" / "lab.yaml"))
         assert up.returncode == 0, up.stdout + up.stderr
         assert lab.tortie("apply", "-f", str(ROOT / "examples" / "policies.yaml")).returncode == 0
+        subprocess.run(["ip", "netns", "exec", lab.state["nodes"][NODE]["netns"], "iptables-nft", "-A", *FOREIGN],
+                       check=True, capture_output=True, timeout=10)
         lab.wait()
         lab.start_traffic()
+        lab.expect(BASELINE, api="allowed")
         yield lab
     finally:
         lab.close()
 
 
+def test_a_workload_in_the_lab_cannot_send_as_another(lab: Lab) -> None:
+    """Class 2 in the lab the agent runs: the backend lets anyone in, yet UDP the frontend
+    forges with the database's source never arrives, while the database's own does."""
+    workloads = lab.state["workloads"]
+    frontend, database, backend = (workloads[n] for n in ("frontend", "database", "backend"))
+    for family in (4, 6):
+        source, target = (next(a for a in w["addresses"] if (":" in a) == (family == 6)) for w in (database, backend))
+        forged = probe(frontend["netns"], source, backend["netns"], target, "udp-forged", 41000 + family, "9100")
+        honest = probe(database["netns"], source, backend["netns"], target, "udp-forged", 41010 + family, "9100")
+        assert (forged.arrived, honest.arrived) == (False, True), f"IPv{family}"
+    node = lab.state["nodes"][NODE]["netns"]
+    interfaces = [WorkloadSpec(name, workloads[name]["namespace"], NODE, "").interface
+                  for name in ("frontend", "database", "backend")]
+    values = subprocess.run(["ip", "netns", "exec", node, "sysctl", "-n",
+                             *(f"net/ipv4/conf/{iface}/rp_filter" for iface in interfaces)],
+                            capture_output=True, text=True, check=True, timeout=10).stdout.split()
+    assert values == ["1", "1", "1"]  # strict, as the agent keeps them
+
+
 @pytest.mark.parametrize("case", HOSTILE, ids=[c.id for c in HOSTILE])
 def test_hostile_value_written_straight_into_the_store(lab: Lab, case: Hostile) -> None:
-    lab.expect(backend="allowed", frontend="denied")
+    for doc in case.setup:
+        lab.apply(doc)
     original = lab.read(case.key)
     current = decode_stored(KeyValue(case.key, original, 1, 1, 1)) if original is not None else None
     lab.write(case.key, case.value(current.doc if isinstance(current, StoredResource) else None))
+    # The model reads the store, so it cannot know a last good version that the store lost.
+    model_agrees = original is None or case.taken
     try:
-        # Alive, the value reported once, the last good state enforced by the kernel. The
-        # model reads the store, so it cannot know a last good version that the store lost.
+        # Alive, the value reported once, the last good state (or, for what the kernel cannot
+        # take, a closed endpoint) enforced by the kernel, health saying what is wrong.
         lab.wait()
         assert case.logged in lab.log()
         invalid = decode_stored(KeyValue(case.key, lab.read(case.key) or b"", 1, 1, 1))
         if isinstance(invalid, InvalidValue):
             assert any(case.key in p for p in lab.status()["problems"])
-        lab.expect(backend="allowed", frontend="denied", model_agrees=original is None)
+        lab.expect(case.enforced, model_agrees)
+        code, ready = lab.readiness()
+        assert code == 200 and ready["ready"] is True
+        if case.excluded:
+            assert any(case.excluded in text for text in ready["excluded"]), ready
+        assert "not-tortie" in lab.filter_table()
 
         # The CLI answers: a list shows the rest and says what it skipped; the value itself
         # is refused by name; nothing a document claimed to be exists.
@@ -303,12 +418,13 @@ def test_hostile_value_written_straight_into_the_store(lab: Lab, case: Hostile) 
         # A later legitimate change is applied, and a restart converges.
         lab.apply(LEGIT)
         lab.wait()
-        lab.expect(backend="denied", frontend="denied", model_agrees=original is None)
+        lab.expect(("denied", None), model_agrees, api="denied")
         lab.restart()
         assert lab.status()["ready"] is True
         # Replaced by an invalid value, the key counts as absent now; the model, which sees the
         # store but not the kernel's interfaces, cannot tell a workload that lost its endpoint.
-        lab.expect(backend="denied", frontend="denied", model_agrees=original is None)
+        lab.expect(("denied", None), model_agrees, api="denied")
+        assert "not-tortie" in lab.filter_table()
     finally:
         # An operator can remove the value with the CLI; the lab gets its state back.
         deleted = lab.tortie("delete", *case.cli(case.name))
@@ -316,8 +432,11 @@ def test_hostile_value_written_straight_into_the_store(lab: Lab, case: Hostile) 
         if original is not None:
             lab.write(case.key, original)
         lab.tortie("delete", "gnp", "legit-block-backend")
+        for doc in case.setup:
+            lab.tortie("delete", BY_KIND[doc["kind"]].NAMES[0], doc["metadata"]["name"])
         lab.wait()
-    lab.expect(backend="allowed", frontend="denied")
+    lab.expect(BASELINE, api="allowed")
+    assert lab.readiness()[1]["excluded"] == []
 
 
 # --- the CLI reads and expands within bounds (class 6) ---------------------------------------

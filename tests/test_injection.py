@@ -147,7 +147,8 @@ def _world() -> list[dict[str, Any]]:
             "egress": [{"action": "Allow"}]}, labels={"free": "a"}),
         _doc("WorkloadEndpoint", "w", {"node": "n1", "interfaceName": "caliw", "ipNetworks": ["198.18.48.1/32"],
                                        "profiles": ["kns.shop", "p-none"],
-                                       "ports": [{"name": "free-port", "protocol": "TCP", "port": 8080}]},
+                                       "ports": [{"name": "free-port", "protocol": "TCP", "port": 8080}],
+                                       "allowSpoofedSourcePrefixes": ["198.18.52.0/28"]},
              namespace="shop", labels={"role": "db", "free": "a"}),
         _doc("WorkloadEndpoint", "x", {"node": "n1", "interfaceName": "calix", "ipNetworks": ["198.18.48.2/32"],
                                        "profiles": ["kns.shop"]}, namespace="other", labels={"role": "web"}),
@@ -171,18 +172,19 @@ FIELDS = [
     ("w", ("metadata", "name"), ""), ("w", ("metadata", "labels", "free"), ""),
     ("w", ("spec", "interfaceName"), "cali"), ("w", ("spec", "profiles", 1), "p-"),
     ("w", ("spec", "ipNetworks", 0), ""), ("w", ("spec", "ports", 0, "name"), ""),
-    ("w", ("spec", "ports", 0, "protocol"), ""), ("x", ("metadata", "namespace"), ""),
+    ("w", ("spec", "ports", 0, "protocol"), ""), ("w", ("spec", "allowSpoofedSourcePrefixes", 0), ""),
+    ("x", ("metadata", "namespace"), ""),
     ("h", ("metadata", "name"), ""), ("h", ("spec", "interfaceName"), "eth"), ("h", ("spec", "expectedIPs", 0), ""),
     ("h", ("spec", "profiles", 0), "p-"), ("gs", ("spec", "nets", 0), ""), ("ns", ("spec", "nets", 0), ""),
     ("kns.shop", ("metadata", "labels", "free"), ""), ("kns.shop", ("spec", "labelsToApply", "free"), ""),
     # A selector is never empty here: an empty one means none, a sane value of another structure.
     ("kns.shop", ("spec", "ingress", 0, "source", "selector"), "x"), ("t", ("metadata", "name"), ""),
     ("t.g", ("metadata", "name"), "t."), ("t.g", ("spec", "ingress", 0, "destination", "ports", 0), "n"),
-    ("t.g", ("spec", "ingress", 0, "source", "selector"), ""), ("t.g", ("spec", "ingress", 1, "action"), "x"),
+    ("t.g", ("spec", "ingress", 0, "source", "selector"), "x"), ("t.g", ("spec", "ingress", 1, "action"), "x"),
     ("t.g", ("spec", "ingress", 0, "protocol"), "x"), ("np", ("metadata", "name"), ""),
 ]
 CONFIG = {"dropActionOverride": "LogAndDrop", "prometheusReporterEnabled": True, "logActionRateLimit": "10/second",
-          "logPrefix": "%t-%n"}
+          "logPrefix": "%t-%n", "workloadSourceSpoofing": "Any"}
 CONFIG_FIELDS = [("logPrefix", ""), ("logActionRateLimit", "")]
 _TOKEN = re.compile(r'"[^"]*"|[^\s"]+')
 

@@ -22,11 +22,11 @@ from ..calc import Calculator, resource_id
 from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, IptablesBackend, Settings,
                       effective_config, read_config_file)
 from ..core import shorten
-from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, InterfaceWatch, Runner, detect_backend,
-                         interface_changes, log_lines_may_be_lost)
+from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, InterfaceWatch, Runner, SetsRefused,
+                         detect_backend, interface_changes, log_lines_may_be_lost)
 from ..datastore import (PREFIX, InvalidValue, PendingFeed, ResourceClient, StoredKey, StoredResource, decode_stored,
                          parse_key)
-from ..plan import PlanCache, build_plan
+from ..plan import PlanCache, RefusedSet, build_plan
 from ..render import Log, RenderCache, Rendered, render
 from ..resources import FelixConfiguration
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
@@ -54,6 +54,8 @@ class Status:
     last_error: str | None = None
     problems: list[str] = field(default_factory=list)
     invalid: dict[str, str] = field(default_factory=dict)  # store key -> why its value is not used
+    in_sync: bool = False  # the last programming succeeded: the kernel holds the current plan
+    excluded: list[str] = field(default_factory=list)  # what the dataplane leaves out and fails closed, by name
     config_problems: list[str] = field(default_factory=list)
     last_loop: float = field(default_factory=time.monotonic)
 
@@ -114,7 +116,8 @@ class Agent:
         self._interfaces_changed = False
         self._warned_log_lines = False
         self._unused: tuple[str, ...] = ()  # unused parameters already logged
-        self._warned: set[str] = set()  # plan warnings already logged
+        self._warned: set[str] = set()  # plan warnings and exclusions already logged
+        self._refused_sets: dict[str, RefusedSet] = {}  # sets the kernel refused, left out until the next refresh
 
     # --- main loop -------------------------------------------------------------------
 
@@ -209,8 +212,8 @@ class Agent:
                    f"{shorten(str(exc))})"
             if self.status.last_error != text:
                 log.exception("%s", text)
-            self.status.last_error = text
-            self._retry_at = self._next_refresh = time.monotonic() + RETRY_AFTER_FAILURE
+            self._failed(text)
+            self._next_refresh = self._retry_at
 
     # --- interfaces -------------------------------------------------------------------
 
@@ -426,6 +429,8 @@ class Agent:
         view = self._calc.view()
         if repair or not self.status.ready:  # finding problems scans the cluster: not on every change
             self.status.problems = list(self._calc.problems())
+        if repair:
+            self._refused_sets = {}  # what the kernel refused may fit now: try again
         if self._interfaces is None:
             self._interfaces = self._interface_watch().wait(FIRST_INTERFACES)
         interfaces = self._interfaces
@@ -436,7 +441,7 @@ class Agent:
             return
         for attempt in range(WRITE_RETRIES + 1):
             try:
-                plan = build_plan(view, settings, interfaces, self._plan_cache)
+                plan = build_plan(view, settings, interfaces, self._plan_cache, self._refused_sets)
                 self._warn(plan.warnings)
                 rendered = render(plan, self._render_cache)
                 pending = plan if self._pending is None else build_plan(
@@ -447,22 +452,32 @@ class Agent:
                 self.reporting.applied(plan, rendered, self.status.seen_revision, time.monotonic() - started)
                 break
             except EncodeError as exc:  # a bug, never content: calc refuses what cannot be written
-                self.status.last_error = str(exc)
                 log.error("programming the dataplane failed, keeping the current rules: %s", exc)
-                self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+                self._failed(str(exc))
                 return
+            except SetsRefused as exc:
+                # Leave those sets out and plan again at once: the endpoints that need them
+                # fail closed, everything else converges.
+                refused = {spec.set_id: RefusedSet(spec.set_id, f"was refused by the kernel ({shorten(error)})")
+                           for name, error in exc.refused.items() if (spec := rendered.ipsets.get(name))}
+                if not refused.keys() - self._refused_sets.keys() or attempt == WRITE_RETRIES:
+                    log.error("programming the dataplane failed, keeping the current rules: %s", exc)
+                    self._failed(str(exc))
+                    return
+                self._refused_sets.update(refused)
             except CommandError as exc:
                 if attempt == WRITE_RETRIES:
-                    self.status.last_error = str(exc)
                     log.error("programming the dataplane failed, keeping the current rules: %s", exc)
-                    self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+                    self._failed(str(exc))
                     return
                 time.sleep(0.001 * 2**attempt)
         self._warn_if_log_lines_are_lost(rendered)
+        self._exclusions(plan.failures, dataplane)
         now = time.monotonic()
         self._dirty = self._interfaces_changed = False
         self.status.applied_revision = self.status.seen_revision
-        self.status.ready = True
+        self.status.ready = self.status.in_sync = True
+        self.status.last_error = None
         refresh = settings.iptables_refresh_interval
         self._next_refresh = now + refresh if refresh else 0.0
         if result.wrote:
@@ -474,6 +489,26 @@ class Agent:
                 log.info("programmed the dataplane (%s) at revision %d", reason, self.status.applied_revision)
             check = settings.iptables_post_write_check_interval
             self._post_write_at = now + check if check and not repair else None
+
+    def _failed(self, text: str) -> None:
+        """Programming failed: the kernel keeps what it had, which is not the current plan."""
+        self.status.last_error = text
+        self.status.in_sync = False
+        self._retry_at = time.monotonic() + RETRY_AFTER_FAILURE
+
+    def _exclusions(self, failures: tuple[str, ...], dataplane: Dataplane) -> None:
+        """What the kernel holds without: the plan's failures (sets left out, endpoints failed
+        closed) and chains that could not be deleted. Each logged once, all in health."""
+        stuck = sorted({c for chains in dataplane.tables.stuck.values() for c in chains})
+        excluded = list(failures) + [f"chain {c} is no longer used but could not be deleted (a rule tortie does not "
+                                     f"own refers to it): left empty" for c in stuck]
+        excluded += [f"IP set {name} is no longer used but could not be destroyed (a rule tortie does not own uses "
+                     f"it): left in place" for name in sorted(dataplane.sets.stuck)]
+        for text in excluded:
+            if text not in self._warned:
+                self._warned.add(text)
+                log.error("%s", text)
+        self.status.excluded = excluded
 
     def _warn(self, warnings: tuple[str, ...]) -> None:
         """Log each of the plan's warnings once (a tie stays a tie until someone fixes it)."""
@@ -503,10 +538,10 @@ class Agent:
     def _status_json(self) -> dict[str, Any]:
         s = self.status
         live = time.monotonic() - s.last_loop < LIVENESS_SLACK and self.reporting.live()
-        return {"node": self.node, "live": live, "ready": s.ready,
+        return {"node": self.node, "live": live, "ready": s.ready and s.in_sync,
                 "storeConnected": s.store_connected, "appliedRevision": s.applied_revision,
                 "seenRevision": s.seen_revision, "repairs": s.repairs, "writes": s.writes,
-                "lastError": s.last_error,
+                "lastError": s.last_error, "excluded": s.excluded,
                 "problems": s.problems + sorted(s.invalid.values()) + self.reporting.problems
                 + ([self._netlink.problem] if self._netlink is not None and self._netlink.problem else []),
                 "configProblems": s.config_problems, "reporting": self.reporting.status()}

@@ -15,7 +15,12 @@ def health_handler(status: Callable[[], dict[str, Any]]) -> Callable[[str], Resp
         if path == "/liveness":
             return _json(200 if state["live"] else 503, {"live": state["live"]})
         if path == "/readiness":
-            return _json(200 if state["ready"] else 503, {"ready": state["ready"]})
+            # Ready while the kernel holds the current plan; what it holds it without is said
+            # by name, and so is why it is not ready.
+            body = {"ready": state["ready"], "excluded": state.get("excluded", [])}
+            if not state["ready"] and state.get("lastError"):
+                body["lastError"] = state["lastError"]
+            return _json(200 if state["ready"] else 503, body)
         if path in ("/status", "/"):
             return _json(200, state)
         return _json(404, {"error": "not found"})

@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
 
-from ..core import SCTP, TCP, UDP, Protocol, RuleAction, Stage, parse_protocol, shown
+from ..core import SCTP, TCP, UDP, IPNetwork, Protocol, RuleAction, Stage, parse_protocol, shown
 from ..resources import (BUILTIN_TIERS, KNP_PREFIX, GlobalNetworkPolicy, GlobalNetworkSet, HostEndpoint,
                          KubernetesNetworkPolicy, Namespace, NetworkPolicy, NetworkSet, Profile, ResourceError, Rule,
                          Tier, WorkloadEndpoint, is_name, is_port_name, load_resource)
 from ..selector import Selector, SelectorError, parse
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
 Doc = Mapping[str, Any]
 
@@ -71,6 +70,7 @@ class Entity:
     members: tuple[str, ...] = ()  # the addresses as IP-set members
     service_account: str | None = None  # a WorkloadEndpoint's serviceAccountName
     workload: str | None = None  # a workload endpoint's pod or workload name (flow logs name it so)
+    spoof_prefixes: tuple[IPNetwork, ...] = ()  # a WEP's allowSpoofedSourcePrefixes
 
     @property
     def is_endpoint(self) -> bool:
@@ -225,10 +225,14 @@ def entity_from_doc(kind: str, name: str, namespace: str | None, doc: Doc) -> En
     if account is not None and not isinstance(account, str):
         raise BadInput("spec.serviceAccountName must be a string")
     nets, members = _networks(addresses, "addresses")
+    spoof: tuple[IPNetwork, ...] = ()
+    if kind == "WorkloadEndpoint":
+        spoof, _ = _networks(_strings(spec.get("allowSpoofedSourcePrefixes"), "spec.allowSpoofedSourcePrefixes"),
+                             "spec.allowSpoofedSourcePrefixes")
     workload = spec.get("pod") or spec.get("workload")
     return Entity(entity_key(kind, name, namespace), kind, name, namespace, labels, nets, node, interface,
                   _profiles(spec.get("profiles")), _ports(spec.get("ports")), members, account or None,
-                  workload if isinstance(workload, str) else None)
+                  workload if isinstance(workload, str) else None, spoof)
 
 
 def _strict(doc: Doc) -> Any:

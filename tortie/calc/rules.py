@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..core import TCP, Protocol, RuleAction, parse_protocol
+from ..core import TCP, IPNetwork, Protocol, RuleAction, parse_protocol
 from ..resources import EntityRule, ICMPFields, Rule, ServiceAccountMatch
 from ..selector import All, And, Compare, Global, Has, InSet, Node, Not, Or, Selector, parse, unique_id
-from .inputs import IPNetwork, network
+from .inputs import network
 
 NAMESPACE_LABEL = "projectcalico.org/namespace"
 NAMESPACE_PREFIX = "pcns."

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping
 
-from ..core import Direction, RuleAction, Stage
-from .inputs import Entity, IPNetwork, PolicyData
+from ..core import Direction, IPNetwork, RuleAction, Stage
+from .inputs import Entity, PolicyData
 from .rules import CalcRule
 
 

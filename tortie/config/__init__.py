@@ -13,13 +13,15 @@ from .effective import (DEFAULT_CONFIG_FILE, NO_FILE, ConfigFile, EffectiveConfi
                         effective_config, environment_values, parse_text, read_config_file)
 from .logprefix import expand_log_prefix
 from .settings import (AllowAction, ChainInsertMode, EndpointToHostAction, FailsafePort, FlowLogSettings,
-                       InterfaceExclusions, IptablesBackend, ListenerSettings, Marks, RateLimit, Settings)
+                       InterfaceExclusions, IptablesBackend, ListenerSettings, Marks, RateLimit, Settings,
+                       SourceSpoofing)
 
 __all__ = [
     "DEFAULT_CONFIG_FILE", "NO_FILE", "AllowAction", "ChainInsertMode", "ConfigFile", "EffectiveConfig",
     "EndpointToHostAction", "FailsafePort", "FlowLogSettings", "InterfaceExclusions", "IptablesBackend",
-    "ListenerSettings", "Marks", "Problem", "RateLimit", "Setting", "Settings", "config_for_node", "effective_config",
-    "environment_values", "expand_log_prefix", "node_name", "parse_text", "read_config_file", "settings_for",
+    "ListenerSettings", "Marks", "Problem", "RateLimit", "Setting", "Settings", "SourceSpoofing", "config_for_node",
+    "effective_config", "environment_values", "expand_log_prefix", "node_name", "parse_text", "read_config_file",
+    "settings_for",
 ]
 
 

@@ -37,6 +37,13 @@ class ChainInsertMode(StrEnum):
     APPEND = "Append"
 
 
+class SourceSpoofing(StrEnum):
+    """``workloadSourceSpoofing``: whether a workload's ``allowSpoofedSourcePrefixes`` is honoured."""
+
+    DISABLED = "Disabled"
+    ANY = "Any"
+
+
 class IptablesBackend(StrEnum):
     NFT = "NFT"
     LEGACY = "Legacy"
@@ -165,6 +172,7 @@ class Settings:
     failsafe_outbound: tuple[FailsafePort, ...]
     ipv6_support: bool
     max_ipset_size: int
+    workload_source_spoofing: SourceSpoofing
     prometheus_reporter: ListenerSettings
     deleted_metrics_retention: float
     prometheus_metrics: ListenerSettings
@@ -200,6 +208,7 @@ class Settings:
             failsafe_outbound=_failsafe(v["failsafeOutboundHostPorts"]),
             ipv6_support=v["ipv6Support"],
             max_ipset_size=v["maxIpsetSize"],
+            workload_source_spoofing=SourceSpoofing(v["workloadSourceSpoofing"]),
             prometheus_reporter=ListenerSettings(
                 v["prometheusReporterEnabled"], v["prometheusReporterPort"], v["prometheusReporterCertFile"] or None,
                 v["prometheusReporterKeyFile"] or None, v["prometheusReporterCAFile"] or None),

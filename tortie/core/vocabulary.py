@@ -3,7 +3,11 @@ what the kernel does (evaluation.md §2–§5, Felix's rule and endpoint vocabul
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
+
+# An address block of either family, as ipaddress.ip_network returns it.
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Stage(StrEnum):

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 
+from ..calc import Calculator
 from ..config import config_for_node
 from ..core import BY_NAME, ICMP, ICMPV6
-from ..datastore import ResourceClient
+from ..datastore import Listing, ResourceClient
 from ..lab import LabError, LabSpec, LabState, down, namespace_of, probe, up, wait
 from ..model import Packet, evaluate_path, pending_plans, store_plans
 from ..store import StoreError, open_store, resolve_datastore
@@ -20,6 +21,16 @@ from .context import Fail, context
 from .output import serialise
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
+
+
+def _unseen(listing: Listing, nodes: list[str]) -> list[str]:
+    """The stored values the model cannot read, whose earlier version an agent may still enforce."""
+    unseen = [str(invalid) for invalid in listing.invalid]
+    for node in nodes:
+        calc = Calculator(node)
+        calc.load(listing.items)
+        unseen += [p for p in calc.problems() if " is ignored, " in p and p not in unseen]
+    return unseen
 
 
 def _state() -> LabState:
@@ -106,7 +117,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
 
     Prints ALLOWED or DENIED (what the kernel did), the model's answer, the pending answer
     (the model's with every staged policy promoted), and the kernel log lines the probe
-    caused. Exits 0 when kernel and model agree, 3 when they do not.
+    caused. Exits 0 when kernel and model agree, 3 when they do not; then it also names the
+    stored values the model cannot read, whose last good version the agent may still enforce.
     """
     state = _state()
     name, _, proto = target.partition("/")
@@ -149,13 +161,15 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     model_word = "allowed" if model.action == "accept" else "denied"
     pending_word = "allowed" if pending.action == "accept" else "denied"
     agree = kernel_word == model_word
+    unseen = [] if agree else _unseen(listing, nodes)
     if fmt == "json":
         click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
                               "pending": pending_word, "pendingDeniedBy": pending.denied_by,
                               "deniedBy": model.denied_by, "logPrefixes": model.log_prefixes,
                               "hops": [{"node": h.node, "verdict": str(h.result.verdict),
                                         "action": str(h.result.action),
-                                        "deniedBy": h.result.denied_by} for h in model.hops]}, "json"), nl=False)
+                                        "deniedBy": h.result.denied_by} for h in model.hops],
+                              **({"unseen": unseen} if unseen else {})}, "json"), nl=False)
     else:
         detail = ", ".join(f"{h.node}: {h.result.verdict}" for h in model.hops)
         detail += f"; denied by {model.denied_by}" if model.denied_by else ""
@@ -164,4 +178,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
                    f"  (model: {model_word}; {detail}){'' if agree else '  KERNEL AND MODEL DISAGREE'}")
         for line in kernel.logs:
             click.echo(f"  kernel: {line}")
+        if unseen:
+            click.echo("  the model reads the store as it is; the agent may still enforce the last good version of:")
+            for text in unseen:
+                click.echo(f"    {text}")
     ctx.exit(0 if agree else 3)

@@ -13,16 +13,18 @@ from .backend import detect_backend
 from .commands import CommandError, Iptables, Runner
 from .encode import EncodeError, match_text, rule_ids, rule_text
 from .interfaces import InterfaceWatch, Interfaces, interface_changes, read_interfaces
-from .ipsets import IPSetSync, SetPlan
+from .ipsets import IPSetSync, SetPlan, SetsRefused
 from .kernel import log_lines_may_be_lost
 from .kmsg import KmsgReader, log_prefix
+from .sysctls import SysctlSync
 from .tables import Plan as TablePlan
 from .tables import TableSync
 
 __all__ = [
     "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "InterfaceWatch", "Interfaces", "Iptables",
-    "KmsgReader", "Runner", "SetPlan", "TablePlan", "TableSync", "detect_backend", "log_lines_may_be_lost",
-    "interface_changes", "log_prefix", "match_text", "read_interfaces", "rule_ids", "rule_text",
+    "KmsgReader", "Runner", "SetPlan", "SetsRefused", "SysctlSync", "TablePlan", "TableSync", "detect_backend",
+    "interface_changes", "log_lines_may_be_lost", "log_prefix", "match_text", "read_interfaces", "rule_ids",
+    "rule_text",
 ]
 
 
@@ -30,10 +32,11 @@ __all__ = [
 class ApplyResult:
     sets: SetPlan
     plans: dict[tuple[int, str], TablePlan] = field(default_factory=dict)
+    sysctls: bool = False  # rp_filter values were written
 
     @property
     def wrote(self) -> bool:
-        return bool(self.sets.before or self.sets.after) or any(p.batch for p in self.plans.values())
+        return bool(self.sets.before or self.sets.after) or any(p.batch for p in self.plans.values()) or self.sysctls
 
 
 class Dataplane:
@@ -43,25 +46,35 @@ class Dataplane:
         self.runner = runner
         self.tables = TableSync(Iptables(runner, backend), insert)
         self.sets = IPSetSync(runner)
+        self.sysctls = SysctlSync(runner)
 
     def apply(self, rendered: Rendered, maxelem: int, read_back: bool = True) -> ApplyResult:
         """Write ``rendered``: sets first (rules may use them), then every table of both
         families (a family or table not rendered is emptied of tortie's rules), then destroy
-        sets no longer used. ``maxelem`` is each set's capacity (maxIpsetSize).
+        sets no longer used, then the workload interfaces' rp_filter sysctls. ``maxelem`` is
+        each set's capacity (maxIpsetSize).
 
         Without ``read_back`` the diff is against what this object last wrote; the periodic
         refresh reads the kernel back, which also repairs anything changed behind our back.
         Raises CommandError when a command fails and EncodeError when a rendered value cannot
-        be written; either way the rest of that table's batch is not written."""
+        be written; either way the rest of that table's batch is not written. When the sets'
+        batch fails, each set is written on its own: SetsRefused names those the kernel
+        refuses (the caller plans again without them), and nothing else is written then."""
         set_plan = self.sets.plan(rendered.ipsets, maxelem, read_back)
-        self.sets.run(set_plan.before)
+        try:
+            self.sets.run(set_plan.before)
+        except CommandError:
+            refused = self.sets.isolate(rendered.ipsets, maxelem)
+            if refused:
+                raise SetsRefused(refused) from None
         result = ApplyResult(set_plan)
         for family in FAMILIES:
             for table in TABLES:
                 desired = rendered.tables.get((family, table), Table(family, table))
                 result.plans[(family, table)] = self.tables.apply(desired, read_back)
-        self.sets.run(set_plan.after)
+        self.sets.destroy(set_plan.after)
         self.sets.written(set_plan)
+        result.sysctls = self.sysctls.apply(rendered.rp_filter, read_back)
         return result
 
     def program(self, plan: Plan, read_back: bool = True) -> ApplyResult:

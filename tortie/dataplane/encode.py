@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ..core import FAMILIES
 from ..render import (Address, Builtin, ConnState, Icmp, Interface, Jump, Limit, Log, Mark, Match, MultiPort,
-                      Nflog, NoTrack, Proto, Rule, SetMark, SetMatch)
+                      Nflog, NoTrack, Proto, ReversePathFailed, Rule, SetMark, SetMatch)
 
 _CHAIN = re.compile(r"[A-Za-z0-9_.:*-]{1,28}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
@@ -124,6 +124,10 @@ def _limit(m: Limit) -> str:
     return text + (f" --limit-burst {_number(m.limit.burst, 'burst', 10000)}" if m.limit.burst else "")
 
 
+def _reverse_path_failed(m: ReversePathFailed) -> str:
+    return "-m rpfilter --invert --validmark"
+
+
 def _builtin(a: Builtin) -> str:
     return f"-j {a.value}"
 
@@ -152,8 +156,8 @@ def _no_track(a: NoTrack) -> str:
 
 _WRITERS: dict[type, Callable[[Any], str]] = {
     Proto: _proto, Address: _address, Interface: _interface, SetMatch: _set_match, MultiPort: _ports, Icmp: _icmp,
-    Mark: _mark, ConnState: _conn_state, Limit: _limit, Builtin: _builtin, Jump: _jump, SetMark: _set_mark,
-    Log: _log, Nflog: _nflog, NoTrack: _no_track,
+    Mark: _mark, ConnState: _conn_state, Limit: _limit, ReversePathFailed: _reverse_path_failed, Builtin: _builtin,
+    Jump: _jump, SetMark: _set_mark, Log: _log, Nflog: _nflog, NoTrack: _no_track,
 }
 
 
@@ -208,3 +212,10 @@ def set_member(verb: str, name: str, member: str) -> str:
     if verb not in ("add", "del"):
         raise EncodeError("ipset command", verb)
     return f"{verb} {set_name(name)} {_checked(_MEMBER, 'set member', member)} -exist"
+
+
+def rp_filter_setting(interface: str, value: str) -> str:
+    """``net/ipv4/conf/IFACE/rp_filter=V`` for ``sysctl -w`` (slashes: an interface name may hold dots)."""
+    if value not in ("0", "1", "2"):
+        raise EncodeError("rp_filter value", value)
+    return f"net/ipv4/conf/{_checked(_INTERFACE, 'interface name', interface)}/rp_filter={value}"

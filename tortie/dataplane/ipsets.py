@@ -3,6 +3,7 @@ one ``ipset restore`` batch per apply."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..render import IPSetSpec
@@ -10,6 +11,15 @@ from .commands import CommandError, Runner
 from .encode import create_set, set_member, set_name
 
 OWNED = ("cali4", "cali6")
+_TEMP = re.compile(r"cali[46]t[0-9]+")
+
+
+class SetsRefused(CommandError):
+    """Sets the kernel refused when each was written on its own: kernel set name -> the error."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {error}" for name, error in sorted(refused.items())))
+        self.refused = refused
 
 
 @dataclass
@@ -53,10 +63,15 @@ class SetPlan:
     desired: dict[str, CurrentSet] = field(default_factory=dict)  # what the kernel holds afterwards
 
 
+def _temporary(name: str) -> bool:
+    return bool(_TEMP.fullmatch(name))
+
+
 def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem: int) -> SetPlan:
     """The ``ipset restore`` batches that turn ``current`` into ``desired``. Raises EncodeError
     when a rendered value cannot be written (nothing of the batch is then written)."""
-    before: list[str] = []
+    # A batch that failed half-way may have left a temporary set: creating it again would fail.
+    before: list[str] = [f"destroy {name}" for name in sorted(current) if _temporary(name)]
     after: list[str] = []
     temp = 0
     for name, spec in sorted(desired.items()):
@@ -74,7 +89,7 @@ def plan(desired: dict[str, IPSetSpec], current: dict[str, CurrentSet], maxelem:
         elif have.members is not spec.members:  # the same frozenset as last written: nothing to do
             before += _members("add", name, spec.members - have.members)
             before += _members("del", name, have.members - spec.members)
-    after += [f"destroy {set_name(name)}" for name in sorted(current) if name not in desired]
+    after += [f"destroy {set_name(name)}" for name in sorted(current) if name not in desired and not _temporary(name)]
     return SetPlan("\n".join(before + [""]) if before else "", "\n".join(after + [""]) if after else "")
 
 
@@ -84,6 +99,7 @@ class IPSetSync:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self._known: dict[str, CurrentSet] | None = None
+        self.stuck: frozenset[str] = frozenset()  # sets no longer used that the kernel would not destroy
 
     def read(self) -> dict[str, CurrentSet]:
         return parse_save(self.runner.run(["ipset", "save"]))
@@ -103,6 +119,42 @@ class IPSetSync:
             except CommandError:
                 self.runner.stats["ipset_restore_error", "", 0] += 1
                 raise
+
+    def isolate(self, desired: dict[str, IPSetSpec], maxelem: int) -> dict[str, str]:
+        """After a batch failed: write each set of ``desired`` on its own, from what the kernel
+        holds now, so that one set the kernel refuses keeps none of the others from it.
+        Returns the refused sets' names -> the error."""
+        current = self.read()
+        self._known = None
+        refused = {}
+        for name, spec in sorted(desired.items()):
+            batch = plan({name: spec}, {n: have for n, have in current.items() if n == name or _temporary(n)},
+                         maxelem).before
+            try:
+                self.run(batch)
+                current = {n: have for n, have in current.items() if not _temporary(n)}  # the batch destroyed them
+            except CommandError as exc:
+                refused[name] = str(exc)
+                current = self.read()  # what the failed batch left
+        return refused
+
+    def destroy(self, batch: str) -> None:
+        """Run ``batch`` (a SetPlan's ``after``: destroy lines); when it fails, destroy each set
+        on its own. A set the kernel will not destroy (a rule tortie does not own uses it)
+        stays, named in ``stuck``, and is tried again at the next read-back."""
+        self.stuck = frozenset()
+        try:
+            self.run(batch)
+            return
+        except CommandError:
+            pass
+        stuck = set()
+        for line in batch.splitlines():
+            try:
+                self.run(line + "\n")
+            except CommandError:
+                stuck.add(line.split()[1])
+        self.stuck = frozenset(stuck)
 
     def written(self, result: SetPlan) -> None:
         """Both batches of ``result`` went through: the kernel now holds what it wanted."""

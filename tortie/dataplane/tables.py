@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import AbstractSet, Mapping
 
 from ..core import paused_gc
 from ..render import HOOKS, OWNED_PREFIX, Chain, Rule, Table
-from .commands import Iptables
+from .commands import CommandError, Iptables
 from .encode import chain as chain_token
 from .encode import rule_ids, rule_text
 
@@ -97,12 +97,14 @@ def _minimal_edits(chain: str, have: list[str | None], wanted: list[tuple[str, s
 
 
 def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
-         minimal: bool = False, written: Mapping[str, Chain] | None = None) -> Plan:
+         minimal: bool = False, written: Mapping[str, Chain] | None = None,
+         keep: AbstractSet[str] = frozenset()) -> Plan:
     """The restore batch that turns ``current`` into ``desired``: whole-chain rewrites for the
     nft backend, minimal in-place edits for legacy (``minimal``). ``written``: the chains last
     written, when ``current`` is what writing them left (not read back): the same Chain
-    object there needs no look at all. Raises EncodeError when a rendered value cannot be
-    written (nothing of the batch is then written)."""
+    object there needs no look at all. ``keep``: owned chains no longer wanted that are
+    emptied but not deleted (a rule tortie does not own refers to them). Raises EncodeError
+    when a rendered value cannot be written (nothing of the batch is then written)."""
     memo = memo or IdMemo()
     declares: list[str] = []
     rules: list[str] = []
@@ -138,8 +140,9 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
             rules += [line.replace(f"-A {kernel} ", f"-I {kernel} 1 ", 1) for _, line in reversed(wanted_lines)]
         else:
             rules += [line for _, line in wanted_lines]
-    removed = sorted(c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains)
-    declares += [f":{c} - [0:0]" for c in removed]
+    unwanted = sorted(c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains)
+    removed = [c for c in unwanted if c not in keep]
+    declares += [f":{c} - [0:0]" for c in unwanted if c not in keep or current.ids.get(c)]
     tail = [f"-X {c}" for c in removed]
     if not (declares or rules or tail):
         return Plan("", [], [], [])
@@ -148,8 +151,8 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
 
 
 def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = None,
-          written: Mapping[str, Chain] | None = None) -> Current:
-    """What a table holds once ``plan(desired, current, written=written)`` has been written."""
+          written: Mapping[str, Chain] | None = None, keep: AbstractSet[str] = frozenset()) -> Current:
+    """What a table holds once ``plan(desired, current, written=written, keep=keep)`` has been written."""
     memo = memo or IdMemo()
     written = written or {}
     state = Current(set(current.chains) | set(desired.chains))
@@ -162,7 +165,10 @@ def after(desired: Table, current: Current, insert: bool, memo: IdMemo | None = 
             state.ids[name] = [i for i, _ in state.rules[name]]
     for name, chain in desired.chains.items():
         state.ids[name] = current.ids[name] if written.get(name) is chain else memo.ids(name, chain.rules)
-    state.chains -= {c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains}
+    unwanted = {c for c in current.chains if c.startswith(OWNED_PREFIX) and c not in desired.chains}
+    state.chains -= unwanted - set(keep)
+    for name in unwanted & set(keep):
+        state.ids[name], state.rules[name] = [], []
     return state
 
 
@@ -176,6 +182,9 @@ class TableSync:
         self._known: dict[tuple[int, str], Current] = {}
         self._written: dict[tuple[int, str], dict[str, Chain]] = {}  # the chains behind ``_known``
         self._ids: dict[tuple[int, str], IdMemo] = {}
+        # Owned chains that could not be deleted (a rule tortie does not own jumps to them),
+        # kept empty; tried again whenever the table is read back.
+        self.stuck: dict[tuple[int, str], frozenset[str]] = {}
 
     def read(self, family: int, table: str) -> Current:
         text = self.iptables.save(family, table)
@@ -190,14 +199,38 @@ class TableSync:
             current = self.read(*key)
         ids = self._ids.setdefault(key, IdMemo())
         self._known.pop(key, None)
+        keep = self.stuck.get(key, frozenset()) if not read_back else frozenset()
+        minimal = self.iptables.backend == "legacy"
         with paused_gc():  # lines and ids: acyclic, and the heap holds a cluster's worth of objects
-            result = plan(desired, current, self.insert, ids, self.iptables.backend == "legacy", written)
-        if result.batch:
-            self.iptables.restore(desired.family, desired.name, result.batch)
+            result = plan(desired, current, self.insert, ids, minimal, written, keep)
+        try:
+            if result.batch:
+                self.iptables.restore(desired.family, desired.name, result.batch)
+        except CommandError:
+            if not result.removed:
+                raise
+            # One chain that cannot go (something else still jumps to it) must not keep the
+            # rest of the table from converging: write it all but the deletions, then try
+            # each deletion on its own.
+            keep = frozenset(keep | set(result.removed))
+            with paused_gc():
+                result = plan(desired, current, self.insert, ids, minimal, written, keep)
+            if result.batch:
+                self.iptables.restore(desired.family, desired.name, result.batch)
+            keep = frozenset(c for c in keep if not self._delete(desired.family, desired.name, c))
         with paused_gc():
-            self._known[key] = after(desired, current, self.insert, ids, written)
+            self._known[key] = after(desired, current, self.insert, ids, written, keep)
         self._written[key] = desired.chains
+        self.stuck[key] = frozenset(c for c in keep if c not in desired.chains)
         return result
+
+    def _delete(self, family: int, table: str, chain: str) -> bool:
+        """Delete one emptied owned chain; False when the kernel refuses."""
+        try:
+            self.iptables.restore(family, table, f"*{table}\n-X {chain_token(chain)}\nCOMMIT\n")
+        except CommandError:
+            return False
+        return True
 
     def remove_all(self, family: int, table: str) -> Plan:
         """Delete every tortie chain and hook rule of a table (``agent --cleanup``)."""

@@ -113,12 +113,14 @@ class NodeNetwork:
         ip_batch(node_routes, self.node)
         # Conntrack checks UDP-Lite checksums against a UDP pseudo header, so with checksum checks
         # on it calls every UDP-Lite packet INVALID; the lab's nodes leave checksums to the endpoints.
+        # Reverse-path filtering is per interface: the agent makes each workload interface's
+        # strict, or off where the endpoint allows spoofed prefixes (Felix's endpoint_mgr.go);
+        # interfaces made later start strict.
         node_sysctls = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1",
-                        "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "0",
+                        "net.ipv4.conf.all.rp_filter": "0", "net.ipv4.conf.default.rp_filter": "1",
                         "net.netfilter.nf_conntrack_checksum": "0"}
         for w in self.workloads:
             node_sysctls[f"net.ipv4.conf.{w.interface}.proxy_arp"] = "1"
-            node_sysctls[f"net.ipv4.conf.{w.interface}.rp_filter"] = "0"
             node_sysctls[f"net.ipv6.conf.{w.interface}.proxy_ndp"] = "1"
         sysctls(self.node, node_sysctls)
         if self.fabric is None:

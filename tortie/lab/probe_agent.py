@@ -4,7 +4,9 @@
     python -m tortie.lab.probe_agent send PROTO SRC SPORT|ID DST DPORT|ICMPTYPE[/CODE] SECONDS
     python -m tortie.lab.probe_agent blast SRC SPORT DST DPORT COUNT PAYLOAD [FLOWS [udp|udplite]]
 
-PROTO is tcp, udp, udplite, sctp or icmp, or ``tcp-segment`` and ``tcp-invalid``: one raw
+PROTO is tcp, udp, udplite, sctp or icmp, ``udp-forged`` (one UDP datagram sent from SRC
+whoever owns it, on a raw socket: for anti-spoofing; listen for it as udp), or
+``tcp-segment`` and ``tcp-invalid``: one raw
 TCP segment (an ACK, for a connection the node's conntrack already knows; or SYN+FIN,
 which conntrack calls INVALID) that a raw listener catches before the receiving kernel
 answers it. An sctp probe is one INIT chunk sent and caught on raw sockets (no SCTP stack
@@ -75,6 +77,25 @@ def _tcp_segment(src: str, dst: str, sport: int, dport: int, flags: int) -> byte
     return header[:16] + struct.pack("!H", _checksum(pseudo + header)) + header[18:]
 
 
+def _forged_udp(src: str, dst: str, sport: int, dport: int) -> bytes:
+    """A whole IP packet carrying one UDP datagram from ``src``, whatever the sender's own
+    addresses: for a raw socket that sends the header as given (IPPROTO_RAW)."""
+    a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    payload = b"tortie-probe"
+    length = 8 + len(payload)
+    udp = struct.pack("!HHHH", sport, dport, length, 0) + payload
+    if a.version == 4:
+        pseudo = a.packed + b.packed + struct.pack("!BBH", 0, socket.IPPROTO_UDP, length)
+        # The kernel fills in the IPv4 header checksum (and the id, left 0 here).
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
+                             a.packed, b.packed)
+    else:
+        pseudo = a.packed + b.packed + struct.pack("!I3xB", length, socket.IPPROTO_UDP)
+        header = struct.pack("!IHBB16s16s", 6 << 28, length, socket.IPPROTO_UDP, 64, a.packed, b.packed)
+    checksum = _checksum(pseudo + udp) or 0xFFFF  # 0 would mean "no checksum", which IPv6 forbids
+    return header + udp[:6] + struct.pack("!H", checksum) + udp[8:]
+
+
 def listen(proto: str, address: str, port: int, seconds: float, peer: str | None) -> int:
     family = _family(address)
     if proto == "tcp":
@@ -135,6 +156,10 @@ def send(proto: str, src: str, sport: int, dst: str, target: str, seconds: float
         sock = socket.socket(family, socket.SOCK_DGRAM, IPPROTO_UDPLITE if proto == "udplite" else 0)
         sock.bind((src, sport))
         sock.sendto(b"tortie-probe", (dst, int(target)))
+        return 0
+    if proto == "udp-forged":
+        sock = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        sock.sendto(_forged_udp(src, dst, sport, int(target)), (dst, 0))
         return 0
     if proto == "sctp":
         sock = socket.socket(family, socket.SOCK_RAW, IPPROTO_SCTP)

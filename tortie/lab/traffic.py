@@ -42,7 +42,8 @@ def _established(node_ns: str, src: str, dst: str, sport: int, dport: int) -> No
 
 def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, target: str,
           timeout: float = 0.8, state: str = "new", node_ns: str | None = None) -> ProbeResult:
-    """Send one probe: ``proto`` tcp, udp, udplite, sctp or icmp; ``target`` the port, or ``TYPE[/CODE]`` for
+    """Send one probe: ``proto`` tcp, udp, udplite, sctp, icmp, or udp-forged (from ``src`` though
+    ``src_ns`` need not own it); ``target`` the port, or ``TYPE[/CODE]`` for
     ICMP (then ``sport`` is the echo id). A TCP probe in ``state`` established is one segment
     of a connection entered into ``node_ns``'s conntrack first; in state invalid, a segment
     conntrack rejects. Returns whether it arrived and its LOG lines."""
@@ -56,8 +57,10 @@ def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, 
         proto = "tcp-invalid"
     elif state != "new":
         raise ValueError(f"cannot probe {proto} in state {state}")
+    listen_proto = "udp" if proto == "udp-forged" else proto
     with KmsgReader() as kmsg:
-        listener = subprocess.Popen(_in(dst_ns, AGENT + ["listen", proto, dst, listen_target, str(timeout + 1), src]),
+        listener = subprocess.Popen(_in(dst_ns, AGENT + ["listen", listen_proto, dst, listen_target, str(timeout + 1),
+                                                         src]),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             assert listener.stdout is not None
@@ -65,10 +68,13 @@ def probe(src_ns: str, src: str, dst_ns: str, dst: str, proto: str, sport: int, 
             if ready != "READY":
                 detail = listener.stderr.read() if listener.stderr else ""
                 raise RuntimeError(f"probe listener in {dst_ns} failed: {detail}")
-            subprocess.run(_in(src_ns, AGENT + ["send", proto, src, str(sport), dst, target, str(timeout)]),
-                           capture_output=True, timeout=timeout + 10)
+            sent = subprocess.run(_in(src_ns, AGENT + ["send", proto, src, str(sport), dst, target, str(timeout)]),
+                                  capture_output=True, timeout=timeout + 10)
+            # A TCP connection that was not made was not accepted either: no need to wait for
+            # the listener's deadline. Anything else may still be on its way.
+            grace = 0.2 if proto == "tcp" and sent.returncode != 0 else timeout + 2
             try:
-                out, _ = listener.communicate(timeout=timeout + 2)
+                out, _ = listener.communicate(timeout=grace)
             except subprocess.TimeoutExpired:
                 listener.kill()
                 out, _ = listener.communicate()

@@ -136,6 +136,11 @@ class Evaluation:
             if self.family == 6 and not self.settings.ipv6_support:
                 self._note("IPv6 support is off: tortie gives IPv6 packets no verdict")
                 decided = False
+            elif p.in_iface is not None and self.plan.spoofed(p.in_iface, p.src):
+                self._note(f"source {p.src} is not routed back through {p.in_iface} and not an allowed spoofed "
+                           "prefix: dropped by reverse-path filtering (no log, no metric, no override)")
+                self.first = _Denied(f"spoofed source on {p.in_iface}")
+                action = KernelAction.DROP
             elif p.state == "invalid" and not self.settings.disable_conntrack_invalid_check:
                 self._note("conntrack state INVALID: dropped silently (no log, no metric, no override)")
                 self.first = _Denied("conntrack INVALID")

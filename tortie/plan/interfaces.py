@@ -3,11 +3,13 @@ classification"; Felix's endpoint_mgr.go resolveHostEndpoints, v3.32.1)."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from ..config import Settings
+from ..config import Settings, SourceSpoofing
+from ..core import IPNetwork
 
 if TYPE_CHECKING:
     from .plan import EndpointPlan
@@ -75,9 +77,20 @@ def resolve_host_endpoints(heps: Sequence[EndpointPlan], interfaces: Mapping[str
     return HostEndpoints(by_interface, every[0] if every else None, exclude.expand(interfaces), tuple(warnings))
 
 
+def spoofing_refused(ep: EndpointPlan, settings: Settings) -> str | None:
+    """Why a WorkloadEndpoint counts as missing: it asks for ``allowSpoofedSourcePrefixes``
+    while ``workloadSourceSpoofing`` is not Any (felix/calc/validation_filter.go). None when
+    it is taken."""
+    if ep.entity.spoof_prefixes and settings.workload_source_spoofing is not SourceSpoofing.ANY:
+        return (f"workload endpoint {ep.name} is ignored: it allows spoofed source prefixes but "
+                f"FelixConfiguration workloadSourceSpoofing is not Any")
+    return None
+
+
 def resolve_workloads(weps: Sequence[EndpointPlan], settings: Settings) -> tuple[dict[str, EndpointPlan], list[str]]:
     """Workload interface -> its WorkloadEndpoint (only names with an interfacePrefix). When
-    several claim one interface, the key that sorts first wins, with a warning."""
+    several claim one interface, the key that sorts first wins, with a warning. ``weps`` are
+    the ones taken (see ``spoofing_refused``)."""
     out: dict[str, EndpointPlan] = {}
     warnings = []
     for ep in sorted(weps, key=lambda ep: (ep.entity.interface or "", ep.key)):
@@ -90,3 +103,22 @@ def resolve_workloads(weps: Sequence[EndpointPlan], settings: Settings) -> tuple
             continue
         out[iface] = ep
     return out, warnings
+
+
+def spoofed_prefixes(workloads: Mapping[str, EndpointPlan]) -> dict[str, tuple[IPNetwork, ...]]:
+    """Workload interface -> the source prefixes it may send from besides its own routes
+    (``allowSpoofedSourcePrefixes``), for the interfaces that have any, sorted by interface."""
+    return {iface: ep.entity.spoof_prefixes for iface, ep in sorted(workloads.items()) if ep.entity.spoof_prefixes}
+
+
+def reverse_path_drop(ep: EndpointPlan | None, prefixes: Sequence[IPNetwork], src: str) -> bool:
+    """Does strict reverse-path filtering drop a packet from ``src`` that arrives on the
+    interface of workload ``ep``? The node routes a workload's addresses (its ipNetworks) to
+    its interface, so a source passes when it is one of them or inside ``prefixes`` (the
+    interface's rpf-skip entries). Unspecified and IPv6 link-local sources pass, as the
+    kernel's rpfilter match lets them (xt_rpfilter). With no endpoint (None) the interface's
+    routes are none of tortie's facts: False, and its unknown-interface denial decides."""
+    ip = ipaddress.ip_address(src)
+    if ep is None or ip.is_unspecified or (ip.version == 6 and ip.is_link_local):
+        return False
+    return not any(ip in net for net in (*ep.entity.addresses, *prefixes) if net.version == ip.version)

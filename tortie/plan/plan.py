@@ -20,14 +20,18 @@ from typing import Mapping
 
 from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
 from ..config import Settings, expand_log_prefix
-from ..core import Direction, RuleAction, Stage, paused_gc
+from ..core import Direction, IPNetwork, RuleAction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
-from .interfaces import LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads
+from .interfaces import (LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads,
+                         reverse_path_drop, spoofed_prefixes, spoofing_refused)
+from .ipsets import RefusedSet, oversized
 from .rules import RuleSet, plan_rules
 
 # ICMPv6 a workload may always send to its host: MLD and neighbour discovery (evaluation.md §4).
 ICMPV6_FROM_WORKLOAD = (130, 131, 132, 133, 135, 136)
 NO_INTERFACES: Mapping[str, frozenset[str]] = MappingProxyType({})
+NO_TIERS: Mapping[tuple[Stage, Direction], tuple[TierPlan, ...]] = MappingProxyType({})
+NO_REFUSED: Mapping[str, RefusedSet] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,11 @@ class PolicyPlan:
 
     def rules(self, direction: Direction) -> RuleSet:
         return self.ingress if direction is Direction.INGRESS else self.egress
+
+    @property
+    def what(self) -> str:
+        """``<Kind> [<namespace>/]<name>``, as problems name it."""
+        return f"{self.data.kind} {self.key}"
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,25 @@ class EndpointPlan:
     def tiers_at(self, stage: Stage, direction: Direction) -> tuple[TierPlan, ...]:
         return self.tiers.get((stage, direction), ())
 
+    def set_users(self) -> dict[str, list[str]]:
+        """Set id -> the policies and profiles (``<Kind> <name>``) of this endpoint whose rules
+        match on it, for every set they use."""
+        users: dict[str, dict[str, None]] = {}
+        for (_, direction), tiers in self.tiers.items():
+            for tier in tiers:
+                for policy in tier.policies:
+                    for set_id in policy.rules(direction).set_ids:
+                        users.setdefault(set_id, {}).setdefault(policy.what)
+        for profile in self.profiles:
+            for set_id in profile.ingress.set_ids | profile.egress.set_ids:
+                users.setdefault(set_id, {}).setdefault(f"Profile {profile.name}")
+        return {set_id: list(names) for set_id, names in users.items()}
+
+    def failed_closed(self) -> EndpointPlan:
+        """This endpoint with no tiers and no profiles: every new connection ends at the
+        end-of-profiles deny (failsafe ports still open on a host endpoint)."""
+        return EndpointPlan(self.view, NO_TIERS, ())
+
 
 @dataclass
 class PlanCache:
@@ -127,6 +155,10 @@ class Plan:
     all_interfaces: EndpointPlan | None  # the ``*`` host endpoint
     excluded: tuple[str, ...]  # interfaces the ``*`` host endpoint leaves alone, besides lo and workloads
     warnings: tuple[str, ...]  # ties between endpoints, for the agent to log once
+    # workload interface -> allowSpoofedSourcePrefixes (only interfaces with any), sorted by interface
+    spoofing: Mapping[str, tuple[IPNetwork, ...]]
+    refused_sets: Mapping[str, RefusedSet]  # sets left out of the kernel, by set id
+    failures: tuple[str, ...]  # what cannot be enforced and fails closed, naming each resource, for health
 
     @property
     def node(self) -> str:
@@ -147,6 +179,15 @@ class Plan:
         if self.all_interfaces is not None and interface != LOOPBACK and interface not in self.excluded:
             return Governor(InterfaceKind.HOST, self.all_interfaces)
         return Governor(InterfaceKind.OTHER)
+
+    def spoofed(self, interface: str, src: str) -> bool:
+        """Is a packet from ``src`` arriving on ``interface`` dropped as spoofed: a workload
+        interface whose routes and ``allowSpoofedSourcePrefixes`` do not cover ``src``
+        (strict reverse-path filtering in the raw table, Felix's rules/static.go)? The one
+        decision the kernel's cali-rpf-skip chain and the model both follow."""
+        if not self.settings.is_workload_interface(interface):
+            return False
+        return reverse_path_drop(self.workloads.get(interface), self.spoofing.get(interface, ()), src)
 
 
 class _Builder:
@@ -198,19 +239,40 @@ class _Builder:
         return hit[1]
 
 
+def _fail_closed(endpoints: dict[str, EndpointPlan], refused: Mapping[str, RefusedSet]) -> list[str]:
+    """Replace each endpoint whose rules need a refused set by its failed-closed plan; one
+    line per set naming the set, why, the policies and profiles using it and those endpoints."""
+    users: dict[str, dict[str, None]] = {set_id: {} for set_id in refused}
+    failed: dict[str, list[str]] = {set_id: [] for set_id in refused}
+    for key, ep in sorted(endpoints.items()):
+        needed = {set_id: names for set_id, names in ep.set_users().items() if set_id in refused}
+        for set_id, names in needed.items():
+            users[set_id].update(dict.fromkeys(names))
+            failed[set_id].append(ep.name)
+        if needed:
+            endpoints[key] = ep.failed_closed()
+    return [f"IP set {set_id} {refused[set_id].reason}: left out; used by {', '.join(users[set_id])}; "
+            f"{'endpoint' if len(failed[set_id]) == 1 else 'endpoints'} {', '.join(failed[set_id])} "
+            f"{'fails' if len(failed[set_id]) == 1 else 'fail'} closed"
+            for set_id in sorted(refused) if failed[set_id]]
+
+
 def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, frozenset[str]] = NO_INTERFACES,
-               cache: PlanCache | None = None) -> Plan:
+               cache: PlanCache | None = None, refused_sets: Mapping[str, RefusedSet] = NO_REFUSED) -> Plan:
     """The plan of ``view``'s node under ``settings``.
 
     Inputs: ``view`` from ``Calculator.view()``; ``settings``, the node's typed effective
     configuration; ``interfaces``, the node's interfaces, name -> addresses (text), for host
     endpoints found by ``expectedIPs`` and for /regex/ exclusions; ``cache``, kept by the
-    caller across builds (the agent keeps one), without which everything is planned afresh.
+    caller across builds (the agent keeps one), without which everything is planned afresh;
+    ``refused_sets``, sets the kernel refused when written alone (the dataplane finds them),
+    left out like sets over maxIpsetSize: the endpoints whose rules need one fail closed.
     Returns the ``Plan``: endpoints by key, the endpoint governing each workload and host
     interface, the ``*`` host endpoint and what it leaves alone, per endpoint its tiers per
     (stage, direction) and profiles, per rule the IP families it applies to, and every
-    denial's metric label, LOG prefix and NFLOG prefix. Never raises for content calc
-    accepted; ties between endpoints are ``Plan.warnings`` (one line each), not errors.
+    denial's metric label, LOG prefix and NFLOG prefix, the spoofed source prefixes each
+    workload interface allows, and ``failures`` naming what was left out. Never raises for
+    content calc accepted; ties between endpoints are ``Plan.warnings`` (one line each).
 
     Follows evaluation.md §3–§7 and dataplane.md §4 and §6; host endpoint resolution as
     Felix's endpoint_mgr.go resolveHostEndpoints, NFLOG prefixes as felix/rules/nflogprefix.go.
@@ -225,8 +287,14 @@ def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, froz
     listed = {name for ep in view.endpoints.values() for name in ep.entity.profiles}
     for name in [n for n in cache.profiles if n not in listed]:
         del cache.profiles[name]
+    refused = {key: why for key, ep in endpoints.items() if not ep.is_host and (why := spoofing_refused(ep, settings))}
+    for key in refused:
+        del endpoints[key]  # treated as missing, as Felix's validation filter does
+    unwritable = {**oversized(view.ipsets, settings.families, settings.max_ipset_size), **refused_sets}
+    failures = _fail_closed(endpoints, unwritable) if unwritable else []
     workloads, workload_warnings = resolve_workloads([ep for ep in endpoints.values() if not ep.is_host], settings)
     heps = resolve_host_endpoints([ep for ep in endpoints.values() if ep.is_host], interfaces, settings)
     return Plan(view, settings, MappingProxyType(dict(interfaces)), MappingProxyType(endpoints),
                 MappingProxyType(workloads), MappingProxyType(heps.by_interface), heps.all_interfaces,
-                heps.excluded, tuple(workload_warnings) + heps.warnings)
+                heps.excluded, tuple(refused.values()) + tuple(workload_warnings) + heps.warnings,
+                MappingProxyType(spoofed_prefixes(workloads)), MappingProxyType(unwritable), tuple(failures))

@@ -4,6 +4,7 @@ family, which apply (evaluation.md §6), and each Deny rule's denial."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 from ..calc import CalcRule
@@ -85,6 +86,13 @@ class RuleSet:
     @property
     def has_pass(self) -> bool:
         return any(r.rule.action is RuleAction.PASS for r in self.rules)
+
+    @cached_property
+    def set_ids(self) -> frozenset[str]:
+        """The IP sets (selector and named-port set ids) its rules match on."""
+        return frozenset(set_id for r in self.rules for side in (r.rule.source, r.rule.destination)
+                         for set_id in (side.selector, side.not_selector, *side.named_ports, *side.not_named_ports)
+                         if set_id)
 
 
 def plan_rules(rules: tuple[CalcRule, ...], direction: Direction, log_prefix: str,

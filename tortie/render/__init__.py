@@ -2,14 +2,15 @@
 sets and NFLOG denials. Pure; tortie.dataplane writes what it renders to the kernel."""
 
 from .iptables import (Action, Address, Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark,
-                       Match, MultiPort, Nflog, NoTrack, Proto, Rule, SetMark, SetMatch, Table)
+                       Match, MultiPort, Nflog, NoTrack, Proto, ReversePathFailed, Rule, SetMark, SetMatch, Table)
 from .matches import rule_match
 from .names import HOOKS, OWNED_PREFIX, TABLES, chain_name, ipset_name, policy_id
-from .renderer import IPSetSpec, RenderCache, Rendered, Renderer, comment, render
+from .renderer import IPSetSpec, RenderCache, Rendered, Renderer, RpFilter, comment, render
 
 __all__ = [
     "HOOKS", "OWNED_PREFIX", "TABLES", "Action", "Address", "Builtin", "Chain", "ConnState", "End", "IPSetSpec",
     "Icmp", "Interface", "Jump", "Limit", "Log", "Mark", "Match", "MultiPort", "Nflog", "NoTrack", "Proto",
-    "RenderCache", "Rendered", "Renderer", "Rule", "SetMark", "SetMatch", "Table", "chain_name", "comment",
+    "RenderCache", "Rendered", "Renderer", "ReversePathFailed", "RpFilter", "Rule", "SetMark", "SetMatch", "Table",
+    "chain_name", "comment",
     "ipset_name", "policy_id", "render", "rule_match",
 ]

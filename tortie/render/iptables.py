@@ -102,7 +102,13 @@ class Limit:
     limit: RateLimit
 
 
-Match = Proto | Address | Interface | SetMatch | MultiPort | Icmp | Mark | ConnState | Limit
+@dataclass(frozen=True, slots=True)
+class ReversePathFailed:
+    """``-m rpfilter --invert --validmark``: the route back to the source does not leave by
+    the interface the packet came in on (strict reverse-path filtering, Felix's RPFCheckFailed)."""
+
+
+Match = Proto | Address | Interface | SetMatch | MultiPort | Icmp | Mark | ConnState | Limit | ReversePathFailed
 
 
 # --- actions -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ FROM_WORKLOAD_DISPATCH, TO_WORKLOAD_DISPATCH = "cali-from-wl-dispatch", "cali-to
 FROM_HOST_DISPATCH, TO_HOST_DISPATCH = "cali-from-host-endpoint", "cali-to-host-endpoint"
 FROM_HOST_FORWARD_DISPATCH, TO_HOST_FORWARD_DISPATCH = "cali-from-hep-forward", "cali-to-hep-forward"
 FAILSAFE_IN, FAILSAFE_OUT = "cali-failsafe-in", "cali-failsafe-out"
+RPF_SKIP = "cali-rpf-skip"  # raw: the sources each workload interface may send from besides its routes
 
 # Prefixes of per-endpoint, per-policy and per-profile chains (dataplane.md §4.5–§4.7).
 FROM_WORKLOAD, TO_WORKLOAD = "cali-fw-", "cali-tw-"

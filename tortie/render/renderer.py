@@ -8,9 +8,9 @@ the programmed chains match, and the table of the NFLOG prefixes they can log.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Callable, Mapping
 
@@ -18,10 +18,10 @@ from ..calc import CalcRule, PortRange
 from ..config import AllowAction, EndpointToHostAction, FailsafePort, Marks, Settings
 from ..core import ICMPV6, Direction, RuleAction, Stage, paused_gc
 from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, Plan, PolicyPlan, ProfilePlan, RuleSet, TierPlan,
-                    no_match)
+                    family_members, no_match)
 from . import names as n
-from .iptables import (Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match, MultiPort, Nflog,
-                       NoTrack, Proto, Rule, SetMark, Table)
+from .iptables import (Address, Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match,
+                       MultiPort, Nflog, NoTrack, Proto, ReversePathFailed, Rule, SetMark, Table)
 from .matches import rule_match
 from .names import HOOKS, TABLES, chain_name, ipset_name, policy_id
 
@@ -43,17 +43,27 @@ class IPSetSpec:
     family: int
     type: str  # hash:net or hash:ip,port
     members: frozenset[str]
+    set_id: str = ""  # the plan's set id (calc's), for naming a set the kernel refuses
+
+
+class RpFilter(StrEnum):
+    """A workload interface's IPv4 ``rp_filter`` sysctl (endpoint_mgr.go configureInterface)."""
+
+    STRICT = "1"
+    OFF = "0"  # the endpoint allows spoofed source prefixes
 
 
 @dataclass
 class Rendered:
     """Everything one render produced: the tables by (IP version 4 or 6, table name: raw,
-    mangle, filter), the sets their chains match by kernel name, and ``nflog``: each NFLOG
-    prefix the chains can log -> its denial (the collector's prefix table)."""
+    mangle, filter), the sets their chains match by kernel name, ``nflog``: each NFLOG prefix
+    the chains can log -> its denial (the collector's prefix table), and ``rp_filter``: each
+    present workload interface's rp_filter when IPv4 is enforced."""
 
     tables: dict[tuple[int, str], Table]
     ipsets: dict[str, IPSetSpec]
     nflog: Mapping[str, Denial] = field(default_factory=dict)
+    rp_filter: Mapping[str, RpFilter] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class Renderer:
                 table.hooks = {kernel: (Rule((), Jump(chain)),) for kernel, chain in HOOKS[name].items()}
                 self._keep_reachable(table)
                 tables[(family, name)] = table
-        rendered = Rendered(tables, self._ipsets(), self._nflog)
+        rendered = Rendered(tables, self._ipsets(), self._nflog, self._rp_filter())
         if len(self._entries) > 2 * sum(len(t.chains) for t in tables.values()):  # now and then: drop the unused
             self._entries = {key: entry for key, entry in self._entries.items()
                              if (t := tables.get((key[1], key[2]))) is not None and t.chains.get(key[0]) is entry.chain}
@@ -437,9 +447,19 @@ class Renderer:
         m = self.m
         heps = {i: ep for i, ep in self._heps().items()
                 if ep.tiers_at(Stage.UNTRACKED, INGRESS) or ep.tiers_at(Stage.UNTRACKED, EGRESS)}
+        # Anti-spoofing as Felix's raw PREROUTING (rules/static.go): workload traffic is marked,
+        # passes the allowed spoofed prefixes, and is dropped when its source is not routed
+        # back through the interface it came in on, whatever dropActionOverride says.
+        from_workload = Mark(m.s0, m.s0)
         self._chain(table, n.PREROUTING, (), lambda: _rules(
-            Rule((), SetMark(0, m.all)), [Rule((Interface(True, p, prefix=True),), RETURN) for p in self.prefixes],
-            Rule((), Jump(n.FROM_HOST_DISPATCH))))
+            Rule((), SetMark(0, m.all)), [Rule((Interface(True, p, prefix=True),), SetMark(m.s0, m.s0))
+                                          for p in self.prefixes],
+            Rule((from_workload,), Jump(n.RPF_SKIP)), Rule((from_workload, ReversePathFailed()), DROP),
+            Rule((from_workload,), RETURN), Rule((), Jump(n.FROM_HOST_DISPATCH))))
+        skip = tuple((iface, str(net)) for iface, nets in self.plan.spoofing.items() for net in nets
+                     if net.version == table.family)
+        self._chain(table, n.RPF_SKIP, skip,
+                    lambda: tuple(Rule((Interface(True, iface), Address(End.SRC, net)), ACCEPT) for iface, net in skip))
         self._chain(table, n.OUTPUT, (), lambda: _rules(Rule((), SetMark(0, m.all)),
                                                         Rule((), Jump(n.TO_HOST_DISPATCH))))
         for iface, ep in heps.items():
@@ -461,6 +481,14 @@ class Renderer:
         self._hep_dispatch(table, n.FROM_HOST_DISPATCH, True, n.FROM_HOST, heps)
         self._failsafe(table, reverse=False)
 
+    def _rp_filter(self) -> dict[str, RpFilter]:
+        """Strict for every present workload interface, off where the endpoint allows spoofed
+        prefixes (its rpf-skip entries then decide); nothing when IPv4 is not enforced."""
+        if 4 not in self.settings.families:
+            return {}
+        return {iface: RpFilter.OFF if iface in self.plan.spoofing else RpFilter.STRICT
+                for iface in sorted(self.plan.interfaces) if self.settings.is_workload_interface(iface)}
+
     # --- ipsets (§8) -----------------------------------------------------------------------------
 
     def _ipsets(self) -> dict[str, IPSetSpec]:
@@ -472,24 +500,11 @@ class Renderer:
             key = (ipset.id, family)
             hit = self.cache.members.get(key)
             if hit is None or hit[0] is not ipset:  # the same IPSet object has the same members
-                hit = (ipset, frozenset(_family_members(ipset.members, family, ipset.kind)))
+                hit = (ipset, family_members(ipset.members, family, ipset.kind))
             self._used_members[key] = hit
-            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1])
+            out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1],
+                                  set_id)
         return out
-
-
-def _family_members(members: frozenset[str], family: int, kind: str) -> set[str]:
-    out = set()
-    for member in members:
-        if (":" in member.split(",", 1)[0]) != (family == 6):
-            continue
-        if kind == "selector" and member.endswith("/0"):
-            # hash:net cannot hold /0: write it as two halves (§8).
-            net = ipaddress.ip_network(member, strict=False)
-            out |= {str(half) for half in net.subnets(prefixlen_diff=1)}
-        else:
-            out.add(member)
-    return out
 
 
 def render(plan: Plan, cache: RenderCache | None = None) -> Rendered:

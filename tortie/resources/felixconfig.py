@@ -608,7 +608,7 @@ CALICO: list[Param] = [
     choice("serviceLoopPrevention", ("Drop", "Reject", "Disabled"), oneof("Drop", "Reject", "Disabled"),
            pattern("^(?i)(Drop|Reject|Disabled)?$"), pointer=False),
     choice("workloadSourceSpoofing", ("Disabled", "Any"), oneof("Disabled", "Any"),
-           pattern("^(?i)(Disabled|Any)?$"), pointer=False),
+           pattern("^(?i)(Disabled|Any)?$"), pointer=False, default="Disabled", implemented=True),
     text("mtuIfacePattern", tag(regexp_valid, "regexp"), go="MTUIfacePattern"),
     choice("floatingIPs", ENABLED, enum(*ENABLED), go="FloatingIPs"),
     choice("windowsManageFirewallRules", ENABLED, oneof(*ENABLED), enum(*ENABLED)),

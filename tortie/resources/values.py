@@ -11,13 +11,12 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
 
-from ..core import SCTP, TABLE, TCP, UDP
+from ..core import SCTP, TABLE, TCP, UDP, IPNetwork
 from .errors import InvalidParameter
 
 if TYPE_CHECKING:
     from ..selector import SelectorError
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def invalid(reason: str) -> InvalidParameter:
