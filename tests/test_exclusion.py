@@ -88,7 +88,7 @@ def _program(lab: NodeNetwork, docs: list[dict[str, Any]], config: dict[str, Any
     calc = Calculator("n1")
     calc.load([load_resource(d).output() for d in docs])
     runner = Runner(lab.node)
-    plan = build_plan(calc.view(), settings_for("n1", config), read_interfaces(runner))
+    plan = build_plan(calc.view(), settings_for("n1", config), read_interfaces(runner.netns))
     Dataplane(runner).program(plan)
     return plan
 
@@ -126,7 +126,7 @@ def test_a_chain_something_else_jumps_to_is_kept_empty_and_the_rest_converges(la
     calc = Calculator("n1")
     calc.load([load_resource(d).output() for d in WORLD])
     settings = settings_for("n1")
-    dataplane.program(build_plan(calc.view(), settings, read_interfaces(runner)))
+    dataplane.program(build_plan(calc.view(), settings, read_interfaces(runner.netns)))
     chain = chain_name("cali-pi-", "gnp.db-access")
     runner.run(["iptables-nft", "-A", "INPUT", "-p", "udp", "--dport", "9", "-j", chain])  # someone else's rule
     try:
@@ -134,7 +134,7 @@ def test_a_chain_something_else_jumps_to_is_kept_empty_and_the_rest_converges(la
         calc.update(load_resource(_doc("GlobalNetworkPolicy", "no-80", {
             "selector": f"app == '{OTHER}'", "types": ["Ingress"], "ingress": [
                 {"action": "Deny", "protocol": "TCP", "destination": {"ports": [80]}}, {"action": "Pass"}]})).output())
-        plan = build_plan(calc.view(), settings, read_interfaces(runner))
+        plan = build_plan(calc.view(), settings, read_interfaces(runner.netns))
         dataplane.program(plan, read_back=False)
         assert dataplane.tables.stuck[(4, "filter")] == {chain}
         saved = runner.run(["iptables-nft-save", "-t", "filter"])
@@ -163,7 +163,7 @@ def test_a_set_the_kernel_refuses_is_found_and_left_out_while_everything_else_co
 
     def enforced() -> Plan:
         """What the agent programmed: its view, without the sets it found refused."""
-        return build_plan(agent._calc.view(), agent.settings, read_interfaces(runner),  # noqa: SLF001
+        return build_plan(agent._calc.view(), agent.settings, read_interfaces(runner.netns),  # noqa: SLF001
                           refused_sets=agent._refused_sets)  # noqa: SLF001
 
     try:

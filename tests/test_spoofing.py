@@ -76,7 +76,7 @@ def _program(lab: NodeNetwork, spoofing: list[str] | None, config: dict[str, Any
     calc = Calculator("n1")
     calc.load(_world(spoofing))
     runner = Runner(lab.node)
-    plan = build_plan(calc.view(), settings_for("n1", config), read_interfaces(runner))
+    plan = build_plan(calc.view(), settings_for("n1", config), read_interfaces(runner.netns))
     Dataplane(runner).program(plan)
     return plan
 
