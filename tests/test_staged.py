@@ -118,6 +118,16 @@ def test_staged_kubernetes_policy_checks(spec: dict[str, Any], error: str | None
         assert error in error_of(doc)
 
 
+@pytest.mark.parametrize("name", ["", "a/b", "Web"])
+def test_a_staged_kubernetes_policy_name_is_a_subdomain_and_nothing_is_stored_otherwise(
+        tmp_path: Path, name: str) -> None:
+    doc = staged("StagedKubernetesNetworkPolicy", {"podSelector": {}}, name=name)
+    code, out = _cli(tmp_path, "apply", "-f", "-", stdin=yaml.safe_dump(doc))
+    assert (code, out.count("\n")) == (1, 1) and "error with field metadata.name" in out
+    code, out = _cli(tmp_path, "get", "sknp", "-A", "-o", "yaml")
+    assert code == 0 and yaml.safe_load(out)["items"] == []
+
+
 def test_enforced_forms() -> None:
     snp = load_resource(staged("StagedNetworkPolicy", {"order": 10, "selector": "app == 'web'",
                                                        "ingress": [{"action": "Deny"}]}))

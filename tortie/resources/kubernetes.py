@@ -324,19 +324,23 @@ def simplify_ports(ports: list[int | str] | None) -> list[int | str] | None:
     return named + [lo if lo == hi else f"{lo}:{hi}" for lo, hi in spans]
 
 
+def check_subdomain_name(c: Checker, name: str) -> None:
+    """A Kubernetes object's name as the API server checks it: given, and a DNS subdomain."""
+    if not name:
+        c.error("metadata.name", None, "name or generateName is required")
+    elif len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
+        c.error("metadata.name", name, "a lowercase RFC 1123 subdomain must consist of lower case "
+                                       "alphanumeric characters, '-' or '.', and must start and end with "
+                                       "an alphanumeric character")
+
+
 class _KubernetesResource(Resource):
     """A Kubernetes object: its name a DNS subdomain, checked as the API server checks it."""
 
     __slots__ = ()
 
     def check(self, c: Checker, at: str) -> None:
-        name = self.name
-        if not name:
-            c.error("metadata.name", None, "name or generateName is required")
-        elif len(name) > 253 or not _SUBDOMAIN.fullmatch(name):
-            c.error("metadata.name", name, "a lowercase RFC 1123 subdomain must consist of lower case "
-                                           "alphanumeric characters, '-' or '.', and must start and end with "
-                                           "an alphanumeric character")
+        check_subdomain_name(c, self.name)
         check_labels(c, self.metadata.labels)
         check_annotations(c, self.metadata.annotations)
         self.spec.check(c, "spec")

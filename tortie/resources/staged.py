@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from .kubernetes import KNP_PREFIX, KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, calico_policy_doc
+from .kubernetes import (KNP_PREFIX, KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, calico_policy_doc,
+                         check_subdomain_name)
 from .policy import (GLOBAL_POLICY_NAME, NETWORK_POLICY_NAME, GlobalNetworkPolicy, GlobalNetworkPolicySpec,
                      NetworkPolicy, NetworkPolicySpec, Policy)
 from .resource import Resource, check_annotations, check_labels
@@ -157,11 +158,14 @@ class StagedKubernetesNetworkPolicy(Resource):
             self.spec.staged_action = StagedAction.SET.value
 
     def check(self, c: Checker, at: str) -> None:
-        """validateStagedKubernetesNetworkPolicy. Its rules are also checked as the Kubernetes
-        API server checks a NetworkPolicy (docs/decisions.md: Calico converts them unchecked)."""
+        """validateStagedKubernetesNetworkPolicy. Its name and rules are also checked as the
+        Kubernetes API server checks a NetworkPolicy's (docs/decisions.md: Calico converts them
+        unchecked, and a name that is no key segment, empty or with a slash, cannot be stored)."""
         name = self.name
         if len(name.encode()) > 253:
             c.error("Metadata.Name", name, f"name is too long by {len(name.encode()) - 253} bytes")
+        else:
+            check_subdomain_name(c, name)
         check_annotations(c, self.metadata.annotations)
         check_labels(c, self.metadata.labels)
         check_staged_action(c, self.spec.staged_action)
