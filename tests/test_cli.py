@@ -689,6 +689,10 @@ def test_client_config_file(cli: CLI, tmp_path: Path) -> None:
     cfg = cli.file("tortie.cfg", f"datastore: sqlite://{tmp_path}/from-config.db\n")
     code, _, _ = run_cli(["get", "tiers", "-c", cfg], datastore=None)
     assert code == 0 and (tmp_path / "from-config.db").exists()
+    (tmp_path / "binary.cfg").write_bytes(b"datastore: \xff\n")
+    assert run_cli(["get", "tiers", "-c", str(tmp_path / "binary.cfg")], datastore=None)[:2] == (
+        1, f"Failed to create Calico API client: client config file {tmp_path}/binary.cfg is not UTF-8 text "
+           "(invalid byte at offset 11)\n")
 
 
 def test_usage_errors_and_help(cli: CLI) -> None:

@@ -138,6 +138,10 @@ def test_unreadable_or_malformed_files_are_problems_not_crashes(tmp_path: Path) 
     assert _value(cfg, "dropActionOverride") == "Drop" and len(cfg.problems) == 1
     cfg = effective_config("n1", file=read_config_file(str(tmp_path)), env={})  # a directory
     assert len(cfg.problems) == 1
+    bad.write_bytes(b"DropActionOverride = Accept\n\xff\xfe")
+    cfg = effective_config("n1", file=read_config_file(str(bad)), env={})
+    assert _value(cfg, "dropActionOverride") == "Drop"
+    assert [p.reason for p in cfg.problems] == ["not UTF-8 text (invalid byte at offset 28)"]
 
 
 def test_environment_prefix_and_node_name() -> None:

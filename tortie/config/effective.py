@@ -204,6 +204,9 @@ def read_config_file(path: str = DEFAULT_CONFIG_FILE) -> ConfigFile:
         return ConfigFile(path)
     except OSError as exc:
         return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", f"cannot read: {exc.strerror}"),))
+    except UnicodeDecodeError as exc:
+        reason = f"not UTF-8 text (invalid byte at offset {exc.start})"
+        return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", reason),))
     parser = _KeysAsWritten(interpolation=None, strict=False)
     try:
         parser.read_string(text if re.match(r"\s*\[", text) else "[global]\n" + text)

@@ -48,6 +48,9 @@ def _client_config(path: str, explicit: bool) -> str | None:
         return None
     except OSError as exc:
         raise UnavailableError(f"cannot read client config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UnavailableError(f"client config file {path} is not UTF-8 text (invalid byte at offset {exc.start})") \
+            from None
     import yaml  # here, not at the top: only a client config file needs PyYAML
     try:
         data: Any = yaml.safe_load(text) or {}
