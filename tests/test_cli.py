@@ -715,6 +715,15 @@ def test_usage_errors_and_help(cli: CLI) -> None:
             assert code == 0 and out.startswith(f"Usage: tortie {command}"), command
 
 
+def test_a_bad_value_for_an_option_of_tortie_s_own_commands_is_one_line_naming_it(cli: CLI) -> None:
+    assert cli("explain", "--node", "n1", "--src", "10.65.0.300", "--dst", "10.65.0.20", "--proto", "TCP") == (
+        1, "Invalid value for --src: '10.65.0.300' is not IP, IPv4:PORT or [IPv6]:PORT\n")
+    assert cli("explain", "--node", "n1", "--src", "10.65.0.3", "--dst", "10.65.0.20", "--proto", "FOO") == (
+        1, "Invalid value for --proto: unknown protocol 'FOO'\n")
+    assert cli("promote", "sgnp", "x", "-o", "xml") == (
+        1, "Invalid value for '-o' / '--output': 'xml' is not one of 'yaml', 'json'.\n")
+
+
 def test_version_names_the_calicoctl_it_matches(cli: CLI) -> None:
     code, out = cli("version")
     assert code == 0 and re.fullmatch(r"Client Version:    \S+\ncalicoctl Version: v3\.32\.1\n", out), out

@@ -21,6 +21,8 @@ from .context import Context, Fail, compatible
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
 # Options of the top-level command that may also follow the subcommand (cli.md §1).
 GLOBAL_OPTIONS = {"--datastore": "--datastore", "-l": "--log-level", "--log-level": "--log-level"}
+# The verbs calicoctl has: their usage mistakes are answered in calicoctl's words.
+CALICOCTL_COMMANDS = frozenset({"create", "apply", "replace", "delete", "get", "label", "patch", "validate", "version"})
 # Command name -> the module of tortie.ctl that defines it. A module is imported only when its
 # command runs (or help lists them all): a `get` never pays for the agent, the lab or prometheus_client.
 LAZY_COMMANDS = {"create": "write", "apply": "write", "replace": "write", "delete": "write", "validate": "write",
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:
+        if isinstance(exc, click.BadParameter) and word not in CALICOCTL_COMMANDS:
+            click.echo(exc.format_message())  # tortie's own commands: the option, its value, what is wrong
+            return 1
         if exc.ctx is not None and exc.ctx.command is not cli:
             # calicoctl prints the command's usage (docopt), then its own words for the mistake.
             click.echo(exc.ctx.get_usage())
