@@ -75,6 +75,42 @@ def test_an_allowed_line_and_a_line_no_endpoint_owns(tmp_path: Path) -> None:
     assert err.splitlines()[-1].endswith("replayed: 1 allow, 1 not placed")
 
 
+# Staged in place of database-access: only the frontend may reach the database.
+STAGED_DATABASE = {"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
+                   "metadata": {"name": "database-access"},
+                   "spec": {"stagedAction": "Set", "selector": 'role == "db"', "types": ["Ingress"], "ingress": [
+                       {"action": "Allow", "protocol": "TCP", "source": {"selector": 'app == "frontend"'},
+                        "destination": {"ports": ["pg"]}}]}}
+
+
+def test_the_pending_verdict_of_each_line(tmp_path: Path) -> None:
+    """With a policy staged, each line also gets its pending verdict: the logged backend
+    flow, allowed now, would be denied; the frontend's, denied now, would be allowed."""
+    resources = export(tmp_path / "shop.yaml", shop(extra=[STAGED_DATABASE]))
+    log = tmp_path / "kern.log"
+    log.write_text("".join(
+        f"calico-drop: IN={source_if} OUT={DB_IF} SRC={source} DST={DATABASE} LEN=60 TOS=0x00 PREC=0x00 TTL=63 "
+        "ID=1 DF PROTO=TCP SPT=41000 DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n"
+        for source, source_if in ((BACKEND, BACK_IF), (FRONTEND, FRONT_IF))))
+    command = ["logs", "explain", "--resources", str(resources), "--node", NODE, str(log)]
+    code, out, err = run_cli([*command, "-o", "json"], datastore=None)
+    assert code == 0, err
+    backend, frontend = (json.loads(line) for line in out.splitlines())
+    assert (backend["verdict"], backend["pending"], backend["pendingCause"], backend["pendingTier"],
+            backend["pendingPolicy"], backend["pendingRule"]) == (
+        "allow", "deny", "end of tier default", "default", "database-access", -1)
+    assert (frontend["verdict"], frontend["policy"], frontend["pending"]) == ("deny", "database-access", "allow")
+    assert "pendingPolicy" not in frontend
+    code, out, err = run_cli(command, datastore=None)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if line.startswith("  pending")] == [
+        "  pending (staged policies promoted): denied by end of tier default (after database-access)",
+        "  pending (staged policies promoted): allowed"]
+    code, out, _ = run_cli(["logs", "explain", "--resources", str(export(tmp_path / "enforced.yaml", shop())),
+                            "--node", NODE, "-o", "json", str(log)], datastore=None)
+    assert all("pending" not in json.loads(line) for line in out.splitlines())  # nothing staged
+
+
 def test_against_the_datastore(tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'tortie.db'}"
     resources = export(tmp_path / "shop.yaml", [r for r in shop() if r["kind"] != "FelixConfiguration"])
