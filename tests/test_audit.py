@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from hypothesis import given, settings
@@ -394,6 +395,46 @@ def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) ->
     assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
 
 
+def test_replay_against_the_staged_policies(tmp_path: Path) -> None:
+    """Without --with or --without, the change replayed is promoting the staged policies:
+    of the exported set, or of the datastore; a --with file's staged policies count as
+    promoted; with nothing staged there is no change to replay."""
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=2),
+        flow_record(T0 + 60, B, D, 5432, "allow", [ALLOW_DB]),
+        flow_record(T0 + 120, X, F, 8080, "allow", []),
+    ]))
+    staged = export(tmp_path / "staged.yaml", shop(extra=[STAGED_DATABASE]))
+
+    def replayed(*args: str, datastore: str | None = None) -> dict[str, Any]:
+        code, out, err = run_cli(["audit", "replay", *args, "-o", "json", str(flows)], datastore=datastore)
+        assert code == 0, err
+        assert err.splitlines()[-1].endswith("4 flows replayed: 3 change verdict")
+        return cast(dict[str, Any], json.loads(out))
+
+    def groups(found: dict[str, Any], what: str, by: str) -> list[tuple[str, int]]:
+        return [(g["key"], g["flows"]) for g in found[what]["by"][by]]
+
+    for found in (replayed("--resources", str(staged)),
+                  replayed("--resources", str(export(tmp_path / "shop.yaml", shop())), "--with",
+                           str(export(tmp_path / "change.yaml", [STAGED_DATABASE])))):
+        assert groups(found, "newlyAllowed", "source") == [("shop/frontend", 2)]
+        assert groups(found, "wouldBlock", "source") == [("shop/backend", 1)]
+        assert groups(found, "wouldBlock", "policy") == [("database-access [default]", 1)]
+
+    store = f"sqlite:///{tmp_path / 'tortie.db'}"
+    stored = [r for r in shop(extra=[STAGED_DATABASE]) if r["kind"] != "FelixConfiguration"]
+    code, out, err = run_cli(["create", "-f", str(export(tmp_path / "stored.yaml", stored))], datastore=store)
+    assert code == 0, out + err
+    assert groups(replayed(datastore=store), "newlyAllowed", "source") == [("shop/frontend", 2)]
+
+    code, out, err = run_cli(["audit", "replay", "--resources", str(tmp_path / "shop.yaml"), str(flows)],
+                             datastore=None)
+    assert (code, out + err) == (1, "audit replay: no policy is staged: stage one with tortie apply, or give "
+                                    "--with FILE or --without NAME\n")
+
+
 ENDPOINTS = [FRONTEND, BACKEND, DATABASE, OUTSIDE]
 
 
@@ -436,17 +477,6 @@ def test_a_what_if_changes_exactly_the_flows_the_model_says(
 
 
 # --- recommend ---------------------------------------------------------------------------------
-
-def promoted(text: str, path: Path) -> Path:
-    """The recommendation as the policies it stages: each StagedNetworkPolicy as the
-    NetworkPolicy it sets (what promoting a stagedAction: Set does), written to `path`."""
-    docs = [yaml.safe_load(part) for part in text.split("---\n")]
-    for doc in docs:
-        if doc["kind"] == "StagedNetworkPolicy":
-            doc["kind"] = "NetworkPolicy"
-            del doc["spec"]["stagedAction"]
-    return export(path, docs)
-
 
 def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> None:
     resources = export(tmp_path / "shop.yaml", shop())
@@ -502,8 +532,8 @@ FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.samp
 @given(st.lists(FLOW, min_size=1, max_size=10), st.lists(FLOW, max_size=10))
 def test_the_recommendation_allows_the_flows_and_nothing_else(
         seen: list[tuple[str, str, str, int]], probes: list[tuple[str, str, str, int]]) -> None:
-    """Replayed against the resources with the recommendation promoted, every recorded flow
-    is allowed, and any other flow between the same endpoints is denied."""
+    """Replayed against the resources with the recommendation staged, every recorded flow's
+    pending verdict is allow, and any other flow between the same endpoints is denied."""
     import tempfile
 
     from tortie.audit.flows import flow_of
@@ -517,10 +547,10 @@ def test_the_recommendation_allows_the_flows_and_nothing_else(
     flows = [r for r in records if r is not None]
     text = to_documents(recommend(base, flows, in_scope(base, None, "all()")))
     with tempfile.TemporaryDirectory() as tmp:
-        recommended = from_files([str(export(Path(tmp) / "shop.yaml", shop())),
-                                  str(promoted(text, Path(tmp) / "recommended.yaml"))])
+        (Path(tmp) / "recommended.yaml").write_text(text)
+        recommended = from_files([str(export(Path(tmp) / "shop.yaml", shop())), str(Path(tmp) / "recommended.yaml")])
     assert recommended.problems == ()  # every policy validates
-    after = Cluster(recommended)
+    after = Cluster(recommended).pending
     for flow in flows:
         packet = packet_of_flow(flow)
         assert packet is not None

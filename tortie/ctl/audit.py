@@ -154,10 +154,11 @@ def show(result: Report, fmt: str, top: int, title: str) -> None:
         discard_stdout()
 
 
-@audit.command("replay", short_help="Replay recorded flows against changed policies.")
+@audit.command("replay", short_help="Replay recorded flows against changed or staged policies.")
 @FILES
 @click.option("--with", "with_files", multiple=True, metavar="FILE",
-              help="Resources to add or replace (YAML or JSON, as for tortie apply). Repeatable.")
+              help="Resources to add or replace (YAML or JSON, as for tortie apply; staged policies count as "
+                   "promoted). Repeatable.")
 @click.option("--without", "without", multiple=True, metavar="NAME",
               help="A policy to remove: NAME (GlobalNetworkPolicy) or NAMESPACE/NAME (NetworkPolicy). Repeatable.")
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
@@ -170,25 +171,31 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
            top: int, client_config: str | None) -> None:
     """Replay the flows in FILEs (flow log records and kernel LOG lines, - or none:
     standard input) against the current policies and against them changed by --with and
-    --without, and list every flow whose verdict changes, grouped as the report groups
-    them: newly denied flows under the policy that denies them after the change, newly
-    allowed ones under the policy that denied them before.
+    --without (without either: by promoting the staged policies), and list every flow
+    whose verdict changes, grouped as the report groups them: newly denied flows under
+    the policy that denies them after the change, newly allowed ones under the policy
+    that denied them before.
 
-    Exit status: 0 when every input was read, 1 when one could not be or a --without
-    names no policy.
+    Exit status: 0 when every input was read, 1 when one could not be, a --without names
+    no policy, or there is no change to replay.
     """
-    from ..audit import ReplayCounts, changed, from_files
+    from ..audit import ReplayCounts, changed, from_files, promoted, without_staged
     from ..audit import replay_flows as changed_flows
 
-    if not with_files and not without:
-        raise Fail("audit replay: give the change: --with FILE or --without NAME")
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
     before = cluster_of(ctx, resource_files, client_config)
-    resources, unknown = changed(before.resources, from_files(with_files), without)
-    if unknown:
-        raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
-    after = Cluster(resources)
+    if with_files or without:
+        # the change alone: the staged policies of the files promoted, not those of the current set
+        resources, unknown = changed(without_staged(before.resources), from_files(with_files), without)
+        if unknown:
+            raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
+        after = Cluster(promoted(resources))
+    elif before.pending is not before:
+        after = before.pending
+    else:
+        raise Fail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
+                   "or --without NAME")
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)
     summary, counts = FlowSummary(), ReplayCounts()
