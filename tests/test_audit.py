@@ -524,6 +524,34 @@ def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> Non
     assert code == 1 and "recommend: --selector: " in out + err and "Traceback" not in out + err
 
 
+def test_the_recommendation_validates_stages_and_promotes(tmp_path: Path) -> None:
+    """The recommended YAML as it is: tortie validate -f accepts it, tortie apply -f stages
+    it, audit replay then finds the recorded frontend flows newly allowed, and tortie promote
+    enforces a policy of it."""
+    store = f"sqlite:///{tmp_path / 'tortie.db'}"
+    resources = export(tmp_path / "shop.yaml", [r for r in shop() if r["kind"] != "FelixConfiguration"])
+    assert run_cli(["create", "-f", str(resources)], datastore=store)[0] == 0
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=3), flow_record(T0, B, D, 5432, "allow", [ALLOW_DB])]))
+    code, out, err = run_cli(["recommend", "-n", "data", str(flows)], datastore=store)
+    assert code == 0, err
+    recommended = tmp_path / "recommended.yaml"
+    recommended.write_text(out)
+    for command in ("validate", "apply"):
+        code, out, err = run_cli([command, "-f", str(recommended)], datastore=store)
+        assert code == 0, out + err
+    assert out.splitlines() == ["Successfully applied 2 resource(s)"]
+    code, out, err = run_cli(["audit", "replay", "-o", "json", str(flows)], datastore=store)
+    assert code == 0, err
+    found = json.loads(out)
+    assert [(g["key"], g["flows"]) for g in found["newlyAllowed"]["by"]["source"]] == [("shop/frontend", 3)]
+    assert found["wouldBlock"]["flows"] == 0
+    code, out, err = run_cli(["promote", "snp", "recommended.app-database-role-db", "-n", "data"], datastore=store)
+    assert (code, out) == (0, "Successfully promoted StagedNetworkPolicy(data/recommended.app-database-role-db): "
+                              "created NetworkPolicy(data/recommended.app-database-role-db)\n"), err
+
+
 FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
                  st.sampled_from([53, 80, 81, 82, 5432, 8080]))
 

@@ -34,8 +34,9 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     ones), in a tier of its own, allowing exactly the flows seen and denying the rest at
     the end of the tier. Peers are named by labels where an endpoint owns the address,
     by CIDR where none does; ports are merged into ranges; a comment on each rule says how
-    many flows it covers. Stage them with tortie apply, watch the pending verdicts, then
-    tortie promote.
+    many flows it covers. Check them with tortie validate -f, stage them with tortie apply
+    -f, see which recorded flows they change with tortie audit replay, then enforce each
+    with tortie promote snp NAME -n NAMESPACE.
 
     Exit status: 0 when every input was read, 1 when one could not be.
     """
