@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Report, Window, denial_hit, explain_record,
-                     flow_of_record, read_flows, record_time)
+from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Judgement, PolicyHit, Report, Window, denial_hit,
+                     explain_record, flow_of_record, read_flows, record_time)
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
@@ -70,7 +70,8 @@ def when(text: str | None, now: float, option: str) -> float | None:
 def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
                  summary: FlowSummary) -> Callable[[LogRecord], Flow | None]:
     """How a kernel line becomes a flow: its time (lines without a wall-clock time are
-    counted and left out), and with a `cluster` the replay's ends and denial."""
+    counted and left out), and with a `cluster` the replay's ends (by workload name, as flow
+    logs name them), its denial, and the pending verdict when policies are staged."""
     def flow(record: LogRecord) -> Flow | None:
         at = record_time(record, year)
         if at is None:
@@ -83,14 +84,24 @@ def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
         hit = denial_hit(judged) if judged is not None and judged.verdict is Verdict.DENY else None
         ends = (_end(explanation.source, record.src_canonical, record.spt),
                 _end(explanation.destination, record.dst_canonical, record.dpt))
-        return flow_of_record(record, at, hit, ends)
+        return flow_of_record(record, at, hit, ends, _pending_hit(explanation.pending, judged))
     return flow
+
+
+def _pending_hit(pending: Judgement | None, judged: Judgement | None) -> PolicyHit | None:
+    """The pending trace entry of a replayed line: its pending denial; for a pending allow,
+    the enforced denial, allowed (as replay.denial_hit names it); None without one."""
+    if pending is None or judged is None:
+        return None
+    if pending.verdict is Verdict.DENY:
+        return denial_hit(pending)
+    return denial_hit(judged, Verdict.ALLOW) if judged.verdict is Verdict.DENY else None
 
 
 def _end(entity: Entity | None, ip: str | None, port: int | None) -> End:
     if entity is None:
         return End(ip, port, type="net")
-    return End(ip, port, entity.name, entity.namespace or NONE, _TYPES.get(entity.kind, NONE))
+    return End(ip, port, entity.workload or entity.name, entity.namespace or NONE, _TYPES.get(entity.kind, NONE))
 
 
 def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogRecord], Flow | None],
@@ -102,7 +113,8 @@ def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogReco
 @audit.command("report", short_help="What enforcing would block, and newly allow.")
 @FILES
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
-              help="Replay kernel LOG lines against these resources to name their policy and endpoints.")
+              help="Replay kernel LOG lines against these resources to name their policy, endpoints and "
+                   "pending verdict.")
 @click.option("--replay", is_flag=True, help="Replay kernel LOG lines against the datastore's resources.")
 @click.option("--node", help="The node that logged kernel lines (default: each line's host).")
 @window_options
@@ -199,7 +211,7 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)
     summary, counts = FlowSummary(), ReplayCounts()
-    kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
+    kernel = kernel_flows(before, None, year or datetime.now(UTC).year, summary)  # the ends named
     flows = (f for f in gather(ctx, files, kernel, summary, "audit replay") if window.holds(f))
     result = Report().add_all(changed_flows(before, after, flows, counts))
     show(result, fmt, top, "tortie audit replay")
