@@ -527,7 +527,7 @@ def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> Non
         f"      - {OUTSIDE}/32"]
     assert yaml.safe_load(policy)["spec"]["selector"] == 'app == "frontend" && role == "web"'
     assert err.splitlines()[-1].endswith("7 flows of 2 endpoint addresses in scope make 2 policies "
-                                         "(1 flows without both addresses or dropped, left out)")
+                                         "(1 flow without both addresses or dropped, left out)")
     code, out, err = run_cli(["recommend", "--selector", "app ==", "--resources", str(resources), str(flows)],
                              datastore=None)
     assert code == 1 and "recommend: --selector: " in out + err and "Traceback" not in out + err

@@ -9,6 +9,7 @@ import click
 
 from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, to_documents
 from ..audit import recommend_policies as recommended
+from ..logs import plural
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
 from .context import Fail
@@ -59,9 +60,11 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
         click.echo(to_documents(result, tier, order), nl=False)
     except BrokenPipeError:
         discard_stdout()
-    click.echo(f"recommend: {summary}; {result.flows:,} flows of {len(scope):,} endpoint addresses in scope "
-               f"make {len(result.groups()):,} policies" + (f" ({result.unusable:,} flows without both addresses "
-                                                             "or dropped, left out)" if result.unusable else ""),
-               err=True)
+    made, addresses = len(result.groups()), len(scope)
+    text = (f"{result.flows:,} {plural(result.flows, 'flow')} of {addresses:,} endpoint "
+            f"{plural(addresses, 'address', 'addresses')} in scope make {made:,} {plural(made, 'policy', 'policies')}")
+    if result.unusable:
+        text += f" ({result.unusable:,} {plural(result.unusable, 'flow')} without both addresses or dropped, left out)"
+    click.echo(f"recommend: {summary}; {text}", err=True)
     if ctx.meta.get("failed"):
         ctx.exit(1)
