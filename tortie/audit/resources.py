@@ -143,7 +143,7 @@ def staged(resources: ResourceSet) -> bool:
 
 
 def promoted(resources: ResourceSet) -> ResourceSet:
-    """`resources` with every staged policy promoted (resources.promote.promote_staged): the
+    """`resources` with every staged policy promoted (datastore.promote_staged): the
     set the pending verdict is the enforced verdict of (model/pending.py)."""
     items = [_stored(item) for item in resources.items]
     stored = [item for item in items if isinstance(item, StoredResource)]
