@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: a lab node with three workloads, policy enforced by the agent, a staged policy
 # previewed and promoted, then audit mode switched on with the user's own calicoctl runbook
-# (tortie in its place), and the calico-drop lines shown as syslog records them. Pass --keep
-# to leave the lab running.
+# (tortie in its place), the calico-drop lines shown as syslog records them, and the audit
+# report over what was recorded, with the policy recommended for it. Pass --keep to leave the
+# lab running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -111,10 +112,36 @@ tail -c +"$((log_start + 1))" /var/log/tortie/calico-drop.log |
     awk -v since="$boot_seconds" 'match($0, /\[ *[0-9]+\.[0-9]+\]/) {
         t = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (t >= since) print }'
 
+audit_start=$(date +%s)   # the audit window starts here
+step "tortie patch felixconfig default -p '{\"spec\":{\"flowLogsFileAggregationKindForAllowed\":0,...}}'   # flow logs per flow"
+tortie patch felixconfig default -p '{"spec":{"flowLogsFileAggregationKindForAllowed":0,
+  "flowLogsFileAggregationKindForDenied":0}}'
 step "tortie patch felixconfig node.node-a -p '{\"spec\":{\"dropActionOverride\":\"LogAndAccept\"}}'"
 tortie patch felixconfig node.node-a -p '{"spec":{"dropActionOverride":"LogAndAccept"}}'
 tortie lab wait >/dev/null
+logged=$(grep -c 'DPT=5432' /var/log/tortie/calico-drop.log || true)
 step "tortie lab probe frontend database:5432     # audit mode: let through, still logged"
 tortie lab probe frontend database:5432
+step "tortie lab probe backend database:5432      # allowed: in the flow log only"
+tortie lab probe backend database:5432
 step "tortie explain --node node-a --src 198.18.10.10:40000 --dst 198.18.20.30:5432 --proto TCP"
 tortie explain --node node-a --src 198.18.10.10:40000 --dst 198.18.20.30:5432 --proto TCP
+
+echo; echo "# The report: what enforcing would block, and the policy that would allow what was seen."
+drops=/var/log/tortie/calico-drop.log
+recorded=("$flows/flows.log" "$drops")
+for _ in $(seq 100); do
+    [ "$(grep -c 'DPT=5432' "$drops" || true)" -gt "$logged" ] &&
+        grep -q '"source_ip":"198.18.10.20".*"dest_port":5432' "$flows/flows.log" && break
+    sleep 0.1
+done
+step "tortie audit report --replay --node node-a --since $audit_start $drops"
+tortie audit report --replay --node node-a --since "$audit_start" "$drops"
+step "tortie recommend -n data --since $audit_start flowlogs/flows.log $drops | tee recommended.yaml"
+tortie recommend -n data --since "$audit_start" "${recorded[@]}" | tee recommended.yaml
+step "tortie validate -f recommended.yaml"
+tortie validate -f recommended.yaml
+step "tortie apply -f recommended.yaml            # staged: the kernel still enforces database-access"
+tortie apply -f recommended.yaml
+step "tortie audit replay --since $audit_start flowlogs/flows.log $drops   # against the staged policies"
+tortie audit replay --since "$audit_start" "${recorded[@]}"

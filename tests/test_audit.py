@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from hypothesis import given, settings
@@ -73,6 +74,42 @@ def test_an_allowed_line_and_a_line_no_endpoint_owns(tmp_path: Path) -> None:
     assert unplaced["note"] == (f"no endpoint owns {OUTSIDE} or 192.0.2.1, and no endpoint of node {NODE} has "
                                 "interface eth9")
     assert err.splitlines()[-1].endswith("replayed: 1 allow, 1 not placed")
+
+
+# Staged in place of database-access: only the frontend may reach the database.
+STAGED_DATABASE = {"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
+                   "metadata": {"name": "database-access"},
+                   "spec": {"stagedAction": "Set", "selector": 'role == "db"', "types": ["Ingress"], "ingress": [
+                       {"action": "Allow", "protocol": "TCP", "source": {"selector": 'app == "frontend"'},
+                        "destination": {"ports": ["pg"]}}]}}
+
+
+def test_the_pending_verdict_of_each_line(tmp_path: Path) -> None:
+    """With a policy staged, each line also gets its pending verdict: the logged backend
+    flow, allowed now, would be denied; the frontend's, denied now, would be allowed."""
+    resources = export(tmp_path / "shop.yaml", shop(extra=[STAGED_DATABASE]))
+    log = tmp_path / "kern.log"
+    log.write_text("".join(
+        f"calico-drop: IN={source_if} OUT={DB_IF} SRC={source} DST={DATABASE} LEN=60 TOS=0x00 PREC=0x00 TTL=63 "
+        "ID=1 DF PROTO=TCP SPT=41000 DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n"
+        for source, source_if in ((BACKEND, BACK_IF), (FRONTEND, FRONT_IF))))
+    command = ["logs", "explain", "--resources", str(resources), "--node", NODE, str(log)]
+    code, out, err = run_cli([*command, "-o", "json"], datastore=None)
+    assert code == 0, err
+    backend, frontend = (json.loads(line) for line in out.splitlines())
+    assert (backend["verdict"], backend["pending"], backend["pendingCause"], backend["pendingTier"],
+            backend["pendingPolicy"], backend["pendingRule"]) == (
+        "allow", "deny", "end of tier default", "default", "database-access", -1)
+    assert (frontend["verdict"], frontend["policy"], frontend["pending"]) == ("deny", "database-access", "allow")
+    assert "pendingPolicy" not in frontend
+    code, out, err = run_cli(command, datastore=None)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if line.startswith("  pending")] == [
+        "  pending (staged policies promoted): denied by end of tier default (after database-access)",
+        "  pending (staged policies promoted): allowed"]
+    code, out, _ = run_cli(["logs", "explain", "--resources", str(export(tmp_path / "enforced.yaml", shop())),
+                            "--node", NODE, "-o", "json", str(log)], datastore=None)
+    assert all("pending" not in json.loads(line) for line in out.splitlines())  # nothing staged
 
 
 def test_against_the_datastore(tmp_path: Path) -> None:
@@ -223,10 +260,19 @@ def test_report_over_kernel_lines_replays_them(tmp_path: Path) -> None:
     assert block["flows"] == 2
     assert [(g["key"], g["flows"], g["firstSeen"], g["lastSeen"]) for g in block["by"]["policy"]] == [
         ("database-access [default]", 2, "2026-03-03T09:14:21Z", "2026-03-03T09:20:05Z")]
-    assert [g["key"] for g in block["by"]["source"]] == [f"shop/{WEP_NODE}-k8s-frontend-eth0"]
+    assert [g["key"] for g in block["by"]["source"]] == ["shop/frontend"]  # by workload, as flow logs name it
     assert err.endswith("1 kernel lines without a wall-clock time left out\n")
     code, out, _ = run_cli(["audit", "report", "-o", "json", str(log)], datastore=None)
     assert json.loads(out)["wouldBlock"]["by"]["policy"][0]["key"].startswith("(not attributed")
+    # with database-access staged to let the frontend in: denied now, allowed by the staged policy
+    staged = export(tmp_path / "staged.yaml", shop(extra=[STAGED_DATABASE]))
+    code, out, err = run_cli(["audit", "report", "--resources", str(staged), "--year", "2026", "-o", "json",
+                              str(log)], datastore=None)
+    assert code == 0, err
+    found = json.loads(out)
+    assert found["wouldBlock"]["flows"] == 0
+    assert [(g["key"], g["flows"]) for g in found["newlyAllowed"]["by"]["policy"]] == [
+        ("database-access [default]", 2)]
 
 
 def test_report_bad_input(tmp_path: Path) -> None:
@@ -358,6 +404,46 @@ def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) ->
     assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
 
 
+def test_replay_against_the_staged_policies(tmp_path: Path) -> None:
+    """Without --with or --without, the change replayed is promoting the staged policies:
+    of the exported set, or of the datastore; a --with file's staged policies count as
+    promoted; with nothing staged there is no change to replay."""
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=2),
+        flow_record(T0 + 60, B, D, 5432, "allow", [ALLOW_DB]),
+        flow_record(T0 + 120, X, F, 8080, "allow", []),
+    ]))
+    staged = export(tmp_path / "staged.yaml", shop(extra=[STAGED_DATABASE]))
+
+    def replayed(*args: str, datastore: str | None = None) -> dict[str, Any]:
+        code, out, err = run_cli(["audit", "replay", *args, "-o", "json", str(flows)], datastore=datastore)
+        assert code == 0, err
+        assert err.splitlines()[-1].endswith("4 flows replayed: 3 change verdict")
+        return cast(dict[str, Any], json.loads(out))
+
+    def groups(found: dict[str, Any], what: str, by: str) -> list[tuple[str, int]]:
+        return [(g["key"], g["flows"]) for g in found[what]["by"][by]]
+
+    for found in (replayed("--resources", str(staged)),
+                  replayed("--resources", str(export(tmp_path / "shop.yaml", shop())), "--with",
+                           str(export(tmp_path / "change.yaml", [STAGED_DATABASE])))):
+        assert groups(found, "newlyAllowed", "source") == [("shop/frontend", 2)]
+        assert groups(found, "wouldBlock", "source") == [("shop/backend", 1)]
+        assert groups(found, "wouldBlock", "policy") == [("database-access [default]", 1)]
+
+    store = f"sqlite:///{tmp_path / 'tortie.db'}"
+    stored = [r for r in shop(extra=[STAGED_DATABASE]) if r["kind"] != "FelixConfiguration"]
+    code, out, err = run_cli(["create", "-f", str(export(tmp_path / "stored.yaml", stored))], datastore=store)
+    assert code == 0, out + err
+    assert groups(replayed(datastore=store), "newlyAllowed", "source") == [("shop/frontend", 2)]
+
+    code, out, err = run_cli(["audit", "replay", "--resources", str(tmp_path / "shop.yaml"), str(flows)],
+                             datastore=None)
+    assert (code, out + err) == (1, "audit replay: no policy is staged: stage one with tortie apply, or give "
+                                    "--with FILE or --without NAME\n")
+
+
 ENDPOINTS = [FRONTEND, BACKEND, DATABASE, OUTSIDE]
 
 
@@ -401,17 +487,6 @@ def test_a_what_if_changes_exactly_the_flows_the_model_says(
 
 # --- recommend ---------------------------------------------------------------------------------
 
-def promoted(text: str, path: Path) -> Path:
-    """The recommendation as the policies it stages: each StagedNetworkPolicy as the
-    NetworkPolicy it sets (what promoting a stagedAction: Set does), written to `path`."""
-    docs = [yaml.safe_load(part) for part in text.split("---\n")]
-    for doc in docs:
-        if doc["kind"] == "StagedNetworkPolicy":
-            doc["kind"] = "NetworkPolicy"
-            del doc["spec"]["stagedAction"]
-    return export(path, docs)
-
-
 def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> None:
     resources = export(tmp_path / "shop.yaml", shop())
     flows = tmp_path / "flows.log"
@@ -452,10 +527,38 @@ def test_recommend_names_peers_by_labels_and_merges_ports(tmp_path: Path) -> Non
         f"      - {OUTSIDE}/32"]
     assert yaml.safe_load(policy)["spec"]["selector"] == 'app == "frontend" && role == "web"'
     assert err.splitlines()[-1].endswith("7 flows of 2 endpoint addresses in scope make 2 policies "
-                                         "(1 flows without both addresses or dropped, left out)")
+                                         "(1 flow without both addresses or dropped, left out)")
     code, out, err = run_cli(["recommend", "--selector", "app ==", "--resources", str(resources), str(flows)],
                              datastore=None)
     assert code == 1 and "recommend: --selector: " in out + err and "Traceback" not in out + err
+
+
+def test_the_recommendation_validates_stages_and_promotes(tmp_path: Path) -> None:
+    """The recommended YAML as it is: tortie validate -f accepts it, tortie apply -f stages
+    it, audit replay then finds the recorded frontend flows newly allowed, and tortie promote
+    enforces a policy of it."""
+    store = f"sqlite:///{tmp_path / 'tortie.db'}"
+    resources = export(tmp_path / "shop.yaml", [r for r in shop() if r["kind"] != "FelixConfiguration"])
+    assert run_cli(["create", "-f", str(resources)], datastore=store)[0] == 0
+    flows = tmp_path / "flows.log"
+    flows.write_text("".join(json.dumps(r) + "\n" for r in [
+        flow_record(T0, F, D, 5432, "allow", [DENY_DB], flows=3), flow_record(T0, B, D, 5432, "allow", [ALLOW_DB])]))
+    code, out, err = run_cli(["recommend", "-n", "data", str(flows)], datastore=store)
+    assert code == 0, err
+    recommended = tmp_path / "recommended.yaml"
+    recommended.write_text(out)
+    for command in ("validate", "apply"):
+        code, out, err = run_cli([command, "-f", str(recommended)], datastore=store)
+        assert code == 0, out + err
+    assert out.splitlines() == ["Successfully applied 2 resource(s)"]
+    code, out, err = run_cli(["audit", "replay", "-o", "json", str(flows)], datastore=store)
+    assert code == 0, err
+    found = json.loads(out)
+    assert [(g["key"], g["flows"]) for g in found["newlyAllowed"]["by"]["source"]] == [("shop/frontend", 3)]
+    assert found["wouldBlock"]["flows"] == 0
+    code, out, err = run_cli(["promote", "snp", "recommended.app-database-role-db", "-n", "data"], datastore=store)
+    assert (code, out) == (0, "Successfully promoted StagedNetworkPolicy(data/recommended.app-database-role-db): "
+                              "created NetworkPolicy(data/recommended.app-database-role-db)\n"), err
 
 
 FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
@@ -466,8 +569,8 @@ FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.samp
 @given(st.lists(FLOW, min_size=1, max_size=10), st.lists(FLOW, max_size=10))
 def test_the_recommendation_allows_the_flows_and_nothing_else(
         seen: list[tuple[str, str, str, int]], probes: list[tuple[str, str, str, int]]) -> None:
-    """Replayed against the resources with the recommendation promoted, every recorded flow
-    is allowed, and any other flow between the same endpoints is denied."""
+    """Replayed against the resources with the recommendation staged, every recorded flow's
+    pending verdict is allow, and any other flow between the same endpoints is denied."""
     import tempfile
 
     from tortie.audit.flows import flow_of
@@ -481,10 +584,10 @@ def test_the_recommendation_allows_the_flows_and_nothing_else(
     flows = [r for r in records if r is not None]
     text = to_documents(recommend(base, flows, in_scope(base, None, "all()")))
     with tempfile.TemporaryDirectory() as tmp:
-        recommended = from_files([str(export(Path(tmp) / "shop.yaml", shop())),
-                                  str(promoted(text, Path(tmp) / "recommended.yaml"))])
+        (Path(tmp) / "recommended.yaml").write_text(text)
+        recommended = from_files([str(export(Path(tmp) / "shop.yaml", shop())), str(Path(tmp) / "recommended.yaml")])
     assert recommended.problems == ()  # every policy validates
-    after = Cluster(recommended)
+    after = Cluster(recommended).pending
     for flow in flows:
         packet = packet_of_flow(flow)
         assert packet is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from ..calc import Calculator, Entity
 from ..config import Settings, effective_config
@@ -14,7 +15,7 @@ from ..core import Verdict
 from ..model import EXTERNAL_INTERFACE, Packet, PathResult, Result, evaluate, evaluate_path, plan_for
 from ..plan import Plan
 from ..plan import NO_MATCH, PROFILE_TIER
-from .resources import ResourceSet
+from .resources import ResourceSet, promoted, staged
 
 ENDPOINT_KINDS = ("WorkloadEndpoint", "HostEndpoint")
 
@@ -76,6 +77,13 @@ class Cluster:
         self._index = Calculator("")  # a node with no endpoints: the cluster-wide entities alone
         self._index.load(resources.items)
         self._plans: dict[str, Plan] = {}
+
+    @cached_property
+    def pending(self) -> Cluster:
+        """The model of the same resources with every staged policy promoted, whose verdicts
+        are the pending verdicts of this one (model/pending.py); this Cluster itself when
+        no policy is staged."""
+        return Cluster(promoted(self.resources), self.external) if staged(self.resources) else self
 
     @property
     def problems(self) -> tuple[str, ...]:

@@ -1,9 +1,8 @@
 """A kernel LOG line replayed through the model (`tortie logs explain`): on the node that
 logged it, on the interfaces it names, against a resource set. What it tells: the
-endpoints of both ends, the verdict, and the policy and rule that denied the packet.
-
-A pending verdict (staged policies promoted over the set) is the same replay against the
-promoted set's Cluster: `explain_record` takes whichever Cluster it is given.
+endpoints of both ends, the verdict, and the policy and rule that denied the packet; then
+the pending verdict: the same replay against the set with its staged policies promoted
+(Cluster.pending).
 """
 
 from __future__ import annotations
@@ -25,7 +24,9 @@ DENIAL_KINDS = (PrefixKind.OVERRIDE, PrefixKind.OVERRIDE_DROP, PrefixKind.OVERRI
 @dataclass(frozen=True)
 class Explanation:
     """One line's replay. `packet` is None when the line does not give one (then `note`
-    says why); `judgement` is None when the model cannot place the packet."""
+    says why); `judgement` is None when the model cannot place the packet. `pending` is
+    the judgement with the staged policies promoted (None where `judgement` is, and when
+    no policy is staged)."""
 
     node: str
     packet: Packet | None
@@ -34,6 +35,7 @@ class Explanation:
     result: Result | None = None
     judgement: Judgement | None = None
     note: str = ""
+    pending: Judgement | None = None
 
 
 def packet_of(record: LogRecord) -> Packet | str:
@@ -76,7 +78,8 @@ def explain_record(cluster: Cluster, record: LogRecord, node: str) -> Explanatio
     elif record.kind not in DENIAL_KINDS and judged.verdict is Verdict.DENY and result.log_prefixes \
             and record.prefix_raw not in result.log_prefixes:
         note = "the model would log it with another prefix"
-    return Explanation(node, packet, source, destination, result, judged, note)
+    pending = None if cluster.pending is cluster else judgement(node, cluster.pending.evaluate_at(node, packet))
+    return Explanation(node, packet, source, destination, result, judged, note, pending)
 
 
 def endpoint_name(entity: Entity | None) -> str:
@@ -89,7 +92,9 @@ def endpoint_name(entity: Entity | None) -> str:
 def explanation_json(record: LogRecord, explanation: Explanation) -> dict[str, Any]:
     """A record and its replay as one JSON object: the line's `time`, `host`, `prefix`,
     `src`, `dst`, `proto`, `spt`, `dpt`; then `node`, `source`, `destination`, `verdict`,
-    `action`, `cause`, `tier`, `policy`, `rule` and `note` (absent when empty)."""
+    `action`, `cause`, `tier`, `policy`, `rule`; with staged policies, the pending verdict
+    as `pending` and its `pendingCause`, `pendingTier`, `pendingPolicy`, `pendingRule`; and
+    `note` (absent when empty)."""
     out: dict[str, Any] = {k: v for k, v in (
         ("time", record.time), ("host", record.host), ("prefix", record.prefix), ("src", record.src_canonical),
         ("dst", record.dst_canonical), ("proto", record.proto), ("spt", record.spt), ("dpt", record.dpt))
@@ -100,18 +105,33 @@ def explanation_json(record: LogRecord, explanation: Explanation) -> dict[str, A
         out["source"], out["destination"] = endpoint_name(e.source), endpoint_name(e.destination)
     if e.result is not None and e.judgement is not None:
         out["verdict"], out["action"] = str(e.judgement.verdict), str(e.result.action)
-        if e.judgement.verdict is Verdict.DENY:
-            out["cause"] = e.judgement.cause
-        if e.judgement.denied_by is not None:
-            d = e.judgement.denied_by
-            out.update({"tier": d.tier or None, "policy": d.policy, "rule": d.rule})
+        out.update(_judged(e.judgement))
+    if e.pending is not None:
+        out["pending"] = str(e.pending.verdict)
+        out.update({"pending" + key[0].upper() + key[1:]: value for key, value in _judged(e.pending).items()})
     if e.note:
         out["note"] = e.note
     return out
 
 
+def _judged(judged: Judgement) -> dict[str, Any]:
+    """A denial's `cause`, `tier`, `policy` and `rule` (none for an allow)."""
+    out: dict[str, Any] = {}
+    if judged.verdict is Verdict.DENY:
+        out["cause"] = judged.cause
+    if judged.denied_by is not None:
+        d = judged.denied_by
+        out.update({"tier": d.tier or None, "policy": d.policy, "rule": d.rule})
+    return out
+
+
+def _answer(judged: Judgement) -> str:
+    return "allowed" if judged.verdict is Verdict.ALLOW else f"denied by {judged.denied_by or judged.cause}"
+
+
 def describe_explanation(record: LogRecord, explanation: Explanation) -> str:
-    """Two lines: the packet and where it was logged, then the replay's answer."""
+    """Two lines: the packet and where it was logged, then the replay's answer; a third
+    with the pending verdict when policies are staged."""
     e = explanation
     when = record.time or (f"[{record.uptime:.6f}]" if record.uptime is not None else "-")
     p = e.packet
@@ -122,9 +142,8 @@ def describe_explanation(record: LogRecord, explanation: Explanation) -> str:
     if e.judgement is None or e.result is None:
         return f"{head}\n  not placed: {e.note}"
     ends = f"{endpoint_name(e.source)} -> {endpoint_name(e.destination)}"
-    if e.judgement.verdict is Verdict.ALLOW:
-        answer = "allowed"
-    else:
-        answer = f"denied by {e.judgement.denied_by or e.judgement.cause}"
-    text = f"{head}\n  {ends}: {answer}; the kernel would {'accept' if e.result.action == 'accept' else 'drop'} it"
+    text = (f"{head}\n  {ends}: {_answer(e.judgement)}; "
+            f"the kernel would {'accept' if e.result.action == 'accept' else 'drop'} it")
+    if e.pending is not None:
+        text += f"\n  pending (staged policies promoted): {_answer(e.pending)}"
     return text + (f"\n  note: {e.note}" if e.note else "")

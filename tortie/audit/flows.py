@@ -284,9 +284,10 @@ _KERNEL_ACTION = {PrefixKind.OVERRIDE_ACCEPT: "accept", PrefixKind.OVERRIDE_DROP
 
 
 def flow_of_record(record: LogRecord, when: float, denied_by: PolicyHit | None = None,
-                   ends: tuple[End, End] | None = None) -> Flow | None:
+                   ends: tuple[End, End] | None = None, pending: PolicyHit | None = None) -> Flow | None:
     """A kernel LOG line of a denial -> a Flow at `when`, the denial `denied_by` (from a
-    replay) and the ends `ends` if known; None for a line that logs no denial."""
+    replay), the ends `ends` if known and the `pending` trace entry (none: the pending
+    verdict is the enforced one); None for a line that logs no denial."""
     if record.kind is PrefixKind.OTHER:
         return None
     source, dest = ends or (End(record.src_canonical, record.spt), End(record.dst_canonical, record.dpt))
@@ -295,7 +296,8 @@ def flow_of_record(record: LogRecord, when: float, denied_by: PolicyHit | None =
                 proto=record.proto or NONE, source_ip=source.ip, source_port=source.port, source_name=source.name,
                 source_namespace=source.namespace, source_type=source.type, dest_ip=dest.ip, dest_port=dest.port,
                 dest_name=dest.name, dest_namespace=dest.namespace, dest_type=dest.type, packets_in=1,
-                policies=Policies(enforced_policies=trace), origin=Origin.KERNEL)
+                policies=Policies(enforced_policies=trace, pending_policies=(pending.entry,) if pending else ()),
+                origin=Origin.KERNEL)
 
 
 # --- reading -----------------------------------------------------------------------------------

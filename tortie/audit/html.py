@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from html import escape
 
+from ..logs import plural
 from .report import MINUTE, Dimension, Finding, Report, Section, describe_flow, iso
 
 MAX_BARS = 60
@@ -41,7 +42,8 @@ def _section(finding: Finding, section: Section) -> str:
     head = f"<h2 id='{anchor}'>What enforcing would {'block' if finding is Finding.WOULD_BLOCK else 'newly allow'}</h2>"
     if not total.flows:
         return head + f"<p class='none' id='{anchor}-total'>Nothing.</p>"
-    out = [head, f"<p class='summary' id='{anchor}-total'>{total.flows:,} flows, {total.packets:,} packets, "
+    out = [head, f"<p class='summary' id='{anchor}-total'>{_flows(total.flows)}, "
+                 f"{total.packets:,} {plural(total.packets, 'packet')}, "
                  f"first seen {iso(total.first)}, last seen {iso(total.last)}.</p>"]
     out.append(f"<h3>Flows over time</h3>{_timeline(section, anchor)}")
     out.append(f"<h3>Top policies</h3>{_bars(section, Dimension.POLICY, anchor + '-policies')}")
@@ -92,7 +94,7 @@ def _bars(section: Section, dimension: Dimension, anchor: str, limit: int = 10) 
 
 
 def _flows(n: int) -> str:
-    return f"{n:,} flow" if n == 1 else f"{n:,} flows"
+    return f"{n:,} {plural(n, 'flow')}"
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..core import Verdict, paused_gc
 from ..plan import PROFILE_TIER
-from ..logs import host_port
+from ..logs import host_port, plural
 from .flows import NONE, Flow, Origin, PolicyHit
 
 UNATTRIBUTED = "(not attributed: replay kernel lines with --resources)"
@@ -283,7 +283,8 @@ def to_table(report: Report, limit: int = 10) -> str:
         if not total.flows:
             lines.append(f"{finding.value.capitalize()}: nothing.")
             continue
-        lines.append(f"{finding.value.capitalize()}: {total.flows:,} flows, {total.packets:,} packets, "
+        lines.append(f"{finding.value.capitalize()}: {total.flows:,} {plural(total.flows, 'flow')}, "
+                     f"{total.packets:,} {plural(total.packets, 'packet')}, "
                      f"{iso(total.first)} to {iso(total.last)}")
         for dimension in Dimension:
             ranked = section.top(dimension, limit)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import MAX_INPUT, paused_gc, shown
-from ..datastore import Listing, StoredResource
-from ..resources import FelixConfiguration, ResourceError, UnknownKindError, decode, flatten, kind_of, parse_documents
+from ..datastore import Listing, StoredResource, promote_staged, resource_key
+from ..resources import (STAGED_KINDS, FelixConfiguration, ResourceError, UnknownKindError, decode, flatten, kind_of,
+                         parse_documents)
 
 Doc = dict[str, Any]
 DEFAULT_NAMESPACE = "default"
@@ -120,3 +121,40 @@ def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()
             unknown.append(name)
     kept = tuple(item for item in base.items if identity(item) not in replaced | gone)
     return ResourceSet(kept + added.items, base.problems + added.problems), unknown
+
+
+def _stored(item: StoredResource | Doc) -> StoredResource | Doc:
+    """A document as the stored resource it would be (its own kind, name and namespace);
+    a document of no kind tortie has stays as it is."""
+    if isinstance(item, StoredResource):
+        return item
+    try:
+        kind = kind_of(item)
+    except ResourceError:
+        return item
+    _, namespace, name = identity(item)
+    namespace = namespace if kind.NAMESPACED else None
+    return StoredResource(resource_key(kind, name, namespace), kind, name, namespace, item)
+
+
+def staged(resources: ResourceSet) -> bool:
+    """Whether `resources` holds a staged policy."""
+    return any(_is_staged(_stored(item)) for item in resources.items)
+
+
+def promoted(resources: ResourceSet) -> ResourceSet:
+    """`resources` with every staged policy promoted (datastore.promote_staged): the
+    set the pending verdict is the enforced verdict of (model/pending.py)."""
+    items = [_stored(item) for item in resources.items]
+    stored = [item for item in items if isinstance(item, StoredResource)]
+    others = [item for item in items if not isinstance(item, StoredResource)]
+    return ResourceSet(tuple(promote_staged(stored)) + tuple(others), resources.problems)
+
+
+def without_staged(resources: ResourceSet) -> ResourceSet:
+    """`resources` without its staged policies (which change no enforced verdict)."""
+    return ResourceSet(tuple(item for item in resources.items if not _is_staged(_stored(item))), resources.problems)
+
+
+def _is_staged(item: StoredResource | Doc) -> bool:
+    return isinstance(item, StoredResource) and item.kind in STAGED_KINDS

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Report, Window, denial_hit, explain_record,
-                     flow_of_record, read_flows, record_time)
+from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Judgement, PolicyHit, Report, Window, denial_hit,
+                     explain_record, flow_of_record, read_flows, record_time)
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
@@ -70,7 +70,8 @@ def when(text: str | None, now: float, option: str) -> float | None:
 def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
                  summary: FlowSummary) -> Callable[[LogRecord], Flow | None]:
     """How a kernel line becomes a flow: its time (lines without a wall-clock time are
-    counted and left out), and with a `cluster` the replay's ends and denial."""
+    counted and left out), and with a `cluster` the replay's ends (by workload name, as flow
+    logs name them), its denial, and the pending verdict when policies are staged."""
     def flow(record: LogRecord) -> Flow | None:
         at = record_time(record, year)
         if at is None:
@@ -83,14 +84,24 @@ def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
         hit = denial_hit(judged) if judged is not None and judged.verdict is Verdict.DENY else None
         ends = (_end(explanation.source, record.src_canonical, record.spt),
                 _end(explanation.destination, record.dst_canonical, record.dpt))
-        return flow_of_record(record, at, hit, ends)
+        return flow_of_record(record, at, hit, ends, _pending_hit(explanation.pending, judged))
     return flow
+
+
+def _pending_hit(pending: Judgement | None, judged: Judgement | None) -> PolicyHit | None:
+    """The pending trace entry of a replayed line: its pending denial; for a pending allow,
+    the enforced denial, allowed (as replay.denial_hit names it); None without one."""
+    if pending is None or judged is None:
+        return None
+    if pending.verdict is Verdict.DENY:
+        return denial_hit(pending)
+    return denial_hit(judged, Verdict.ALLOW) if judged.verdict is Verdict.DENY else None
 
 
 def _end(entity: Entity | None, ip: str | None, port: int | None) -> End:
     if entity is None:
         return End(ip, port, type="net")
-    return End(ip, port, entity.name, entity.namespace or NONE, _TYPES.get(entity.kind, NONE))
+    return End(ip, port, entity.workload or entity.name, entity.namespace or NONE, _TYPES.get(entity.kind, NONE))
 
 
 def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogRecord], Flow | None],
@@ -102,7 +113,8 @@ def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogReco
 @audit.command("report", short_help="What enforcing would block, and newly allow.")
 @FILES
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
-              help="Replay kernel LOG lines against these resources to name their policy and endpoints.")
+              help="Replay kernel LOG lines against these resources to name their policy, endpoints and "
+                   "pending verdict.")
 @click.option("--replay", is_flag=True, help="Replay kernel LOG lines against the datastore's resources.")
 @click.option("--node", help="The node that logged kernel lines (default: each line's host).")
 @window_options
@@ -154,10 +166,11 @@ def show(result: Report, fmt: str, top: int, title: str) -> None:
         discard_stdout()
 
 
-@audit.command("replay", short_help="Replay recorded flows against changed policies.")
+@audit.command("replay", short_help="Replay recorded flows against changed or staged policies.")
 @FILES
 @click.option("--with", "with_files", multiple=True, metavar="FILE",
-              help="Resources to add or replace (YAML or JSON, as for tortie apply). Repeatable.")
+              help="Resources to add or replace (YAML or JSON, as for tortie apply; staged policies count as "
+                   "promoted). Repeatable.")
 @click.option("--without", "without", multiple=True, metavar="NAME",
               help="A policy to remove: NAME (GlobalNetworkPolicy) or NAMESPACE/NAME (NetworkPolicy). Repeatable.")
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
@@ -170,29 +183,35 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
            top: int, client_config: str | None) -> None:
     """Replay the flows in FILEs (flow log records and kernel LOG lines, - or none:
     standard input) against the current policies and against them changed by --with and
-    --without, and list every flow whose verdict changes, grouped as the report groups
-    them: newly denied flows under the policy that denies them after the change, newly
-    allowed ones under the policy that denied them before.
+    --without (without either: by promoting the staged policies), and list every flow
+    whose verdict changes, grouped as the report groups them: newly denied flows under
+    the policy that denies them after the change, newly allowed ones under the policy
+    that denied them before.
 
-    Exit status: 0 when every input was read, 1 when one could not be or a --without
-    names no policy.
+    Exit status: 0 when every input was read, 1 when one could not be, a --without names
+    no policy, or there is no change to replay.
     """
-    from ..audit import ReplayCounts, changed, from_files
+    from ..audit import ReplayCounts, changed, from_files, promoted, without_staged
     from ..audit import replay_flows as changed_flows
 
-    if not with_files and not without:
-        raise Fail("audit replay: give the change: --with FILE or --without NAME")
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
     before = cluster_of(ctx, resource_files, client_config)
-    resources, unknown = changed(before.resources, from_files(with_files), without)
-    if unknown:
-        raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
-    after = Cluster(resources)
+    if with_files or without:
+        # the change alone: the staged policies of the files promoted, not those of the current set
+        resources, unknown = changed(without_staged(before.resources), from_files(with_files), without)
+        if unknown:
+            raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
+        after = Cluster(promoted(resources))
+    elif before.pending is not before:
+        after = before.pending
+    else:
+        raise Fail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
+                   "or --without NAME")
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)
     summary, counts = FlowSummary(), ReplayCounts()
-    kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
+    kernel = kernel_flows(before, None, year or datetime.now(UTC).year, summary)  # the ends named
     flows = (f for f in gather(ctx, files, kernel, summary, "audit replay") if window.holds(f))
     result = Report().add_all(changed_flows(before, after, flows, counts))
     show(result, fmt, top, "tortie audit replay")

@@ -74,8 +74,9 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
             client_config: str | None) -> None:
     """Replay each kernel LOG line in FILEs (- or none: standard input) through the model,
     on the node that logged it and the interfaces it names, and tell the endpoints at both
-    ends, the verdict, and the policy and rule that denied it. A line whose addresses and
-    interfaces no endpoint owns is reported as not placed. Resources that do not validate
+    ends, the verdict, and the policy and rule that denied it; with staged policies, also
+    the pending verdict (the same replay with every staged policy promoted). A line whose
+    addresses and interfaces no endpoint owns is reported as not placed. Resources that do not validate
     are skipped and named on standard error; a summary follows there.
 
     Exit status: 0 when every input was read, 1 when one could not be.

@@ -9,6 +9,7 @@ import click
 
 from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, to_documents
 from ..audit import recommend_policies as recommended
+from ..logs import plural
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
 from .context import Fail
@@ -34,8 +35,9 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     ones), in a tier of its own, allowing exactly the flows seen and denying the rest at
     the end of the tier. Peers are named by labels where an endpoint owns the address,
     by CIDR where none does; ports are merged into ranges; a comment on each rule says how
-    many flows it covers. Stage them with tortie apply, watch the pending verdicts, then
-    tortie promote.
+    many flows it covers. Check them with tortie validate -f, stage them with tortie apply
+    -f, see which recorded flows they change with tortie audit replay, then enforce each
+    with tortie promote snp NAME -n NAMESPACE.
 
     Exit status: 0 when every input was read, 1 when one could not be.
     """
@@ -58,9 +60,11 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
         click.echo(to_documents(result, tier, order), nl=False)
     except BrokenPipeError:
         discard_stdout()
-    click.echo(f"recommend: {summary}; {result.flows:,} flows of {len(scope):,} endpoint addresses in scope "
-               f"make {len(result.groups()):,} policies" + (f" ({result.unusable:,} flows without both addresses "
-                                                             "or dropped, left out)" if result.unusable else ""),
-               err=True)
+    made, addresses = len(result.groups()), len(scope)
+    text = (f"{result.flows:,} {plural(result.flows, 'flow')} of {addresses:,} endpoint "
+            f"{plural(addresses, 'address', 'addresses')} in scope make {made:,} {plural(made, 'policy', 'policies')}")
+    if result.unusable:
+        text += f" ({result.unusable:,} {plural(result.unusable, 'flow')} without both addresses or dropped, left out)"
+    click.echo(f"recommend: {summary}; {text}", err=True)
     if ctx.meta.get("failed"):
         ctx.exit(1)

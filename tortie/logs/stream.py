@@ -10,6 +10,7 @@ from typing import BinaryIO
 
 from .line import parse_line
 from .record import LogRecord
+from .text import plural
 
 MAX_LINE = 64 * 1024  # bytes; the kernel's own lines are under 1 KiB, journald's JSON a few KiB
 _PROGRESS_STEP = 1 << 20
@@ -35,7 +36,7 @@ class Summary:
 
     def __str__(self) -> str:
         """One line, for example `30 lines: 29 LOG lines (1 cut short), 1 skipped (1 cut before IN=)`."""
-        text = f"{self.lines:,} {_plural(self.lines, 'line')}: {self.records:,} LOG {_plural(self.records, 'line')}"
+        text = f"{self.lines:,} {plural(self.lines, 'line')}: {self.records:,} LOG {plural(self.records, 'line')}"
         if self.partial:
             text += f" ({self.partial:,} cut short)"
         skipped = sum(self.skipped.values())
@@ -105,7 +106,3 @@ def skip_reason(line: str) -> SkipReason:
     if "SRC=" in line and (" OUT=" in line or line.startswith("OUT=")):
         return SkipReason.CUT
     return SkipReason.NOT_LOG
-
-
-def _plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"

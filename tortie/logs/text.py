@@ -10,6 +10,11 @@ from .record import LogRecord, Packet
 CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 
 
+def plural(n: int, word: str, words: str = "") -> str:
+    """`word` as it goes after the number `n`: `line` for 1, `lines` (or `words`) for any other."""
+    return word if n == 1 else words or word + "s"
+
+
 def describe(record: LogRecord) -> str:
     """`TIME HOST "PREFIX" KIND PACKET in=IF out=IF [mark=0xM] [uid=U gid=G] [partial] [trace]`,
     where TIME is the time as printed, else [uptime], else -, and PACKET is, for example,
