@@ -32,11 +32,14 @@ def cluster(endpoints: int, nodes: int, policies: int, rng: random.Random) -> li
                      "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}})
     for i in range(endpoints):
         ns = namespaces[i % len(namespaces)]
+        node = f"node{i % nodes}"
+        # Named as the client names a workload endpoint: <node>-<orchestrator>-<pod>-<endpoint>.
         docs.append({"apiVersion": API, "kind": "WorkloadEndpoint",
-                     "metadata": {"name": f"wep{i}", "namespace": ns, "labels": {
+                     "metadata": {"name": f"{node}-k8s-wep{i}-eth0", "namespace": ns, "labels": {
                          "app": rng.choice(APPS), "tier": rng.choice(["web", "api", "db"]),
                          "version": str(rng.randint(1, 5))}},
-                     "spec": {"node": f"node{i % nodes}", "interfaceName": f"cali{i:011d}",
+                     "spec": {"node": node, "orchestrator": "k8s", "pod": f"wep{i}", "endpoint": "eth0",
+                              "interfaceName": f"cali{i:011d}",
                               "ipNetworks": [f"198.18.{i // 256}.{i % 256}/32"], "profiles": [f"kns.{ns}"],
                               "ports": [{"name": "http", "protocol": "TCP", "port": 8080}]}})
     for i in range(policies):
