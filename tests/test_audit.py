@@ -131,25 +131,44 @@ def test_resources_that_do_not_validate_are_named_and_skipped(tmp_path: Path) ->
     ippool = {"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "pool"},
               "spec": {"cidr": "198.18.0.0/16"}}
     resources = export(tmp_path / "shop.yaml", shop(extra=[bad, ippool]))
-    garbage = tmp_path / "garbage.yaml"
-    garbage.write_bytes(b"\x00\xff{[")
     line = (f"calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=TCP SPT=1 DPT=5432\n"
             "\x00\x01binary\xff\n" + "calico-drop: IN=cali0 OUT=eth0 SRC=198.18.10.10 DST=1.2.3.4 LEN=60 TOS=0x0")
-    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "--resources", str(garbage),
-                              "--resources", str(tmp_path / "missing.yaml"), "--node", NODE, "-o", "json", "-"],
+    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "--node", NODE, "-o", "json", "-"],
                              datastore=None, stdin=line.encode("latin-1"))
     assert code == 0 and "Traceback" not in err
     problems = err.splitlines()
     assert problems[0].startswith(f"logs explain: {resources}: resource 7 (GlobalNetworkPolicy Bad_Name) skipped: ")
     assert problems[1] == (f"logs explain: {resources}: 1 projectcalico.org/v3 IPPool resource skipped "
                            "(not a kind policy replay uses)")
-    assert problems[2].startswith(f"logs explain: {garbage}: input is not UTF-8 text")
-    assert problems[3] == f"logs explain: {tmp_path / 'missing.yaml'}: no such file or directory"
     first, cut = (json.loads(line) for line in out.splitlines())
     assert first["policy"] == "database-access"
     assert cut["note"] == "the line has no protocol"
     assert problems[-1] == ("logs explain: 3 lines: 2 LOG lines (2 cut short), 1 skipped (1 binary); "
                                    "replayed: 1 deny, 1 not replayed")
+
+
+def test_a_resources_file_that_cannot_be_read_fails_the_command(tmp_path: Path) -> None:
+    """Missing, a directory, not UTF-8, not YAML: one line naming the file, exit 1, and
+    nothing on standard output, for every command that takes --resources."""
+    resources = export(tmp_path / "shop.yaml", shop())
+    log = tmp_path / "kern.log"
+    log.write_text(f"calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=TCP SPT=1 "
+                   "DPT=5432\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\x00\xff{[")
+    (tmp_path / "malformed.yaml").write_text("kind: [Tier\n")
+    unreadable = {tmp_path / "missing.yaml": "no such file or directory", tmp_path: "is a directory",
+                  tmp_path / "binary.yaml": "input is not UTF-8 text", tmp_path / "malformed.yaml": ""}
+    commands = [["logs", "explain"], ["audit", "report"], ["audit", "replay", "--without", "database-access"],
+                ["recommend", "-n", "shop"]]
+    for path, why in unreadable.items():
+        for command in commands:
+            code, out, err = run_cli([*command, "--resources", str(resources), "--resources", str(path), str(log)],
+                                     datastore=None)
+            assert (code, out) == (1, ""), (command, path, err)
+            assert len(err.splitlines()) == 1 and err.startswith(f"{command[0]} {command[1]}: --resources {path}: "
+                                                                 if command[0] != "recommend" else
+                                                                 f"recommend: --resources {path}: "), err
+            assert why in err, err
 
 
 @settings(max_examples=examples(60), deadline=None)

@@ -15,7 +15,7 @@ from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Judgement, PolicyHit
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
-from .context import Fail
+from .context import AnswerFail
 from .logs import cluster_of, discard_stdout, read_inputs
 
 FILES = click.argument("files", nargs=-1, metavar="[FILE|-]...")
@@ -63,7 +63,7 @@ def when(text: str | None, now: float, option: str) -> float | None:
     try:
         found = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise Fail(f"{option}: {text!r} is not RFC 3339, UNIX seconds or a duration like 2h") from None
+        raise AnswerFail(f"{option}: {text!r} is not RFC 3339, UNIX seconds or a duration like 2h") from None
     return (found if found.tzinfo else found.replace(tzinfo=UTC)).timestamp()
 
 
@@ -131,11 +131,14 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
     that are denied now are listed too. Groups: policy, source and destination workload
     and namespace, port; with counts, first and last seen, and an example each.
 
-    Exit status: 0 when every input was read, 1 when one could not be.
+    Resources that do not validate are skipped and named on standard error.
+
+    Exit status: 0 when every input was read, 1 when one or a --resources file could not
+    be (then nothing is written on standard output).
     """
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
-    cluster = cluster_of(ctx, resource_files, client_config) if resource_files or replay else None
+    cluster = cluster_of(ctx, resource_files, client_config, "audit report") if resource_files or replay else None
     if cluster is not None:
         for problem in cluster.problems:
             click.echo(f"audit report: {problem}", err=True)
@@ -196,17 +199,17 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
 
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
-    before = cluster_of(ctx, resource_files, client_config)
+    before = cluster_of(ctx, resource_files, client_config, "audit replay")
     if with_files or without:
         # the change alone: the staged policies of the files promoted, not those of the current set
         resources, unknown = changed(without_staged(before.resources), from_files(with_files), without)
         if unknown:
-            raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
+            raise AnswerFail(f"audit replay: --without {unknown[0]}: no such policy")
         after = Cluster(promoted(resources))
     elif before.pending is not before:
         after = before.pending
     else:
-        raise Fail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
+        raise AnswerFail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
                    "or --without NAME")
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)

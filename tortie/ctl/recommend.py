@@ -12,7 +12,7 @@ from ..audit import recommend_policies as recommended
 from ..logs import plural
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
-from .context import Fail
+from .context import AnswerFail
 from .logs import cluster_of, discard_stdout
 
 
@@ -39,19 +39,22 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     -f, see which recorded flows they change with tortie audit replay, then enforce each
     with tortie promote snp NAME -n NAMESPACE.
 
-    Exit status: 0 when every input was read, 1 when one could not be.
+    Resources that do not validate are skipped and named on standard error.
+
+    Exit status: 0 when every input was read, 1 when one or a --resources file could not
+    be (then nothing is written on standard output).
     """
     if (namespace is None) == (selector is None):
-        raise Fail("recommend: give one of --namespace NS or --selector SELECTOR")
+        raise AnswerFail("recommend: give one of --namespace NS or --selector SELECTOR")
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
-    cluster = cluster_of(ctx, resource_files, client_config)
+    cluster = cluster_of(ctx, resource_files, client_config, "recommend")
     for problem in cluster.problems:
         click.echo(f"recommend: {problem}", err=True)
     try:
         scope = in_scope(cluster, namespace, selector)
     except SelectorError as exc:
-        raise Fail(f"recommend: --selector: {exc}") from None
+        raise AnswerFail(f"recommend: --selector: {exc}") from None
     summary = FlowSummary()
     kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
     flows = (f for f in gather(ctx, files, kernel, summary, "recommend") if window.holds(f))
