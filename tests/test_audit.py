@@ -423,6 +423,27 @@ def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) ->
     assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
 
 
+def test_a_what_if_whose_change_does_not_load_fails(tmp_path: Path) -> None:
+    """A --with file that cannot be read, holds nothing, or holds a document that does not
+    load is one line naming the file and the problem, exit 1, no answer."""
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = flows_file(tmp_path / "flows.log")
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "malformed.yaml").write_text("kind: [Tier\n")
+    pod = export(tmp_path / "pod.yaml", [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}}])
+    delete = export(tmp_path / "delete.yaml", [{**STAGED_DATABASE, "spec": {
+        **STAGED_DATABASE["spec"], "stagedAction": "Delete"}}])
+    bad = {tmp_path / "missing.yaml": "no such file or directory", tmp_path: "is a directory",
+           tmp_path / "empty.yaml": "holds no resources", tmp_path / "malformed.yaml": "cannot parse YAML",
+           pod: "resource 1 is a v1 Pod, not a kind policy replay uses",
+           delete: "resource 1 (StagedGlobalNetworkPolicy database-access): "}
+    for path, why in bad.items():
+        code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--with", str(path), str(flows)],
+                                 datastore=None)
+        assert (code, out, len(err.splitlines())) == (1, "", 1), (path, out, err)
+        assert err.startswith(f"audit replay: --with {path}: {why}"), err
+
+
 def test_replay_against_the_staged_policies(tmp_path: Path) -> None:
     """Without --with or --without, the change replayed is promoting the staged policies:
     of the exported set, or of the datastore; a --with file's staged policies count as

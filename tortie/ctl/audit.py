@@ -191,10 +191,12 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     the policy that denies them after the change, newly allowed ones under the policy
     that denied them before.
 
-    Exit status: 0 when every input was read, 1 when one could not be, a --without names
-    no policy, or there is no change to replay.
+    Exit status: 0 when every input was read, 1 when one or a --resources file could not
+    be, a --with file does not load whole (cannot be read, holds no resources, or one that
+    does not validate), a --without names no policy, or there is no change to replay; then
+    nothing is written on standard output.
     """
-    from ..audit import ReplayCounts, changed, from_files, promoted, without_staged
+    from ..audit import ReplayCounts, ResourceFileError, changed, from_files, promoted, without_staged
     from ..audit import replay_flows as changed_flows
 
     now = time.time()
@@ -202,7 +204,11 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     before = cluster_of(ctx, resource_files, client_config, "audit replay")
     if with_files or without:
         # the change alone: the staged policies of the files promoted, not those of the current set
-        resources, unknown = changed(without_staged(before.resources), from_files(with_files), without)
+        try:  # a what-if over part of its change would pass for one over all of it
+            added = from_files(with_files, strict=True)
+        except ResourceFileError as exc:
+            raise AnswerFail(f"audit replay: --with {exc}") from None
+        resources, unknown = changed(without_staged(before.resources), added, without)
         if unknown:
             raise AnswerFail(f"audit replay: --without {unknown[0]}: no such policy")
         after = Cluster(promoted(resources))
