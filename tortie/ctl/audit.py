@@ -16,7 +16,7 @@ from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
 from .context import AnswerFail
-from .logs import cluster_of, discard_stdout, read_inputs
+from .logs import cluster_of, discard_stdout, read_inputs, reason
 
 FILES = click.argument("files", nargs=-1, metavar="[FILE|-]...")
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -106,7 +106,16 @@ def _end(entity: Entity | None, ip: str | None, port: int | None) -> End:
 
 def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogRecord], Flow | None],
            summary: FlowSummary, command: str) -> Iterator[Flow]:
-    """The flows of every input (read_inputs says how inputs that cannot be read go)."""
+    """The flows of every input. An input file that cannot be opened fails the command before
+    any is read (AnswerFail), and one that fails while read marks the run failed (read_inputs):
+    the caller then writes no answer, since one over some of the inputs would pass for one
+    over all of them."""
+    for name in files:
+        try:
+            if name != "-":
+                open(name, "rb").close()
+        except OSError as exc:
+            raise AnswerFail(f"{command}: {name}: {reason(exc)}") from None
     return read_inputs(ctx, files, command, partial(read_flows, summary=summary, kernel=kernel), "reading")
 
 
@@ -145,10 +154,10 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
     summary = FlowSummary()
     kernel = kernel_flows(cluster, node, year or datetime.now(UTC).year, summary)
     result = Report(window).add_all(gather(ctx, files, kernel, summary, "audit report"))
-    show(result, fmt, top, "tortie audit report")
-    click.echo(f"audit report: {summary}", err=True)
     if ctx.meta.get("failed"):
         ctx.exit(1)
+    show(result, fmt, top, "tortie audit report")
+    click.echo(f"audit report: {summary}", err=True)
 
 
 def show(result: Report, fmt: str, top: int, title: str) -> None:
@@ -223,8 +232,8 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     kernel = kernel_flows(before, None, year or datetime.now(UTC).year, summary)  # the ends named
     flows = (f for f in gather(ctx, files, kernel, summary, "audit replay") if window.holds(f))
     result = Report().add_all(changed_flows(before, after, flows, counts))
-    show(result, fmt, top, "tortie audit replay")
-    click.echo(f"audit replay: {summary}; {counts}", err=True)
     if ctx.meta.get("failed"):
         ctx.exit(1)
+    show(result, fmt, top, "tortie audit replay")
+    click.echo(f"audit replay: {summary}; {counts}", err=True)
 

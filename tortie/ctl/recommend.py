@@ -59,6 +59,8 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
     flows = (f for f in gather(ctx, files, kernel, summary, "recommend") if window.holds(f))
     result = recommended(cluster, flows, scope)
+    if ctx.meta.get("failed"):
+        ctx.exit(1)
     try:
         click.echo(to_documents(result, tier, order), nl=False)
     except BrokenPipeError:
@@ -69,5 +71,3 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     if result.unusable:
         text += f" ({result.unusable:,} {plural(result.unusable, 'flow')} without both addresses or dropped, left out)"
     click.echo(f"recommend: {summary}; {text}", err=True)
-    if ctx.meta.get("failed"):
-        ctx.exit(1)
