@@ -613,6 +613,52 @@ def test_the_recommendation_validates_stages_and_promotes(tmp_path: Path) -> Non
                               "created NetworkPolicy(data/recommended.app-database-role-db)\n"), err
 
 
+def test_recommend_refuses_options_its_policies_would_not_validate_with(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = flows_file(tmp_path / "flows.log")
+    for options, line in (
+            (["--tier", "Bad_Tier"], "recommend: --tier: Metadata.Name = 'Bad_Tier' (name must consist of "),
+            (["--tier", "default"], "recommend: --order: TierSpec.Order = '100000' (default tier order must be 1e+06)"),
+            (["--order", "nan"], "recommend: --order: nan is not a finite number"),
+            (["-n", "Bad_NS"], "recommend: --namespace: 'Bad_NS' is not a namespace name")):
+        namespace = [] if "-n" in options else ["-n", "shop"]
+        code, out, err = run_cli(["recommend", "--resources", str(resources), *namespace, *options, str(flows)],
+                                 datastore=None)
+        assert (code, out, len(err.splitlines())) == (1, "", 1) and err.startswith(line), err
+    code, out, err = run_cli(["recommend", "--resources", str(resources), "-n", "shop", "--order", "-5", str(flows)],
+                             datastore=None)  # Calico's Tier order is any number
+    assert code == 0 and yaml.safe_load(out.split("---\n")[0])["spec"]["order"] == -5, err
+
+
+NAME_TEXT = st.text(alphabet="ab-._Z9", min_size=0, max_size=70)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.one_of(st.just("recommended"), st.sampled_from(["default", "kube-admin"]), NAME_TEXT),
+       st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 2_000_000).map(float)),
+       st.one_of(st.sampled_from(["shop", "data"]), NAME_TEXT))
+def test_recommend_options_are_refused_or_the_recommendation_validates(tier: str, order: float,
+                                                                      namespace: str) -> None:
+    """Whatever --tier, --order and --namespace say, recommend either refuses them (one line
+    naming the option, exit 1, nothing on standard output) or writes YAML that tortie
+    validate -f accepts whole."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        resources = export(Path(tmp) / "shop.yaml", shop())
+        flows = flows_file(Path(tmp) / "flows.log")
+        code, out, err = run_cli(["recommend", "--resources", str(resources), "--tier", tier, "--order", repr(order),
+                                  "-n", namespace, str(flows)], datastore=None)
+        if code:
+            assert out == "" and len(err.splitlines()) == 1, err
+            assert re.match(r"recommend: --(tier|order|namespace): ", err), err
+            return
+        recommended = Path(tmp) / "recommended.yaml"
+        recommended.write_text(out)
+        code, out, err = run_cli(["validate", "-f", str(recommended)], datastore=None)
+        assert code == 0 and out.startswith("Successfully validated"), (tier, order, namespace, out + err)
+
+
 FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),
                  st.sampled_from([53, 80, 81, 82, 5432, 8080]))
 

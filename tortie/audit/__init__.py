@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .explain import describe_explanation, explain_record, explanation_json
     from .flows import NONE, End, Flow, FlowSummary, PolicyHit, flow_of, flow_of_record, read_flows, record_time
     from .html import render as render_html
-    from .recommend import TIER, TIER_ORDER, in_scope, to_documents
+    from .recommend import TIER, TIER_ORDER, in_scope, tier_doc, to_documents
     from .recommend import recommend as recommend_policies
     from .replay import ReplayCounts, denial_hit, packet_of_flow
     from .replay import replay as replay_flows
@@ -31,7 +31,7 @@ _HOME = {
     "render_html": ("html", "render"),
     # A function named as its module is exported under another name: importing the module
     # binds the package attribute of that name to the module.
-    **{name: ("recommend", name) for name in ("TIER", "TIER_ORDER", "in_scope", "to_documents")},
+    **{name: ("recommend", name) for name in ("TIER", "TIER_ORDER", "in_scope", "tier_doc", "to_documents")},
     "recommend_policies": ("recommend", "recommend"),
     **{name: ("replay", name) for name in ("ReplayCounts", "denial_hit", "packet_of_flow")},
     "replay_flows": ("replay", "replay"),
@@ -45,7 +45,7 @@ __all__ = [
     "ResourceFileError", "ResourceSet", "TIER", "TIER_ORDER", "Window", "changed", "denial_hit",
     "describe_explanation", "explain_record", "explanation_json", "flow_of", "flow_of_record", "from_files",
     "from_listing", "in_scope", "packet_of_flow", "promoted", "read_flows", "recommend_policies", "record_time",
-    "render_html", "replay_flows", "report_json", "to_csv", "to_documents", "to_table", "without_staged"
+    "render_html", "replay_flows", "report_json", "tier_doc", "to_csv", "to_documents", "to_table", "without_staged"
 ]
 
 

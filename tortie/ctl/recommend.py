@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
 import click
 
-from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, to_documents
+from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, tier_doc, to_documents
 from ..audit import recommend_policies as recommended
 from ..logs import plural
+from ..resources import ResourceError, kind_of
+from ..resources.values import is_dns_label
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
 from .context import AnswerFail
@@ -46,6 +49,7 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     """
     if (namespace is None) == (selector is None):
         raise AnswerFail("recommend: give one of --namespace NS or --selector SELECTOR")
+    check_options(namespace, tier, order)
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
     cluster = cluster_of(ctx, resource_files, client_config, "recommend")
@@ -71,3 +75,22 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     if result.unusable:
         text += f" ({result.unusable:,} {plural(result.unusable, 'flow')} without both addresses or dropped, left out)"
     click.echo(f"recommend: {summary}; {text}", err=True)
+
+
+def check_options(namespace: str | None, tier: str, order: float) -> None:
+    """Raise AnswerFail, naming the option, for an option the recommended resources would not
+    validate with (tortie validate -f): a namespace that is not a DNS label, a tier or order
+    the Tier does not validate with, an order that is no number."""
+    if namespace is not None and not is_dns_label(namespace):
+        raise AnswerFail(f"recommend: --namespace: {namespace!r} is not a namespace name (at most 63 lower case "
+                         "letters, digits and '-', starting and ending with a letter or digit)")
+    if not math.isfinite(order):
+        raise AnswerFail(f"recommend: --order: {order} is not a finite number")
+    doc = tier_doc(tier, order)
+    try:
+        kind_of(doc).parse(doc).validated()
+    except ResourceError as exc:
+        lines = str(exc).splitlines()  # a validation error lists its fields one a line, after a heading
+        problem = lines[1].lstrip("- ") if len(lines) > 1 else str(exc).removeprefix("error with field ")
+        option = "--tier" if problem.startswith("Metadata.Name") else "--order"
+        raise AnswerFail(f"recommend: {option}: {problem}") from None
