@@ -425,8 +425,12 @@ def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) ->
     assert [(g["key"], g["flows"]) for g in newly_allowed["by"]["policy"]] == [("database-access [default]", 2)]
     assert [(g["key"], g["flows"]) for g in newly_denied["by"]["source"]] == [(OUTSIDE, 1)]
     assert [g["key"] for g in newly_denied["by"]["policy"]] == ["shop/web-from-backend [default]"]
-    assert err.splitlines()[-1].endswith("6 flows replayed: 3 change verdict; not replayed: 1 without addresses "
+    assert err.splitlines()[-1].endswith("5 flows replayed: 3 change verdict; not replayed: 1 without addresses "
                                          "(aggregated)")
+    assert report["flowsRead"] == 6  # every flow read, not only those that change
+    code, out, _ = run_cli(["audit", "replay", "--resources", str(resources), "--with", str(change), "--since",
+                            str(T0 + 100), str(flows)], datastore=None)
+    assert code == 0 and out.splitlines()[0] == "Flows read: 6 (3 outside the window)"
     code, out, _ = run_cli(["audit", "replay", "--resources", str(resources), "--without", "database-access",
                             "-o", "json", str(flows)], datastore=None)
     assert code == 0 and json.loads(out)["newlyAllowed"]["flows"] == 2 and json.loads(out)["wouldBlock"]["flows"] == 0

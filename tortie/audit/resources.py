@@ -16,8 +16,8 @@ from typing import Any
 
 from ..core import MAX_INPUT, paused_gc, shown
 from ..datastore import Listing, StoredResource, promote_staged, resource_key
-from ..resources import (STAGED_KINDS, FelixConfiguration, ResourceError, UnknownKindError, decode, flatten, kind_of,
-                         parse_documents)
+from ..resources import (KNP_PREFIX, STAGED_KINDS, FelixConfiguration, KubernetesNetworkPolicy, ResourceError,
+                         UnknownKindError, decode, flatten, kind_of, parse_documents)
 
 Doc = dict[str, Any]
 DEFAULT_NAMESPACE = "default"
@@ -106,11 +106,16 @@ def from_files(paths: tuple[str, ...] | list[str], *, strict: bool = False) -> R
 
 
 def identity(item: StoredResource | Doc) -> tuple[str, str | None, str]:
-    """(kind, namespace, name) of a stored resource or a document."""
+    """(kind, namespace, name) of a stored resource or a document; the kind as calc knows it
+    (a Kubernetes NetworkPolicy is a KubernetesNetworkPolicy, not a Calico NetworkPolicy)."""
     if isinstance(item, StoredResource):
-        return item.kind.KIND, item.namespace, item.name
+        return item.kind.model_kind(), item.namespace, item.name
     meta = item.get("metadata") or {}
-    return str(item.get("kind")), meta.get("namespace"), str(meta.get("name"))
+    try:
+        kind = kind_of(item).model_kind()
+    except ResourceError:
+        kind = str(item.get("kind"))
+    return kind, meta.get("namespace"), str(meta.get("name"))
 
 
 POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
@@ -118,20 +123,24 @@ POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
 
 def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()) -> tuple[ResourceSet, list[str]]:
     """`base` with the resources of `added` created or replacing those of the same kind,
-    namespace and name, and the policies named in `removed` (`<name>` for a
-    GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy) deleted; and the names in
-    `removed` that name no policy of `base`."""
+    namespace and name, and the policies named in `removed` deleted; and the names in
+    `removed` that name no policy of `base`. A policy is named as reports name it: `<name>`
+    for a GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy, and
+    `<namespace>/knp.default.<name>` (or `<namespace>/<name>`) for a Kubernetes NetworkPolicy."""
     replaced = {identity(item) for item in added.items}
+    present = {identity(item) for item in base.items}
     gone: set[tuple[str, str | None, str]] = set()
     unknown = []
     for name in removed:
         namespace, _, short = name.rpartition("/")
-        kind = "NetworkPolicy" if namespace else "GlobalNetworkPolicy"
-        key = (kind, namespace or None, short)
-        if any(identity(item) == key for item in base.items):
-            gone.add(key)
-        else:
+        keys = [("NetworkPolicy", namespace, short), (KubernetesNetworkPolicy.MODEL_KIND, namespace,
+                                                      short.removeprefix(KNP_PREFIX))] if namespace else \
+            [("GlobalNetworkPolicy", None, short)]
+        key = next((key for key in keys if key in present), None)
+        if key is None:
             unknown.append(name)
+        else:
+            gone.add(key)
     kept = tuple(item for item in base.items if identity(item) not in replaced | gone)
     return ResourceSet(kept + added.items, base.problems + added.problems), unknown
 

@@ -230,8 +230,19 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
         click.echo(f"audit replay: {problem}", err=True)
     summary, counts = FlowSummary(), ReplayCounts()
     kernel = kernel_flows(before, None, year or datetime.now(UTC).year, summary)  # the ends named
-    flows = (f for f in gather(ctx, files, kernel, summary, "audit replay") if window.holds(f))
-    result = Report().add_all(changed_flows(before, after, flows, counts))
+    outside = 0
+
+    def in_window(flows: Iterator[Flow]) -> Iterator[Flow]:
+        nonlocal outside
+        for flow in flows:
+            if window.holds(flow):
+                yield flow
+            else:
+                outside += flow.count
+
+    flows = in_window(gather(ctx, files, kernel, summary, "audit replay"))
+    result = Report(window).add_all(changed_flows(before, after, flows, counts))
+    result.read, result.outside = counts.read + outside, outside  # every flow read, not only the changed ones
     if ctx.meta.get("failed"):
         ctx.exit(1)
     show(result, fmt, top, "tortie audit replay")
