@@ -11,8 +11,7 @@ import click
 from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, tier_doc, to_documents
 from ..audit import recommend_policies as recommended
 from ..logs import plural
-from ..resources import ResourceError, kind_of
-from ..resources.values import is_dns_label
+from ..resources import ResourceError, is_dns_label, kind_of
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
 from .context import AnswerFail
