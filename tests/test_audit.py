@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tortie.audit.cluster import Cluster, DeniedBy
 from tortie.audit.explain import explain_record
-from tortie.audit.resources import ResourceSet, from_files
+from tortie.audit.resources import ResourceSet, changed, from_files, identity
 from tortie.core import Verdict
 from tortie.logs import parse_line
 from tortie.model import Packet
@@ -437,6 +437,34 @@ def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) ->
     code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", "nope", str(flows)],
                              datastore=None)
     assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
+
+
+def test_without_takes_the_name_the_report_prints(tmp_path: Path) -> None:
+    """A Kubernetes NetworkPolicy is reported as `<namespace>/knp.default.<name>`: --without
+    takes that name, and its own name, for the same change."""
+    knp = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+           "metadata": {"name": "allow-frontend", "namespace": "shop"},
+           "spec": {"podSelector": {"matchLabels": {"app": "frontend"}}, "policyTypes": ["Ingress"],
+                    "ingress": [{"ports": [{"port": 8080, "protocol": "TCP"}]}]}}
+    resources = export(tmp_path / "shop.yaml", shop(extra=[knp]))
+    flows = tmp_path / "flows.log"
+    flows.write_text(json.dumps(flow_record(T0, X, F, 8080, "allow", [])) + "\n")
+    answers = []
+    for name in ("shop/knp.default.allow-frontend", "shop/allow-frontend"):
+        code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", name, "-o", "json",
+                                  str(flows)], datastore=None)
+        assert code == 0, err
+        answers.append(json.loads(out))
+    assert answers[0] == answers[1]
+    base = from_files([str(resources)])
+    for name in ("shop/knp.default.allow-frontend", "shop/allow-frontend"):
+        after, unknown = changed(base, ResourceSet(()), (name,))
+        assert unknown == []
+        assert [identity(item) for item in base.items if item not in after.items] == [
+            ("KubernetesNetworkPolicy", "shop", "allow-frontend")]
+    code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", "allow-frontend",
+                              str(flows)], datastore=None)
+    assert (code, out, err) == (1, "", "audit replay: --without allow-frontend: no such policy\n")
 
 
 def test_a_what_if_whose_change_does_not_load_fails(tmp_path: Path) -> None:
