@@ -26,8 +26,8 @@ from .flows import NONE, Flow, Policies, PolicyHit
 
 @dataclass
 class ReplayCounts:
-    """Flows read, replayed, changed, and those that could not be replayed and why (read is
-    replayed and those)."""
+    """Flows read, replayed, changed, and those that could not be replayed and why
+    (read = replayed + no_addresses + unplaced)."""
 
     read: int = 0
     replayed: int = 0

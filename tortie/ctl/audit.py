@@ -225,7 +225,7 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
         after = before.pending
     else:
         raise AnswerFail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
-                   "or --without NAME")
+                         "or --without NAME")
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)
     summary, counts = FlowSummary(), ReplayCounts()
