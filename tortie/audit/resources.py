@@ -118,9 +118,6 @@ def identity(item: StoredResource | Doc) -> tuple[str, str | None, str]:
     return kind, meta.get("namespace"), str(meta.get("name"))
 
 
-POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
-
-
 def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()) -> tuple[ResourceSet, list[str]]:
     """`base` with the resources of `added` created or replacing those of the same kind,
     namespace and name, and the policies named in `removed` deleted; and the names in
