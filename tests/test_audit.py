@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tortie.audit.cluster import Cluster, DeniedBy
 from tortie.audit.explain import explain_record
-from tortie.audit.resources import ResourceSet, from_files
+from tortie.audit.resources import ResourceSet, changed, from_files, identity
 from tortie.core import Verdict
 from tortie.logs import parse_line
 from tortie.model import Packet
@@ -131,25 +131,44 @@ def test_resources_that_do_not_validate_are_named_and_skipped(tmp_path: Path) ->
     ippool = {"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": "pool"},
               "spec": {"cidr": "198.18.0.0/16"}}
     resources = export(tmp_path / "shop.yaml", shop(extra=[bad, ippool]))
-    garbage = tmp_path / "garbage.yaml"
-    garbage.write_bytes(b"\x00\xff{[")
     line = (f"calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=TCP SPT=1 DPT=5432\n"
             "\x00\x01binary\xff\n" + "calico-drop: IN=cali0 OUT=eth0 SRC=198.18.10.10 DST=1.2.3.4 LEN=60 TOS=0x0")
-    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "--resources", str(garbage),
-                              "--resources", str(tmp_path / "missing.yaml"), "--node", NODE, "-o", "json", "-"],
+    code, out, err = run_cli(["logs", "explain", "--resources", str(resources), "--node", NODE, "-o", "json", "-"],
                              datastore=None, stdin=line.encode("latin-1"))
     assert code == 0 and "Traceback" not in err
     problems = err.splitlines()
     assert problems[0].startswith(f"logs explain: {resources}: resource 7 (GlobalNetworkPolicy Bad_Name) skipped: ")
     assert problems[1] == (f"logs explain: {resources}: 1 projectcalico.org/v3 IPPool resource skipped "
                            "(not a kind policy replay uses)")
-    assert problems[2].startswith(f"logs explain: {garbage}: input is not UTF-8 text")
-    assert problems[3] == f"logs explain: {tmp_path / 'missing.yaml'}: no such file or directory"
     first, cut = (json.loads(line) for line in out.splitlines())
     assert first["policy"] == "database-access"
     assert cut["note"] == "the line has no protocol"
     assert problems[-1] == ("logs explain: 3 lines: 2 LOG lines (2 cut short), 1 skipped (1 binary); "
                                    "replayed: 1 deny, 1 not replayed")
+
+
+def test_a_resources_file_that_cannot_be_read_fails_the_command(tmp_path: Path) -> None:
+    """Missing, a directory, not UTF-8, not YAML: one line naming the file, exit 1, and
+    nothing on standard output, for every command that takes --resources."""
+    resources = export(tmp_path / "shop.yaml", shop())
+    log = tmp_path / "kern.log"
+    log.write_text(f"calico-drop: IN={FRONT_IF} OUT={DB_IF} SRC={FRONTEND} DST={DATABASE} PROTO=TCP SPT=1 "
+                   "DPT=5432\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\x00\xff{[")
+    (tmp_path / "malformed.yaml").write_text("kind: [Tier\n")
+    unreadable = {tmp_path / "missing.yaml": "no such file or directory", tmp_path: "is a directory",
+                  tmp_path / "binary.yaml": "input is not UTF-8 text", tmp_path / "malformed.yaml": ""}
+    commands = [["logs", "explain"], ["audit", "report"], ["audit", "replay", "--without", "database-access"],
+                ["recommend", "-n", "shop"]]
+    for path, why in unreadable.items():
+        for command in commands:
+            code, out, err = run_cli([*command, "--resources", str(resources), "--resources", str(path), str(log)],
+                                     datastore=None)
+            assert (code, out) == (1, ""), (command, path, err)
+            assert len(err.splitlines()) == 1 and err.startswith(f"{command[0]} {command[1]}: --resources {path}: "
+                                                                 if command[0] != "recommend" else
+                                                                 f"recommend: --resources {path}: "), err
+            assert why in err, err
 
 
 @settings(max_examples=examples(60), deadline=None)
@@ -283,15 +302,27 @@ def test_report_bad_input(tmp_path: Path) -> None:
                     + b"%ASA-4-106023: Deny tcp src outside:1.2.3.4/1 dst inside:5.6.7.8/2\n"
                     + b"Mar  3 09:14:21 node-a kernel: [UFW BLOCK] IN=eth0 OUT= MAC= SRC=1.2.3.4 DST=5.6.7.8 LEN=40 "
                       b"TOS=0x00 PREC=0x00 TTL=50 ID=1 PROTO=TCP SPT=1 DPT=22 WINDOW=1 RES=0x00 SYN URGP=0\n")
-    code, out, err = run_cli(["audit", "report", "-o", "json", str(bad), str(tmp_path / "missing")], datastore=None)
-    assert code == 1 and "Traceback" not in err
+    code, out, err = run_cli(["audit", "report", "-o", "json", str(bad)], datastore=None)
+    assert code == 0 and "Traceback" not in err
     assert json.loads(out)["wouldBlock"]["flows"] == 1
     assert err.splitlines() == [
-        f"audit report: {tmp_path / 'missing'}: no such file",
         "audit report: 8 lines: 1 LOG line, 3 skipped (1 binary, 1 too long, 1 not a LOG line); "
         "1 flow log records (3 not readable, skipped)"]
     code, out, err = run_cli(["audit", "report", "--since", "last tuesday", str(bad)], datastore=None)
     assert code == 1 and "'last tuesday' is not RFC 3339" in out + err and "Traceback" not in out + err
+
+
+def test_an_input_that_cannot_be_read_writes_no_answer(tmp_path: Path) -> None:
+    """A flow input that is missing or a directory: one line naming it, exit 1, and nothing
+    on standard output (no report, no policies) for every command that writes one answer."""
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = flows_file(tmp_path / "flows.log")
+    commands = [["audit", "report"], ["audit", "replay", "--without", "database-access"], ["recommend", "-n", "shop"]]
+    for path, why in ((tmp_path / "missing.log", "no such file"), (tmp_path, "is a directory")):
+        for command in commands:
+            code, out, err = run_cli([*command, "--resources", str(resources), str(flows), str(path)], datastore=None)
+            assert (code, out) == (1, ""), (command, path, out)
+            assert err == f"{' '.join(command[:2]) if command[0] == 'audit' else 'recommend'}: {path}: {why}\n"
 
 
 def _png_pixels(data: bytes) -> set[tuple[int, ...]]:
@@ -394,14 +425,67 @@ def test_replay_lists_exactly_the_flows_whose_verdict_changes(tmp_path: Path) ->
     assert [(g["key"], g["flows"]) for g in newly_allowed["by"]["policy"]] == [("database-access [default]", 2)]
     assert [(g["key"], g["flows"]) for g in newly_denied["by"]["source"]] == [(OUTSIDE, 1)]
     assert [g["key"] for g in newly_denied["by"]["policy"]] == ["shop/web-from-backend [default]"]
-    assert err.splitlines()[-1].endswith("6 flows replayed: 3 change verdict; not replayed: 1 without addresses "
+    assert err.splitlines()[-1].endswith("5 flows replayed: 3 change verdict; not replayed: 1 without addresses "
                                          "(aggregated)")
+    assert report["flowsRead"] == 6  # every flow read, not only those that change
+    code, out, _ = run_cli(["audit", "replay", "--resources", str(resources), "--with", str(change), "--since",
+                            str(T0 + 100), str(flows)], datastore=None)
+    assert code == 0 and out.splitlines()[0] == "Flows read: 6 (3 outside the window)"
     code, out, _ = run_cli(["audit", "replay", "--resources", str(resources), "--without", "database-access",
                             "-o", "json", str(flows)], datastore=None)
     assert code == 0 and json.loads(out)["newlyAllowed"]["flows"] == 2 and json.loads(out)["wouldBlock"]["flows"] == 0
     code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", "nope", str(flows)],
                              datastore=None)
     assert code == 1 and "--without nope: no such policy" in out + err and "Traceback" not in out + err
+
+
+def test_without_takes_the_name_the_report_prints(tmp_path: Path) -> None:
+    """A Kubernetes NetworkPolicy is reported as `<namespace>/knp.default.<name>`: --without
+    takes that name, and its own name, for the same change."""
+    knp = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+           "metadata": {"name": "allow-frontend", "namespace": "shop"},
+           "spec": {"podSelector": {"matchLabels": {"app": "frontend"}}, "policyTypes": ["Ingress"],
+                    "ingress": [{"ports": [{"port": 8080, "protocol": "TCP"}]}]}}
+    resources = export(tmp_path / "shop.yaml", shop(extra=[knp]))
+    flows = tmp_path / "flows.log"
+    flows.write_text(json.dumps(flow_record(T0, X, F, 8080, "allow", [])) + "\n")
+    answers = []
+    for name in ("shop/knp.default.allow-frontend", "shop/allow-frontend"):
+        code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", name, "-o", "json",
+                                  str(flows)], datastore=None)
+        assert code == 0, err
+        answers.append(json.loads(out))
+    assert answers[0] == answers[1]
+    base = from_files([str(resources)])
+    for name in ("shop/knp.default.allow-frontend", "shop/allow-frontend"):
+        after, unknown = changed(base, ResourceSet(()), (name,))
+        assert unknown == []
+        assert [identity(item) for item in base.items if item not in after.items] == [
+            ("KubernetesNetworkPolicy", "shop", "allow-frontend")]
+    code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", "allow-frontend",
+                              str(flows)], datastore=None)
+    assert (code, out, err) == (1, "", "audit replay: --without allow-frontend: no such policy\n")
+
+
+def test_a_what_if_whose_change_does_not_load_fails(tmp_path: Path) -> None:
+    """A --with file that cannot be read, holds nothing, or holds a document that does not
+    load is one line naming the file and the problem, exit 1, no answer."""
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = flows_file(tmp_path / "flows.log")
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "malformed.yaml").write_text("kind: [Tier\n")
+    pod = export(tmp_path / "pod.yaml", [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}}])
+    delete = export(tmp_path / "delete.yaml", [{**STAGED_DATABASE, "spec": {
+        **STAGED_DATABASE["spec"], "stagedAction": "Delete"}}])
+    bad = {tmp_path / "missing.yaml": "no such file or directory", tmp_path: "is a directory",
+           tmp_path / "empty.yaml": "holds no resources", tmp_path / "malformed.yaml": "cannot parse YAML",
+           pod: "resource 1 is a v1 Pod, not a kind policy replay uses",
+           delete: "resource 1 (StagedGlobalNetworkPolicy database-access): "}
+    for path, why in bad.items():
+        code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--with", str(path), str(flows)],
+                                 datastore=None)
+        assert (code, out, len(err.splitlines())) == (1, "", 1), (path, out, err)
+        assert err.startswith(f"audit replay: --with {path}: {why}"), err
 
 
 def test_replay_against_the_staged_policies(tmp_path: Path) -> None:
@@ -559,6 +643,52 @@ def test_the_recommendation_validates_stages_and_promotes(tmp_path: Path) -> Non
     code, out, err = run_cli(["promote", "snp", "recommended.app-database-role-db", "-n", "data"], datastore=store)
     assert (code, out) == (0, "Successfully promoted StagedNetworkPolicy(data/recommended.app-database-role-db): "
                               "created NetworkPolicy(data/recommended.app-database-role-db)\n"), err
+
+
+def test_recommend_refuses_options_its_policies_would_not_validate_with(tmp_path: Path) -> None:
+    resources = export(tmp_path / "shop.yaml", shop())
+    flows = flows_file(tmp_path / "flows.log")
+    for options, line in (
+            (["--tier", "Bad_Tier"], "recommend: --tier: Metadata.Name = 'Bad_Tier' (name must consist of "),
+            (["--tier", "default"], "recommend: --order: TierSpec.Order = '100000' (default tier order must be 1e+06)"),
+            (["--order", "nan"], "recommend: --order: nan is not a finite number"),
+            (["-n", "Bad_NS"], "recommend: --namespace: 'Bad_NS' is not a namespace name")):
+        namespace = [] if "-n" in options else ["-n", "shop"]
+        code, out, err = run_cli(["recommend", "--resources", str(resources), *namespace, *options, str(flows)],
+                                 datastore=None)
+        assert (code, out, len(err.splitlines())) == (1, "", 1) and err.startswith(line), err
+    code, out, err = run_cli(["recommend", "--resources", str(resources), "-n", "shop", "--order", "-5", str(flows)],
+                             datastore=None)  # Calico's Tier order is any number
+    assert code == 0 and yaml.safe_load(out.split("---\n")[0])["spec"]["order"] == -5, err
+
+
+NAME_TEXT = st.text(alphabet="ab-._Z9", min_size=0, max_size=70)
+
+
+@settings(max_examples=examples(40), deadline=None)
+@given(st.one_of(st.just("recommended"), st.sampled_from(["default", "kube-admin"]), NAME_TEXT),
+       st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 2_000_000).map(float)),
+       st.one_of(st.sampled_from(["shop", "data"]), NAME_TEXT))
+def test_recommend_options_are_refused_or_the_recommendation_validates(tier: str, order: float,
+                                                                      namespace: str) -> None:
+    """Whatever --tier, --order and --namespace say, recommend either refuses them (one line
+    naming the option, exit 1, nothing on standard output) or writes YAML that tortie
+    validate -f accepts whole."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        resources = export(Path(tmp) / "shop.yaml", shop())
+        flows = flows_file(Path(tmp) / "flows.log")
+        code, out, err = run_cli(["recommend", "--resources", str(resources), "--tier", tier, "--order", repr(order),
+                                  "-n", namespace, str(flows)], datastore=None)
+        if code:
+            assert out == "" and len(err.splitlines()) == 1, err
+            assert re.match(r"recommend: --(tier|order|namespace): ", err), err
+            return
+        recommended = Path(tmp) / "recommended.yaml"
+        recommended.write_text(out)
+        code, out, err = run_cli(["validate", "-f", str(recommended)], datastore=None)
+        assert code == 0 and out.startswith("Successfully validated"), (tier, order, namespace, out + err)
 
 
 FLOW = st.tuples(st.sampled_from(ENDPOINTS), st.sampled_from(ENDPOINTS), st.sampled_from(["tcp", "udp"]),

@@ -200,12 +200,18 @@ def recommend(cluster: Cluster, flows: Iterable[Flow], scope: Mapping[str, Group
     return result
 
 
+def tier_doc(tier: str, order: float) -> dict[str, Any]:
+    """The Tier the recommended policies go in: `order` (an integer written as one, but for
+    those past 2**53, whose digits the YAML reader refuses), and Deny for what no policy allows."""
+    whole = float(order).is_integer() and abs(order) < 2 ** 53
+    return {"apiVersion": API, "kind": "Tier", "metadata": {"name": tier},
+            "spec": {"order": int(order) if whole else order, "defaultAction": "Deny"}}
+
+
 def to_documents(result: Recommendation, tier: str = TIER, order: float = TIER_ORDER) -> str:
     """The recommendation as YAML: the tier, then one StagedNetworkPolicy per group, each
     rule after a comment with the flows it covers."""
-    docs = [to_yaml({"apiVersion": API, "kind": "Tier", "metadata": {"name": tier},
-                     "spec": {"order": int(order) if float(order).is_integer() else order,
-                              "defaultAction": "Deny"}})]
+    docs = [to_yaml(tier_doc(tier, order))]
     for group in result.groups():
         head = {"apiVersion": API, "kind": "StagedNetworkPolicy",
                 "metadata": {"name": f"{tier}.{group.name}", "namespace": group.namespace},

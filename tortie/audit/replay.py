@@ -26,7 +26,8 @@ from .flows import NONE, Flow, Policies, PolicyHit
 
 @dataclass
 class ReplayCounts:
-    """Flows read, replayed, changed, and those that could not be replayed and why."""
+    """Flows read, replayed, changed, and those that could not be replayed and why
+    (read = replayed + no_addresses + unplaced)."""
 
     read: int = 0
     replayed: int = 0
@@ -35,7 +36,7 @@ class ReplayCounts:
     unplaced: int = 0  # no endpoint owns either address
 
     def __str__(self) -> str:
-        text = f"{self.read:,} flows replayed: {self.changed:,} change verdict"
+        text = f"{self.replayed:,} flows replayed: {self.changed:,} change verdict"
         skipped = [f"{n:,} {why}" for n, why in ((self.no_addresses, "without addresses (aggregated)"),
                                                  (self.unplaced, "that no endpoint owns")) if n]
         return text + (f"; not replayed: {', '.join(skipped)}" if skipped else "")

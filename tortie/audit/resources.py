@@ -1,9 +1,10 @@
 """The resource set a replay runs against: the datastore's, or files exported with
 `calicoctl get ... -o yaml` (from tortie or a real Calico cluster).
 
-A file is read the way `tortie create -f` reads one (resources.md, codec.py), but a
-resource that does not validate is skipped with one line saying why, instead of failing
-the whole set: a replay over what did validate is still worth having, and the lines tell
+A file is read the way `tortie create -f` reads one (resources.md, codec.py). A file that
+cannot be read or parsed fails the whole set (an answer over none of its resources would
+pass for one over all of them), but a resource that does not validate is skipped with one
+line saying why: a replay over what did validate is still worth having, and the lines tell
 what is missing from it.
 """
 
@@ -15,11 +16,15 @@ from typing import Any
 
 from ..core import MAX_INPUT, paused_gc, shown
 from ..datastore import Listing, StoredResource, promote_staged, resource_key
-from ..resources import (STAGED_KINDS, FelixConfiguration, ResourceError, UnknownKindError, decode, flatten, kind_of,
-                         parse_documents)
+from ..resources import (KNP_PREFIX, STAGED_KINDS, FelixConfiguration, KubernetesNetworkPolicy, ResourceError,
+                         UnknownKindError, decode, flatten, kind_of, parse_documents)
 
 Doc = dict[str, Any]
 DEFAULT_NAMESPACE = "default"
+
+
+class ResourceFileError(ValueError):
+    """A resource file that cannot be used; the message is `FILE: reason`."""
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,13 @@ def from_listing(listing: Listing) -> ResourceSet:
     return ResourceSet(tuple(listing.items), tuple(f"{invalid}; ignored" for invalid in listing.invalid))
 
 
-def from_files(paths: tuple[str, ...] | list[str]) -> ResourceSet:
+def from_files(paths: tuple[str, ...] | list[str], *, strict: bool = False) -> ResourceSet:
     """Every resource of the YAML or JSON files at `paths` (documents, lists, `<Kind>List`),
-    decoded and validated as `tortie create -f` does. A file that cannot be read or parsed,
-    a kind tortie does not have and a resource that does not validate are problems (one line
-    each, naming the file and the resource); the rest is the set. Never raises."""
+    decoded and validated as `tortie create -f` does. A kind tortie does not have and a
+    resource that does not validate are problems (one line each, naming the file and the
+    resource); the rest is the set. Raises ResourceFileError for the first file that cannot be
+    read or parsed, and, when `strict` (a change, which must load whole), for the first problem
+    or a file that holds no resources."""
     items: list[Doc] = []
     problems: list[str] = []
     for path in paths:
@@ -65,11 +72,11 @@ def from_files(paths: tuple[str, ...] | list[str]) -> ResourceSet:
                     doc["items"] if str(doc.get("kind")).endswith("List") and isinstance(doc.get("items"), list)
                     else [doc]) if isinstance(item, dict)]
         except OSError as exc:
-            problems.append(f"{path}: {(exc.strerror or str(exc)).lower()}")
-            continue
+            raise ResourceFileError(f"{path}: {(exc.strerror or str(exc)).lower()}") from None
         except ResourceError as exc:
-            problems.append(f"{path}: {exc}")
-            continue
+            raise ResourceFileError(f"{path}: {exc}") from None
+        if strict and not docs:
+            raise ResourceFileError(f"{path}: holds no resources")
         skipped: dict[str, int] = {}
         for n, doc in enumerate(docs, 1):
             try:
@@ -80,45 +87,57 @@ def from_files(paths: tuple[str, ...] | list[str]) -> ResourceSet:
                 items.append(resource.validated().output())
             except UnknownKindError:
                 name = f"{shown(doc.get('apiVersion'), 60)} {shown(doc.get('kind'), 60)}"
+                if strict:
+                    raise ResourceFileError(f"{path}: resource {n} is a {name}, not a kind policy replay uses") \
+                        from None
                 skipped[name] = skipped.get(name, 0) + 1
             except ResourceError as exc:
                 meta = doc.get("metadata")
                 named = meta.get("name") if isinstance(meta, dict) else None
                 lines = str(exc).splitlines()  # a validation error lists its fields one a line, after a heading
                 reason = "; ".join(line.lstrip("- ") for line in lines[1:]) if len(lines) > 1 else str(exc)
-                problems.append(f"{path}: resource {n} ({doc.get('kind')} {shown(named, 60)}) skipped: {reason}")
+                what = f"{path}: resource {n} ({doc.get('kind')} {shown(named, 60)})"
+                if strict:
+                    raise ResourceFileError(f"{what}: {reason}") from None
+                problems.append(f"{what} skipped: {reason}")
         problems += [f"{path}: {count} {kind} {'resource' if count == 1 else 'resources'} skipped "
                      "(not a kind policy replay uses)" for kind, count in sorted(skipped.items())]
     return ResourceSet(tuple(items), tuple(problems))
 
 
 def identity(item: StoredResource | Doc) -> tuple[str, str | None, str]:
-    """(kind, namespace, name) of a stored resource or a document."""
+    """(kind, namespace, name) of a stored resource or a document; the kind as calc knows it
+    (a Kubernetes NetworkPolicy is a KubernetesNetworkPolicy, not a Calico NetworkPolicy)."""
     if isinstance(item, StoredResource):
-        return item.kind.KIND, item.namespace, item.name
+        return item.kind.model_kind(), item.namespace, item.name
     meta = item.get("metadata") or {}
-    return str(item.get("kind")), meta.get("namespace"), str(meta.get("name"))
-
-
-POLICY_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy")
+    try:
+        kind = kind_of(item).model_kind()
+    except ResourceError:
+        kind = str(item.get("kind"))
+    return kind, meta.get("namespace"), str(meta.get("name"))
 
 
 def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()) -> tuple[ResourceSet, list[str]]:
     """`base` with the resources of `added` created or replacing those of the same kind,
-    namespace and name, and the policies named in `removed` (`<name>` for a
-    GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy) deleted; and the names in
-    `removed` that name no policy of `base`."""
+    namespace and name, and the policies named in `removed` deleted; and the names in
+    `removed` that name no policy of `base`. A policy is named as reports name it: `<name>`
+    for a GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy, and
+    `<namespace>/knp.default.<name>` (or `<namespace>/<name>`) for a Kubernetes NetworkPolicy."""
     replaced = {identity(item) for item in added.items}
+    present = {identity(item) for item in base.items}
     gone: set[tuple[str, str | None, str]] = set()
     unknown = []
     for name in removed:
         namespace, _, short = name.rpartition("/")
-        kind = "NetworkPolicy" if namespace else "GlobalNetworkPolicy"
-        key = (kind, namespace or None, short)
-        if any(identity(item) == key for item in base.items):
-            gone.add(key)
-        else:
+        keys = [("NetworkPolicy", namespace, short), (KubernetesNetworkPolicy.MODEL_KIND, namespace,
+                                                      short.removeprefix(KNP_PREFIX))] if namespace else \
+            [("GlobalNetworkPolicy", None, short)]
+        key = next((key for key in keys if key in present), None)
+        if key is None:
             unknown.append(name)
+        else:
+            gone.add(key)
     kept = tuple(item for item in base.items if identity(item) not in replaced | gone)
     return ResourceSet(kept + added.items, base.problems + added.problems), unknown
 

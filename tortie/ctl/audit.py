@@ -15,8 +15,8 @@ from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Judgement, PolicyHit
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
-from .context import Fail
-from .logs import cluster_of, discard_stdout, read_inputs
+from .context import AnswerFail
+from .logs import cluster_of, discard_stdout, read_inputs, reason
 
 FILES = click.argument("files", nargs=-1, metavar="[FILE|-]...")
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -63,7 +63,7 @@ def when(text: str | None, now: float, option: str) -> float | None:
     try:
         found = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise Fail(f"{option}: {text!r} is not RFC 3339, UNIX seconds or a duration like 2h") from None
+        raise AnswerFail(f"{option}: {text!r} is not RFC 3339, UNIX seconds or a duration like 2h") from None
     return (found if found.tzinfo else found.replace(tzinfo=UTC)).timestamp()
 
 
@@ -106,7 +106,16 @@ def _end(entity: Entity | None, ip: str | None, port: int | None) -> End:
 
 def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogRecord], Flow | None],
            summary: FlowSummary, command: str) -> Iterator[Flow]:
-    """The flows of every input (read_inputs says how inputs that cannot be read go)."""
+    """The flows of every input. An input file that cannot be opened fails the command before
+    any is read (AnswerFail), and one that fails while read marks the run failed (read_inputs):
+    the caller then writes no answer, since one over some of the inputs would pass for one
+    over all of them."""
+    for name in files:
+        try:
+            if name != "-":
+                open(name, "rb").close()
+        except OSError as exc:
+            raise AnswerFail(f"{command}: {name}: {reason(exc)}") from None
     return read_inputs(ctx, files, command, partial(read_flows, summary=summary, kernel=kernel), "reading")
 
 
@@ -131,21 +140,24 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
     that are denied now are listed too. Groups: policy, source and destination workload
     and namespace, port; with counts, first and last seen, and an example each.
 
-    Exit status: 0 when every input was read, 1 when one could not be.
+    Resources that do not validate are skipped and named on standard error.
+
+    Exit status: 0 when every input was read, 1 when one or a --resources file could not
+    be (then nothing is written on standard output).
     """
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
-    cluster = cluster_of(ctx, resource_files, client_config) if resource_files or replay else None
+    cluster = cluster_of(ctx, resource_files, client_config, "audit report") if resource_files or replay else None
     if cluster is not None:
         for problem in cluster.problems:
             click.echo(f"audit report: {problem}", err=True)
     summary = FlowSummary()
     kernel = kernel_flows(cluster, node, year or datetime.now(UTC).year, summary)
     result = Report(window).add_all(gather(ctx, files, kernel, summary, "audit report"))
-    show(result, fmt, top, "tortie audit report")
-    click.echo(f"audit report: {summary}", err=True)
     if ctx.meta.get("failed"):
         ctx.exit(1)
+    show(result, fmt, top, "tortie audit report")
+    click.echo(f"audit report: {summary}", err=True)
 
 
 def show(result: Report, fmt: str, top: int, title: str) -> None:
@@ -188,34 +200,51 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     the policy that denies them after the change, newly allowed ones under the policy
     that denied them before.
 
-    Exit status: 0 when every input was read, 1 when one could not be, a --without names
-    no policy, or there is no change to replay.
+    Exit status: 0 when every input was read, 1 when one or a --resources file could not
+    be, a --with file does not load whole (cannot be read, holds no resources, or one that
+    does not validate), a --without names no policy, or there is no change to replay; then
+    nothing is written on standard output.
     """
-    from ..audit import ReplayCounts, changed, from_files, promoted, without_staged
+    from ..audit import ReplayCounts, ResourceFileError, changed, from_files, promoted, without_staged
     from ..audit import replay_flows as changed_flows
 
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
-    before = cluster_of(ctx, resource_files, client_config)
+    before = cluster_of(ctx, resource_files, client_config, "audit replay")
     if with_files or without:
         # the change alone: the staged policies of the files promoted, not those of the current set
-        resources, unknown = changed(without_staged(before.resources), from_files(with_files), without)
+        try:  # a what-if over part of its change would pass for one over all of it
+            added = from_files(with_files, strict=True)
+        except ResourceFileError as exc:
+            raise AnswerFail(f"audit replay: --with {exc}") from None
+        resources, unknown = changed(without_staged(before.resources), added, without)
         if unknown:
-            raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
+            raise AnswerFail(f"audit replay: --without {unknown[0]}: no such policy")
         after = Cluster(promoted(resources))
     elif before.pending is not before:
         after = before.pending
     else:
-        raise Fail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
-                   "or --without NAME")
+        raise AnswerFail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
+                         "or --without NAME")
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)
     summary, counts = FlowSummary(), ReplayCounts()
     kernel = kernel_flows(before, None, year or datetime.now(UTC).year, summary)  # the ends named
-    flows = (f for f in gather(ctx, files, kernel, summary, "audit replay") if window.holds(f))
-    result = Report().add_all(changed_flows(before, after, flows, counts))
-    show(result, fmt, top, "tortie audit replay")
-    click.echo(f"audit replay: {summary}; {counts}", err=True)
+    outside = 0
+
+    def in_window(flows: Iterator[Flow]) -> Iterator[Flow]:
+        nonlocal outside
+        for flow in flows:
+            if window.holds(flow):
+                yield flow
+            else:
+                outside += flow.count
+
+    flows = in_window(gather(ctx, files, kernel, summary, "audit replay"))
+    result = Report(window).add_all(changed_flows(before, after, flows, counts))
+    result.read, result.outside = counts.read + outside, outside  # every flow read, not only the changed ones
     if ctx.meta.get("failed"):
         ctx.exit(1)
+    show(result, fmt, top, "tortie audit replay")
+    click.echo(f"audit replay: {summary}; {counts}", err=True)
 

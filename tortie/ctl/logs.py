@@ -79,12 +79,13 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
     addresses and interfaces no endpoint owns is reported as not placed. Resources that do not validate
     are skipped and named on standard error; a summary follows there.
 
-    Exit status: 0 when every input was read, 1 when one could not be.
+    Exit status: 0 when every input was read, 1 when one could not be, or a --resources file
+    could not be read (then nothing is replayed).
     """
     from ..audit import describe_explanation, explain_record, explanation_json
     from ..config import node_name
 
-    cluster = cluster_of(ctx, resource_files, client_config)
+    cluster = cluster_of(ctx, resource_files, client_config, "logs explain")
     for problem in cluster.problems:
         click.echo(f"logs explain: {problem}", err=True)
     default_node = node_name(node)
@@ -107,19 +108,24 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
         ctx.exit(1)
 
 
-def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None) -> Cluster:
-    """The model over the resources in `resource_files`, or over the datastore's."""
-    from ..audit import Cluster, from_files, from_listing
+def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None,
+               command: str) -> Cluster:
+    """The model over the resources in `resource_files`, or over the datastore's. Raises AnswerFail
+    (`COMMAND: --resources FILE: reason`) when a file cannot be read or parsed."""
+    from ..audit import Cluster, ResourceFileError, from_files, from_listing
     from ..resources import ResourceError
     from ..store import StoreError
-    from .context import Context, Fail
+    from .context import AnswerFail, Context
 
     if resource_files:
-        return Cluster(from_files(resource_files))
+        try:
+            return Cluster(from_files(resource_files))
+        except ResourceFileError as exc:
+            raise AnswerFail(f"{command}: --resources {exc}") from None
     try:
         return Cluster(from_listing(ctx.find_object(Context).client(client_config).snapshot()))  # type: ignore[union-attr]
     except (ResourceError, StoreError) as exc:
-        raise Fail(f"Failed to execute command: {exc}") from None
+        raise AnswerFail(f"Failed to execute command: {exc}") from None
 
 
 def read_inputs(ctx: click.Context, files: tuple[str, ...], command: str,

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
 import click
 
-from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, to_documents
+from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, tier_doc, to_documents
 from ..audit import recommend_policies as recommended
 from ..logs import plural
+from ..resources import ResourceError, is_dns_label, kind_of
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, when, window_options
-from .context import Fail
+from .context import AnswerFail
 from .logs import cluster_of, discard_stdout
 
 
@@ -39,23 +41,29 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     -f, see which recorded flows they change with tortie audit replay, then enforce each
     with tortie promote snp NAME -n NAMESPACE.
 
-    Exit status: 0 when every input was read, 1 when one could not be.
+    Resources that do not validate are skipped and named on standard error.
+
+    Exit status: 0 when every input was read, 1 when one or a --resources file could not
+    be (then nothing is written on standard output).
     """
     if (namespace is None) == (selector is None):
-        raise Fail("recommend: give one of --namespace NS or --selector SELECTOR")
+        raise AnswerFail("recommend: give one of --namespace NS or --selector SELECTOR")
+    check_options(namespace, tier, order)
     now = time.time()
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
-    cluster = cluster_of(ctx, resource_files, client_config)
+    cluster = cluster_of(ctx, resource_files, client_config, "recommend")
     for problem in cluster.problems:
         click.echo(f"recommend: {problem}", err=True)
     try:
         scope = in_scope(cluster, namespace, selector)
     except SelectorError as exc:
-        raise Fail(f"recommend: --selector: {exc}") from None
+        raise AnswerFail(f"recommend: --selector: {exc}") from None
     summary = FlowSummary()
     kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
     flows = (f for f in gather(ctx, files, kernel, summary, "recommend") if window.holds(f))
     result = recommended(cluster, flows, scope)
+    if ctx.meta.get("failed"):
+        ctx.exit(1)
     try:
         click.echo(to_documents(result, tier, order), nl=False)
     except BrokenPipeError:
@@ -66,5 +74,22 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     if result.unusable:
         text += f" ({result.unusable:,} {plural(result.unusable, 'flow')} without both addresses or dropped, left out)"
     click.echo(f"recommend: {summary}; {text}", err=True)
-    if ctx.meta.get("failed"):
-        ctx.exit(1)
+
+
+def check_options(namespace: str | None, tier: str, order: float) -> None:
+    """Raise AnswerFail, naming the option, for an option the recommended resources would not
+    validate with (tortie validate -f): a namespace that is not a DNS label, a tier or order
+    the Tier does not validate with, an order that is no number."""
+    if namespace is not None and not is_dns_label(namespace):
+        raise AnswerFail(f"recommend: --namespace: {namespace!r} is not a namespace name (at most 63 lower case "
+                         "letters, digits and '-', starting and ending with a letter or digit)")
+    if not math.isfinite(order):
+        raise AnswerFail(f"recommend: --order: {order} is not a finite number")
+    doc = tier_doc(tier, order)
+    try:
+        kind_of(doc).parse(doc).validated()
+    except ResourceError as exc:
+        lines = str(exc).splitlines()  # a validation error lists its fields one a line, after a heading
+        problem = lines[1].lstrip("- ") if len(lines) > 1 else str(exc).removeprefix("error with field ")
+        option = "--tier" if problem.startswith("Metadata.Name") else "--order"
+        raise AnswerFail(f"recommend: {option}: {problem}") from None

@@ -16,7 +16,7 @@ from .rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
 from .staged import (STAGED_KINDS, StagedAction, StagedGlobalNetworkPolicy, StagedKubernetesNetworkPolicy,
                      StagedNetworkPolicy, staged_action)
 from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
-from .values import is_name, is_port_name
+from .values import is_dns_label, is_name, is_port_name
 from .workloadendpoint import WorkloadEndpoint
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "GlobalNetworkPolicy", "GlobalNetworkSet", "HostEndpoint", "ICMPFields", "InvalidParameter", "NetworkPolicy",
     "NetworkSet", "Param", "Profile", "Resource", "ResourceError", "Rule", "ServiceAccountMatch", "Tier",
     "UnknownFieldError", "UnknownKindError", "UnsupportedKindError", "ValidationError", "WorkloadEndpoint",
-    "decode", "default_allow_profile", "flatten", "format_duration", "go_float", "is_name", "is_port_name",
-    "kind_from_cli", "kind_of", "load_resource", "not_namespaced_error", "parse_documents", "parse_duration",
-    "to_json", "to_yaml",
+    "decode", "default_allow_profile", "flatten", "format_duration", "go_float", "is_dns_label", "is_name",
+    "is_port_name", "kind_from_cli", "kind_of", "load_resource", "not_namespaced_error", "parse_documents",
+    "parse_duration", "to_json", "to_yaml",
 ]
