@@ -20,13 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from tortie.lab.network import NodeNetwork, Workload
+from tortie.lab.network import NodeNetwork
 from tortie.datastore import ResourceClient
 from tortie.resources import load_resource
 from tortie.store import open_store
+
+from labs import seed, two_workloads
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 A, B, PORT = "198.18.52.1", "198.18.52.2", 7000
@@ -97,15 +98,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--clients", type=int, default=2)
     args = parser.parse_args()
-    lab = NodeNetwork(f"tortie-f{uuid.uuid4().hex[:6]}", [], [], [Workload("a", "calia", [A]),
-                                                                   Workload("b", "calib", [B])])
+    lab = two_workloads("f", A, B)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{tmp}/bench.db"
-        with open_store(url) as store:
-            client = ResourceClient(store)
-            client.ensure_defaults()
-            for doc in WORLD:
-                client.apply(load_resource(doc))
+        seed(url, WORLD)
         lab.up()
         server = subprocess.Popen(in_ns(lab.workloads[1].netns, sys.executable, "-c", SERVER, B, str(PORT)),
                                   stdout=subprocess.PIPE, text=True)

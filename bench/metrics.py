@@ -20,17 +20,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tortie.agent.listener import Listener
 from tortie.agent.metrics import DeniedMetrics, denied_registry, metrics_handler
-from tortie.datastore import ResourceClient
-from tortie.lab.network import NodeNetwork, Workload
-from tortie.resources import load_resource
-from tortie.store import open_store
+
+from labs import seed, two_workloads
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 A, B, PORT = "198.18.50.1", "198.18.50.2", 9100
@@ -106,15 +103,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rates", default="25000,50000,100000,150000,200000,300000")
     args = parser.parse_args()
-    lab = NodeNetwork(f"tortie-k{uuid.uuid4().hex[:6]}", [], [], [Workload("a", "calia", [A]),
-                                                                   Workload("b", "calib", [B])])
+    lab = two_workloads("k", A, B)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite://{tmp}/bench.db"
-        with open_store(url) as store:
-            client = ResourceClient(store)
-            client.ensure_defaults()
-            for doc in WORLD:
-                client.apply(load_resource(doc))
+        seed(url, WORLD)
         lab.up()
         agent = subprocess.Popen(["ip", "netns", "exec", lab.node, TORTIE, "--datastore", url, "agent", "--node",
                                   "n1", "-c", "/nonexistent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
