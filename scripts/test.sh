@@ -9,6 +9,6 @@ bash scripts/setup.sh --tests
 .venv/bin/mypy tortie
 # LOG rules in non-root network namespaces print only with this set (dataplane.md §10).
 sysctl -qw net.netfilter.nf_log_all_netns=1 || echo "test: cannot set nf_log_all_netns; LOG tests may fail" >&2
-# Two workers, each test file on one of them (a file's shared lab is built once): kernel tests
-# mostly wait on the kernel and on agents, so two processes halve the time on two cores.
-exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@"
+# Four workers, each test file on one of them (a file's shared lab is built once): kernel tests
+# mostly wait on the kernel and on agents, so four processes keep two cores busy.
+exec .venv/bin/python -m pytest -n 4 --dist loadfile "$@"
