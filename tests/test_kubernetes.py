@@ -277,3 +277,32 @@ def test_a_converted_uid_keeps_version_and_variant_and_converts_back(uid: uuid.U
     converted = calico_uid(str(uid))
     assert converted is not None and calico_uid(converted) == str(uid)
     assert (uuid.UUID(converted).version, uuid.UUID(converted).variant) == (uid.version, uid.variant)
+
+
+def test_profile_commands_show_the_namespace_profiles(tmp_path: Path) -> None:
+    """A Namespace is the Profile kns.<name> (conversion.go NamespaceToProfile) to get, listed
+    with the stored ones, instead of a stored Profile of that name while it exists (as calc
+    takes it, and as kube-controllers keeps an etcd datastore's)."""
+    url = f"sqlite://{tmp_path}/t.db"
+
+    def cli(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        code, out, err = run_cli(args, datastore=url, stdin=stdin)
+        return code, out + err
+
+    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}},
+            *({"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": name},
+               "spec": {"ingress": [{"action": "Deny"}]}} for name in ("kns.prod", "kns.lab"))]
+    assert cli("create", "-f", "-", stdin=yaml.safe_dump_all(docs))[0] == 0
+    assert cli("get", "profiles") == (0, "NAME                          \nkns.lab                       \n"
+                                         "kns.prod                      \nprojectcalico-default-allow   \n\n")
+    namespace = json.loads(cli("get", "ns", "prod", "-o", "json")[1])
+    profile = json.loads(cli("get", "profile", "kns.prod", "-o", "json")[1])
+    assert profile == {"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {
+        "name": "kns.prod", "creationTimestamp": namespace["metadata"]["creationTimestamp"],
+        "resourceVersion": namespace["metadata"]["resourceVersion"], "uid": calico_uid(namespace["metadata"]["uid"])},
+        "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}],
+                 "labelsToApply": {"pcns.env": "prod", "pcns.projectcalico.org/name": "prod"}}}
+    listed = yaml.safe_load(cli("get", "profiles", "-o", "yaml")[1])["items"]
+    assert [p["spec"]["ingress"] for p in listed[:2]] == [[{"action": "Deny"}], [{"action": "Allow"}]]
+    assert cli("delete", "namespace", "prod")[0] == 0  # the stored Profile is seen again
+    assert json.loads(cli("get", "profile", "kns.prod", "-o", "json")[1])["spec"] == {"ingress": [{"action": "Deny"}]}

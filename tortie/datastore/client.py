@@ -23,9 +23,9 @@ from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFA
                          KUBERNETES_POLICY_PREFIX, STAGED_KINDS, FelixConfiguration, FieldError, GlobalNetworkPolicy,
                          NetworkPolicy, Policy, Profile, Resource, ResourceError, StagedAction,
                          StagedGlobalNetworkPolicy, StagedNetworkPolicy, Tier, ValidationError, WorkloadEndpoint,
-                         KubernetesNetworkPolicy, default_allow_profile)
+                         default_allow_profile)
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store
-from .kubernetes import converted_policy, kubernetes_name
+from .kubernetes import DERIVED
 from .promote import promotion
 from .stored import PREFIX, Doc, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 
@@ -240,16 +240,16 @@ class ResourceClient:
     # --- reads --------------------------------------------------------------------
 
     def get(self, kind: type[Resource], name: str, namespace: str | None = None) -> Doc:
-        """One resource; a NetworkPolicy ``knp.default.<name>`` is the one the Kubernetes
-        NetworkPolicy ``<name>`` stands for, when there is one (kubernetes.py). Raises
-        NotFound, or InvalidStored when its key holds no valid value."""
+        """One resource; a NetworkPolicy ``knp.default.<name>`` or a Profile ``kns.<name>`` is
+        the one a stored Kubernetes NetworkPolicy or Namespace stands for, when there is one
+        (kubernetes.py). Raises NotFound, or InvalidStored when its key holds no valid value."""
         if kind is Profile and name == DEFAULT_ALLOW_PROFILE:
             return default_allow_profile()
-        kv = self._kubernetes_policy(kind, name, namespace)
+        kv = self._kubernetes_source(kind, name, namespace)
         if kv is not None:
             converted = decode_stored(kv)
             if isinstance(converted, StoredResource):
-                converted = converted_policy(converted)
+                converted = DERIVED[kind].convert(converted)
             if isinstance(converted, InvalidValue):
                 raise InvalidStored(converted)
             assert converted is not None, "resource_key() gives resource keys"
@@ -259,26 +259,35 @@ class ResourceClient:
             raise NotFound(kind, name, namespace)
         return _resource_doc(kv)
 
-    def _kubernetes_policy(self, kind: type[Resource], name: str, namespace: str | None) -> KeyValue | None:
-        """The stored Kubernetes NetworkPolicy that NetworkPolicy ``knp.default.<name>`` stands
-        for; None for other kinds and names, or when there is none."""
-        k8s_name = kubernetes_name(name) if kind is NetworkPolicy else None
-        return self.store.get(resource_key(KubernetesNetworkPolicy, k8s_name, namespace)) if k8s_name else None
+    def _kubernetes_source(self, kind: type[Resource], name: str, namespace: str | None) -> KeyValue | None:
+        """The stored Kubernetes document resource ``name`` of ``kind`` stands for (kubernetes.py
+        DERIVED); None for other kinds and names, or when there is none."""
+        derivation = DERIVED.get(kind)
+        source_name = derivation.source_name(name) if derivation is not None else None
+        if derivation is None or source_name is None:
+            return None
+        return self.store.get(resource_key(derivation.source, source_name, namespace))
 
     def list(self, kind: type[Resource], namespace: str | None = None) -> Listing:
         """Resources of a kind (of one namespace, or all when ``namespace`` is None), by
-        namespace and name; NetworkPolicies include the ``knp.default.<name>`` ones that
-        Kubernetes NetworkPolicies stand for (kubernetes.py), and the revision is then the
+        namespace and name. NetworkPolicies and Profiles include those stored Kubernetes
+        NetworkPolicies and Namespaces stand for (kubernetes.py), a Namespace's profile
+        instead of a stored one of its name (as calc takes it), and the revision is then the
         later of the two reads."""
-        listing = _listing(*self.store.list(key_prefix(kind, namespace)), [_default_allow()] if kind is Profile else [])
-        if kind is not NetworkPolicy:
-            return listing
-        k8s = _listing(*self.store.list(key_prefix(KubernetesNetworkPolicy, namespace)), [])
-        converted = [converted_policy(item) for item in k8s.items]
-        items = listing.items + [c for c in converted if isinstance(c, StoredResource)]
+        listing = _listing(*self.store.list(key_prefix(kind, namespace)), [])
+        built_in = [_default_allow()] if kind is Profile else []
+        derivation = DERIVED.get(kind)
+        if derivation is None:
+            return Listing(listing.items + built_in, listing.invalid, listing.revision)
+        sources = _listing(*self.store.list(key_prefix(derivation.source, namespace)), [])
+        converted = [derivation.convert(item) for item in sources.items]
+        derived = [c for c in converted if isinstance(c, StoredResource)]
+        names = {(item.namespace, item.name) for item in derived}
+        items = [item for item in listing.items if (item.namespace, item.name) not in names] + derived
         items.sort(key=lambda item: (item.namespace or "", item.name))
-        return Listing(items, listing.invalid + k8s.invalid + [c for c in converted if isinstance(c, InvalidValue)],
-                       max(listing.revision, k8s.revision))
+        return Listing(items + built_in,
+                       listing.invalid + sources.invalid + [c for c in converted if isinstance(c, InvalidValue)],
+                       max(listing.revision, sources.revision))
 
     def snapshot(self) -> Listing:
         """Every resource of every kind (all namespaces), at one revision."""
@@ -322,7 +331,7 @@ class ResourceClient:
         expected = _revision(resource_version)
         key = resource_key(kind, name, namespace)
         current = self.store.get(key)
-        if current is None and self._kubernetes_policy(kind, name, namespace) is not None:
+        if current is None and kind is NetworkPolicy and self._kubernetes_source(kind, name, namespace) is not None:
             raise NotSupported("apply or replace", resource.ident, KUBERNETES_POLICY)  # calicoctl reads it first
         if current is None:
             raise NotFound(kind, name, namespace)
