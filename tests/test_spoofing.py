@@ -112,7 +112,8 @@ def _send(lab: NodeNetwork, programmed: tuple[Plan, str], src: str, family: int)
          "--config-file", "/nonexistent", "-o", "json"], datastore=datastore)
     assert code == 0, out + err
     explained = json.loads(out)
-    assert (explained["inInterface"], explained["action"]) == (attacker.interface, str(model.action)), out
+    assert explained["inInterface"] == attacker.interface, out
+    assert kernel.arrived == (explained["action"] == "accept"), f"{src}: kernel arrived={kernel.arrived}\n{out}"
     return kernel.arrived
 
 
