@@ -467,6 +467,38 @@ def test_without_takes_the_name_the_report_prints(tmp_path: Path) -> None:
     assert (code, out, err) == (1, "", "audit replay: --without allow-frontend: no such policy\n")
 
 
+def test_without_takes_the_tier_prefixed_name_flow_logs_carry(tmp_path: Path) -> None:
+    """Flow log records name a policy `[<namespace>/]<tier>.<name>` (Calico's names before
+    v3.30): --without takes that form for the policy <name> of that tier, as well as the name
+    alone; a whole name that is a policy's own comes first."""
+    tiered = [{"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security"},
+               "spec": {"order": 50}},
+              {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+               "metadata": {"name": "block-outside", "namespace": "shop"},
+               "spec": {"tier": "security", "selector": "app == 'none'", "types": ["Ingress"]}},
+              {"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",  # named with a dot since v3.30
+               "metadata": {"name": "security.block-outside", "namespace": "data"},
+               "spec": {"selector": "app == 'none'", "types": ["Ingress"]}}]
+    resources = export(tmp_path / "shop.yaml", shop(extra=tiered))
+    base = from_files([str(resources)])
+    for name, removed in (("default.database-access", ("GlobalNetworkPolicy", None, "database-access")),
+                          ("shop/security.block-outside", ("NetworkPolicy", "shop", "block-outside")),
+                          ("data/security.block-outside", ("NetworkPolicy", "data", "security.block-outside"))):
+        after, unknown = changed(base, ResourceSet(()), (name,))
+        assert unknown == [] and [identity(item) for item in base.items if item not in after.items] == [removed]
+    for wrong_tier in ("security.database-access", "shop/default.block-outside", "data/default.block-outside"):
+        assert changed(base, ResourceSet(()), (wrong_tier,))[1] == [wrong_tier]
+    flows = tmp_path / "flows.log"
+    flows.write_text(json.dumps(flow_record(T0, F, D, 5432, "allow", [DENY_DB])) + "\n")
+    answers = []
+    for name in ("database-access", "default.database-access"):
+        code, out, err = run_cli(["audit", "replay", "--resources", str(resources), "--without", name, "-o", "json",
+                                  str(flows)], datastore=None)
+        assert code == 0, err
+        answers.append(json.loads(out))
+    assert answers[0] == answers[1] and answers[0]["newlyAllowed"]["flows"] == 1
+
+
 def test_a_what_if_whose_change_does_not_load_fails(tmp_path: Path) -> None:
     """A --with file that cannot be read, holds nothing, or holds a document that does not
     load is one line naming the file and the problem, exit 1, no answer."""

@@ -63,6 +63,38 @@ def test_namespace_label_change_reaches_endpoints_at_once() -> None:
     assert [t.policies for t in tiers] == [("prod-only",)]
 
 
+def namespace(name: str, **labels: str) -> dict[str, Any]:
+    return load_resource({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+                         ).output()
+
+
+def test_a_namespace_and_a_profile_of_its_name_both_stay_and_the_namespace_wins() -> None:
+    """Namespace ns1 is the profile kns.ns1 (conversion.go NamespaceToProfile); a stored Profile
+    kns.ns1 beside it is kept but not used while the namespace exists, whatever the order of
+    writes (kube-controllers' namespace controller keeps the namespace's profile)."""
+    stored = res("Profile", "kns.ns1", {"ingress": [{"action": "Deny"}]}, labels={"env": "dev"})
+    endpoint = wep("w1", "n1", "198.18.0.1/32", profiles=["kns.ns1"])
+    ns1 = namespace("ns1", env="prod")
+    for order in ([stored, ns1], [ns1, stored]):
+        calc = Calculator("n1")
+        for doc in [endpoint, *order]:
+            calc.update(doc)
+        assert resource_id(stored) == ("Profile", "kns.ns1") and resource_id(ns1) == ("Namespace", "ns1")
+        assert calc.index.labels["WorkloadEndpoint/ns1/w1"]["pcns.env"] == "prod"
+        assert [r.action for r in calc.view().profiles["kns.ns1"].ingress] == ["Allow"]
+        assert ("Profile kns.ns1 is not used: Namespace ns1 stands for it (as Calico's kube-controllers keeps a "
+                "namespace's profile)") in calc.problems()
+        assert not calc.delete("Profile", "kns.ns1")  # the namespace's stays in force: nothing changes
+        assert not any("is not used" in p for p in calc.problems())
+        calc.update(stored)
+        assert calc.delete("Namespace", "ns1")  # the stored Profile takes over
+        assert calc.index.labels["WorkloadEndpoint/ns1/w1"]["pcns.env"] == "dev"
+        assert [r.action for r in calc.view().profiles["kns.ns1"].ingress] == ["Deny"]
+        assert calc.delete("Profile", "kns.ns1")
+        assert "kns.ns1" not in calc.view().profiles
+        assert "pcns.env" not in calc.index.labels["WorkloadEndpoint/ns1/w1"]
+
+
 def test_order_of_tiers_and_policies() -> None:
     calc = Calculator("n1")
     calc.load([
@@ -197,7 +229,7 @@ SELECTORS = st.sampled_from(["app == 'a'", "has(x)", "tier in {'a', 'b'}", "all(
 
 
 def _doc(draw: Any, i: int) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["wep", "wep", "gnp", "np", "profile", "netset", "tier"]))
+    kind = draw(st.sampled_from(["wep", "wep", "gnp", "np", "profile", "namespace", "netset", "tier"]))
     if kind == "wep":
         return wep(f"w{i % 6}", draw(st.sampled_from(["n1", "n2"])), f"198.18.0.{draw(st.integers(1, 5))}/32",
                    ns=draw(st.sampled_from(["ns1", "ns2"])), labels=draw(LABELS),
@@ -219,6 +251,8 @@ def _doc(draw: Any, i: int) -> dict[str, Any]:
     if kind == "profile":
         return res("Profile", draw(st.sampled_from(["kns.ns1", "p1", "ksa.ns1.sa1", "ksa.ns2.sa2"])),
                    {"labelsToApply": draw(LABELS)}, labels={"env": draw(st.sampled_from(["prod", "dev"]))})
+    if kind == "namespace":  # the profile kns.<name>, beside a stored Profile of that name
+        return namespace(draw(st.sampled_from(["ns1", "ns2"])), env=draw(st.sampled_from(["prod", "dev"])))
     if kind == "netset":
         labels = {k: v for k, v in draw(LABELS).items() if k != "projectcalico.org/namespace"}  # the validator's
         return res("GlobalNetworkSet", f"s{i % 2}", {"nets": ["203.0.113.0/24"]}, labels=labels)

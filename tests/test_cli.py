@@ -797,3 +797,71 @@ def test_explain(cli: CLI) -> None:
         1, "Failed to execute command: --src and --dst are of different IP versions\n")
     assert cli(*base, "--src", "nonsense", "--dst", "10.65.0.20", "--proto", "TCP")[0] == 1
     assert cli(*base, "--src", "10.65.0.10", "--dst", "10.65.0.20", "--proto", "TPC")[0] == 1
+
+
+def test_explain_a_packet_from_a_workload_with_a_source_not_its_own(cli: CLI) -> None:
+    """Anti-spoofing (issue 15, class 2) first: a source none of the workload's addresses is
+    dropped whatever dropActionOverride says, unless its allowSpoofedSourcePrefixes cover it;
+    then the policies decide."""
+    spoofer = res("WorkloadEndpoint", "n1-k8s-relay-eth0", {
+        "node": "n1", "orchestrator": "k8s", "pod": "relay", "endpoint": "eth0", "interfaceName": "cali3333",
+        "ipNetworks": ["10.65.0.30/32", "2001:db8:65::30/128"], "profiles": ["kns.prod"],
+        "allowSpoofedSourcePrefixes": ["10.70.0.0/24", "2001:db8:70::/64"]}, namespace="prod", labels={"role": "web"})
+    relayed = res("NetworkPolicy", "relayed", {"selector": "role == 'db'", "types": ["Ingress"], "ingress": [
+        {"action": "Allow", "protocol": "TCP", "source": {"nets": [net]}, "destination": {"ports": [5432]}}
+        for net in ("10.70.0.0/16", "2001:db8:70::/48")]}, namespace="prod")
+    cli("create", "-f", cli.file("w.yaml", docs(*EXPLAIN_WORLD, spoofer, relayed)), ok=True)
+    cli("patch", "felixconfig", "default", "-p",
+        '{"spec":{"dropActionOverride":"LogAndAccept","workloadSourceSpoofing":"Any"}}', ok=True)
+    base = ["explain", "--config-file", "/nonexistent", "--proto", "TCP"]
+
+    def json_of(*args: str) -> dict[str, Any]:
+        code, out = cli(*base, *args, "-o", "json")
+        assert code == 0, out
+        return dict(json.loads(out))
+
+    # web sends as db's neighbour 10.65.0.99: anti-spoofing drops it, no override, no log
+    spoofed = json_of("--from-workload", "prod/web", "--src", "10.65.0.99", "--dst", "10.65.0.20:5432")
+    assert {k: spoofed[k] for k in ("node", "inInterface", "outInterface", "verdict", "action", "cause",
+                                     "antiSpoofing", "logPrefixes", "metricPolicies")} == {
+        "node": "n1", "inInterface": "cali1111", "outInterface": "cali2222", "verdict": "deny", "action": "drop",
+        "cause": "spoofed source on cali1111", "antiSpoofing": {"outcome": "spoofed", "network": None},
+        "logPrefixes": [], "metricPolicies": []}
+    assert json_of("--node", "n1", "--in-interface", "cali1111", "--src", "10.65.0.99",
+                   "--dst", "10.65.0.20:5432")["action"] == "drop"
+    code, text = cli(*base, "--from-workload", "prod/n1-k8s-web-eth0", "--src", "10.65.0.99", "--dst",
+                     "10.65.0.20:5432")
+    assert code == 0 and "forwarded from cali1111 to cali2222" in text
+    assert ("anti-spoofing: source 10.65.0.99 is not an address of prod/n1-k8s-web-eth0 on cali1111 and not in its "
+            "allowSpoofedSourcePrefixes: dropped by strict reverse-path filtering") in text
+    assert "Verdict: deny (spoofed source on cali1111). The kernel drops it, whatever dropActionOverride says." in text
+    # its own address (the default --src): the policy allows web to db
+    own = json_of("--from-workload", "prod/web", "--dst", "10.65.0.20:5432")
+    assert (own["src"], own["verdict"], own["antiSpoofing"]) == (
+        "10.65.0.10", "allow", {"outcome": "own", "network": "10.65.0.10/32"})
+    # relay may send from 10.70.0.0/24 and 2001:db8:70::/64: let through, then db's policies decide
+    for src, dst, net in (("10.70.0.5", "10.65.0.20:5432", "10.70.0.0/24"),
+                          ("[2001:db8:70::5]:4000", "[2001:db8:65::20]:5432", "2001:db8:70::/64")):
+        allowed = json_of("--from-workload", "prod/relay", "--src", src, "--dst", dst)
+        assert (allowed["verdict"], allowed["antiSpoofing"]) == ("allow", {"outcome": "allowed", "network": net})
+    code, text = cli(*base, "--from-workload", "prod/relay", "--src", "10.70.0.5", "--dst", "10.65.0.20:22")
+    assert ("anti-spoofing: source 10.70.0.5 is not an address of prod/n1-k8s-relay-eth0, but its "
+            "allowSpoofedSourcePrefixes has 10.70.0.0/24: let through (cali-rpf-skip)") in text
+    assert "Verdict: deny (end of tier default). With dropActionOverride LogAndAccept the kernel accepts it." in text
+    for src in ("10.70.1.5", "2001:db8:71::5"):
+        outside = json_of("--from-workload", "prod/relay", "--src", src, "--dst",
+                          "10.65.0.20:5432" if "." in src else "[2001:db8:65::20]:5432")
+        assert (outside["action"], outside["antiSpoofing"]["outcome"]) == ("drop", "spoofed")
+    # mistakes: one line each
+    assert cli(*base, "--from-workload", "prod/nobody", "--dst", "10.65.0.20") == (
+        1, "Failed to execute command: no workload endpoint in namespace prod is called nobody or is of a pod "
+           "called so\n")
+    assert cli(*base, "--from-workload", "prod/web", "--node", "n2", "--dst", "10.65.0.20") == (
+        1, "Failed to execute command: workload endpoint prod/n1-k8s-web-eth0 is on node n1, not n2\n")
+    assert cli(*base, "--from-workload", "prod/web", "--dst", "2001:db8::1") == (
+        1, "Failed to execute command: workload endpoint prod/n1-k8s-web-eth0 has no IPv6 address: give --src\n")
+    for args, line in ((("--from-workload", "prod/web", "--in-interface", "cali1111"),
+                        "Invalid value for --from-workload: it names the interface already: leave out --in-interface"),
+                       (("--in-interface", "a/b"), "Invalid value for --in-interface: 'a/b' is not an interface name"),
+                       ((), "Missing option '--src'. Give it, or --from-workload.")):
+        assert cli(*base, "--node", "n1", *args, "--dst", "10.65.0.20") == (1, line + "\n")

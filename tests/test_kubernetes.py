@@ -5,15 +5,22 @@ Kubernetes API server checks them, and through the CLI."""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tortie.calc import Calculator
+from tortie.datastore import PREFIX
+from tortie.datastore.kubernetes import calico_uid
 from tortie.resources import ResourceError, load_resource
 from tortie.resources.kubernetes import simplify_ports
+from tortie.store import open_store
 
 from .cli import run_cli
 
@@ -202,3 +209,100 @@ def test_cli_round_trip(tmp_path: Path) -> None:
            "(must be between 1 and 65535, inclusive)]\n")
     assert run_cli(["delete", "knp", "db", "-n", "prod"], datastore=url)[0] == 0
     assert run_cli(["delete", "namespace", "prod"], datastore=url)[0] == 0
+
+
+def test_calico_policy_commands_show_the_converted_kubernetes_policies(tmp_path: Path) -> None:
+    """As calicoctl with an etcd datastore, where kube-controllers writes each Kubernetes
+    NetworkPolicy as the Calico NetworkPolicy knp.default.<name>: listed and got with the
+    Calico ones, never written or deleted through them (calicoctl/resourcemgr/networkpolicy.go)."""
+    url = f"sqlite://{tmp_path}/t.db"
+
+    def cli(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        code, out, err = run_cli(args, datastore=url, stdin=stdin)
+        return code, out + err
+
+    calico = [{"apiVersion": "projectcalico.org/v3", "kind": "NetworkPolicy",
+               "metadata": {"name": name, "namespace": "prod"}, "spec": {"selector": "all()"}} for name in ("a", "z")]
+    docs = [*calico, knp({"podSelector": {"matchLabels": {"app": "db"}}, "ingress": [{"ports": [{"port": 5432}]}]},
+                         name="db", namespace="prod"), knp({"podSelector": {}}, name="web", namespace="dev")]
+    assert cli("create", "-f", "-", stdin=yaml.safe_dump_all(docs)) == (
+        0, "Successfully created 4 'NetworkPolicy' resource(s)\n")
+    assert cli("get", "networkpolicy", "-n", "prod") == (
+        0, "NAMESPACE   NAME             TIER      \nprod        a                default   \n"
+           "prod        knp.default.db   default   \nprod        z                default   \n\n")
+    assert [re.split(" {2,}", line.strip()) for line in cli("get", "np", "-A", "-o", "wide")[1].splitlines()[1:3]] \
+        == [["dev", "knp.default.web", "default", "1000", POD], ["prod", "a", "default", "<nil>", "all()"]]
+    original = json.loads(cli("get", "knp", "db", "-n", "prod", "-o", "json")[1])
+    code, out = cli("get", "np", "knp.default.db", "-n", "prod", "-o", "json")
+    got = json.loads(out)
+    assert (code, got["apiVersion"], got["kind"], got["spec"]) == (0, "projectcalico.org/v3", "NetworkPolicy", {
+        "tier": "default", "order": 1000, "selector": f"{POD} && app == 'db'", "types": ["Ingress"],
+        "ingress": [{"action": "Allow", "protocol": "TCP", "destination": {"ports": [5432]}}]})
+    meta = got["metadata"]
+    assert {k: meta[k] for k in ("name", "namespace", "labels", "creationTimestamp", "resourceVersion")} == {
+        "name": "knp.default.db", "namespace": "prod", "labels": {"projectcalico.org/tier": "default"},
+        "creationTimestamp": original["metadata"]["creationTimestamp"],
+        "resourceVersion": original["metadata"]["resourceVersion"]}
+    assert meta["uid"] == calico_uid(original["metadata"]["uid"]) != original["metadata"]["uid"]
+    listed = yaml.safe_load(cli("get", "np", "-A", "-o", "yaml")[1])
+    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in listed["items"]] == [
+        ("dev", "knp.default.web"), ("prod", "a"), ("prod", "knp.default.db"), ("prod", "z")]
+    assert cli("get", "np", "knp.default.web", "-n", "prod") == (
+        1, "resource does not exist: NetworkPolicy(prod/knp.default.web)\n")
+    refused = "is not supported on NetworkPolicy(prod/knp.default.db): kubernetes network policies must be " \
+              "managed through the kubernetes API"
+    assert cli("replace", "-f", "-", stdin=json.dumps(got)) == (
+        1, f"failed to replace 'NetworkPolicy' resource: operation apply or replace {refused}\n")
+    assert cli("apply", "-f", "-", stdin=json.dumps(got)) == (
+        1, f"failed to apply 'NetworkPolicy' resource: [operation apply or replace {refused}]\n")
+    assert cli("delete", "np", "knp.default.db", "-n", "prod") == (
+        1, f"Failed to delete 'NetworkPolicy' resource: operation delete {refused}\n")
+    assert cli("label", "np", "knp.default.db", "-n", "prod", "x=y")[0] == 1
+    assert cli("delete", "knp", "db", "-n", "prod")[0] == 0
+    assert [i["metadata"]["name"] for i in yaml.safe_load(cli("get", "np", "-n", "prod", "-o", "yaml")[1])["items"]] \
+        == ["a", "z"]
+    with open_store(url) as store:  # a Kubernetes policy written around the API, that does not load
+        store.create(f"{PREFIX}kubernetesnetworkpolicies/dev/bad", json.dumps(
+            knp({"podSelector": {"matchLabels": {"a b": "x"}}}, name="bad", namespace="dev")).encode())
+    code, out, err = run_cli(["get", "np", "-n", "dev"], datastore=url)
+    assert (code, out) == (0, "NAMESPACE   NAME              TIER      \ndev         knp.default.web   default   \n\n")
+    assert err.startswith("Warning: /calico/resources/v3/projectcalico.org/kubernetesnetworkpolicies/dev/bad holds "
+                          "no valid NetworkPolicy: ") and err.endswith("; skipped\n"), err
+    code, out = cli("get", "np", "knp.default.bad", "-n", "dev")
+    assert code == 1 and out.startswith("NetworkPolicy(dev/bad) is not valid in the datastore ("), out
+
+
+@given(st.uuids())
+def test_a_converted_uid_keeps_version_and_variant_and_converts_back(uid: uuid.UUID) -> None:
+    converted = calico_uid(str(uid))
+    assert converted is not None and calico_uid(converted) == str(uid)
+    assert (uuid.UUID(converted).version, uuid.UUID(converted).variant) == (uid.version, uid.variant)
+
+
+def test_profile_commands_show_the_namespace_profiles(tmp_path: Path) -> None:
+    """A Namespace is the Profile kns.<name> (conversion.go NamespaceToProfile) to get, listed
+    with the stored ones, instead of a stored Profile of that name while it exists (as calc
+    takes it, and as kube-controllers keeps an etcd datastore's)."""
+    url = f"sqlite://{tmp_path}/t.db"
+
+    def cli(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        code, out, err = run_cli(args, datastore=url, stdin=stdin)
+        return code, out + err
+
+    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"env": "prod"}}},
+            *({"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": name},
+               "spec": {"ingress": [{"action": "Deny"}]}} for name in ("kns.prod", "kns.lab"))]
+    assert cli("create", "-f", "-", stdin=yaml.safe_dump_all(docs))[0] == 0
+    assert cli("get", "profiles") == (0, "NAME                          \nkns.lab                       \n"
+                                         "kns.prod                      \nprojectcalico-default-allow   \n\n")
+    namespace = json.loads(cli("get", "ns", "prod", "-o", "json")[1])
+    profile = json.loads(cli("get", "profile", "kns.prod", "-o", "json")[1])
+    assert profile == {"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {
+        "name": "kns.prod", "creationTimestamp": namespace["metadata"]["creationTimestamp"],
+        "resourceVersion": namespace["metadata"]["resourceVersion"], "uid": calico_uid(namespace["metadata"]["uid"])},
+        "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}],
+                 "labelsToApply": {"pcns.env": "prod", "pcns.projectcalico.org/name": "prod"}}}
+    listed = yaml.safe_load(cli("get", "profiles", "-o", "yaml")[1])["items"]
+    assert [p["spec"]["ingress"] for p in listed[:2]] == [[{"action": "Deny"}], [{"action": "Allow"}]]
+    assert cli("delete", "namespace", "prod")[0] == 0  # the stored Profile is seen again
+    assert json.loads(cli("get", "profile", "kns.prod", "-o", "json")[1])["spec"] == {"ingress": [{"action": "Deny"}]}

@@ -54,6 +54,11 @@ def test_lab_lifecycle_and_probes(env: dict[str, str]) -> None:
     assert v6.stdout.split()[0] == "ALLOWED"
     udp = tortie(env, "lab", "probe", "frontend", "backend:53/UDP")
     assert udp.stdout.split()[0] == "ALLOWED"
+    # the same datagram from frontend as the database: anti-spoofing drops it, as the model says
+    spoofed = json.loads(tortie(env, "lab", "probe", "frontend", "backend:53/UDP", "--src", "198.18.20.30",
+                                "-o", "json").stdout)
+    assert (spoofed["kernel"], spoofed["agree"], spoofed["hops"][0]["cause"].split(" on ")[0]) == (
+        "denied", True, "spoofed source")
     assert tortie(env, "patch", "felixconfig", "default", "-p",
                   '{"spec":{"dropActionOverride":"LogAndDrop"}}').returncode == 0
     assert tortie(env, "lab", "wait").returncode == 0

@@ -2,17 +2,21 @@
 another workload, nor from an address a policy trusts (a GlobalNetworkSet, rule ``nets``),
 except from the prefixes its endpoint lists in ``allowSpoofedSourcePrefixes`` while
 ``workloadSourceSpoofing`` is Any (Felix's raw-table rpfilter, rpf-skip chain and per-interface
-rp_filter). Forged IPv4 and IPv6 UDP goes out of raw sockets; the model must agree."""
+rp_filter). Forged IPv4 and IPv6 UDP goes out of raw sockets; the model, and ``tortie explain``
+on a datastore holding the same resources, must agree."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 
 from tortie.calc import Calculator
 from tortie.config import settings_for
@@ -23,6 +27,8 @@ from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
 from tortie.plan import Plan, build_plan
 from tortie.resources import load_resource
+
+from .cli import run_cli
 
 API = "projectcalico.org/v3"
 ATTACKER, SERVER, PEER = "attacker", "server", "peer"
@@ -72,18 +78,26 @@ def _world(spoofing: list[str] | None) -> list[Any]:
     return [load_resource(d).output() for d in docs]
 
 
-def _program(lab: NodeNetwork, spoofing: list[str] | None, config: dict[str, Any]) -> Plan:
+def _program(lab: NodeNetwork, tmp: Path, spoofing: list[str] | None, config: dict[str, Any]) -> tuple[Plan, str]:
+    """Program the node with the world and ``config``; write both into a datastore of their
+    own for ``tortie explain``. Returns the plan and the datastore's URL."""
+    world = _world(spoofing)
     calc = Calculator("n1")
-    calc.load(_world(spoofing))
+    calc.load(world)
     runner = Runner(lab.node)
     plan = build_plan(calc.view(), settings_for("n1", config), read_interfaces(runner.netns))
     Dataplane(runner).program(plan)
-    return plan
+    datastore = f"sqlite://{tmp}/spoofing.db"
+    felix = {"apiVersion": API, "kind": "FelixConfiguration", "metadata": {"name": "default"}, "spec": config}
+    code, out, err = run_cli(["apply", "-f", "-"], datastore=datastore, stdin=yaml.safe_dump_all([*world, felix]))
+    assert code == 0, out + err
+    return plan, datastore
 
 
-def _send(lab: NodeNetwork, plan: Plan, src: str, family: int) -> bool:
+def _send(lab: NodeNetwork, programmed: tuple[Plan, str], src: str, family: int) -> bool:
     """Forged UDP from the attacker's namespace with source ``src`` to the server: whether it
-    arrived, after checking that the model says the same."""
+    arrived, after checking that the model and ``tortie explain --from-workload`` say the same."""
+    plan, datastore = programmed
     attacker, server = lab.workloads[0], lab.workloads[1]
     dst = ADDRESSES[SERVER][0 if family == 4 else 1]
     sport = next(_ports)
@@ -92,6 +106,14 @@ def _send(lab: NodeNetwork, plan: Plan, src: str, family: int) -> bool:
                                   out_iface=server.interface))
     story = "\n".join(f"  {s['step']}: {s['events']}" for s in model.trace)
     assert kernel.arrived == (model.action == "accept"), f"{src}: kernel arrived={kernel.arrived}\n{story}"
+    code, out, err = run_cli(
+        ["explain", "--from-workload", f"spoof/{ATTACKER}", "--src", f"[{src}]:{sport}" if family == 6 else
+         f"{src}:{sport}", "--dst", f"[{dst}]:{PORT}" if family == 6 else f"{dst}:{PORT}", "--proto", "UDP",
+         "--config-file", "/nonexistent", "-o", "json"], datastore=datastore)
+    assert code == 0, out + err
+    explained = json.loads(out)
+    assert explained["inInterface"] == attacker.interface, out
+    assert kernel.arrived == (explained["action"] == "accept"), f"{src}: kernel arrived={kernel.arrived}\n{out}"
     return kernel.arrived
 
 
@@ -101,13 +123,14 @@ def _rp_filter(lab: NodeNetwork, iface: str) -> str:
 
 
 @pytest.mark.parametrize("family", [4, 6])
-def test_a_workload_cannot_send_as_another_or_as_a_trusted_source(lab: NodeNetwork, family: int) -> None:
-    plan = _program(lab, None, {})
+def test_a_workload_cannot_send_as_another_or_as_a_trusted_source(lab: NodeNetwork, tmp_path: Path,
+                                                                   family: int) -> None:
+    programmed = _program(lab, tmp_path, None, {})
     i = 0 if family == 4 else 1
-    assert _send(lab, plan, ADDRESSES[PEER][i], family) is False  # another workload's address
-    assert _send(lab, plan, TRUSTED_SET[i].replace("0/", "5/").split("/")[0], family) is False
-    assert _send(lab, plan, TRUSTED_NETS[i].replace("0/", "5/").split("/")[0], family) is False
-    assert _send(lab, plan, ADDRESSES[ATTACKER][i], family) is False  # its own: the policy denies it
+    assert _send(lab, programmed, ADDRESSES[PEER][i], family) is False  # another workload's address
+    assert _send(lab, programmed, TRUSTED_SET[i].replace("0/", "5/").split("/")[0], family) is False
+    assert _send(lab, programmed, TRUSTED_NETS[i].replace("0/", "5/").split("/")[0], family) is False
+    assert _send(lab, programmed, ADDRESSES[ATTACKER][i], family) is False  # its own: the policy denies it
     peer, server = lab.workloads[2], lab.workloads[1]
     honest = probe(peer.netns, ADDRESSES[PEER][i], server.netns, ADDRESSES[SERVER][i], "udp-forged", next(_ports),
                    str(PORT))
@@ -116,21 +139,22 @@ def test_a_workload_cannot_send_as_another_or_as_a_trusted_source(lab: NodeNetwo
 
 
 @pytest.mark.parametrize("family", [4, 6])
-def test_allowed_spoofed_prefixes_let_exactly_those_through(lab: NodeNetwork, family: int) -> None:
-    plan = _program(lab, ALLOWED_SPOOF, {"workloadSourceSpoofing": "Any"})
+def test_allowed_spoofed_prefixes_let_exactly_those_through(lab: NodeNetwork, tmp_path: Path, family: int) -> None:
+    programmed = _program(lab, tmp_path, ALLOWED_SPOOF, {"workloadSourceSpoofing": "Any"})
     i = 0 if family == 4 else 1
     inside, outside = ("198.19.77.5", "198.19.77.20") if family == 4 else ("2001:db8:77::5", "2001:db8:77::20")
-    assert _send(lab, plan, inside, family) is True  # in the allowed prefix and trusted by the policy
-    assert _send(lab, plan, outside, family) is False  # trusted, but outside the allowed prefix
-    assert _send(lab, plan, ADDRESSES[PEER][i], family) is False
-    assert _send(lab, plan, TRUSTED_NETS[i].replace("0/", "5/").split("/")[0], family) is False
+    assert _send(lab, programmed, inside, family) is True  # in the allowed prefix and trusted by the policy
+    assert _send(lab, programmed, outside, family) is False  # trusted, but outside the allowed prefix
+    assert _send(lab, programmed, ADDRESSES[PEER][i], family) is False
+    assert _send(lab, programmed, TRUSTED_NETS[i].replace("0/", "5/").split("/")[0], family) is False
     assert _rp_filter(lab, IFACES[ATTACKER]) == "0" and _rp_filter(lab, IFACES[PEER]) == "1"
 
 
-def test_spoofed_prefixes_without_workload_source_spoofing_any_make_the_endpoint_missing(lab: NodeNetwork) -> None:
-    plan = _program(lab, ALLOWED_SPOOF, {})
+def test_spoofed_prefixes_without_workload_source_spoofing_any_make_the_endpoint_missing(lab: NodeNetwork,
+                                                                                        tmp_path: Path) -> None:
+    programmed = plan, _ = _program(lab, tmp_path, ALLOWED_SPOOF, {})
     assert any("allows spoofed source prefixes but FelixConfiguration workloadSourceSpoofing is not Any" in w
                for w in plan.warnings)
     assert IFACES[ATTACKER] not in plan.workloads  # its interface fails closed, as for an unknown one
-    assert _send(lab, plan, "198.19.77.5", 4) is False
+    assert _send(lab, programmed, "198.19.77.5", 4) is False
     assert _rp_filter(lab, IFACES[ATTACKER]) == "1"

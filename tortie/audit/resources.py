@@ -16,8 +16,8 @@ from typing import Any
 
 from ..core import MAX_INPUT, paused_gc, shown
 from ..datastore import Listing, StoredResource, promote_staged, resource_key
-from ..resources import (KNP_PREFIX, STAGED_KINDS, FelixConfiguration, KubernetesNetworkPolicy, ResourceError,
-                         UnknownKindError, decode, flatten, kind_of, parse_documents)
+from ..resources import (DEFAULT_TIER, KNP_PREFIX, STAGED_KINDS, FelixConfiguration, KubernetesNetworkPolicy,
+                         ResourceError, UnknownKindError, decode, flatten, kind_of, parse_documents)
 
 Doc = dict[str, Any]
 DEFAULT_NAMESPACE = "default"
@@ -118,22 +118,36 @@ def identity(item: StoredResource | Doc) -> tuple[str, str | None, str]:
     return kind, meta.get("namespace"), str(meta.get("name"))
 
 
+def _tier(item: StoredResource | Doc) -> str:
+    """The tier of a policy document (`default` when it names none)."""
+    spec = (item.doc if isinstance(item, StoredResource) else item).get("spec")
+    tier = spec.get("tier") if isinstance(spec, Mapping) else None
+    return tier if isinstance(tier, str) and tier else DEFAULT_TIER
+
+
 def changed(base: ResourceSet, added: ResourceSet, removed: tuple[str, ...] = ()) -> tuple[ResourceSet, list[str]]:
     """`base` with the resources of `added` created or replacing those of the same kind,
     namespace and name, and the policies named in `removed` deleted; and the names in
     `removed` that name no policy of `base`. A policy is named as reports name it: `<name>`
     for a GlobalNetworkPolicy, `<namespace>/<name>` for a NetworkPolicy, and
-    `<namespace>/knp.default.<name>` (or `<namespace>/<name>`) for a Kubernetes NetworkPolicy."""
+    `<namespace>/knp.default.<name>` (or `<namespace>/<name>`) for a Kubernetes NetworkPolicy;
+    or as flow log records name it, with the tier before the name: `<tier>.<name>` and
+    `<namespace>/<tier>.<name>` (Calico's names before v3.30) for the policy `<name>` of that
+    tier, when no policy has the whole name."""
     replaced = {identity(item) for item in added.items}
-    present = {identity(item) for item in base.items}
+    tiers = {identity(item): _tier(item) for item in base.items}
     gone: set[tuple[str, str | None, str]] = set()
     unknown = []
     for name in removed:
         namespace, _, short = name.rpartition("/")
-        keys = [("NetworkPolicy", namespace, short), (KubernetesNetworkPolicy.MODEL_KIND, namespace,
-                                                      short.removeprefix(KNP_PREFIX))] if namespace else \
+        keys: list[tuple[str, str | None, str]] = [
+            ("NetworkPolicy", namespace, short), (KubernetesNetworkPolicy.MODEL_KIND, namespace,
+                                                  short.removeprefix(KNP_PREFIX))] if namespace else \
             [("GlobalNetworkPolicy", None, short)]
-        key = next((key for key in keys if key in present), None)
+        key = next((key for key in keys if key in tiers), None)
+        tier, _, untiered = short.partition(".")
+        if key is None and untiered and tiers.get(tiered := (keys[0][0], keys[0][1], untiered)) == tier:
+            key = tiered
         if key is None:
             unknown.append(name)
         else:

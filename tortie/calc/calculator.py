@@ -66,10 +66,11 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
     """(kind, key) that updates and deletes are addressed by: for a stored resource, always
     its store key's identity, never what its document says (issue 15, class 5).
 
-    ``kind`` is the v3 kind (``"WorkloadEndpoint"``); ``key`` is ``"<Kind>/[<namespace>/]<name>"``
-    for endpoints and network sets, ``"<namespace>/<name>"`` for a NetworkPolicy and the name
-    for every other kind. Never raises: a document without a usable identity gives empty
-    strings, which no resource matches."""
+    ``kind`` is the v3 kind (``"WorkloadEndpoint"``; ``"Namespace"`` for a Kubernetes
+    Namespace); ``key`` is ``"<Kind>/[<namespace>/]<name>"`` for endpoints and network sets,
+    ``"<namespace>/<name>"`` for a NetworkPolicy and the name for every other kind. Never
+    raises: a document without a usable identity gives empty strings, which no resource
+    matches."""
     kind, name, namespace = _identity(item)
     if kind in ENTITY_KINDS:
         return kind, entity_key(kind, name, namespace)
@@ -77,8 +78,6 @@ def resource_id(item: StoredKey | Doc) -> tuple[str, str]:
         return kind, f"{namespace}/{name}"
     if kind == "KubernetesNetworkPolicy":  # beside a Calico one of the same name, as in Felix
         return kind, f"{namespace}/{KNP_PREFIX}{name}"
-    if kind == "Namespace":  # it is its profile (conversion.go NamespaceToProfile)
-        return "Profile", NAMESPACE_PROFILE_PREFIX + name
     return kind, name
 
 
@@ -106,7 +105,9 @@ class Calculator:
         self.node = node
         self.entities: dict[str, Entity] = {}
         self.index = LabelIndex()  # effective labels of every entity
-        self.profiles: dict[str, ProfileData] = {}
+        self.profiles: dict[str, ProfileData] = {}  # in force: a Namespace's over a stored Profile of its name
+        self._stored_profiles: dict[str, ProfileData] = {}  # the Profile resources
+        self._namespace_profiles: dict[str, ProfileData] = {}  # kns.<name> of each Namespace resource
         self.policies: dict[str, PolicyData] = {}
         self.tiers: dict[str, TierData] = {}  # stored Tier resources
         self.owners: dict[str, set[str]] = {}  # address text -> entity keys
@@ -133,7 +134,7 @@ class Calculator:
         delta = Delta()
         # Entities before policies: a set then fills once from the index when a policy
         # brings it into use, instead of being patched once per entity.
-        order = {"Tier": 0, "Profile": 1, **{k: 2 for k in ENTITY_KINDS}}
+        order = {"Tier": 0, "Profile": 1, "Namespace": 1, **{k: 2 for k in ENTITY_KINDS}}
         ordered = sorted(items, key=lambda item: order.get(resource_id(item)[0], 3))
         with paused_gc():
             for item in ordered:
@@ -161,7 +162,7 @@ class Calculator:
         elif isinstance(data, PolicyData):
             self._set_policy(data, delta)
         elif isinstance(data, ProfileData):
-            self._set_profile(data, delta)
+            self._set_profile(data, self._namespace_profiles if kind == "Namespace" else self._stored_profiles, delta)
         elif isinstance(data, TierData):
             self._set_tier(key, data, delta)
         else:
@@ -180,9 +181,12 @@ class Calculator:
         elif kind in POLICY_KINDS and key in self.policies:
             self._set_policy_applicability(self.policies.pop(key), set(), delta)
             delta.changed = True
-        elif kind == "Profile" and key in self.profiles:
-            self.profiles.pop(key)
-            self._profile_changed(key, delta)
+        elif kind == "Profile" and key in self._stored_profiles:
+            del self._stored_profiles[key]
+            self._settle_profile(key, delta)
+        elif kind == "Namespace" and NAMESPACE_PROFILE_PREFIX + key in self._namespace_profiles:
+            del self._namespace_profiles[NAMESPACE_PROFILE_PREFIX + key]
+            self._settle_profile(NAMESPACE_PROFILE_PREFIX + key, delta)
         elif kind == "Tier" and key in self.tiers:
             del self.tiers[key]
             self._tier_changed(key, delta)
@@ -357,11 +361,23 @@ class Calculator:
 
     # --- profiles and tiers -----------------------------------------------------------
 
-    def _set_profile(self, profile: ProfileData, delta: Delta) -> None:
-        if self.profiles.get(profile.name) == profile:
+    def _set_profile(self, profile: ProfileData, source: dict[str, ProfileData], delta: Delta) -> None:
+        source[profile.name] = profile
+        self._settle_profile(profile.name, delta)
+
+    def _settle_profile(self, name: str, delta: Delta) -> None:
+        """Put in force the profile ``name`` that wins: a Namespace's ``kns.<name>`` over a
+        stored Profile of that name, as Calico's namespace controller keeps the datastore's
+        (kube-controllers/pkg/controllers/namespace), and as with Kubernetes as the datastore,
+        where every ``kns.`` profile is a Namespace's (libcalico-go k8s/resources/profile.go)."""
+        winner = self._namespace_profiles.get(name) or self._stored_profiles.get(name)
+        if self.profiles.get(name) == winner:
             return
-        self.profiles[profile.name] = profile
-        self._profile_changed(profile.name, delta)
+        if winner is None:
+            del self.profiles[name]
+        else:
+            self.profiles[name] = winner
+        self._profile_changed(name, delta)
 
     def _profile_changed(self, name: str, delta: Delta) -> None:
         delta.changed = True
@@ -529,6 +545,10 @@ class Calculator:
             if claimed:
                 found[f"labels {key}"] = (f"{key}: labels {', '.join(claimed)} are ignored, as Calico ignores them: "
                                           "only the namespace and service-account profiles set pcns. and pcsa. labels")
+        for name in self._stored_profiles.keys() & self._namespace_profiles.keys():
+            found[f"shadowed profile {name}"] = (
+                f"Profile {name} is not used: Namespace {name[len(NAMESPACE_PROFILE_PREFIX):]} stands for it "
+                "(as Calico's kube-controllers keeps a namespace's profile)")
         for name, profile in self.profiles.items():
             claimed = sorted(k for k in profile.labels_to_apply if k.startswith(RESERVED_PREFIXES))
             if claimed and not name.startswith((NAMESPACE_PROFILE, ACCOUNT_PROFILE)):
@@ -623,6 +643,8 @@ def _input_data(kind: str, name: str, namespace: str | None, key: str,
             return policy_from_doc(key, doc)
         if kind == "Profile":
             return profile_from_doc(key, doc)
+        if kind == "Namespace":  # it is its profile (conversion.go NamespaceToProfile)
+            return profile_from_doc(NAMESPACE_PROFILE_PREFIX + key, doc)
         if kind == "Tier":
             return tier_from_doc(doc)
         return None

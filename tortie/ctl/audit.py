@@ -184,7 +184,8 @@ def show(result: Report, fmt: str, top: int, title: str) -> None:
               help="Resources to add or replace (YAML or JSON, as for tortie apply; staged policies count as "
                    "promoted). Repeatable.")
 @click.option("--without", "without", multiple=True, metavar="NAME",
-              help="A policy to remove: NAME (GlobalNetworkPolicy) or NAMESPACE/NAME (NetworkPolicy). Repeatable.")
+              help="A policy to remove: NAME (GlobalNetworkPolicy) or NAMESPACE/NAME (NetworkPolicy), the name "
+                   "also as flow logs write it, after its tier (TIER.NAME). Repeatable.")
 @click.option("--resources", "resource_files", multiple=True, metavar="FILE",
               help="The current resources (as calicoctl get -o yaml writes them) instead of the datastore's.")
 @window_options

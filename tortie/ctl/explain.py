@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 
-from ..calc import Calculator
+from ..calc import BadInput, Calculator, Entity
+from ..calc.inputs import entity_from_doc
 from ..config import config_for_node, node_name
 from ..core import DropActionOverride, KernelAction, Verdict, parse_protocol, protocol
 from ..model import Packet, Result, pending_plans, plan_for
 from ..model import explain as model_explain
-from ..resources import ResourceError
-from ..datastore import has_staged
+from ..resources import ResourceError, WorkloadEndpoint
+from ..datastore import Listing, has_staged
 from ..store import StoreError
 from .context import Fail, context
 from .output import serialise
@@ -39,40 +40,58 @@ def parse_endpoint(text: str, what: str) -> tuple[str, int | None]:
 
 @click.command(short_help="Explain what happens to a packet on a node.")
 @click.option("--node", help="Node name (default: $NODENAME, $FELIX_FELIXHOSTNAME, then the host name).")
-@click.option("--src", required=True, help="Source IP[:PORT] ([IPv6]:PORT).")
+@click.option("--src", help="Source IP[:PORT] ([IPv6]:PORT); with --from-workload, its address by default.")
 @click.option("--dst", required=True, help="Destination IP[:PORT].")
 @click.option("--proto", required=True, help="TCP, UDP, ICMP, ICMPv6 or a protocol number.")
 @click.option("--icmp-type", type=click.IntRange(0, 255), help="ICMP type.")
 @click.option("--icmp-code", type=click.IntRange(0, 255), help="ICMP code.")
 @click.option("--established", is_flag=True, help="The packet belongs to an established connection.")
+@click.option("--from-workload", "workload", metavar="[NAMESPACE/]NAME",
+              help="The packet comes from this workload endpoint (its name or its pod's; namespace default), "
+                   "arriving on its interface: a --src that is not its own meets anti-spoofing.")
+@click.option("--in-interface", "in_iface", callback=lambda _c, _p, v: interface_name(v), metavar="IFACE",
+              help="The interface the packet arrives on (default: its source's).")
 @click.option("--external-iface", default="eth0", show_default=True,
               help="Interface that addresses outside this node's endpoints are reached through.")
 @click.option("--config-file", help="Agent config file (default: /etc/tortie/felix.cfg).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg).")
 @click.pass_context
-def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str, icmp_type: int | None,
-            icmp_code: int | None, established: bool, external_iface: str, config_file: str | None, fmt: str,
-            client_config: str | None) -> None:
+def explain(ctx: click.Context, node: str | None, src: str | None, dst: str, proto: str, icmp_type: int | None,
+            icmp_code: int | None, established: bool, workload: str | None, in_iface: str | None, external_iface: str,
+            config_file: str | None, fmt: str, client_config: str | None) -> None:
     """Show the verdict the policies give a packet on NODE, what the kernel does with it
     after dropActionOverride, the log lines and metrics it produces, and every tier,
     policy and rule considered on the way; then the pending verdict, which the policies
     would give with every staged policy promoted.
 
-    An address that belongs to no endpoint is outside the cluster.
+    An address that belongs to no endpoint is outside the cluster. A packet arriving on a
+    workload's interface (--from-workload, --in-interface) meets anti-spoofing first: a
+    source that is none of the workload's addresses is dropped unless its endpoint's
+    allowSpoofedSourcePrefixes cover it.
     """
-    src_ip, sport = parse_endpoint(src, "--src")
+    if workload and in_iface:
+        raise click.BadParameter("it names the interface already: leave out --in-interface",
+                                 param_hint="--from-workload")
+    if src is None and not workload:
+        raise click.MissingParameter("Give it, or --from-workload.", param_hint="'--src'", param_type="option")
     dst_ip, dport = parse_endpoint(dst, "--dst")
+    src_ip, sport = parse_endpoint(src, "--src") if src is not None else ("", None)
     try:
         number = parse_protocol(proto).number
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--proto") from None
-    if ipaddress.ip_address(src_ip).version != ipaddress.ip_address(dst_ip).version:
+    if src_ip and ipaddress.ip_address(src_ip).version != ipaddress.ip_address(dst_ip).version:
         raise Fail("Failed to execute command: --src and --dst are of different IP versions")
-    name = node_name(node)
     try:
         client = context(ctx).client(client_config)
         listing = client.snapshot()
+        sender = find_workload(listing, workload) if workload else None
+        if sender is not None:
+            name, in_iface = sender_node(sender, node), sender.interface
+            src_ip = src_ip or own_address(sender, ipaddress.ip_address(dst_ip).version)
+        else:
+            name = node_name(node)
         config = config_for_node(client, name, config_file)
     except (ResourceError, StoreError) as exc:
         raise Fail(f"Failed to execute command: {exc}") from None
@@ -81,18 +100,80 @@ def explain(ctx: click.Context, node: str | None, src: str, dst: str, proto: str
     plan = plan_for(calc.view(), config.typed, external_iface)
     state = "established" if established else "new"
     packet, result = model_explain(plan, src_ip, dst_ip, number, sport, dport, icmp_type, icmp_code, state,
-                                   external_iface)
+                                   external_iface, in_iface)
     pending_plan = pending_plans(listing.items, {name: config.typed}, external_iface)[name]
     _, pending = model_explain(pending_plan, src_ip, dst_ip, number, sport, dport, icmp_type, icmp_code, state,
-                               external_iface)
+                               external_iface, in_iface)
     notes = calc.problems() + tuple(f"{invalid}; ignored" for invalid in listing.invalid) + plan.warnings
     override = config.typed.drop_action_override
     if fmt == "json":
         click.echo(serialise({**result.as_json(), "pending": pending_json(pending), "node": name,
+                              "src": packet.src, "inInterface": packet.in_iface, "outInterface": packet.out_iface,
                               "problems": list(notes)}, "json"), nl=False)
     else:
         click.echo(story(name, packet, result, override, notes))
         click.echo(pending_story(pending, override, has_staged(listing.items)))
+
+
+def interface_name(text: str | None) -> str | None:
+    """``--in-interface``: a name the kernel can give an interface (1-15 characters, none of
+    them ``/``, ``:`` or white space, and not ``.`` or ``..``: Linux's dev_valid_name)."""
+    if text is not None and (not 0 < len(text) < 16 or text in (".", "..")
+                             or any(c in "/:" or c.isspace() for c in text)):
+        raise click.BadParameter(f"{text!r} is not an interface name", param_hint="--in-interface")
+    return text
+
+
+def find_workload(listing: Listing, ref: str) -> Entity:
+    """The WorkloadEndpoint ``[NAMESPACE/]NAME`` names (namespace ``default`` when none is
+    given, as calicoctl's): the one of that name, else the one of that pod (or workload).
+    Raises Fail when there is none, several, or the one found is not valid or has no
+    interface."""
+    namespace, _, name = ref.rpartition("/")
+    namespace = namespace or "default"
+    named, of_pod = [], []
+    for item in listing.items:
+        if item.kind is not WorkloadEndpoint or item.namespace != namespace:
+            continue
+        try:
+            entity = entity_from_doc("WorkloadEndpoint", item.name, namespace, item.doc)
+        except BadInput as exc:
+            if item.name == name:
+                raise Fail(f"Failed to execute command: workload endpoint {namespace}/{name} is not valid: "
+                           f"{exc}") from None
+            continue
+        if entity.name == name:
+            named.append(entity)
+        elif entity.workload == name:
+            of_pod.append(entity)
+    found = named or of_pod
+    if not found:
+        raise Fail(f"Failed to execute command: no workload endpoint in namespace {namespace} is called {name} "
+                   "or is of a pod called so")
+    if len(found) > 1:
+        raise Fail(f"Failed to execute command: pod {namespace}/{name} has several workload endpoints: "
+                   f"{', '.join(e.name for e in found)}; name one")
+    if not found[0].interface:
+        raise Fail(f"Failed to execute command: workload endpoint {namespace}/{found[0].name} has no interfaceName")
+    return found[0]
+
+
+def sender_node(sender: Entity, node: str | None) -> str:
+    """The node a packet from workload ``sender`` is explained on: its own; --node, when
+    given, must name it."""
+    if node is not None and node != sender.node:
+        raise Fail(f"Failed to execute command: workload endpoint {sender.namespace}/{sender.name} is on node "
+                   f"{sender.node}, not {node}")
+    return sender.node or ""
+
+
+def own_address(sender: Entity, family: int) -> str:
+    """The first address of workload ``sender`` in IP ``family``, as --src defaults to it."""
+    address = next((net.network_address for net in sender.addresses if net.version == family), None)
+    if address is None:
+        raise Fail(f"Failed to execute command: workload endpoint {sender.namespace}/{sender.name} has no "
+                   f"IPv{family} address: give --src")
+    return str(address)
 
 
 def pending_json(pending: Result) -> dict[str, Any]:
@@ -127,7 +208,9 @@ def _verdict(result: Result, override: DropActionOverride, would: str = "") -> l
     else:
         verb = ("accept" if would else "accepts") if result.action is KernelAction.ACCEPT else (
             "drop" if would else "drops")
-        lines = [f"deny ({result.cause}). With dropActionOverride {override} the kernel {would}{verb} it."]
+        lines = [f"deny ({result.cause}). The kernel {would}{verb} it, whatever dropActionOverride says."
+                 if override.accepts and result.action is KernelAction.DROP else
+                 f"deny ({result.cause}). With dropActionOverride {override} the kernel {would}{verb} it."]
     if result.denied_by:
         lines.append(f"Denied by: {result.denied_by}")
     return lines

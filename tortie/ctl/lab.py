@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
 import subprocess
@@ -12,12 +13,13 @@ import click
 
 from ..calc import Calculator
 from ..config import config_for_node
-from ..core import BY_NAME, ICMP, ICMPV6
+from ..core import BY_NAME, ICMP, ICMPV6, Verdict
 from ..datastore import Listing, ResourceClient
 from ..lab import LabError, LabSpec, LabState, down, namespace_of, probe, up, wait
 from ..model import Packet, evaluate_path, pending_plans, store_plans
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Fail, context
+from .explain import find_workload
 from .output import serialise
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
@@ -110,9 +112,12 @@ _sports = itertools.count(30000 + os.getpid() % 20000)
 @click.argument("source", metavar="FROM")
 @click.argument("target", metavar="TO[:PORT][/TCP|UDP|ICMP]")
 @click.option("-6", "ipv6", is_flag=True, help="Use the workloads' IPv6 addresses.")
+@click.option("--src", "forged", metavar="ADDRESS",
+              help="Send from this source address instead of FROM's own (one UDP datagram on a raw socket, "
+                   "TO:PORT/UDP): what anti-spoofing does with it.")
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
-def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str) -> None:
+def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, forged: str | None, fmt: str) -> None:
     """Send real traffic from workload FROM to workload TO and compare with the model.
 
     Prints ALLOWED or DENIED (what the kernel did), the model's answer, the pending answer
@@ -126,12 +131,21 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
     proto = (proto or ("TCP" if port_text else "ICMP")).upper()
     if proto not in ("TCP", "UDP", "ICMP") or (proto != "ICMP" and not port_text.isdigit()):
         raise click.BadParameter("expected TO:PORT/TCP, TO:PORT/UDP or TO/ICMP", param_hint="TO")
+    if forged is not None:
+        try:
+            forged = str(ipaddress.ip_address(forged))
+        except ValueError:
+            raise click.BadParameter(f"{forged!r} is not an IP address", param_hint="--src") from None
+        if proto != "UDP":
+            raise click.BadParameter("a forged source is sent as UDP: give TO:PORT/UDP", param_hint="--src")
+        if ipv6 and ":" not in forged:
+            raise click.BadParameter(f"{forged} is not an IPv6 address, and -6 is given", param_hint="--src")
     for who in (source, name):
         if who not in state.workloads:
             raise Fail(f"no workload called {who!r} in the lab")
     src_w, dst_w = state.workloads[source], state.workloads[name]
-    family = 6 if ipv6 else 4
-    src = next((a for a in src_w["addresses"] if (":" in a) == (family == 6)), None)
+    family = 6 if ipv6 or (forged is not None and ":" in forged) else 4
+    src = forged or next((a for a in src_w["addresses"] if (":" in a) == (family == 6)), None)
     dst = next((a for a in dst_w["addresses"] if (":" in a) == (family == 6)), None)
     if src is None or dst is None:
         raise Fail(f"both workloads need an IPv{family} address")
@@ -146,14 +160,15 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
             configs = {node: config_for_node(client, node) for node in nodes}
     except StoreError as exc:
         raise Fail(f"Failed to read the datastore: {exc}") from None
+    sender = find_workload(listing, f"{src_w['namespace']}/{source}") if forged else None
     settings = {node: configs[node].typed for node in nodes}  # each node on the way decides with its own plan
     packet = Packet(src, dst, number, sport if proto != "ICMP" else None, packet_port,
                     8 if number == 1 else 128 if number == 58 else None, 0 if number in (1, 58) else None,
                     "new", None, None)
-    model = evaluate_path(store_plans(listing.items, settings), packet)
-    pending = evaluate_path(pending_plans(listing.items, settings), packet)
+    model = evaluate_path(store_plans(listing.items, settings), packet, sender)
+    pending = evaluate_path(pending_plans(listing.items, settings), packet, sender)
     try:
-        kernel = probe(src_w["netns"], src, dst_w["netns"], dst, proto.lower(), sport,
+        kernel = probe(src_w["netns"], src, dst_w["netns"], dst, "udp-forged" if forged else proto.lower(), sport,
                        port_text if proto != "ICMP" else f"{packet.icmp_type}/0")
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # e.g. the lab's namespaces are gone
         raise Fail(f"Failed to probe: {' '.join(str(exc).split())}") from None
@@ -167,14 +182,17 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, fmt: str
                               "pending": pending_word, "pendingDeniedBy": pending.denied_by,
                               "deniedBy": model.denied_by, "logPrefixes": model.log_prefixes,
                               "hops": [{"node": h.node, "verdict": str(h.result.verdict),
-                                        "action": str(h.result.action),
+                                        "action": str(h.result.action), "cause": h.result.cause,
                                         "deniedBy": h.result.denied_by} for h in model.hops],
                               **({"unseen": unseen} if unseen else {})}, "json"), nl=False)
     else:
-        detail = ", ".join(f"{h.node}: {h.result.verdict}" for h in model.hops)
+        detail = ", ".join(f"{h.node}: {h.result.verdict}" + (
+            f" ({h.result.cause})" if h.result.verdict is Verdict.DENY and not h.result.denied_by else "")
+            for h in model.hops)
         detail += f"; denied by {model.denied_by}" if model.denied_by else ""
         detail += f"; pending: {pending_word}" + (f", denied by {pending.denied_by}" if pending.denied_by else "")
-        click.echo(f"{kernel_word.upper()}  {source} -> {name} {proto}{':' + port_text if port_text else ''}"
+        sender_text = f"{source} (as {forged})" if forged else source
+        click.echo(f"{kernel_word.upper()}  {sender_text} -> {name} {proto}{':' + port_text if port_text else ''}"
                    f"  (model: {model_word}; {detail}){'' if agree else '  KERNEL AND MODEL DISAGREE'}")
         for line in kernel.logs:
             click.echo(f"  kernel: {line}")

@@ -25,6 +25,7 @@ from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFA
                          StagedGlobalNetworkPolicy, StagedNetworkPolicy, Tier, ValidationError, WorkloadEndpoint,
                          default_allow_profile)
 from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store
+from .kubernetes import DERIVED
 from .promote import promotion
 from .stored import PREFIX, Doc, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
 
@@ -239,17 +240,54 @@ class ResourceClient:
     # --- reads --------------------------------------------------------------------
 
     def get(self, kind: type[Resource], name: str, namespace: str | None = None) -> Doc:
-        """One resource. Raises NotFound, or InvalidStored when its key holds no valid value."""
+        """One resource; a NetworkPolicy ``knp.default.<name>`` or a Profile ``kns.<name>`` is
+        the one a stored Kubernetes NetworkPolicy or Namespace stands for, when there is one
+        (kubernetes.py). Raises NotFound, or InvalidStored when its key holds no valid value."""
         if kind is Profile and name == DEFAULT_ALLOW_PROFILE:
             return default_allow_profile()
+        kv = self._kubernetes_source(kind, name, namespace)
+        if kv is not None:
+            converted = decode_stored(kv)
+            if isinstance(converted, StoredResource):
+                converted = DERIVED[kind].convert(converted)
+            if isinstance(converted, InvalidValue):
+                raise InvalidStored(converted)
+            assert converted is not None, "resource_key() gives resource keys"
+            return converted.doc
         kv = self.store.get(resource_key(kind, name, namespace))
         if kv is None:
             raise NotFound(kind, name, namespace)
         return _resource_doc(kv)
 
+    def _kubernetes_source(self, kind: type[Resource], name: str, namespace: str | None) -> KeyValue | None:
+        """The stored Kubernetes document resource ``name`` of ``kind`` stands for (kubernetes.py
+        DERIVED); None for other kinds and names, or when there is none."""
+        derivation = DERIVED.get(kind)
+        source_name = derivation.source_name(name) if derivation is not None else None
+        if derivation is None or source_name is None:
+            return None
+        return self.store.get(resource_key(derivation.source, source_name, namespace))
+
     def list(self, kind: type[Resource], namespace: str | None = None) -> Listing:
-        """Resources of a kind (of one namespace, or all when ``namespace`` is None)."""
-        return _listing(*self.store.list(key_prefix(kind, namespace)), [_default_allow()] if kind is Profile else [])
+        """Resources of a kind (of one namespace, or all when ``namespace`` is None), by
+        namespace and name. NetworkPolicies and Profiles include those stored Kubernetes
+        NetworkPolicies and Namespaces stand for (kubernetes.py), a Namespace's profile
+        instead of a stored one of its name (as calc takes it), and the revision is then the
+        later of the two reads."""
+        listing = _listing(*self.store.list(key_prefix(kind, namespace)), [])
+        built_in = [_default_allow()] if kind is Profile else []
+        derivation = DERIVED.get(kind)
+        if derivation is None:
+            return Listing(listing.items + built_in, listing.invalid, listing.revision)
+        sources = _listing(*self.store.list(key_prefix(derivation.source, namespace)), [])
+        converted = [derivation.convert(item) for item in sources.items]
+        derived = [c for c in converted if isinstance(c, StoredResource)]
+        names = {(item.namespace, item.name) for item in derived}
+        items = [item for item in listing.items if (item.namespace, item.name) not in names] + derived
+        items.sort(key=lambda item: (item.namespace or "", item.name))
+        return Listing(items + built_in,
+                       listing.invalid + sources.invalid + [c for c in converted if isinstance(c, InvalidValue)],
+                       max(listing.revision, sources.revision))
 
     def snapshot(self) -> Listing:
         """Every resource of every kind (all namespaces), at one revision."""
@@ -293,6 +331,8 @@ class ResourceClient:
         expected = _revision(resource_version)
         key = resource_key(kind, name, namespace)
         current = self.store.get(key)
+        if current is None and kind is NetworkPolicy and self._kubernetes_source(kind, name, namespace) is not None:
+            raise NotSupported("apply or replace", resource.ident, KUBERNETES_POLICY)  # calicoctl reads it first
         if current is None:
             raise NotFound(kind, name, namespace)
         if expected is not None and current.mod_revision != expected:

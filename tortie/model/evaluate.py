@@ -16,7 +16,8 @@ from typing import Any
 from ..calc import CalcRule, PortRange, Side
 from ..config import EndpointToHostAction
 from ..core import ICMP, ICMPV6, Direction, KernelAction, RuleAction, Stage, Verdict, protocol
-from ..plan import ICMPV6_FROM_WORKLOAD, PROFILE_TIER, Denial, EndpointPlan, InterfaceKind, Plan, RuleSet, no_match
+from ..plan import (ICMPV6_FROM_WORKLOAD, PROFILE_TIER, Denial, EndpointPlan, InterfaceKind, Plan, RuleSet, SourceCheck,
+                    SourceOutcome, no_match)
 from .packet import Packet
 
 N, F, U, D = Stage.NORMAL, Stage.FORWARD, Stage.UNTRACKED, Stage.PRE_DNAT
@@ -72,7 +73,9 @@ class Result:
     the prefix followed by the fields the kernel prints (IN= OUT= SRC= DST= PROTO= and the
     ports or ICMP type and code), both in order; ``metric_policies`` the denied-packet
     metric labels it adds one packet to (metrics.md); ``trace`` the steps taken, one JSON
-    object each, as ``tortie explain -o json`` prints them."""
+    object each, as ``tortie explain -o json`` prints them; ``source_check`` what
+    anti-spoofing made of the source (None: the packet was not checked, as one the host
+    sends or one given no verdict)."""
 
     verdict: Verdict
     action: KernelAction
@@ -84,6 +87,7 @@ class Result:
     log_lines: list[str]
     trace: list[dict[str, Any]]
     hits: tuple[StageHits, ...] = ()
+    source_check: SourceCheck | None = None
 
     def hits_of(self, endpoint: str, direction: Direction) -> tuple[PolicyHit, ...]:
         """The normal-stage hits of a workload endpoint in a direction (none if not evaluated)."""
@@ -93,7 +97,10 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         return {"verdict": str(self.verdict), "action": str(self.action), "decided": self.decided,
                 "cause": self.cause, "deniedBy": self.denied_by, "metricPolicies": self.metric_policies,
-                "logPrefixes": self.log_prefixes, "logLines": self.log_lines, "trace": self.trace}
+                "logPrefixes": self.log_prefixes, "logLines": self.log_lines, "trace": self.trace,
+                "antiSpoofing": None if self.source_check is None else {
+                    "outcome": str(self.source_check.outcome),
+                    "network": None if self.source_check.network is None else str(self.source_check.network)}}
 
 
 class _End(Exception):
@@ -132,14 +139,12 @@ class Evaluation:
         p = self.p
         decided = True
         action = KernelAction.ACCEPT
+        check: SourceCheck | None = None
         try:
             if self.family == 6 and not self.settings.ipv6_support:
                 self._note("IPv6 support is off: tortie gives IPv6 packets no verdict")
                 decided = False
-            elif p.in_iface is not None and self.plan.spoofed(p.in_iface, p.src):
-                self._note(f"source {p.src} is not routed back through {p.in_iface} and not an allowed spoofed "
-                           "prefix: dropped by reverse-path filtering (no log, no metric, no override)")
-                self.first = _Denied(f"spoofed source on {p.in_iface}")
+            elif (check := self._source_check()) is not None and check.dropped:
                 action = KernelAction.DROP
             elif p.state == "invalid" and not self.settings.disable_conntrack_invalid_check:
                 self._note("conntrack state INVALID: dropped silently (no log, no metric, no override)")
@@ -157,7 +162,28 @@ class Evaluation:
         return Result(Verdict.DENY if first else Verdict.ALLOW, action, decided, first.cause if first else "allowed",
                       label, self.metrics, [line.split("IN=", 1)[0] for line in self.logs], self.logs,
                       [{"step": s.title, "outcome": str(s.outcome), "events": s.events} for s in self.steps],
-                      tuple(s.hits for s in self.steps if s.hits is not None))
+                      tuple(s.hits for s in self.steps if s.hits is not None), check)
+
+    def _source_check(self) -> SourceCheck | None:
+        """Anti-spoofing on the interface the packet arrives on, noted when it decides
+        something: a spoofed source is dropped (then ``first`` says so), an allowed spoofed
+        prefix lets it on to policy."""
+        p = self.p
+        if p.in_iface is None:
+            return None
+        check = self.plan.source_check(p.in_iface, p.src)
+        ep = self.plan.workloads.get(p.in_iface)
+        if ep is None:
+            return check
+        if check.dropped:
+            self._note(f"anti-spoofing: source {p.src} is not an address of {ep.name} on {p.in_iface} and not in its "
+                       "allowSpoofedSourcePrefixes: dropped by strict reverse-path filtering in the raw table "
+                       "(no log, no metric, no override)")
+            self.first = _Denied(f"spoofed source on {p.in_iface}")
+        elif check.outcome is SourceOutcome.ALLOWED:
+            self._note(f"anti-spoofing: source {p.src} is not an address of {ep.name}, but its "
+                       f"allowSpoofedSourcePrefixes has {check.network}: let through (cali-rpf-skip)")
+        return check
 
     def _input(self) -> _Outcome:
         iface = self.p.in_iface or ""

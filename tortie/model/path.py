@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ..calc import Entity
 from ..core import KernelAction
 from ..plan import Plan
 from .evaluate import Result, evaluate
 from .packet import Packet
-from .placement import route
+from .placement import EXTERNAL_INTERFACE, route
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,24 @@ def _local(plan: Plan, address: str) -> bool:
     return any(key in plan.endpoints for key in plan.view.owners.get(address, ()))
 
 
-def evaluate_path(plans: Mapping[str, Plan], packet: Packet) -> PathResult:
+def evaluate_path(plans: Mapping[str, Plan], packet: Packet, sender: Entity | None = None,
+                  external: str = EXTERNAL_INTERFACE) -> PathResult:
     """``plans``: each node's plan, by node name (``model.plan_for`` builds one the way the
     model places packets). ``packet``'s interfaces are ignored: each node places it by its
-    own addresses. The hops are the source's node, then the destination's."""
-    order = [n for n, plan in plans.items() if _local(plan, packet.src)]
+    own addresses. The hops are the source's node, then the destination's. With ``sender``,
+    the workload endpoint the packet comes from whatever its source address (a spoofed
+    one meets anti-spoofing there), the first hop is the sender's node, where the packet
+    arrives on the sender's interface, and a later node sees it arrive on ``external``."""
+    if sender is not None:
+        order = [n for n in plans if n == sender.node]
+    else:
+        order = [n for n, plan in plans.items() if _local(plan, packet.src)]
     order += [n for n, plan in plans.items() if _local(plan, packet.dst) and n not in order]
     hops = []
     for node in order:
-        in_iface, out_iface = route(plans[node].view, packet.src, packet.dst)
+        in_iface, out_iface = route(plans[node].view, packet.src, packet.dst, external)
+        if sender is not None:
+            in_iface = sender.interface if node == sender.node else external
         seen = replace(packet, in_iface=in_iface, out_iface=out_iface, dnat=False)
         result = evaluate(plans[node], seen)
         hops.append(Hop(node, seen, result))

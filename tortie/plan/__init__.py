@@ -3,7 +3,8 @@
 label and prefixes). Pure; consumed by tortie.render and tortie.model."""
 
 from .denials import NFLOG_GROUPS, NO_MATCH, PROFILE_TIER, Denial, nflog_prefix, no_match, policy_denial, profile_denial
-from .interfaces import ALL_INTERFACES, LOOPBACK, Governor, HostEndpoints, InterfaceKind, resolve_host_endpoints
+from .interfaces import (ALL_INTERFACES, LOOPBACK, Governor, HostEndpoints, InterfaceKind, SourceCheck, SourceOutcome,
+                         resolve_host_endpoints)
 from .ipsets import RefusedSet, family_members, oversized
 from .plan import (ICMPV6_FROM_WORKLOAD, EndpointPlan, Plan, PlanCache, PolicyPlan, ProfilePlan, TierPlan,
                    build_plan)
@@ -13,6 +14,7 @@ __all__ = [
     "ALL_INTERFACES", "ICMPV6_FROM_WORKLOAD", "LOOPBACK", "NFLOG_GROUPS", "NO_MATCH", "PROFILE_TIER", "Denial",
     "EndpointPlan",
     "Governor", "HostEndpoints", "InterfaceKind", "Plan", "PlanCache", "PlannedRule", "PolicyPlan", "ProfilePlan",
-    "RefusedSet", "RuleSet", "TierPlan", "build_plan", "family_members", "family_mismatch", "nflog_prefix",
+    "RefusedSet", "RuleSet", "SourceCheck", "SourceOutcome", "TierPlan", "build_plan", "family_members",
+    "family_mismatch", "nflog_prefix",
     "no_match", "oversized", "policy_denial", "profile_denial", "resolve_host_endpoints",
 ]

@@ -111,14 +111,46 @@ def spoofed_prefixes(workloads: Mapping[str, EndpointPlan]) -> dict[str, tuple[I
     return {iface: ep.entity.spoof_prefixes for iface, ep in sorted(workloads.items()) if ep.entity.spoof_prefixes}
 
 
-def reverse_path_drop(ep: EndpointPlan | None, prefixes: Sequence[IPNetwork], src: str) -> bool:
-    """Does strict reverse-path filtering drop a packet from ``src`` that arrives on the
-    interface of workload ``ep``? The node routes a workload's addresses (its ipNetworks) to
-    its interface, so a source passes when it is one of them or inside ``prefixes`` (the
-    interface's rpf-skip entries). Unspecified and IPv6 link-local sources pass, as the
-    kernel's rpfilter match lets them (xt_rpfilter). With no endpoint (None) the interface's
-    routes are none of tortie's facts: False, and its unknown-interface denial decides."""
+class SourceOutcome(StrEnum):
+    """What anti-spoofing makes of a packet's source on the interface it arrives on."""
+
+    UNCHECKED = "unchecked"  # not a workload interface, or one no endpoint has (its own denial decides)
+    EXEMPT = "exempt"  # unspecified or IPv6 link-local: the rpfilter match lets it pass
+    OWN = "own"  # one of the endpoint's addresses, which the node routes back through the interface
+    ALLOWED = "allowed"  # in the endpoint's allowSpoofedSourcePrefixes: cali-rpf-skip accepts it
+    SPOOFED = "spoofed"  # none of these: dropped in the raw table
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """Anti-spoofing's decision on one source: the outcome and, for OWN and ALLOWED, the
+    endpoint address or allowed prefix that covers the source."""
+
+    outcome: SourceOutcome
+    network: IPNetwork | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.outcome is SourceOutcome.SPOOFED
+
+
+def source_check(ep: EndpointPlan | None, prefixes: Sequence[IPNetwork], src: str) -> SourceCheck:
+    """How strict reverse-path filtering treats a packet from ``src`` (IP address text) that
+    arrives on the interface of workload ``ep`` with the rpf-skip entries ``prefixes`` (its
+    ``allowSpoofedSourcePrefixes``). The node routes a workload's addresses (its ipNetworks)
+    to its interface, so a source passes when it is one of them or inside ``prefixes``.
+    Unspecified and IPv6 link-local sources pass, as the kernel's rpfilter match lets them
+    (xt_rpfilter). With no endpoint (None) the interface's routes are none of tortie's facts:
+    UNCHECKED, and its unknown-interface denial decides. Follows Felix's raw PREROUTING
+    (rules/static.go: cali-rpf-skip, then the rpfilter DROP). Raises ValueError for a
+    ``src`` that is not an address."""
     ip = ipaddress.ip_address(src)
-    if ep is None or ip.is_unspecified or (ip.version == 6 and ip.is_link_local):
-        return False
-    return not any(ip in net for net in (*ep.entity.addresses, *prefixes) if net.version == ip.version)
+    if ep is None:
+        return SourceCheck(SourceOutcome.UNCHECKED)
+    if ip.is_unspecified or (ip.version == 6 and ip.is_link_local):
+        return SourceCheck(SourceOutcome.EXEMPT)
+    for outcome, nets in ((SourceOutcome.OWN, ep.entity.addresses), (SourceOutcome.ALLOWED, prefixes)):
+        covering = next((net for net in nets if net.version == ip.version and ip in net), None)
+        if covering is not None:
+            return SourceCheck(outcome, covering)
+    return SourceCheck(SourceOutcome.SPOOFED)

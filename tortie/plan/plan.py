@@ -22,8 +22,8 @@ from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, IPNetwork, RuleAction, Stage, paused_gc
 from .denials import Denial, policy_denial, profile_denial
-from .interfaces import (LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads,
-                         reverse_path_drop, spoofed_prefixes, spoofing_refused)
+from .interfaces import (LOOPBACK, Governor, InterfaceKind, SourceCheck, SourceOutcome, resolve_host_endpoints,
+                         resolve_workloads, source_check, spoofed_prefixes, spoofing_refused)
 from .ipsets import RefusedSet, oversized
 from .rules import RuleSet, plan_rules
 
@@ -180,14 +180,15 @@ class Plan:
             return Governor(InterfaceKind.HOST, self.all_interfaces)
         return Governor(InterfaceKind.OTHER)
 
-    def spoofed(self, interface: str, src: str) -> bool:
-        """Is a packet from ``src`` arriving on ``interface`` dropped as spoofed: a workload
-        interface whose routes and ``allowSpoofedSourcePrefixes`` do not cover ``src``
-        (strict reverse-path filtering in the raw table, Felix's rules/static.go)? The one
-        decision the kernel's cali-rpf-skip chain and the model both follow."""
+    def source_check(self, interface: str, src: str) -> SourceCheck:
+        """What anti-spoofing makes of a packet from ``src`` arriving on ``interface``: on a
+        workload interface, dropped unless the endpoint's addresses or its
+        ``allowSpoofedSourcePrefixes`` cover ``src`` (strict reverse-path filtering in the raw
+        table, Felix's rules/static.go); elsewhere UNCHECKED. The one decision the kernel's
+        cali-rpf-skip chain and the model both follow."""
         if not self.settings.is_workload_interface(interface):
-            return False
-        return reverse_path_drop(self.workloads.get(interface), self.spoofing.get(interface, ()), src)
+            return SourceCheck(SourceOutcome.UNCHECKED)
+        return source_check(self.workloads.get(interface), self.spoofing.get(interface, ()), src)
 
 
 class _Builder:
