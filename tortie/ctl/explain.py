@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from ..calc import BadInput, Calculator, Entity
-from ..calc.inputs import entity_from_doc
+from ..calc import BadInput, Calculator, Entity, entity_from_doc
 from ..config import config_for_node, node_name
 from ..core import DropActionOverride, KernelAction, Verdict, parse_protocol, protocol
 from ..model import Packet, Result, pending_plans, plan_for
