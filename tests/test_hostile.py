@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -39,20 +38,13 @@ from tortie.selector import SelectorError, parse
 from tortie.store import Event, EventType, KeyValue, open_store
 
 from .test_agent import CLIENT, ECHO_SERVER
+from .wait import wait_until
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 ROOT = Path(__file__).resolve().parent.parent
 API = "projectcalico.org/v3"
 NODE = "node-a"
 SOURCES = ("backend", "frontend")  # the lab's policy lets only the backend reach database:5432
-
-
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f}s: {what}")
-        time.sleep(0.1)
 
 
 def _doc(kind: type[Resource], name: str, spec: Any, namespace: str | None = None,
@@ -302,7 +294,7 @@ class Lab:
         os.kill(info["pid"], signal.SIGKILL)
         for agent in self.agents:
             agent.poll()  # reap the one this harness started, if it was that one
-        _eventually(lambda: not self.alive(), "the agent is gone")
+        wait_until("the agent is gone", self.alive, lambda alive: not alive, timeout=30)
         env = {**os.environ, "FELIX_HEALTHENABLED": "true", "FELIX_HEALTHPORT": str(HEALTH_PORT)}
         with open(info["log"], "ab") as log:
             agent = subprocess.Popen(["ip", "netns", "exec", info["netns"], TORTIE, "--datastore",
