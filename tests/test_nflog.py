@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tortie.collector import NflogParser, flow_of, ip_length, source_address
-from tortie.core import ICMP, PORT_PROTOCOLS, protocol
+from tortie.core import ICMP, ICMPV6, PORT_PROTOCOLS, protocol
 from tortie.collector.nflog import NFULA_PAYLOAD, NFULA_PREFIX, NFULA_SEQ, NFULNL_MSG_PACKET, _attribute
 
 from .profiles import examples
@@ -57,7 +57,17 @@ def test_every_protocol_with_ports_keeps_them() -> None:
     for number in PORT_PROTOCOLS:
         header = ipv4_udp("198.18.0.1", "198.18.0.2", 4000, 53, 10, number)
         assert flow_of(header)[2:4] == (number, struct.pack("!HH", 4000, 53)), protocol(number).name
-    assert flow_of(ipv4_udp("198.18.0.1", "198.18.0.2", 4000, 53, 10, ICMP.number))[3] == b""
+    assert flow_of(ipv4_udp("198.18.0.1", "198.18.0.2", 4000, 53, 10, 47))[3] == b""  # GRE: no ports
+
+
+def test_icmp_flows_carry_the_id_and_the_type_and_code() -> None:
+    """Calico's stand-ins for ports: the id, and type << 8 | code, for ICMP and ICMPv6."""
+    icmp = ipv4_udp("198.18.0.1", "198.18.0.2", 0, 0, 10, ICMP.number)[:20] + struct.pack("!BBHHH", 13, 0, 0, 77, 1)
+    assert flow_of(icmp)[2:4] == (ICMP.number, struct.pack("!HH", 77, 13 << 8))
+    icmp6 = ipv6_tcp("2001:db8::7", "2001:db8::8", 0, 0, 0)[:40] + struct.pack("!BBHHH", 128, 0, 0, 9, 1)
+    icmp6 = icmp6[:6] + bytes([ICMPV6.number]) + icmp6[7:]
+    assert flow_of(icmp6)[2:4] == (ICMPV6.number, struct.pack("!HH", 9, 128 << 8))
+    assert flow_of(icmp[:22])[3] == b""  # cut short: no ports
 
 
 @settings(max_examples=examples(300))

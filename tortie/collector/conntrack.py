@@ -21,8 +21,9 @@ COMPLETED_STATES = frozenset({"TIME_WAIT", "CLOSE"})  # a TCP connection that ha
 
 @dataclass(frozen=True, slots=True)
 class Conn:
-    """One conntrack entry: its id, the original direction's tuple, its counters (0 without
-    accounting) and, for TCP, its state."""
+    """One conntrack entry: its id, the original direction's tuple (for ICMP the id stands
+    for the source port and ``type << 8 | code`` for the destination port), its counters
+    (0 without accounting) and, for TCP, its state."""
 
     id: int
     protocol: int
@@ -62,11 +63,20 @@ def parse(line: str) -> Conn | None:
         cid = int(fields["id"][-1])  # the last: ICMP tuples carry an id of their own
     except (KeyError, ValueError):
         return None
-    sport, dport = fields.get("sport"), fields.get("dport")
+    sport, dport = _ports(fields)
     packets, size = fields.get("packets", []), fields.get("bytes", [])
-    return Conn(cid, protocol, src, dst, int(sport[0]) if sport else None, int(dport[0]) if dport else None,
-                int(packets[0]) if packets else 0, int(size[0]) if size else 0,
+    return Conn(cid, protocol, src, dst, sport, dport, int(packets[0]) if packets else 0, int(size[0]) if size else 0,
                 int(packets[1]) if len(packets) > 1 else 0, int(size[1]) if len(size) > 1 else 0, state)
+
+
+def _ports(fields: dict[str, list[str]]) -> tuple[int | None, int | None]:
+    """The original direction's ports; for ICMP Calico's stand-ins: the id, and the type and
+    code as ``type << 8 | code`` (felix/collector/iptables.go)."""
+    if "type" in fields:
+        ids = fields["id"]
+        return (int(ids[0]) if len(ids) > 1 else None), int(fields["type"][0]) << 8 | int(fields["code"][0])
+    sport, dport = fields.get("sport"), fields.get("dport")
+    return (int(sport[0]) if sport else None), (int(dport[0]) if dport else None)
 
 
 def enable_accounting() -> None:
