@@ -434,13 +434,14 @@ def test_a_connection_opened_before_a_promote_keeps_its_enforced_trace(node: Met
                 {"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
                  "metadata": {"name": "echo"}, "spec": {"stagedAction": "Set", "selector": 'app == "b"',
                                                         "types": ["Ingress"],
-                                                        "ingress": [{"action": "Deny", "protocol": "ICMP"}]}}))
+                                                        "ingress": [{"action": "Deny", "protocol": "ICMP"},
+                                                                    _udp("Deny", [9004])]}}))
         node.wait_applied(int(doc["metadata"]["resourceVersion"]))
         # The agent keeps the pending policy set from its next resync after flow logs are
-        # turned on: an exchange whose record names the staged policy shows it has.
-        node.ping(A[0], B[0], 4299)
+        # turned on: a datagram whose pending trace names the staged policy shows it has.
+        node.blast(A[0], B[0], 9004, 1, 1, sport=38998)
         wait_until("the pending policy set", lambda: _records(path), lambda found: any(
-            r["policies"]["pending_policies"] == list(staged) for r in answered(found)))
+            r["policies"]["pending_policies"] == ["0|default|staged:echo|deny|1"] for r in found))
         node.ping(A[0], B[0], 4300)
         wait_until("the exchange's record", lambda: _records(path), lambda found: any(
             r["packets_out"] and r["policies"] == {**kept, "pending_policies": list(staged)} for r in answered(found)))

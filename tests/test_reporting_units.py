@@ -63,7 +63,9 @@ def _wep(pod: str, node: str, addresses: tuple[str, ...]) -> dict[str, Any]:
 WORLD = [
     _wep("web", "n1", (WEB, WEB6)), _wep("db", "n1", (DB, DB6)), _wep("cache", "n2", (CACHE,)),
     {"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "office", "labels": {"site": "hq"}},
-     "spec": {"nets": [f"{OFFICE}/32"]}},
+     "spec": {"nets": ["198.18.5.0/24"]}},
+    {"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "campus", "labels": {"site": "all"}},
+     "spec": {"nets": ["198.18.0.0/16"]}},
     {"apiVersion": API, "kind": "Profile", "metadata": {"name": "kns.shop"},
      "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}},
     {"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": "db"},
@@ -182,16 +184,17 @@ def test_icmp_flows_carry_type_and_code(tmp_path: Path) -> None:
 
 
 def test_remote_ends_are_named_and_labelled_and_uncollected_fields_written(tmp_path: Path) -> None:
-    """A remote workload by its pod with its labels, a network set with its own, other
-    addresses private (RFC 1918 only) or public; service, process, DNS and TCP fields as
+    """A remote workload by its pod with its labels (not the network set that holds its
+    address), the network set with the longest prefix with its own, other addresses private
+    (RFC 1918 only) or public; service, process, DNS and TCP fields as
     Enterprise writes them when it does not collect them."""
     logs = flow_logs(tmp_path, allowed=0, labels=True)
     logs.listed([], time.monotonic())
     logs.listed([Conn(i, 6, source, DB, 40000, 5432, 1, 60, 1, 60)
-                 for i, source in enumerate((CACHE, OFFICE, "10.1.2.3", "198.18.9.9"))], time.monotonic())
+                 for i, source in enumerate((CACHE, OFFICE, "10.1.2.3", "203.0.113.9"))], time.monotonic())
     logs.flush()
     found = {r["source_ip"]: r for r in records(tmp_path)}
-    assert set(found) == {CACHE, OFFICE, "10.1.2.3", "198.18.9.9"}  # db reports; the sources are not local
+    assert set(found) == {CACHE, OFFICE, "10.1.2.3", "203.0.113.9"}  # db reports; the sources are not local
     shown = ("source_type", "source_name", "source_name_aggr", "source_namespace", "source_labels")
     assert [tuple(found[a][k] for k in shown) for a in found] == [
         ("wep", "cache", "cache", "shop", {"labels": ["app=cache", "projectcalico.org/namespace=shop",

@@ -86,10 +86,13 @@ def enable_accounting() -> None:
 
 
 def dump() -> Iterator[Conn]:
-    """Every live entry of both families. Raises OSError when conntrack cannot run."""
+    """Every live entry of both families. Raises OSError when conntrack cannot run or fails:
+    a dump cut short would end every connection it leaves out."""
     for family in ("ipv4", "ipv6"):
         proc = subprocess.run(["conntrack", "-L", "-f", family, "-o", "id,extended"], capture_output=True,
                               text=True, timeout=60)
+        if proc.returncode != 0:
+            raise OSError(f"conntrack -L failed: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
         for line in proc.stdout.splitlines():
             conn = parse(line)
             if conn is not None:

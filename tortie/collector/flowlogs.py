@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from ..calc import Entity
-from ..core import ICMP, ICMPV6, Direction
+from ..core import ICMP, ICMPV6, Direction, IPNetwork
 from ..model import Packet, PolicyHit, Result, evaluate, route
 from ..plan import PROFILE_TIER, Plan
 from .conntrack import Conn, dump, enable_accounting
@@ -182,6 +182,12 @@ def all_policies(enforced: tuple[PolicyHit, ...], pending: tuple[PolicyHit, ...]
     return tuple(out)
 
 
+def _network_sets(entities: Mapping[str, Entity]) -> tuple[tuple[IPNetwork, Entity], ...]:
+    """Every network set's nets, the longest prefixes first."""
+    nets = [(net, e) for e in entities.values() if not e.is_endpoint for net in e.addresses]
+    return tuple(sorted(nets, key=lambda found: -found[0].prefixlen))
+
+
 def _staged_policies(plan: Plan, pending: Plan) -> frozenset[str]:
     """The names of the policies a staged policy changed: in the pending plan, unlike in the
     enforced one."""
@@ -207,6 +213,7 @@ class FlowLogs:
         self._plan: Plan | None = None
         self._pending: Plan | None = None
         self._entities: Mapping[str, Entity] = {}
+        self._network_sets: tuple[tuple[IPNetwork, Entity], ...] = ()
         self._staged: frozenset[str] = frozenset()
         self._config: FlowLogConfig | None = None
         self._sport_matters = True
@@ -229,9 +236,12 @@ class FlowLogs:
     def update(self, plan: Plan, pending: Plan, entities: Mapping[str, Entity], config: FlowLogConfig) -> None:
         """``plan`` and ``pending``: the enforced plan and the one with the staged policies
         promoted; ``entities``: every endpoint and network set by entity key (read, never
-        changed: names and labels of remote endpoints come from it)."""
+        changed: names and labels of remote endpoints come from it). Call it from the thread
+        that changes ``entities``: it reads them all."""
+        network_sets = _network_sets(entities)
         with self._lock:
             self._plan, self._pending, self._entities, self._config = plan, pending, entities, config
+            self._network_sets = network_sets
             self._staged = _staged_policies(plan, pending)
             # Flows that differ only in their source port share their records, unless the
             # records name source ports (level 0) or a rule looks at them.
@@ -403,13 +413,15 @@ class FlowLogs:
 
     def _party(self, address: str, proto: int, port: int | None, level: int, source: bool) -> Party:
         """One end as Calico names it (felix/collector/types/endpoint): a workload endpoint by
-        its pod, a host endpoint by its name beside its node, a network set by its name;
-        any other address is ``net``, ``pvt`` or ``pub``. Labels are the endpoint's or the
-        network set's own, local or not."""
+        its pod, a host endpoint by its name beside its node, else the network set with the
+        longest prefix holding the address by its name; any other address is ``net``, ``pvt``
+        or ``pub``. Labels are the endpoint's or the network set's own, local or not."""
         assert self._config is not None
         keys = self._plan.view.owners.get(address, ()) if self._plan is not None else ()
-        owners = [e for e in map(self._entities.get, keys) if e is not None]
-        entity = next((e for e in owners if e.is_endpoint), owners[0] if owners else None)  # endpoints first
+        entity = next((e for e in map(self._entities.get, keys) if e is not None and e.is_endpoint), None)
+        if entity is None:
+            ip = ipaddress.ip_address(address)
+            entity = next((e for net, e in self._network_sets if net.version == ip.version and ip in net), None)
         if entity is None:
             typ, name, aggr, namespace = "net", NONE, _net_name(address), NONE
         elif entity.kind == "WorkloadEndpoint":
@@ -458,8 +470,7 @@ class FlowLogs:
 
     def record(self, key: RecordKey, t: _Totals, start: float, end: float,
                config: FlowLogConfig) -> dict[str, object]:
-        """One JSON record with Calico Enterprise's fields, in its serializer's order (and
-        ``host``)."""
+        """One JSON record with the fields of Calico Enterprise's serializer, and ``host``."""
         record: dict[str, object] = {"start_time": int(start), "end_time": int(end)}
         for prefix, party in (("source", key.source), ("dest", key.dest)):
             record.update({f"{prefix}_ip": party.ip, f"{prefix}_name": party.name,
