@@ -163,6 +163,12 @@ def test_aggregation_levels_and_denied_flows(tmp_path: Path) -> None:
     denied = [r for r in records(tmp_path) if r["action"] == "deny"]
     assert [(r["reporter"], r["source_port"], r["source_ip"], r["dest_port"], r["packets_in"], r["num_flows"],
              r["num_flows_started"]) for r in denied] == [("dst", None, WEB, 22, 3, 2, 2)]
+    # web's egress let them out: web reports them as allowed (level 0: one record per flow).
+    sent = [r for r in records(tmp_path) if r["reporter"] == "src" and r["dest_port"] == 22]
+    assert sorted((r["action"], r["source_port"], r["packets_out"], r["bytes_out"], r["num_flows_started"],
+                   r["policies"]["enforced_policies"][0]) for r in sent) == [
+        ("allow", 50000, 2, 120, 1, "0|__PROFILE__|__PROFILE__.kns.shop|allow|0"),
+        ("allow", 50001, 1, 60, 1, "0|__PROFILE__|__PROFILE__.kns.shop|allow|0")]
     assert denied[0]["policies"]["enforced_policies"] == ["0|default|ping|deny|-1"]  # the tier's last policy
 
 

@@ -347,14 +347,14 @@ class FlowLogs:
 
     def denied(self, direction: Direction, src: str, dst: str, proto: int, sport: int | None, dport: int | None,
                packets: int, size: int) -> None:
-        """Packets a policy or profile dropped (NFLOG), at ``direction`` of the local endpoint.
-        For ICMP ``sport`` is the id and ``dport`` the type and code (``type << 8 | code``)."""
-        reporter = "dst" if direction is INGRESS else "src"
+        """Packets a policy or profile dropped (NFLOG), at ``direction`` of the local endpoint;
+        a local source whose egress let them out reports them too, as allowed. For ICMP
+        ``sport`` is the id and ``dport`` the type and code (``type << 8 | code``)."""
         with self._lock:
             flow = (proto, src, dst, sport, dport)
-            for described in self._describe(flow, reporter):
+            for described in self._describe(flow, "dst" if direction is INGRESS else "src"):
                 totals = self._totals_of(described)
-                if reporter == "dst":
+                if described.key.reporter == "dst":
                     totals.packets_in += packets
                     totals.bytes_in += size
                 else:
@@ -372,17 +372,18 @@ class FlowLogs:
 
     # --- what a flow is --------------------------------------------------------------------------
 
-    def _describe(self, flow: Flow, only: str | None) -> tuple[Described, ...]:
-        """The records of a flow: one per local end (``only``: that reporter's, which a
-        policy denied) whose policies gave a verdict, with the policies the model says its
-        first packet hit on the enforced and the pending plan. An end with no verdict has no
-        record: under an accepting dropActionOverride a denial at the source accepts the
-        packet before the destination's policies see it."""
+    def _describe(self, flow: Flow, denied_by: str | None) -> tuple[Described, ...]:
+        """The records of a flow: one per local end whose policies gave a verdict, with the
+        policies the model says its first packet hit on the enforced and the pending plan.
+        ``denied_by``: the reporter whose policies dropped it (NFLOG), whose action is deny;
+        what the source drops the destination never sees. An end with no verdict has no
+        record, as in Felix: under an accepting dropActionOverride a denial at the source
+        accepts the packet before the destination's policies see it."""
         plan, pending, config = self._plan, self._pending, self._config
         if plan is None or pending is None or config is None:
             return ()
         proto, src, dst, sport, dport = flow
-        cache_key = (proto, src, dst, sport if self._sport_matters else None, dport, only or "")
+        cache_key = (proto, src, dst, sport if self._sport_matters else None, dport, denied_by or "")
         found = self._described.get(cache_key)
         if found is not None:
             return found
@@ -390,16 +391,16 @@ class FlowLogs:
         staged, policies = self._staged, config.include_policies
         records = []
         for reporter, address, direction in (("src", src, EGRESS), ("dst", dst, INGRESS)):
-            if only not in (None, reporter):
+            if denied_by == "src" and reporter == "dst":
                 continue
             endpoint = _local_endpoint(plan, address)
             if endpoint is None:
                 continue
             hits = enforced_result.hits_of(endpoint, direction)
-            if not hits and only is None:
+            if not hits and denied_by != reporter:
                 continue
             pending_hits = pending_result.hits_of(_local_endpoint(pending, address) or endpoint, direction)
-            action = "deny" if only is not None or hits[-1].action == "deny" else "allow"
+            action = "deny" if denied_by == reporter or hits[-1].action == "deny" else "allow"
             level = config.kind_denied if action == "deny" else config.kind_allowed
             key = RecordKey(
                 reporter, action, PROTO_NAMES.get(proto, str(proto)),
