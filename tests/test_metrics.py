@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,16 +31,16 @@ A = ("198.18.40.1", "2001:db8:40::1")
 B = ("198.18.40.2", "2001:db8:40::2")
 
 
-def _gnp(name: str, selector: str, direction: str, rules: list[dict]) -> dict:
+def _gnp(name: str, selector: str, direction: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": name},
             "spec": {"selector": selector, "types": [direction.capitalize()], direction: rules}}
 
 
-def _udp(action: str, ports: list) -> dict:
+def _udp(action: str, ports: list[int | str]) -> dict[str, Any]:
     return {"action": action, "protocol": "UDP", "destination": {"ports": ports}}
 
 
-def _wep(name: str, iface: str, addresses: tuple[str, str], app: str) -> dict:
+def _wep(name: str, iface: str, addresses: tuple[str, str], app: str) -> dict[str, Any]:
     return {"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
             "metadata": {"name": f"n1-k8s-{name}-eth0", "namespace": "shop", "labels": {"app": app}},
             "spec": {"node": "n1", "orchestrator": "k8s", "pod": name, "endpoint": "eth0", "interfaceName": iface,
@@ -71,7 +71,7 @@ class MetricsNode:
             client.ensure_defaults()
             for doc in WORLD:
                 client.create(load_resource(doc))
-        self.node_spec: dict = {"healthEnabled": True, "prometheusReporterEnabled": True,
+        self.node_spec: dict[str, Any] = {"healthEnabled": True, "prometheusReporterEnabled": True,
                                 "prometheusMetricsEnabled": True}
         self.write_config()
         self.lab = NodeNetwork(f"tortie-m{uuid.uuid4().hex[:6]}", [], [], [
@@ -108,7 +108,7 @@ class MetricsNode:
         status, _, body = out.stdout.partition("\n")
         return int(status), body
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         code, body = self.fetch("http://localhost:9099/status")
         return json.loads(body) if code == 200 else {}
 
@@ -168,7 +168,10 @@ def model_labels(src: str, dst: str, port: int, protocol: int = 17) -> list[str]
     return evaluate(plan, packet).metric_policies
 
 
-def _delta(before: dict, after: dict) -> dict:
+Series = dict[tuple[str, str, str], float]
+
+
+def _delta(before: Series, after: Series) -> Series:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
@@ -266,11 +269,11 @@ def test_flood_is_counted_or_its_loss_is_reported(node: MetricsNode) -> None:
     assert node.denied().get(("calico_denied_bytes", label, A[0]), 0) >= counted * 46
 
 
-def _records(path: Path) -> list[dict]:
+def _records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _sum(records: list[dict], field: str) -> int:
+def _sum(records: list[dict[str, Any]], field: str) -> int:
     return sum(r[field] for r in records)
 
 
@@ -292,7 +295,7 @@ def test_flow_logs_of_allowed_and_denied_flows(node: MetricsNode, tmp_path: Path
         node.blast(A[0], B[0], 9004, 3 * allowed, 20, flows=allowed, sport=36000)
         node.blast(A[0], B[0], 9001, 3 * denied, 20, flows=denied, sport=36100)
 
-        def settled(records: list[dict]) -> bool:
+        def settled(records: list[dict[str, Any]]) -> bool:
             allow = [r for r in records if r["action"] == "allow" and r["dest_port"] == 9004]
             deny = [r for r in records if r["action"] == "deny" and r["dest_port"] == 9001]
             return _sum([r for r in allow if r["reporter"] == "dst"], "packets_in") >= 3 * allowed \
@@ -374,7 +377,7 @@ def test_flow_logs_under_an_accepting_override_write_the_policy_verdict(node: Me
         node.blast(A[0], B[0], 9011, 6, 20, flows=2, sport=38000)
         node.blast(A[0], B[0], 9001, 6, 20, flows=2, sport=38100)
 
-        def of(records: list[dict], port: int, reporter: str) -> list[dict]:
+        def of(records: list[dict[str, Any]], port: int, reporter: str) -> list[dict[str, Any]]:
             return [r for r in records if r["dest_port"] == port and r["reporter"] == reporter
                     and r["packets_in"] + r["packets_out"]]
         records = wait_until("the flows through the override", lambda: _records(path), lambda found: (
@@ -404,7 +407,7 @@ def test_flow_logs_of_icmp_follow_its_type(node: MetricsNode, tmp_path: Path) ->
         node.ping(A[0], B[0], 4242)
         node.ping(A[0], B[0], 4243, 13)
 
-        def totals(records: list[dict]) -> dict[tuple[str, str, str, object, object], tuple[int, int]]:
+        def totals(records: list[dict[str, Any]]) -> dict[tuple[str, str, str, object, object], tuple[int, int]]:
             """(reporter, action, enforced policies, ports) -> (packets in, packets out)."""
             found: dict[tuple[str, str, str, object, object], tuple[int, int]] = {}
             for r in records:
@@ -433,7 +436,7 @@ def test_a_connection_opened_before_a_promote_keeps_its_enforced_trace(node: Met
         "0|default|echo|deny|0",)
     kept = {"all_policies": [*staged, "1|default|echo|allow|1"], "enforced_policies": list(enforced)}
 
-    def answered(records: list[dict]) -> list[dict]:
+    def answered(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [r for r in records if r["proto"] == "icmp" and r["reporter"] == "dst" and r["action"] == "allow"
                 and r["packets_in"] + r["packets_out"]]
     try:
