@@ -63,20 +63,17 @@ def parse(line: str) -> Conn | None:
         cid = int(fields["id"][-1])  # the last: ICMP tuples carry an id of their own
     except (KeyError, ValueError):
         return None
-    sport, dport = _ports(fields)
+    sport: int | None
+    dport: int | None
+    if "type" in fields:  # ICMP: Calico's stand-ins for ports (felix/collector/iptables.go)
+        ids = fields["id"]
+        sport, dport = (int(ids[0]) if len(ids) > 1 else None), int(fields["type"][0]) << 8 | int(fields["code"][0])
+    else:
+        sports, dports = fields.get("sport"), fields.get("dport")
+        sport, dport = (int(sports[0]) if sports else None), (int(dports[0]) if dports else None)
     packets, size = fields.get("packets", []), fields.get("bytes", [])
     return Conn(cid, protocol, src, dst, sport, dport, int(packets[0]) if packets else 0, int(size[0]) if size else 0,
                 int(packets[1]) if len(packets) > 1 else 0, int(size[1]) if len(size) > 1 else 0, state)
-
-
-def _ports(fields: dict[str, list[str]]) -> tuple[int | None, int | None]:
-    """The original direction's ports; for ICMP Calico's stand-ins: the id, and the type and
-    code as ``type << 8 | code`` (felix/collector/iptables.go)."""
-    if "type" in fields:
-        ids = fields["id"]
-        return (int(ids[0]) if len(ids) > 1 else None), int(fields["type"][0]) << 8 | int(fields["code"][0])
-    sport, dport = fields.get("sport"), fields.get("dport")
-    return (int(sport[0]) if sport else None), (int(dport[0]) if dport else None)
 
 
 def enable_accounting() -> None:
