@@ -33,8 +33,10 @@ def test_stage_preview_promote_then_report(env: dict[str, str], tmp_path: Path) 
                          if flows.exists() else [], lambda found: any(r["dest_port"] == 9000 for r in found))
     record = next(r for r in records if r["dest_port"] == 9000 and r["reporter"] == "dst")
     assert (record["action"], record["source_name_aggr"], record["num_flows_started"], record["policies"]) == (
-        "allow", "database", 1, {"enforced_policies": ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
-                                 "pending_policies": ["0|default|backend-access|deny|-1"]})
+        "allow", "database", 1, {"all_policies": ["0|default|staged:backend-access|deny|-1",
+                                                  "1|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
+                                 "enforced_policies": ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
+                                 "pending_policies": ["0|default|staged:backend-access|deny|-1"]})
     promoted = tortie(env, "promote", "sgnp", "backend-access")
     assert promoted.stdout == ("Successfully promoted StagedGlobalNetworkPolicy(backend-access): "
                                "created GlobalNetworkPolicy(backend-access)\n")

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,29 +31,33 @@ A = ("198.18.40.1", "2001:db8:40::1")
 B = ("198.18.40.2", "2001:db8:40::2")
 
 
-def _gnp(name: str, selector: str, direction: str, rules: list[dict]) -> dict:
+def _gnp(name: str, selector: str, direction: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "projectcalico.org/v3", "kind": "GlobalNetworkPolicy", "metadata": {"name": name},
             "spec": {"selector": selector, "types": [direction.capitalize()], direction: rules}}
 
 
-def _udp(action: str, ports: list) -> dict:
+def _udp(action: str, ports: list[int | str]) -> dict[str, Any]:
     return {"action": action, "protocol": "UDP", "destination": {"ports": ports}}
 
 
-def _wep(name: str, iface: str, addresses: tuple[str, str], app: str) -> dict:
+def _wep(name: str, iface: str, addresses: tuple[str, str], app: str) -> dict[str, Any]:
     return {"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
             "metadata": {"name": f"n1-k8s-{name}-eth0", "namespace": "shop", "labels": {"app": app}},
             "spec": {"node": "n1", "orchestrator": "k8s", "pod": name, "endpoint": "eth0", "interfaceName": iface,
                      "ipNetworks": [f"{addresses[0]}/32", f"{addresses[1]}/128"]}}
 
 
-# b's ingress: 9001 a Deny rule, 9002 the end of the tier, 9003 passed to the (absent) profiles.
-# a's egress: 9011, 9012, 9013 the same way. Everything else between them is allowed.
+# b's ingress: 9001 a Deny rule, 9002 the end of the tier, 9003 passed to the (absent) profiles;
+# ICMP allowed but for timestamp requests (type 13). a's egress: 9011, 9012, 9013 the same way,
+# ICMP allowed. Everything else between them is allowed.
+ECHO = _gnp("echo", 'app == "b"', "ingress", [{"action": "Deny", "protocol": "ICMP", "icmp": {"type": 13}},
+                                             {"action": "Allow", "protocol": "ICMP"}])
 WORLD = [
-    _wep("a", "calia", A, "a"), _wep("b", "calib", B, "b"),
+    _wep("a", "calia", A, "a"), _wep("b", "calib", B, "b"), ECHO,
     _gnp("guard", 'app == "b"', "ingress", [_udp("Deny", [9001]), _udp("Pass", [9003]),
                                              _udp("Allow", [9004, "9011:9013"])]),
-    _gnp("leash", 'app == "a"', "egress", [_udp("Deny", [9011]), _udp("Pass", [9013]), _udp("Allow", ["9001:9004"])]),
+    _gnp("leash", 'app == "a"', "egress", [_udp("Deny", [9011]), _udp("Pass", [9013]), _udp("Allow", ["9001:9004"]),
+                                           {"action": "Allow", "protocol": "ICMP"}]),
 ]
 DENIED_PORTS = [9001, 9002, 9003, 9011, 9012, 9013]
 
@@ -67,7 +71,7 @@ class MetricsNode:
             client.ensure_defaults()
             for doc in WORLD:
                 client.create(load_resource(doc))
-        self.node_spec: dict = {"healthEnabled": True, "prometheusReporterEnabled": True,
+        self.node_spec: dict[str, Any] = {"healthEnabled": True, "prometheusReporterEnabled": True,
                                 "prometheusMetricsEnabled": True}
         self.write_config()
         self.lab = NodeNetwork(f"tortie-m{uuid.uuid4().hex[:6]}", [], [], [
@@ -104,7 +108,7 @@ class MetricsNode:
         status, _, body = out.stdout.partition("\n")
         return int(status), body
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         code, body = self.fetch("http://localhost:9099/status")
         return json.loads(body) if code == 200 else {}
 
@@ -130,6 +134,11 @@ class MetricsNode:
         ns = self.lab.namespace_of(src)
         subprocess.run(["ip", "netns", "exec", ns, *AGENT, "blast", src, str(sport), dst, str(port), str(count),
                         str(payload), str(flows), proto], check=True, capture_output=True, timeout=120)
+
+    def ping(self, src: str, dst: str, ident: int, kind: int = 8) -> None:
+        """One ICMP message of type ``kind`` (an echo request by default) with id ``ident``."""
+        subprocess.run(["ip", "netns", "exec", self.lab.namespace_of(src), *AGENT, "send", "icmp", src, str(ident),
+                        dst, str(kind), "5"], check=True, capture_output=True, timeout=30)
 
     def close(self) -> None:
         self.agent.terminate()
@@ -159,7 +168,10 @@ def model_labels(src: str, dst: str, port: int, protocol: int = 17) -> list[str]
     return evaluate(plan, packet).metric_policies
 
 
-def _delta(before: dict, after: dict) -> dict:
+Series = dict[tuple[str, str, str], float]
+
+
+def _delta(before: Series, after: Series) -> Series:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
@@ -257,11 +269,11 @@ def test_flood_is_counted_or_its_loss_is_reported(node: MetricsNode) -> None:
     assert node.denied().get(("calico_denied_bytes", label, A[0]), 0) >= counted * 46
 
 
-def _records(path: Path) -> list[dict]:
+def _records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _sum(records: list[dict], field: str) -> int:
+def _sum(records: list[dict[str, Any]], field: str) -> int:
     return sum(r[field] for r in records)
 
 
@@ -283,7 +295,7 @@ def test_flow_logs_of_allowed_and_denied_flows(node: MetricsNode, tmp_path: Path
         node.blast(A[0], B[0], 9004, 3 * allowed, 20, flows=allowed, sport=36000)
         node.blast(A[0], B[0], 9001, 3 * denied, 20, flows=denied, sport=36100)
 
-        def settled(records: list[dict]) -> bool:
+        def settled(records: list[dict[str, Any]]) -> bool:
             allow = [r for r in records if r["action"] == "allow" and r["dest_port"] == 9004]
             deny = [r for r in records if r["action"] == "deny" and r["dest_port"] == 9001]
             return _sum([r for r in allow if r["reporter"] == "dst"], "packets_in") >= 3 * allowed \
@@ -306,8 +318,8 @@ def test_flow_logs_of_allowed_and_denied_flows(node: MetricsNode, tmp_path: Path
             "action": "allow", "reporter": "dst", "proto": "udp", "source_ip": None, "source_name": "-",
             "source_name_aggr": "a", "source_namespace": "shop", "source_type": "wep", "source_port": None,
             "dest_ip": None, "dest_name": "-", "dest_name_aggr": "b", "dest_port": 9004, "dest_type": "wep",
-            "policies": {"enforced_policies": ["0|default|guard|allow|2"],
-                         "pending_policies": ["0|__PROFILE__|__PROFILE__.__NO_MATCH__|deny|0"]},
+            "policies": {"all_policies": ["0|default|guard|allow|2"], "enforced_policies": ["0|default|guard|allow|2"],
+                         "pending_policies": ["0|default|echo|deny|-1"]},  # the tier's last policy
             "host": "n1"}
         assert first["dest_labels"] == {"labels": ["app=b", "projectcalico.org/namespace=shop",
                                                    "projectcalico.org/orchestrator=k8s"]}
@@ -315,6 +327,10 @@ def test_flow_logs_of_allowed_and_denied_flows(node: MetricsNode, tmp_path: Path
         assert {(r["action"], r["reporter"], r["source_ip"], r["source_port"], r["dest_ip"]) for r in deny} == {
             ("deny", "dst", A[0], None, B[0])}  # level 1: source ports merged, addresses kept
         assert deny[0]["policies"]["enforced_policies"] == ["0|default|guard|deny|0"]
+        sent = [r for r in records if r["dest_port"] == 9001 and r["reporter"] == "src" and r["packets_out"]]
+        assert {(r["action"], tuple(r["policies"]["enforced_policies"])) for r in sent} == {
+            ("allow", ("0|default|leash|allow|2",))}  # a's egress let them out
+        assert (_sum(sent, "packets_out"), _sum(sent, "bytes_out")) == (3 * denied, size * denied)
         assert all(r["start_time"] <= r["end_time"] for r in records)
 
         node.wait_applied(node.write_config(flowLogsFileAggregationKindForAllowed=0))
@@ -334,3 +350,130 @@ def test_flow_logs_of_allowed_and_denied_flows(node: MetricsNode, tmp_path: Path
             flowLogsFileEnabled=None, flowLogsFileDirectory=None, flowLogsFlushInterval=None,
             flowLogsFileIncludePolicies=None, flowLogsFileIncludeLabels=None, dropActionOverride=None,
             flowLogsFileAggregationKindForAllowed=None))
+
+
+FLOW_LOGS_OFF = dict.fromkeys(("flowLogsFileEnabled", "flowLogsFileDirectory", "flowLogsFlushInterval",
+                               "flowLogsFileIncludePolicies", "dropActionOverride"))
+
+
+def _flow_logs_on(node: MetricsNode, path: Path, **config: object) -> None:
+    """Flow logs every second into ``path``, with policies, from a first conntrack dump on:
+    an allowed datagram's record shows that the dump that takes what is already there
+    (counted from then on) has been made, so every later flow starts in the flow logs."""
+    node.wait_applied(node.write_config(flowLogsFileEnabled=True, flowLogsFileDirectory=str(path.parent),
+                                        flowLogsFlushInterval="1s", flowLogsFileIncludePolicies=True, **config))
+    node.blast(A[0], B[0], 9004, 1, 1, sport=38999)
+    wait_until("a first flow record", lambda: _records(path), lambda found: any(
+        r["dest_port"] == 9004 for r in found))
+
+
+def test_flow_logs_under_an_accepting_override_write_the_policy_verdict(node: MetricsNode, tmp_path: Path) -> None:
+    """LogAndAccept lets denied flows through: conntrack counts them (NFLOG does not count
+    them again), and they are written with the policies' verdict, deny. A denial at a's
+    egress accepts the packets before b's ingress policies see them: only the source reports."""
+    path = tmp_path / "flows.log"
+    _flow_logs_on(node, path, dropActionOverride="LogAndAccept")
+    try:
+        node.blast(A[0], B[0], 9011, 6, 20, flows=2, sport=38000)
+        node.blast(A[0], B[0], 9001, 6, 20, flows=2, sport=38100)
+
+        def of(records: list[dict[str, Any]], port: int, reporter: str) -> list[dict[str, Any]]:
+            return [r for r in records if r["dest_port"] == port and r["reporter"] == reporter
+                    and r["packets_in"] + r["packets_out"]]
+        records = wait_until("the flows through the override", lambda: _records(path), lambda found: (
+            _sum(of(found, 9011, "src"), "packets_out"), _sum(of(found, 9001, "src"), "packets_out"),
+            _sum(of(found, 9001, "dst"), "packets_in")) >= (6, 6, 6))
+        size = 6 * 48
+        assert {(r["action"], tuple(r["policies"]["enforced_policies"])) for r in of(records, 9011, "src")} == {
+            ("deny", ("0|default|leash|deny|0",))}
+        assert (_sum(of(records, 9011, "src"), "bytes_out"), _sum(of(records, 9011, "src"), "num_flows_started")) == (
+            size, 2)
+        assert not [r for r in records if r["dest_port"] == 9011 and r["reporter"] == "dst"]
+        assert {(r["action"], tuple(r["policies"]["enforced_policies"])) for r in of(records, 9001, "src")} == {
+            ("allow", ("0|default|leash|allow|2",))}
+        assert {(r["action"], tuple(r["policies"]["enforced_policies"])) for r in of(records, 9001, "dst")} == {
+            ("deny", ("0|default|guard|deny|0",))}
+        assert (_sum(of(records, 9001, "dst"), "packets_in"), _sum(of(records, 9001, "dst"), "bytes_in")) == (6, size)
+    finally:
+        node.wait_applied(node.write_config(**FLOW_LOGS_OFF))
+
+
+def test_flow_logs_of_icmp_follow_its_type(node: MetricsNode, tmp_path: Path) -> None:
+    """An echo request is allowed and answered; a timestamp request is denied by the rule for
+    its type (a's egress let both out). No record has ports, as in Calico."""
+    path = tmp_path / "flows.log"
+    _flow_logs_on(node, path)
+    try:
+        node.ping(A[0], B[0], 4242)
+        node.ping(A[0], B[0], 4243, 13)
+
+        def totals(records: list[dict[str, Any]]) -> dict[tuple[str, str, str, object, object], tuple[int, int]]:
+            """(reporter, action, enforced policies, ports) -> (packets in, packets out)."""
+            found: dict[tuple[str, str, str, object, object], tuple[int, int]] = {}
+            for r in records:
+                if r["proto"] == "icmp" and r["packets_in"] + r["packets_out"]:
+                    key = (r["reporter"], r["action"], "/".join(r["policies"]["enforced_policies"]), r["source_port"],
+                           r["dest_port"])
+                    was = found.get(key, (0, 0))
+                    found[key] = (was[0] + r["packets_in"], was[1] + r["packets_out"])
+            return found
+        want = {("src", "allow", "0|default|leash|allow|3", None, None): (1, 2),  # both sent, the echo answered
+                ("dst", "allow", "0|default|echo|allow|1", None, None): (1, 1),
+                ("dst", "deny", "0|default|echo|deny|0", None, None): (1, 0)}
+        wait_until("the ICMP records", lambda: totals(_records(path)), lambda found: found == want)
+    finally:
+        node.wait_applied(node.write_config(**FLOW_LOGS_OFF))
+
+
+def test_a_connection_opened_before_a_promote_keeps_its_enforced_trace(node: MetricsNode, tmp_path: Path) -> None:
+    """A staged echo that denies ICMP, then ``tortie promote``: the echo exchange opened before
+    goes on (conntrack accepts it before policy) and its records keep the enforced trace it
+    was let through on, with the pending trace evaluated on the new policies; a new exchange
+    is denied by the promoted policy."""
+    path = tmp_path / "flows.log"
+    _flow_logs_on(node, path)
+    staged, enforced, promoted = ("0|default|staged:echo|deny|0",), ("0|default|echo|allow|1",), (
+        "0|default|echo|deny|0",)
+    kept = {"all_policies": [*staged, "1|default|echo|allow|1"], "enforced_policies": list(enforced)}
+
+    def answered(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in records if r["proto"] == "icmp" and r["reporter"] == "dst" and r["action"] == "allow"
+                and r["packets_in"] + r["packets_out"]]
+    try:
+        with open_store(node.url) as store:
+            doc = ResourceClient(store).create(load_resource(
+                {"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
+                 "metadata": {"name": "echo"}, "spec": {"stagedAction": "Set", "selector": 'app == "b"',
+                                                        "types": ["Ingress"],
+                                                        "ingress": [{"action": "Deny", "protocol": "ICMP"},
+                                                                    _udp("Deny", [9004])]}}))
+        node.wait_applied(int(doc["metadata"]["resourceVersion"]))
+        # The agent keeps the pending policy set from its next resync after flow logs are
+        # turned on: a datagram whose pending trace names the staged policy shows it has.
+        node.blast(A[0], B[0], 9004, 1, 1, sport=38998)
+        wait_until("the pending policy set", lambda: _records(path), lambda found: any(
+            r["policies"]["pending_policies"] == ["0|default|staged:echo|deny|1"] for r in found))
+        node.ping(A[0], B[0], 4300)
+        wait_until("the exchange's record", lambda: _records(path), lambda found: any(
+            r["packets_out"] and r["policies"] == {**kept, "pending_policies": list(staged)} for r in answered(found)))
+        done = subprocess.run([TORTIE, "--datastore", node.url, "promote", "sgnp", "echo"], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        seen = len(wait_until("the pending trace on the promoted policy", lambda: _records(path), lambda found: any(
+            r["policies"]["pending_policies"] == list(promoted) for r in found if r["proto"] == "icmp")))
+        node.ping(A[0], B[0], 4300)  # the same exchange
+        node.ping(A[0], B[0], 4301)  # a new one
+        after = wait_until("both exchanges' records", lambda: _records(path)[seen:], lambda found: (
+            sum(r["packets_in"] for r in answered(found)),
+            sum(r["packets_in"] for r in found if r["proto"] == "icmp" and r["action"] == "deny")) >= (1, 1))
+        assert {json.dumps(r["policies"]) for r in answered(after) if r["packets_in"]} == {
+            json.dumps({**kept, "pending_policies": list(promoted)})}
+        assert {(r["reporter"], tuple(r["policies"]["enforced_policies"])) for r in after
+                if r["proto"] == "icmp" and r["action"] == "deny"} == {("dst", promoted)}
+    finally:
+        with open_store(node.url) as store:
+            client = ResourceClient(store)
+            client.apply(load_resource(ECHO))
+            if any(item.name == "echo" for item in client.list(StagedGlobalNetworkPolicy).items):
+                client.delete(StagedGlobalNetworkPolicy, "echo")
+        node.wait_applied(node.write_config(**FLOW_LOGS_OFF))

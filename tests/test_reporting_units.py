@@ -10,11 +10,12 @@ from typing import Any
 from prometheus_client import generate_latest
 
 from tortie.agent.metrics import DeniedMetrics, denied_registry
+from tortie.calc import Calculator
 from tortie.collector import Conn, FlowLogConfig, FlowLogs, parse, write_rotated
 from tortie.config import settings_for
 from tortie.core import Direction
 from tortie.model import pending_plans, store_plans
-from tortie.datastore import StoredResource, resource_key
+from tortie.datastore import StoredResource, promote_staged, resource_key
 from tortie.resources import load_resource
 
 
@@ -47,29 +48,52 @@ def test_series_expire_after_their_last_packet_and_restart_from_zero() -> None:
 
 
 API = "projectcalico.org/v3"
-WEB, DB = "198.18.0.1", "198.18.0.2"
+WEB, DB, CACHE, OFFICE = "198.18.0.1", "198.18.0.2", "198.18.0.3", "198.18.5.7"
+WEB6, DB6 = "2001:db8::1", "2001:db8::2"
+
+
+def _wep(pod: str, node: str, addresses: tuple[str, ...]) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": "WorkloadEndpoint",
+            "metadata": {"name": f"{node}-k8s-{pod}-eth0", "namespace": "shop", "labels": {"app": pod}},
+            "spec": {"node": node, "orchestrator": "k8s", "pod": pod, "endpoint": "eth0",
+                     "interfaceName": f"cali{pod}", "ipNetworks": [f"{a}/{128 if ':' in a else 32}" for a in addresses],
+                     "profiles": ["kns.shop"]}}
+
+
 WORLD = [
-    *({"apiVersion": API, "kind": "WorkloadEndpoint",
-       "metadata": {"name": f"n1-k8s-{pod}-eth0", "namespace": "shop", "labels": {"app": pod}},
-       "spec": {"node": "n1", "orchestrator": "k8s", "pod": pod, "endpoint": "eth0", "interfaceName": f"cali{pod}",
-                "ipNetworks": [f"{ip}/32"], "profiles": ["kns.shop"]}} for pod, ip in (("web", WEB), ("db", DB))),
+    _wep("web", "n1", (WEB, WEB6)), _wep("db", "n1", (DB, DB6)), _wep("cache", "n2", (CACHE,)),
+    {"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "office", "labels": {"site": "hq"}},
+     "spec": {"nets": ["198.18.5.0/24"]}},
+    {"apiVersion": API, "kind": "GlobalNetworkSet", "metadata": {"name": "campus", "labels": {"site": "all"}},
+     "spec": {"nets": ["198.18.0.0/16"]}},
     {"apiVersion": API, "kind": "Profile", "metadata": {"name": "kns.shop"},
      "spec": {"ingress": [{"action": "Allow"}], "egress": [{"action": "Allow"}]}},
     {"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": "db"},
      "spec": {"selector": "app == 'db'", "ingress": [{"action": "Allow", "protocol": "TCP",
                                                       "destination": {"ports": [5432]}}]}},
+    {"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": "ping"},
+     "spec": {"selector": "app == 'db'", "ingress": [{"action": "Allow", "protocol": "ICMP", "icmp": {"type": 8}}]}},
     {"apiVersion": API, "kind": "StagedGlobalNetworkPolicy", "metadata": {"name": "db"},
      "spec": {"selector": "app == 'db'", "ingress": [{"action": "Deny", "source": {"selector": "app == 'web'"}}]}},
 ]
 
 
-def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1) -> FlowLogs:
-    items = [StoredResource(resource_key(type(r), r.name, r.namespace), type(r), r.name, r.namespace, r.output())
-             for r in map(load_resource, WORLD)]
-    config = {"n1": settings_for("n1")}
-    logs = FlowLogs("n1")
-    logs.update(store_plans(items, config)["n1"], pending_plans(items, config)["n1"],
-                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, False, True))
+def stored(docs: list[dict[str, Any]]) -> list[StoredResource]:
+    return [StoredResource(resource_key(type(r), r.name, r.namespace), type(r), r.name, r.namespace, r.output())
+            for r in map(load_resource, docs)]
+
+
+def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1, labels: bool = False,
+              items: list[StoredResource] | None = None, logs: FlowLogs | None = None,
+              override: str = "Drop") -> FlowLogs:
+    """Flow logs on node n1 of ``items`` (WORLD by default), as the agent feeds them."""
+    items = stored(WORLD) if items is None else items
+    config = {"n1": settings_for("n1", {"dropActionOverride": override})}
+    calc = Calculator("n1")
+    calc.load(items)
+    logs = FlowLogs("n1") if logs is None else logs
+    logs.update(store_plans(items, config)["n1"], pending_plans(items, config)["n1"], calc.entities,
+                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, labels, True))
     return logs
 
 
@@ -92,7 +116,8 @@ def test_conntrack_lines() -> None:
         "2001:db8::1", 2, 0, "", False)
     icmp = parse("ipv4     2 icmp     1 29 src=198.18.0.1 dst=198.18.0.2 type=8 code=0 id=3 packets=1 bytes=84 "
                  "[UNREPLIED] src=198.18.0.2 dst=198.18.0.1 type=0 code=0 id=3 packets=0 bytes=0 mark=0 use=1 id=11")
-    assert icmp is not None and (icmp.protocol, icmp.sport, icmp.dport, icmp.id) == (1, None, None, 11)
+    # Calico's stand-ins for ports: the echo id, and type << 8 | code.
+    assert icmp is not None and (icmp.protocol, icmp.sport, icmp.dport, icmp.id) == (1, 3, 8 << 8, 11)
     assert parse("conntrack v1.4.7 (conntrack-tools): 2 flow entries have been shown.") is None
 
 
@@ -109,10 +134,12 @@ def test_connections_are_counted_per_reporter_with_both_policy_lists(tmp_path: P
     assert (dst["num_flows"], dst["num_flows_started"], dst["num_flows_completed"]) == (3, 2, 1)
     assert (dst["source_ip"], dst["source_port"], dst["source_name"], dst["source_name_aggr"]) == (
         None, None, "-", "web")  # level 2
-    assert dst["policies"] == {"enforced_policies": ["0|default|db|allow|0"],
-                               "pending_policies": ["0|default|db|deny|0"]}
-    assert src["policies"] == {"enforced_policies": ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"],
-                               "pending_policies": ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"]}
+    # The staged db denies web before the enforced db allows it (Enterprise's three lists).
+    assert dst["policies"] == {"all_policies": ["0|default|staged:db|deny|0", "1|default|db|allow|0"],
+                               "enforced_policies": ["0|default|db|allow|0"],
+                               "pending_policies": ["0|default|staged:db|deny|0"]}
+    profile = ["0|__PROFILE__|__PROFILE__.kns.shop|allow|0"]
+    assert src["policies"] == {"all_policies": profile, "enforced_policies": profile, "pending_policies": profile}
     logs.listed([conn(1, 40000, (4, 240, 2, 120), "TIME_WAIT")], time.monotonic())  # 7 and 2 are gone
     assert logs.flush() == 2
     later = {r["reporter"]: r for r in records(tmp_path)[2:]}["dst"]
@@ -136,7 +163,90 @@ def test_aggregation_levels_and_denied_flows(tmp_path: Path) -> None:
     denied = [r for r in records(tmp_path) if r["action"] == "deny"]
     assert [(r["reporter"], r["source_port"], r["source_ip"], r["dest_port"], r["packets_in"], r["num_flows"],
              r["num_flows_started"]) for r in denied] == [("dst", None, WEB, 22, 3, 2, 2)]
-    assert denied[0]["policies"]["enforced_policies"] == ["0|default|db|deny|-1"]
+    # web's egress let them out: web reports them as allowed (level 0: one record per flow).
+    sent = [r for r in records(tmp_path) if r["reporter"] == "src" and r["dest_port"] == 22]
+    assert sorted((r["action"], r["source_port"], r["packets_out"], r["bytes_out"], r["num_flows_started"],
+                   r["policies"]["enforced_policies"][0]) for r in sent) == [
+        ("allow", 50000, 2, 120, 1, "0|__PROFILE__|__PROFILE__.kns.shop|allow|0"),
+        ("allow", 50001, 1, 60, 1, "0|__PROFILE__|__PROFILE__.kns.shop|allow|0")]
+    assert denied[0]["policies"]["enforced_policies"] == ["0|default|ping|deny|-1"]  # the tier's last policy
+
+
+def test_icmp_flows_carry_type_and_code(tmp_path: Path) -> None:
+    """The trace is the one of the real ICMP type and code; ports are written as Calico does:
+    none for ICMP, the id and type << 8 | code for ICMPv6 (level 0: per id)."""
+    logs = flow_logs(tmp_path, allowed=0, denied=0)
+    logs.listed([], time.monotonic())
+    logs.listed([Conn(1, 1, WEB, DB, 77, 8 << 8, 2, 168, 2, 168)], time.monotonic())  # echo: ping allows it
+    logs.denied(Direction.INGRESS, WEB, DB, 1, 77, 13 << 8, 1, 40)  # timestamp: nothing allows it
+    logs.denied(Direction.INGRESS, WEB6, DB6, 58, 9, 128 << 8, 1, 104)  # ICMPv6 echo: not ICMP
+    logs.flush()
+    found = {(r["proto"], r["action"], r["reporter"]): r for r in records(tmp_path)}
+    echo, timestamp, echo6 = found["icmp", "allow", "dst"], found["icmp", "deny", "dst"], found["icmp6", "deny", "dst"]
+    assert echo["policies"]["enforced_policies"] == ["0|default|ping|allow|0"]
+    assert timestamp["policies"]["enforced_policies"] == ["0|default|ping|deny|-1"]
+    assert (echo["source_port"], echo["dest_port"], timestamp["dest_port"], echo["packets_in"]) == (None, None, None, 2)
+    assert (echo6["source_port"], echo6["dest_port"], echo6["packets_in"]) == (9, 128 << 8, 1)
+
+
+def test_remote_ends_are_named_and_labelled_and_uncollected_fields_written(tmp_path: Path) -> None:
+    """A remote workload by its pod with its labels (not the network set that holds its
+    address), the network set with the longest prefix with its own, other addresses private
+    (RFC 1918 only) or public; service, process, DNS and TCP fields as
+    Enterprise writes them when it does not collect them."""
+    logs = flow_logs(tmp_path, allowed=0, labels=True)
+    logs.listed([], time.monotonic())
+    logs.listed([Conn(i, 6, source, DB, 40000, 5432, 1, 60, 1, 60)
+                 for i, source in enumerate((CACHE, OFFICE, "10.1.2.3", "203.0.113.9"))], time.monotonic())
+    logs.flush()
+    found = {r["source_ip"]: r for r in records(tmp_path)}
+    assert set(found) == {CACHE, OFFICE, "10.1.2.3", "203.0.113.9"}  # db reports; the sources are not local
+    shown = ("source_type", "source_name", "source_name_aggr", "source_namespace", "source_labels")
+    assert [tuple(found[a][k] for k in shown) for a in found] == [
+        ("wep", "cache", "cache", "shop", {"labels": ["app=cache", "projectcalico.org/namespace=shop",
+                                                     "projectcalico.org/orchestrator=k8s"]}),
+        ("ns", "office", "office", "-", {"labels": ["site=hq"]}),
+        ("net", "-", "pvt", "-", {"labels": []}),
+        ("net", "-", "pub", "-", {"labels": []})]
+    cache = found[CACHE]
+    assert {k: cache[k] for k in ("dest_service_name", "dest_service_namespace", "dest_service_port",
+                                  "dest_service_port_num", "process_name", "num_process_names", "process_id",
+                                  "num_process_ids", "process_args", "num_process_args", "dest_domains")} == {
+        "dest_service_name": "-", "dest_service_namespace": "-", "dest_service_port": "-",
+        "dest_service_port_num": None, "process_name": "-", "num_process_names": 0, "process_id": "-",
+        "num_process_ids": 0, "process_args": ["-"], "num_process_args": 0, "dest_domains": None}
+
+
+def test_an_end_whose_policies_gave_no_verdict_reports_nothing(tmp_path: Path) -> None:
+    """dropActionOverride Accept: web's egress denies, the kernel accepts before db's ingress
+    policies see the packet. The source reports the denial (action deny, counted from
+    conntrack); the destination, which gave no verdict, reports nothing."""
+    leash = {"apiVersion": API, "kind": "GlobalNetworkPolicy", "metadata": {"name": "leash"},
+             "spec": {"selector": "app == 'web'", "egress": [{"action": "Deny", "protocol": "TCP"}]}}
+    logs = flow_logs(tmp_path, items=stored([*WORLD, leash]), override="Accept")
+    logs.listed([], time.monotonic())
+    logs.listed([Conn(1, 6, WEB, DB, 40000, 5432, 3, 180, 2, 120, "ESTABLISHED")], time.monotonic())
+    logs.flush()
+    assert [(r["reporter"], r["action"], r["packets_out"], r["policies"]["enforced_policies"])
+            for r in records(tmp_path)] == [("src", "deny", 3, ["0|default|leash|deny|0"])]
+
+
+def test_a_connection_keeps_its_enforced_trace_and_follows_the_pending_one(tmp_path: Path) -> None:
+    """After the staged db is promoted, a connection opened before keeps the enforced trace
+    the kernel let it through on; its pending trace is evaluated on the new policies."""
+    logs = flow_logs(tmp_path)
+    logs.listed([], time.monotonic())
+    logs.listed([conn(1, 40000, (3, 180, 2, 120), "ESTABLISHED")], time.monotonic())
+    logs.flush()
+    flow_logs(tmp_path, items=promote_staged(stored(WORLD)), logs=logs)
+    logs.listed([conn(1, 40000, (5, 300, 4, 240), "ESTABLISHED")], time.monotonic())
+    logs.flush()
+    before, after = ({r["reporter"]: r for r in records(tmp_path)[i:i + 2]}["dst"] for i in (0, 2))
+    assert before["policies"]["pending_policies"] == ["0|default|staged:db|deny|0"]
+    assert after["policies"] == {"all_policies": ["0|default|staged:db|deny|0", "1|default|db|allow|0"],
+                                 "enforced_policies": ["0|default|db|allow|0"],
+                                 "pending_policies": ["0|default|db|deny|0"]}
+    assert (after["packets_in"], after["num_flows"], after["num_flows_started"]) == (2, 1, 0)
 
 
 def test_the_file_rotates_by_size_keeping_max_files(tmp_path: Path) -> None:

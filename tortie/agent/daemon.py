@@ -446,7 +446,7 @@ class Agent:
                 rendered = render(plan, self._render_cache)
                 pending = plan if self._pending is None else build_plan(
                     self._pending[1].view(), settings, interfaces, self._pending_plan_cache)
-                self.reporting.prepare(plan, rendered, pending)
+                self.reporting.prepare(plan, rendered, pending, self._calc.entities)
                 started = time.monotonic()
                 result = dataplane.apply(rendered, settings.max_ipset_size, read_back=repair or attempt > 0)
                 self.reporting.applied(plan, rendered, self.status.seen_revision, time.monotonic() - started)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__
+from ..calc import Entity
 from ..collector import DenialPipeline, FlowLogConfig, FlowLogs, PipelineSettings
 from ..config import ListenerSettings, Settings
 from ..core import FAMILIES
@@ -100,15 +102,17 @@ class Reporting:
         f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in FAMILIES}
         self.agent_registry.apply_duration.observe(seconds)
 
-    def prepare(self, plan: Plan, rendered: Rendered, pending: Plan) -> None:
+    def prepare(self, plan: Plan, rendered: Rendered, pending: Plan, entities: Mapping[str, Entity]) -> None:
         """Before the dataplane gets ``rendered``: teach the NFLOG pipeline the prefixes its
         rules log (``rendered.nflog``), so the first packet of a new rule is already known, and
-        the flow logs the enforced and the pending plan (staged policies promoted)."""
+        the flow logs the enforced and the pending plan (staged policies promoted) and the
+        cluster's endpoints and network sets (``entities``, by entity key, kept up to date by
+        calc)."""
         settings = plan.settings
         flows = settings.flow_logs
         flow_logs = self.flow_logs if self.flow_logs.running else None
         if flow_logs is not None:
-            flow_logs.update(plan, pending, FlowLogConfig(
+            flow_logs.update(plan, pending, entities, FlowLogConfig(
                 flows.directory, flows.max_file_size, flows.max_files, flows.flush_interval or 10.0,
                 flows.kind_allowed, flows.kind_denied, flows.include_labels, flows.include_policies))
         if self.pipeline.running:

@@ -21,8 +21,9 @@ COMPLETED_STATES = frozenset({"TIME_WAIT", "CLOSE"})  # a TCP connection that ha
 
 @dataclass(frozen=True, slots=True)
 class Conn:
-    """One conntrack entry: its id, the original direction's tuple, its counters (0 without
-    accounting) and, for TCP, its state."""
+    """One conntrack entry: its id, the original direction's tuple (for ICMP the id stands
+    for the source port and ``type << 8 | code`` for the destination port), its counters
+    (0 without accounting) and, for TCP, its state."""
 
     id: int
     protocol: int
@@ -62,10 +63,16 @@ def parse(line: str) -> Conn | None:
         cid = int(fields["id"][-1])  # the last: ICMP tuples carry an id of their own
     except (KeyError, ValueError):
         return None
-    sport, dport = fields.get("sport"), fields.get("dport")
+    sport: int | None
+    dport: int | None
+    if "type" in fields:  # ICMP: Calico's stand-ins for ports (felix/collector/iptables.go)
+        ids = fields["id"]
+        sport, dport = (int(ids[0]) if len(ids) > 1 else None), int(fields["type"][0]) << 8 | int(fields["code"][0])
+    else:
+        sports, dports = fields.get("sport"), fields.get("dport")
+        sport, dport = (int(sports[0]) if sports else None), (int(dports[0]) if dports else None)
     packets, size = fields.get("packets", []), fields.get("bytes", [])
-    return Conn(cid, protocol, src, dst, int(sport[0]) if sport else None, int(dport[0]) if dport else None,
-                int(packets[0]) if packets else 0, int(size[0]) if size else 0,
+    return Conn(cid, protocol, src, dst, sport, dport, int(packets[0]) if packets else 0, int(size[0]) if size else 0,
                 int(packets[1]) if len(packets) > 1 else 0, int(size[1]) if len(size) > 1 else 0, state)
 
 
@@ -76,10 +83,13 @@ def enable_accounting() -> None:
 
 
 def dump() -> Iterator[Conn]:
-    """Every live entry of both families. Raises OSError when conntrack cannot run."""
+    """Every live entry of both families. Raises OSError when conntrack cannot run or fails:
+    a dump cut short would end every connection it leaves out."""
     for family in ("ipv4", "ipv6"):
         proc = subprocess.run(["conntrack", "-L", "-f", family, "-o", "id,extended"], capture_output=True,
                               text=True, timeout=60)
+        if proc.returncode != 0:
+            raise OSError(f"conntrack -L failed: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
         for line in proc.stdout.splitlines():
             conn = parse(line)
             if conn is not None:

@@ -12,6 +12,12 @@ the pending plan (staged policies promoted): the same plan the kernel's rules co
 Aggregation (``flowLogsFileAggregationKindForAllowed`` / ``ForDenied``, Enterprise's levels):
 0 keeps every connection apart; 1 merges source ports; 2 also merges the endpoints of one
 workload prefix, so addresses are left out and names become ``-`` beside ``*_name_aggr``.
+
+A flow is Calico's tuple: for ICMP the "ports" are the echo id and ``type << 8 | code``
+(felix/collector/iptables.go), so the trace is the one of the real type and code. A
+connection keeps the enforced trace of its first packet (the kernel accepts its later
+packets before policy); its pending trace is evaluated again whenever the plans change, as
+Felix's continuous policy evaluation does (felix/collector/collector.go).
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..core import Direction, protocol
+from ..calc import Entity
+from ..core import ICMP, ICMPV6, Direction, IPNetwork
 from ..model import Packet, PolicyHit, Result, evaluate, route
 from ..plan import PROFILE_TIER, Plan
 from .conntrack import Conn, dump, enable_accounting
@@ -37,6 +44,24 @@ TICK = 0.25  # seconds between looks at the timers
 DUMP_EVERY = 5.0  # seconds at most between conntrack dumps (conntrack.py)
 NONE = "-"
 INGRESS, EGRESS = Direction.INGRESS, Direction.EGRESS
+# Calico's protocol names in flow logs; any other protocol is written as its number.
+PROTO_NAMES = {1: "icmp", 4: "ipip", 6: "tcp", 17: "udp", 50: "esp", 58: "icmp6", 132: "sctp"}
+ICMPS = frozenset((ICMP.number, ICMPV6.number))
+# RFC 1918: the only addresses Calico calls private (felix/collector/types/endpoint).
+PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# What Calico Enterprise writes for what tortie does not collect: Kubernetes services, DNS
+# names, process information, HTTP requests, ingress source addresses and TCP statistics
+# (its flow log JSON serializer; process fields as with process collection off).
+NOT_COLLECTED: dict[str, object] = {
+    "dest_service_namespace": NONE, "dest_service_name": NONE, "dest_service_port": NONE,
+    "dest_service_port_num": None, "dest_domains": None, "nat_outgoing_ports": None,
+    "http_requests_allowed_in": 0, "http_requests_denied_in": 0,
+    "process_name": NONE, "num_process_names": 0, "process_id": NONE, "num_process_ids": 0,
+    "process_args": [NONE], "num_process_args": 0, "original_source_ips": None, "num_original_source_ips": 0,
+    **dict.fromkeys(("tcp_mean_send_congestion_window", "tcp_min_send_congestion_window", "tcp_mean_smooth_rtt",
+                     "tcp_max_smooth_rtt", "tcp_mean_min_rtt", "tcp_max_min_rtt", "tcp_mean_mss", "tcp_min_mss",
+                     "tcp_total_retransmissions", "tcp_lost_packets", "tcp_unrecovered_to"), 0),
+}
 
 
 @dataclass(frozen=True)
@@ -64,14 +89,30 @@ class Party:
     labels: tuple[str, ...] | None
 
 
+# A flow: protocol, source, destination, source port (ICMP: the id), destination port (ICMP:
+# type << 8 | code).
+Flow = tuple[int, str, str, int | None, int | None]
+
+
 @dataclass(frozen=True)
 class RecordKey:
+    """What keeps records apart: the pending trace is not part of it (a record shows the
+    latest one of its flows, as Felix replaces it)."""
+
     reporter: str  # src or dst
-    action: str  # allow or deny
+    action: str  # allow or deny: the enforced policies' verdict, whatever the override did
     proto: str
     source: Party
     dest: Party
     enforced: tuple[str, ...]
+    all: tuple[str, ...]  # enforced and staged policies up to the enforced verdict
+
+
+@dataclass(frozen=True)
+class Described:
+    """One reporter's record of a flow and the flow's pending trace."""
+
+    key: RecordKey
     pending: tuple[str, ...]
 
 
@@ -84,35 +125,85 @@ class _Totals:
     flows: set[object] = field(default_factory=set)
     started: int = 0
     completed: int = 0
+    pending: tuple[str, ...] = ()
 
 
 @dataclass
 class _Connection:
-    records: tuple[RecordKey, ...]
+    records: tuple[Described, ...]
+    flow: Flow
     seen: float  # monotonic time of its first entry
+    generation: int  # of the plans its pending traces were evaluated on
     counters: tuple[int, int, int, int] = (0, 0, 0, 0)  # packets out, bytes out, packets in, bytes in
     completed: bool = False
 
 
 @lru_cache(maxsize=1 << 12)
 def _net_name(address: str) -> str:
-    """Enterprise's name for an address outside the cluster: private or public."""
-    return "pvt" if ipaddress.ip_address(address).is_private else "pub"
+    """Enterprise's name for an address outside the cluster: private (RFC 1918) or public."""
+    ip = ipaddress.ip_address(address)
+    return "pvt" if any(ip in net for net in PRIVATE if net.version == ip.version) else "pub"
 
 
-def policy_strings(hits: Iterable[PolicyHit]) -> tuple[str, ...]:
+def staged_name(name: str) -> str:
+    """A staged policy's flow-log name: ``staged:`` before the name, after any namespace."""
+    namespace, slash, rest = name.rpartition("/")
+    return f"{namespace}{slash}staged:{rest}"
+
+
+def policy_strings(hits: Iterable[PolicyHit], staged: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """``<index>|<tier>|<name>|<action>|<rule>``; a profile is ``__PROFILE__.<name>`` in tier
-    ``__PROFILE__``."""
-    return tuple(f"{i}|{h.tier}|{PROFILE_TIER + '.' + h.name if h.tier == PROFILE_TIER else h.name}|{h.action}|{h.rule}"
-                 for i, h in enumerate(hits))
+    ``__PROFILE__``; a hit of a policy named in ``staged`` (the staged policies standing in
+    for enforced ones in the pending plan) is ``staged:<name>``."""
+    return tuple(f"{i}|{h.tier}|{_hit_name(h, staged)}|{h.action}|{h.rule}" for i, h in enumerate(hits))
+
+
+def _hit_name(hit: PolicyHit, staged: frozenset[str]) -> str:
+    if hit.tier == PROFILE_TIER:
+        return f"{PROFILE_TIER}.{hit.name}"
+    return staged_name(hit.name) if hit.name in staged else hit.name
+
+
+def all_policies(enforced: tuple[PolicyHit, ...], pending: tuple[PolicyHit, ...],
+                 staged: frozenset[str]) -> tuple[PolicyHit, ...]:
+    """The enforced trace with the staged policies' hits (named ``staged:<name>``) where they
+    come in the walk: each staged hit of the pending trace goes before the enforced hit that
+    follows it there. Once the two traces part, later staged hits have no place in the
+    enforced walk."""
+    out: list[PolicyHit] = []
+    at = 0
+    for hit in enforced:
+        while at < len(pending) and pending[at].tier != PROFILE_TIER and pending[at].name in staged:
+            staged_hit = pending[at]
+            out.append(PolicyHit(staged_hit.tier, staged_name(staged_hit.name), staged_hit.action, staged_hit.rule))
+            at += 1
+        at = at + 1 if at < len(pending) and pending[at] == hit else len(pending)
+        out.append(hit)
+    return tuple(out)
+
+
+def _network_sets(entities: Mapping[str, Entity]) -> tuple[tuple[IPNetwork, Entity], ...]:
+    """Every network set's nets, the longest prefixes first."""
+    nets = [(net, e) for e in entities.values() if not e.is_endpoint for net in e.addresses]
+    return tuple(sorted(nets, key=lambda found: -found[0].prefixlen))
+
+
+def _staged_policies(plan: Plan, pending: Plan) -> frozenset[str]:
+    """The names of the policies a staged policy changed: in the pending plan, unlike in the
+    enforced one."""
+    if pending is plan:
+        return frozenset()
+    enforced = plan.view.policies
+    return frozenset(p.data.label_name for key, p in pending.view.policies.items() if enforced.get(key) != p)
 
 
 class FlowLogs:
     """Collects the flows of a node and writes them every flush interval.
 
-    ``update`` gives it the enforced and pending plans and the settings; ``start`` and ``stop``
-    run its timer, which dumps conntrack (``listed``) and writes the records (``flush``).
-    ``denied`` takes the NFLOG pipeline's dropped flows. Thread-safe.
+    ``update`` gives it the enforced and pending plans, the cluster's endpoints and network
+    sets and the settings; ``start`` and ``stop`` run its timer, which dumps conntrack
+    (``listed``) and writes the records (``flush``). ``denied`` takes the NFLOG pipeline's
+    dropped flows. Thread-safe.
     """
 
     def __init__(self, node: str) -> None:
@@ -121,12 +212,16 @@ class FlowLogs:
         self._lock = threading.Lock()
         self._plan: Plan | None = None
         self._pending: Plan | None = None
+        self._entities: Mapping[str, Entity] = {}
+        self._network_sets: tuple[tuple[IPNetwork, Entity], ...] = ()
+        self._staged: frozenset[str] = frozenset()
         self._config: FlowLogConfig | None = None
         self._sport_matters = True
-        self._described: dict[tuple[int, str, str, int | None, int | None, str], tuple[RecordKey, ...]] = {}
+        self._generation = 0  # counts the plans given to update
+        self._described: dict[tuple[int, str, str, int | None, int | None, str], tuple[Described, ...]] = {}
         self._connections: dict[int, _Connection] = {}
         self._totals: dict[RecordKey, _Totals] = {}
-        self._denied_seen: set[tuple[str, str, int, int | None, int | None]] = set()
+        self._denied_seen: set[Flow] = set()
         self._interval_start = time.time()
         self._baseline = True  # the first dump: what it lists began before the flow logs
         self._stop = threading.Event()
@@ -138,14 +233,22 @@ class FlowLogs:
     def running(self) -> bool:
         return self._timer is not None
 
-    def update(self, plan: Plan, pending: Plan, config: FlowLogConfig) -> None:
+    def update(self, plan: Plan, pending: Plan, entities: Mapping[str, Entity], config: FlowLogConfig) -> None:
+        """``plan`` and ``pending``: the enforced plan and the one with the staged policies
+        promoted; ``entities``: every endpoint and network set by entity key (read, never
+        changed: names and labels of remote endpoints come from it). Call it from the thread
+        that changes ``entities``: it reads them all."""
+        network_sets = _network_sets(entities)
         with self._lock:
-            self._plan, self._pending, self._config = plan, pending, config
+            self._plan, self._pending, self._entities, self._config = plan, pending, entities, config
+            self._network_sets = network_sets
+            self._staged = _staged_policies(plan, pending)
             # Flows that differ only in their source port share their records, unless the
             # records name source ports (level 0) or a rule looks at them.
             self._sport_matters = 0 in (config.kind_allowed, config.kind_denied) or _source_ports_matter(plan) \
                 or _source_ports_matter(pending)
             self._described.clear()
+            self._generation += 1
 
     def start(self) -> None:
         """Raises OSError when conntrack cannot run or accounting cannot be turned on."""
@@ -199,32 +302,35 @@ class FlowLogs:
             for cid in [c for c, known in self._connections.items() if known.seen < started and c not in live]:
                 known = self._connections.pop(cid)
                 if not known.completed:
-                    for key in known.records:
-                        self._totals_of(key).completed += 1
+                    for described in known.records:
+                        self._totals_of(described).completed += 1
             self._baseline = False
 
     def _take(self, conn: Conn) -> None:
         known = self._connections.get(conn.id)
         if known is None:
-            records = self._describe(conn.protocol, conn.src, conn.dst, conn.sport, conn.dport, None)
+            flow = (conn.protocol, conn.src, conn.dst, conn.sport, conn.dport)
+            records = self._describe(flow, None)
             if not records:
                 return
-            known = self._connections[conn.id] = _Connection(records, time.monotonic())
+            known = self._connections[conn.id] = _Connection(records, flow, time.monotonic(), self._generation)
             if self._baseline:  # it began before the flow logs did: count from now on
                 known.counters = (conn.packets_out, conn.bytes_out, conn.packets_in, conn.bytes_in)
             else:
-                for key in records:
-                    self._totals_of(key).started += 1
+                for described in records:
+                    self._totals_of(described).started += 1
+        elif known.generation != self._generation:
+            self._reevaluate(known)
         out_p, out_b, in_p, in_b = known.counters
         delta = (conn.packets_out - out_p, conn.bytes_out - out_b, conn.packets_in - in_p, conn.bytes_in - in_b)
         known.counters = (conn.packets_out, conn.bytes_out, conn.packets_in, conn.bytes_in)
         finished = conn.completed and not known.completed
         known.completed |= conn.completed
-        for key in known.records:
-            totals = self._totals_of(key)
+        for described in known.records:
+            totals = self._totals_of(described)
             totals.flows.add(conn.id)
             # The source reports what it sent as out; the destination, the same packets as in.
-            sent, sent_bytes, replies, reply_bytes = delta if key.reporter == "src" else (
+            sent, sent_bytes, replies, reply_bytes = delta if described.key.reporter == "src" else (
                 delta[2], delta[3], delta[0], delta[1])
             totals.packets_out += sent
             totals.bytes_out += sent_bytes
@@ -232,15 +338,23 @@ class FlowLogs:
             totals.bytes_in += reply_bytes
             totals.completed += finished
 
+    def _reevaluate(self, known: _Connection) -> None:
+        """New plans: the connection keeps its records (the kernel let it through on the old
+        ones) and takes the pending traces of the new ones."""
+        pending = {d.key.reporter: d.pending for d in self._describe(known.flow, None)}
+        known.records = tuple(Described(d.key, pending.get(d.key.reporter, d.pending)) for d in known.records)
+        known.generation = self._generation
+
     def denied(self, direction: Direction, src: str, dst: str, proto: int, sport: int | None, dport: int | None,
                packets: int, size: int) -> None:
-        """Packets a policy or profile dropped (NFLOG), at ``direction`` of the local endpoint."""
-        reporter = "dst" if direction is INGRESS else "src"
+        """Packets a policy or profile dropped (NFLOG), at ``direction`` of the local endpoint;
+        a local source whose egress let them out reports them too, as allowed. For ICMP
+        ``sport`` is the id and ``dport`` the type and code (``type << 8 | code``)."""
         with self._lock:
-            flow = (src, dst, proto, sport, dport)
-            for key in self._describe(proto, src, dst, sport, dport, reporter):
-                totals = self._totals_of(key)
-                if reporter == "dst":
+            flow = (proto, src, dst, sport, dport)
+            for described in self._describe(flow, "dst" if direction is INGRESS else "src"):
+                totals = self._totals_of(described)
+                if described.key.reporter == "dst":
                     totals.packets_in += packets
                     totals.bytes_in += size
                 else:
@@ -249,45 +363,83 @@ class FlowLogs:
                 totals.started += flow not in totals.flows and flow not in self._denied_seen
                 totals.flows.add(flow)
 
-    def _totals_of(self, key: RecordKey) -> _Totals:
-        totals = self._totals.get(key)
+    def _totals_of(self, described: Described) -> _Totals:
+        totals = self._totals.get(described.key)
         if totals is None:
-            totals = self._totals[key] = _Totals()
+            totals = self._totals[described.key] = _Totals()
+        totals.pending = described.pending
         return totals
 
     # --- what a flow is --------------------------------------------------------------------------
 
-    def _describe(self, proto: int, src: str, dst: str, sport: int | None, dport: int | None,
-                  only: str | None) -> tuple[RecordKey, ...]:
-        """The record keys of a flow: one per local end (``only``: that reporter's), with the
-        policies the model says its first packet hit on the enforced and the pending plan."""
+    def _describe(self, flow: Flow, denied_by: str | None) -> tuple[Described, ...]:
+        """The records of a flow: one per local end whose policies gave a verdict, with the
+        policies the model says its first packet hit on the enforced and the pending plan.
+        ``denied_by``: the reporter whose policies dropped it (NFLOG), whose action is deny;
+        what the source drops the destination never sees. An end with no verdict has no
+        record, as in Felix: under an accepting dropActionOverride a denial at the source
+        accepts the packet before the destination's policies see it."""
         plan, pending, config = self._plan, self._pending, self._config
         if plan is None or pending is None or config is None:
             return ()
-        cache_key = (proto, src, dst, sport if self._sport_matters else None, dport, only or "")
+        proto, src, dst, sport, dport = flow
+        cache_key = (proto, src, dst, sport if self._sport_matters else None, dport, denied_by or "")
         found = self._described.get(cache_key)
         if found is not None:
             return found
-        enforced_result, pending_result = (_first_packet(p, proto, src, dst, sport, dport) for p in (plan, pending))
-        keys = []
+        enforced_result, pending_result = (_first_packet(p, flow) for p in (plan, pending))
+        staged, policies = self._staged, config.include_policies
+        records = []
         for reporter, address, direction in (("src", src, EGRESS), ("dst", dst, INGRESS)):
-            if only not in (None, reporter):
+            if denied_by == "src" and reporter == "dst":
                 continue
             endpoint = _local_endpoint(plan, address)
             if endpoint is None:
                 continue
             hits = enforced_result.hits_of(endpoint, direction)
-            action = "deny" if only is not None or (hits and hits[-1].action == "deny") else "allow"
+            if not hits and denied_by != reporter:
+                continue
+            pending_hits = pending_result.hits_of(_local_endpoint(pending, address) or endpoint, direction)
+            action = "deny" if denied_by == reporter or hits[-1].action == "deny" else "allow"
             level = config.kind_denied if action == "deny" else config.kind_allowed
-            keys.append(RecordKey(
-                reporter, action, protocol(proto).name.lower(),
-                _party(plan, src, sport, level, config.include_labels, source=True),
-                _party(plan, dst, dport, level, config.include_labels, source=False),
-                policy_strings(hits) if config.include_policies else (),
-                policy_strings(pending_result.hits_of(_local_endpoint(pending, address) or endpoint, direction))
-                if config.include_policies else ()))
-        found = self._described[cache_key] = tuple(keys)
+            key = RecordKey(
+                reporter, action, PROTO_NAMES.get(proto, str(proto)),
+                self._party(src, proto, sport, level, source=True),
+                self._party(dst, proto, dport, level, source=False),
+                policy_strings(hits) if policies else (),
+                policy_strings(all_policies(hits, pending_hits, staged)) if policies else ())
+            records.append(Described(key, policy_strings(pending_hits, staged) if policies else ()))
+        found = self._described[cache_key] = tuple(records)
         return found
+
+    def _party(self, address: str, proto: int, port: int | None, level: int, source: bool) -> Party:
+        """One end as Calico names it (felix/collector/types/endpoint): a workload endpoint by
+        its pod, a host endpoint by its name beside its node, else the network set with the
+        longest prefix holding the address by its name; any other address is ``net``, ``pvt``
+        or ``pub``. Labels are the endpoint's or the network set's own, local or not."""
+        assert self._config is not None
+        keys = self._plan.view.owners.get(address, ()) if self._plan is not None else ()
+        entity = next((e for e in map(self._entities.get, keys) if e is not None and e.is_endpoint), None)
+        if entity is None:
+            ip = ipaddress.ip_address(address)
+            entity = next((e for net, e in self._network_sets if net.version == ip.version and ip in net), None)
+        if entity is None:
+            typ, name, aggr, namespace = "net", NONE, _net_name(address), NONE
+        elif entity.kind == "WorkloadEndpoint":
+            typ, name, namespace = "wep", entity.workload or entity.name, entity.namespace or NONE
+            aggr = name
+        elif entity.kind == "HostEndpoint":
+            typ, name, aggr, namespace = "hep", entity.name, entity.node or entity.name, NONE
+        else:
+            typ, name, namespace = "ns", entity.name, entity.namespace or NONE
+            aggr = name
+        labels = None
+        if self._config.include_labels:
+            labels = tuple(sorted(f"{k}={v}" for k, v in entity.labels.items())) if entity is not None else ()
+        if proto == ICMP.number:  # Calico writes no ports for ICMP (for ICMPv6 it does)
+            port = None
+        return Party(None if level >= 2 else address, None if (source and level >= 1) else port,
+                     NONE if level >= 2 else name, aggr, namespace, typ, labels)
 
     # --- output --------------------------------------------------------------------------------
 
@@ -298,8 +450,10 @@ class FlowLogs:
         with self._lock:
             config = self._config
             for cid, connection in self._connections.items():
-                for key in connection.records:
-                    self._totals_of(key).flows.add(cid)
+                if connection.generation != self._generation:
+                    self._reevaluate(connection)
+                for described in connection.records:
+                    self._totals_of(described).flows.add(cid)
             totals, self._totals = self._totals, {}
             self._denied_seen = {f for t in totals.values() for f in t.flows if isinstance(f, tuple)}
             start, self._interval_start = self._interval_start, now
@@ -317,28 +471,33 @@ class FlowLogs:
 
     def record(self, key: RecordKey, t: _Totals, start: float, end: float,
                config: FlowLogConfig) -> dict[str, object]:
-        record: dict[str, object] = {"start_time": int(start), "end_time": int(end), "host": self.node}
+        """One JSON record with the fields of Calico Enterprise's serializer, and ``host``."""
+        record: dict[str, object] = {"start_time": int(start), "end_time": int(end)}
         for prefix, party in (("source", key.source), ("dest", key.dest)):
             record.update({f"{prefix}_ip": party.ip, f"{prefix}_name": party.name,
                            f"{prefix}_name_aggr": party.name_aggr, f"{prefix}_namespace": party.namespace,
                            f"{prefix}_port": party.port, f"{prefix}_type": party.type,
                            f"{prefix}_labels": {"labels": list(party.labels)} if party.labels is not None else None})
+        record.update(NOT_COLLECTED)
         record.update({
             "proto": key.proto, "action": key.action, "reporter": key.reporter,
-            "policies": {"enforced_policies": list(key.enforced), "pending_policies": list(key.pending)}
-            if config.include_policies else None,
-            "bytes_in": t.bytes_in, "bytes_out": t.bytes_out, "packets_in": t.packets_in,
-            "packets_out": t.packets_out, "num_flows": len(t.flows), "num_flows_started": t.started,
-            "num_flows_completed": t.completed})
+            "policies": {"all_policies": list(key.all), "enforced_policies": list(key.enforced),
+                         "pending_policies": list(t.pending)} if config.include_policies else None,
+            "bytes_in": t.bytes_in, "bytes_out": t.bytes_out, "num_flows": len(t.flows),
+            "num_flows_started": t.started, "num_flows_completed": t.completed, "packets_in": t.packets_in,
+            "packets_out": t.packets_out, "host": self.node})
         return record
 
 
-def _first_packet(plan: Plan, proto: int, src: str, dst: str, sport: int | None, dport: int | None) -> Result:
+def _first_packet(plan: Plan, flow: Flow) -> Result:
+    proto, src, dst, sport, dport = flow
     in_iface, out_iface = route(plan.view, src, dst)
-    icmp = protocol(proto).name in ("ICMP", "ICMPv6")
-    return evaluate(plan, Packet(src, dst, proto, None if icmp else sport, None if icmp else dport,
-                                 (8 if proto == 1 else 128) if icmp else None, 0 if icmp else None, "new",
-                                 in_iface, out_iface))
+    if proto in ICMPS:
+        kind, code = (None, None) if dport is None else (dport >> 8, dport & 0xFF)
+        packet = Packet(src, dst, proto, None, None, kind, code, "new", in_iface, out_iface)
+    else:
+        packet = Packet(src, dst, proto, sport, dport, None, None, "new", in_iface, out_iface)
+    return evaluate(plan, packet)
 
 
 def _local_endpoint(plan: Plan, address: str) -> str | None:
@@ -348,23 +507,6 @@ def _local_endpoint(plan: Plan, address: str) -> str | None:
         if ep is not None and not ep.is_host:
             return ep.name
     return None
-
-
-def _party(plan: Plan, address: str, port: int | None, level: int, include_labels: bool, source: bool) -> Party:
-    view = plan.view
-    keys = view.owners.get(address, ())
-    kind, namespace, name = (keys[0].split("/", 2) + ["", ""])[:3] if keys else ("", "", "")
-    if kind and not name:  # a global kind: <Kind>/<name>
-        namespace, name = "", namespace
-    typ = {"WorkloadEndpoint": "wep", "HostEndpoint": "hep", "NetworkSet": "ns", "GlobalNetworkSet": "ns"}.get(
-        kind, "net")
-    local = view.endpoints.get(keys[0]) if keys else None
-    if local is not None and local.entity.workload:
-        name = local.entity.workload
-    labels = tuple(sorted(f"{k}={v}" for k, v in local.entity.labels.items())) if include_labels and local else None
-    aggr = name if typ != "net" else _net_name(address)
-    return Party(None if level >= 2 else address, None if (source and level >= 1) else port,
-                 NONE if level >= 2 or typ == "net" else name, aggr, namespace or NONE, typ, labels)
 
 
 def _source_ports_matter(plan: Plan) -> bool:

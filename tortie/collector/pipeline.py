@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..core import PORT_PROTOCOLS, KernelAction
+from ..core import ICMP, ICMPV6, PORT_PROTOCOLS, KernelAction
 from ..plan import Denial
 from .flowlogs import FlowLogs
 from .nflog import NflogReader
@@ -48,20 +48,31 @@ class PipelineSettings:
 
 
 def flow_of(header: bytes) -> tuple[bytes, bytes, int, bytes, int] | None:
-    """(source, destination, protocol, ports, length on the wire) from an IP header."""
+    """(source, destination, protocol, ports, length on the wire) from an IP header. The
+    ports are the four bytes of the source and destination port; for ICMP the id and then
+    the type and code (Calico's ``type << 8 | code``); empty for other protocols or a header
+    cut short."""
     if len(header) < 20:
         return None
     version = header[0] >> 4
     if version == 4:
         start = (header[0] & 0x0F) * 4
-        protocol = header[9]
-        return (header[12:16], header[16:20], protocol,
-                header[start:start + 4] if protocol in PORT_PROTOCOLS else b"", _U16.unpack_from(header, 2)[0])
+        return header[12:16], header[16:20], header[9], _ports(header, start, header[9]), \
+            _U16.unpack_from(header, 2)[0]
     if version == 6 and len(header) >= 40:
-        protocol = header[6]
-        return header[8:24], header[24:40], protocol, header[40:44] if protocol in PORT_PROTOCOLS else b"", \
+        return header[8:24], header[24:40], header[6], _ports(header, 40, header[6]), \
             _U16.unpack_from(header, 4)[0] + 40
     return None
+
+
+def _ports(header: bytes, start: int, protocol: int) -> bytes:
+    if protocol in PORT_PROTOCOLS:
+        ports = header[start:start + 4]
+    elif protocol in (ICMP.number, ICMPV6.number):
+        ports = header[start + 4:start + 6] + header[start:start + 2]
+    else:
+        return b""
+    return ports if len(ports) == 4 else b""
 
 
 def _address(packed: bytes) -> str:
