@@ -12,9 +12,10 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 import pytest
 
@@ -27,12 +28,14 @@ from tortie.dataplane import Dataplane, Runner, read_interfaces
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
-from tortie.plan import Plan, build_plan
+from tortie.plan import LeftOutKind, Plan, build_plan
 from tortie.render import chain_name, ipset_name
-from tortie.datastore import ResourceClient
-from tortie.resources import load_resource
+from tortie.datastore import ResourceClient, resource_key
+from tortie.resources import GlobalNetworkPolicy, load_resource
 from tortie.store import open_store
 
+from .test_agent import CLIENT as ECHO_CLIENT
+from .test_agent import ECHO_SERVER
 from .test_agent_config import until_applied
 
 API = "projectcalico.org/v3"
@@ -97,14 +100,40 @@ def _sets(lab: NodeNetwork) -> str:
     return Runner(lab.node).run(["ipset", "list", "-n"])
 
 
-def _agent(url: str, runner: Runner) -> Agent:
-    """An in-process agent of node n1 on a new store holding WORLD."""
+def _agent(url: str, runner: Runner, env: dict[str, str] | None = None, fill: bool = True) -> Agent:
+    """An in-process agent of node n1 (FELIX_* settings ``env``) on the store at ``url``, which
+    is new and gets WORLD when ``fill``."""
+    if fill:
+        with open_store(url) as store:
+            client = ResourceClient(store)
+            client.ensure_defaults()
+            for doc in WORLD:
+                client.create(load_resource(doc))
+    return Agent("n1", url, config_file="/nonexistent", env=env or {}, runner=runner)
+
+
+def _enforced(agent: Agent) -> Plan:
+    """What the agent programmed: its view, without what it found the kernel refuses."""
+    return build_plan(agent._calc.view(), agent.settings, read_interfaces(agent.runner.netns),  # noqa: SLF001
+                      left_out=agent._left_out)  # noqa: SLF001
+
+
+def _write(url: str, doc: dict[str, Any]) -> int:
+    """Put GlobalNetworkPolicy ``doc`` straight into the store at its key, around every check of
+    the API; returns the store's revision afterwards."""
+    key = resource_key(GlobalNetworkPolicy, doc["metadata"]["name"], None)
     with open_store(url) as store:
-        client = ResourceClient(store)
-        client.ensure_defaults()
-        for doc in WORLD:
-            client.create(load_resource(doc))
-    return Agent("n1", url, config_file="/nonexistent", env={}, runner=runner)
+        if store.get(key) is None:
+            store.create(key, json.dumps(doc).encode())
+        else:
+            store.update(key, json.dumps(doc).encode())
+        return store.revision()
+
+
+def _delete(url: str, name: str) -> int:
+    with open_store(url) as store:
+        store.delete(resource_key(GlobalNetworkPolicy, name, None))
+        return store.revision()
 
 
 def test_a_set_over_max_ipset_size_fails_closed_the_endpoints_it_protects(lab: NodeNetwork) -> None:
@@ -112,7 +141,8 @@ def test_a_set_over_max_ipset_size_fails_closed_the_endpoints_it_protects(lab: N
     (failure,) = plan.failures
     assert "would hold 6 IPv4 members, more than maxIpsetSize 4" in failure
     assert "used by GlobalNetworkPolicy db-access; endpoint x/n1-k8s-db-eth0 fails closed" in failure
-    (set_id,) = plan.refused_sets
+    ((kind, set_id),) = [(left.kind, left.key) for left in plan.left_out]
+    assert kind is LeftOutKind.SET
     assert ipset_name(4, set_id) not in _sets(lab)  # nothing the kernel cannot take was written
     assert not _connects(lab, plan, DB, 5432)  # the endpoint it protects fails closed
     assert _connects(lab, plan, OTHER, 80)  # everything else converged
@@ -162,9 +192,7 @@ def test_a_set_the_kernel_refuses_is_found_and_left_out_while_everything_else_co
     agent = _agent(url, runner)
 
     def enforced() -> Plan:
-        """What the agent programmed: its view, without the sets it found refused."""
-        return build_plan(agent._calc.view(), agent.settings, read_interfaces(runner.netns),  # noqa: SLF001
-                          refused_sets=agent._refused_sets)  # noqa: SLF001
+        return _enforced(agent)
 
     try:
         agent.step()
@@ -210,3 +238,92 @@ def test_readiness_says_503_and_why_while_programming_fails(tmp_path: Path) -> N
     finally:
         agent.close()
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=30)
+
+
+# A rule iptables-restore cannot take, from a value calc accepts: 1,500 ports in notPorts become
+# one iptables rule with 100 negated multiport matches, more arguments than iptables-restore's
+# parser holds for one rule (both backends; found in this kernel, not foreseen by any plan).
+TOO_MANY_PORTS = _doc("GlobalNetworkPolicy", "too-many-ports", {
+    "order": 1, "selector": f"app == '{DB}'", "types": ["Ingress"],
+    "ingress": [{"action": "Allow", "protocol": "TCP", "destination": {"notPorts": list(range(1, 1501))}}]})
+NO_80 = _doc("GlobalNetworkPolicy", "no-80", {"selector": f"app == '{OTHER}'", "types": ["Ingress"], "ingress": [
+    {"action": "Deny", "protocol": "TCP", "destination": {"ports": [80]}}, {"action": "Pass"}]})
+
+
+def _flowing(lab: NodeNetwork) -> Generator[Callable[[], None], None, None]:
+    """A TCP connection client -> other that carries traffic: yields a check that it still does."""
+    client, other = lab.workloads[0], lab.workloads[2]
+    port = str(next(_ports))
+    server = subprocess.Popen(["ip", "netns", "exec", other.netns, sys.executable, "-c", ECHO_SERVER,
+                               ADDRESSES[OTHER], port], stdout=subprocess.PIPE, text=True)
+    talker = None
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "READY"
+        talker = subprocess.Popen(["ip", "netns", "exec", client.netns, sys.executable, "-c", ECHO_CLIENT,
+                                   ADDRESSES[OTHER], port], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert talker.stdout is not None and talker.stdout.readline().strip() == "CONNECTED"
+
+        def ping() -> None:
+            assert talker is not None and talker.stdin is not None and talker.stdout is not None
+            talker.stdin.write("ping\n")
+            talker.stdin.flush()
+            assert talker.stdout.readline().strip() == "ECHO ping"
+
+        yield ping
+    finally:
+        for proc in (talker, server):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.parametrize("backend", ["nft", "legacy"])
+def test_a_policy_iptables_restore_refuses_is_found_denies_and_the_rest_converges(
+        lab: NodeNetwork, tmp_path: Path, backend: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The policy written straight into the store while traffic flows: the agent stays up and
+    finds it among everything its batch held; the policy denies what reaches it (so its
+    endpoint fails closed) while every other endpoint converges, a later change is applied,
+    health names it, the log says it once, and a restarted agent converges the same way."""
+    runner = Runner(lab.node)
+    Dataplane(runner).cleanup()
+    url = f"sqlite://{tmp_path}/store.db"
+    env = {"FELIX_IPTABLESBACKEND": "Legacy" if backend == "legacy" else "NFT"}
+    agent = _agent(url, runner, env)
+    readiness = health_handler(agent._status_json)  # noqa: SLF001 - the agent's own /readiness
+    flows = _flowing(lab)
+    try:
+        agent.step()
+        ping = next(flows)
+        assert _connects(lab, _enforced(agent), DB, 5432)
+        revision = _write(url, TOO_MANY_PORTS)
+        until_applied(agent, revision)
+        ping()
+        answer = readiness("/readiness")
+        ((excluded),) = json.loads(answer.body)["excluded"]
+        assert answer.code == 200, answer.body
+        assert excluded.startswith("GlobalNetworkPolicy too-many-ports was refused by iptables-restore (Parser "
+                                   "cannot handle more arguments)"), excluded
+        assert excluded.endswith("left out, denying every packet that reaches it; endpoint x/n1-k8s-db-eth0 fails "
+                                 "closed"), excluded
+        saved = runner.run([f"iptables-{backend}-save", "-t", "filter"])
+        assert "--dports 1:" not in saved.replace("--destination-ports", "--dports")  # none of it was written
+        assert not _connects(lab, _enforced(agent), DB, 5432)  # its endpoint fails closed
+        assert _connects(lab, _enforced(agent), OTHER, 80)  # the rest converged
+        until_applied(agent, _write(url, NO_80))  # a later change is applied
+        assert not _connects(lab, _enforced(agent), OTHER, 80)
+        ping()
+        agent.program("periodic refresh", repair=True)  # tried again at refresh: still refused, logged once
+        assert [r.getMessage() for r in caplog.records].count(excluded) == 1
+        agent.close()
+        agent = _agent(url, runner, env, fill=False)  # a restart converges to the same
+        agent.step()
+        assert agent._status_json()["excluded"] == [excluded]  # noqa: SLF001
+        assert not _connects(lab, _enforced(agent), DB, 5432) and not _connects(lab, _enforced(agent), OTHER, 80)
+        ping()
+        until_applied(agent, _delete(url, "too-many-ports"))
+        assert agent._status_json()["excluded"] == []  # noqa: SLF001
+        assert _connects(lab, _enforced(agent), DB, 5432)
+    finally:
+        flows.close()
+        agent.close()
+        Dataplane(runner, backend=backend).cleanup()

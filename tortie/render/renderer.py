@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping
 from ..calc import CalcRule, PortRange
 from ..config import AllowAction, EndpointToHostAction, FailsafePort, Marks, Settings
 from ..core import ICMPV6, Direction, RuleAction, Stage, paused_gc
-from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, Plan, PolicyPlan, ProfilePlan, RuleSet, TierPlan,
-                    family_members, no_match)
+from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, LeftOut, LeftOutKind, Plan, PolicyPlan, ProfilePlan,
+                    RuleSet, TierPlan, family_members, no_match)
 from . import names as n
 from .iptables import (Address, Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match,
                        MultiPort, Nflog, NoTrack, Proto, ReversePathFailed, Rule, SetMark, Table)
@@ -505,6 +505,27 @@ class Renderer:
             out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1],
                                   set_id)
         return out
+
+
+def chain_owners(plan: Plan) -> dict[str, LeftOut]:
+    """Chain name -> the resource whose chain it is, in every table and family: each local
+    endpoint's own chains, and the chains of the policies and profiles they use. Chains of
+    no one resource (dispatch, top-level, failsafe) are not named."""
+    owners: dict[str, LeftOut] = {}
+    heps = dict(plan.host_endpoints) | ({"*": plan.all_interfaces} if plan.all_interfaces is not None else {})
+    ends: list[tuple[str, EndpointPlan, tuple[str, ...]]] = [
+        *((iface, ep, (n.FROM_WORKLOAD, n.TO_WORKLOAD)) for iface, ep in plan.workloads.items()),
+        *((iface, ep, (n.FROM_HOST, n.TO_HOST, n.FROM_HOST_FORWARD, n.TO_HOST_FORWARD)) for iface, ep in heps.items())]
+    for iface, ep, prefixes in ends:
+        owners.update({chain_name(prefix, iface): LeftOut(LeftOutKind.ENDPOINT, ep.key) for prefix in prefixes})
+        for tiers in ep.tiers.values():
+            for policy in (p for tier in tiers for p in tier.policies):
+                pid = policy_id(policy.data.short_name, policy.data.namespace)
+                owners.update({chain_name(prefix, pid): LeftOut(LeftOutKind.POLICY, policy.key)
+                               for prefix in (n.POLICY_IN, n.POLICY_OUT)})
+        owners.update({chain_name(prefix, profile.name): LeftOut(LeftOutKind.PROFILE, profile.name)
+                       for profile in ep.profiles for prefix in (n.PROFILE_IN, n.PROFILE_OUT)})
+    return owners
 
 
 def render(plan: Plan, cache: RenderCache | None = None) -> Rendered:
