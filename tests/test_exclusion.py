@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tortie.agent import Agent
 from tortie.agent.health import health_handler
@@ -28,7 +30,7 @@ from tortie.dataplane import Dataplane, Runner, read_interfaces
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
-from tortie.plan import LeftOutKind, Plan, build_plan
+from tortie.plan import LeftOut, LeftOutKind, Plan, build_plan, isolate
 from tortie.render import chain_name, ipset_name
 from tortie.datastore import ResourceClient, resource_key
 from tortie.resources import GlobalNetworkPolicy, load_resource
@@ -127,12 +129,6 @@ def _write(url: str, doc: dict[str, Any]) -> int:
             store.create(key, json.dumps(doc).encode())
         else:
             store.update(key, json.dumps(doc).encode())
-        return store.revision()
-
-
-def _delete(url: str, name: str) -> int:
-    with open_store(url) as store:
-        store.delete(resource_key(GlobalNetworkPolicy, name, None))
         return store.revision()
 
 
@@ -320,10 +316,36 @@ def test_a_policy_iptables_restore_refuses_is_found_denies_and_the_rest_converge
         assert agent._status_json()["excluded"] == [excluded]  # noqa: SLF001
         assert not _connects(lab, _enforced(agent), DB, 5432) and not _connects(lab, _enforced(agent), OTHER, 80)
         ping()
-        until_applied(agent, _delete(url, "too-many-ports"))
+        fixed = {**TOO_MANY_PORTS, "spec": {**TOO_MANY_PORTS["spec"], "ingress": [
+            {"action": "Allow", "protocol": "TCP", "destination": {"notPorts": list(range(1, 11))}}]}}
+        until_applied(agent, _write(url, fixed))  # fixed: tried again at once, not at the next refresh
         assert agent._status_json()["excluded"] == []  # noqa: SLF001
         assert _connects(lab, _enforced(agent), DB, 5432)
     finally:
         flows.close()
         agent.close()
         Dataplane(runner, backend=backend).cleanup()
+
+
+@given(st.integers(1, 64).flatmap(lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1), min_size=1))))
+def test_isolate_finds_exactly_the_culprits_in_few_tries(case: tuple[int, set[int]]) -> None:
+    """Whatever the suspects and culprits, ``isolate`` leaves out exactly the culprits, each with
+    the error its own refusal gave, in at most 1 + (log2 n + 1) tries per culprit."""
+    n, bad = case
+    suspects = [LeftOut(LeftOutKind.POLICY, f"p{i:02}") for i in range(n)]
+    culprits = {suspects[i] for i in bad}
+    tries = []
+
+    def refused(left_out: frozenset[LeftOut]) -> str | None:
+        tries.append(left_out)
+        kept = sorted(culprits - left_out)
+        return f"{kept[0].key} refused" if kept else None
+
+    found = isolate(suspects, refused, f"{min(culprits).key} refused")  # as the plan that left nothing out was
+    assert found == {c: f"{c.key} refused" for c in culprits}
+    assert len(tries) <= 1 + len(culprits) * (n.bit_length() + 1)
+
+
+def test_isolate_says_none_when_leaving_every_suspect_out_is_refused_too() -> None:
+    suspects = [LeftOut(LeftOutKind.ENDPOINT, "a"), LeftOut(LeftOutKind.PROFILE, "b")]
+    assert isolate(suspects, lambda _: "something else is wrong", "refused") is None

@@ -26,7 +26,7 @@ from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, Inter
                          TableRefused, detect_backend, interface_changes, log_lines_may_be_lost)
 from ..datastore import (PREFIX, InvalidValue, PendingFeed, ResourceClient, StoredKey, StoredResource, decode_stored,
                          parse_key)
-from ..plan import LeftOut, LeftOutKind, Plan, PlanCache, build_plan, isolate
+from ..plan import LeftOut, LeftOutKind, Plan, PlanCache, build_plan, isolate, part_of
 from ..render import Log, RenderCache, Rendered, chain_owners, render
 from ..resources import FelixConfiguration
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
@@ -117,8 +117,10 @@ class Agent:
         self._warned_log_lines = False
         self._unused: tuple[str, ...] = ()  # unused parameters already logged
         self._warned: set[str] = set()  # plan warnings and exclusions already logged
-        # What the kernel refused (sets, policies, profiles, endpoints) -> why: left out until the next refresh.
+        # What the kernel refused (sets, policies, profiles, endpoints) -> why, left out until the
+        # next refresh or until it changes; and the part of the view each was refused as.
         self._left_out: dict[LeftOut, str] = {}
+        self._refused_as: dict[LeftOut, object | None] = {}
 
     # --- main loop -------------------------------------------------------------------
 
@@ -430,8 +432,10 @@ class Agent:
         view = self._calc.view()
         if repair or not self.status.ready:  # finding problems scans the cluster: not on every change
             self.status.problems = list(self._calc.problems())
-        if repair:
-            self._left_out = {}  # what the kernel refused may fit now: try again
+        # What the kernel refused may fit now: try again at each refresh, and whatever changed.
+        self._left_out = {} if repair else {
+            left: why for left, why in self._left_out.items() if part_of(view, left) is self._refused_as.get(left)}
+        self._refused_as = {left: self._refused_as[left] for left in self._left_out}
         if self._interfaces is None:
             self._interfaces = self._interface_watch().wait(FIRST_INTERFACES)
         interfaces = self._interfaces
@@ -465,14 +469,14 @@ class Agent:
                     log.error("programming the dataplane failed, keeping the current rules: %s", exc)
                     self._failed(str(exc))
                     return
-                self._left_out.update(refused)
+                self._leave_out(refused, plan)
             except CommandError as exc:
                 # Refused again after a read-back: find what the kernel cannot take, leave it
                 # out and plan again at once; everything else converges.
                 found = self._isolate(exc, plan, rendered, dataplane) \
                     if isinstance(exc, TableRefused) and attempt > 0 and attempt < WRITE_RETRIES else None
                 if found:
-                    self._left_out.update(found)
+                    self._leave_out(found, plan)
                     continue
                 if attempt == WRITE_RETRIES:
                     log.error("programming the dataplane failed, keeping the current rules: %s", exc)
@@ -497,6 +501,10 @@ class Agent:
                 log.info("programmed the dataplane (%s) at revision %d", reason, self.status.applied_revision)
             check = settings.iptables_post_write_check_interval
             self._post_write_at = now + check if check and not repair else None
+
+    def _leave_out(self, refused: dict[LeftOut, str], plan: Plan) -> None:
+        self._left_out.update(refused)
+        self._refused_as.update({left: part_of(plan.view, left) for left in refused})
 
     def _isolate(self, exc: TableRefused, plan: Plan, rendered: Rendered,
                  dataplane: Dataplane) -> dict[LeftOut, str] | None:

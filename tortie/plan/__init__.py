@@ -5,7 +5,7 @@ label and prefixes). Pure; consumed by tortie.render and tortie.model."""
 from .denials import NFLOG_GROUPS, NO_MATCH, PROFILE_TIER, Denial, nflog_prefix, no_match, policy_denial, profile_denial
 from .interfaces import ALL_INTERFACES, LOOPBACK, Governor, HostEndpoints, InterfaceKind, resolve_host_endpoints
 from .ipsets import family_members, oversized
-from .leftout import LeftOut, LeftOutKind, isolate
+from .leftout import LeftOut, LeftOutKind, isolate, part_of
 from .plan import (ICMPV6_FROM_WORKLOAD, EndpointPlan, Plan, PlanCache, PolicyPlan, ProfilePlan, TierPlan,
                    build_plan)
 from .rules import PlannedRule, RuleSet, family_mismatch
@@ -15,5 +15,5 @@ __all__ = [
     "EndpointPlan",
     "Governor", "HostEndpoints", "InterfaceKind", "LeftOut", "LeftOutKind", "Plan", "PlanCache", "PlannedRule",
     "PolicyPlan", "ProfilePlan", "RuleSet", "TierPlan", "build_plan", "family_members", "family_mismatch", "isolate",
-    "nflog_prefix", "no_match", "oversized", "policy_denial", "profile_denial", "resolve_host_endpoints",
+    "nflog_prefix", "no_match", "oversized", "part_of", "policy_denial", "profile_denial", "resolve_host_endpoints",
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
+
+from ..calc import NodeView
 
 
 class LeftOutKind(StrEnum):
@@ -31,6 +33,16 @@ class LeftOut:
 
     kind: LeftOutKind
     key: str
+
+
+def part_of(view: NodeView, left: LeftOut) -> object | None:
+    """The part of ``view`` that ``left`` names, None when it has none. By calc's identity
+    contract it is the same object while unchanged: a refusal found for one object need not
+    hold for the next (the operator may have fixed it)."""
+    parts: dict[LeftOutKind, Mapping[str, object]] = {
+        LeftOutKind.SET: view.ipsets, LeftOutKind.POLICY: view.policies, LeftOutKind.PROFILE: view.profiles,
+        LeftOutKind.ENDPOINT: view.endpoints}
+    return parts[left.kind].get(left.key)
 
 
 def isolate(suspects: Sequence[LeftOut], refused: Callable[[frozenset[LeftOut]], str | None],
