@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, Mapping
 
 from ..calc import CalcRule, PortRange
@@ -329,31 +329,37 @@ class Renderer:
     def _dispatch(self, table: Table, chain: str, incoming: bool, targets: list[tuple[str, str]]) -> None:
         """Workload dispatch by interface name, failing closed for unknown interfaces (§4.3).
 
-        Up to 16 interfaces it is the spec's flat list. Above that it is a tree split on the
-        next character of the names, as Calico builds it, so that a packet passes a handful
-        of rules instead of one per workload (docs/decisions.md)."""
+        Up to 16 interfaces it is the spec's flat list. Above that, as Calico builds it
+        (felix/rules/dispatch.go), the names are grouped by their next character after the
+        common prefix, and each group of more than one gets a child chain named for that
+        character, listing its names flat: one level, so names and depth stay bounded
+        however many workloads there are (docs/decisions.md)."""
         def goto(iface: str, target: str, prefix: bool = False) -> Rule:
             return Rule((Interface(incoming, iface, prefix),), Jump(target, goto=True))
+
+        def flat(group: list[tuple[str, str]]) -> tuple[Rule, ...]:
+            return _rules([goto(iface, target) for iface, target in group],
+                          self.deny((), "filter", note="Unknown interface"))
 
         inputs = tuple(targets)
         if self._reuse(table, chain, inputs):
             return
         if len(targets) <= DISPATCH_FANOUT:
-            rules = [goto(iface, target) for iface, target in targets]
-        else:
-            common = os.path.commonprefix([iface for iface, _ in targets])
-            rules = [goto(iface, target) for iface, target in targets if iface == common]
-            groups: dict[str, list[tuple[str, str]]] = {}
-            for iface, target in targets:
-                if iface != common:
-                    groups.setdefault(iface[:len(common) + 1], []).append((iface, target))
-            for key, group in sorted(groups.items()):
-                if len(group) == 1:
-                    rules.append(goto(*group[0]))
-                    continue
-                child = chain_name(f"{chain}-", key)
-                rules.append(goto(key, child, prefix=True))
-                self._dispatch(table, child, incoming, group)
+            self._chain(table, chain, inputs, partial(flat, targets))
+            return
+        common = os.path.commonprefix([iface for iface, _ in targets])
+        rules = [goto(iface, target) for iface, target in targets if iface == common]
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for iface, target in targets:
+            if iface != common:
+                groups.setdefault(iface[:len(common) + 1], []).append((iface, target))
+        for key, group in sorted(groups.items()):
+            if len(group) == 1:
+                rules.append(goto(*group[0]))
+                continue
+            child = chain_name(f"{chain}-", key[len(common):])
+            rules.append(goto(key, child, prefix=True))
+            self._chain(table, child, tuple(group), partial(flat, group))
         self._chain(table, chain, inputs, lambda: _rules(rules, self.deny((), "filter", note="Unknown interface")))
 
     # --- host endpoint interfaces ------------------------------------------------------------------
