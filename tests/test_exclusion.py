@@ -33,7 +33,7 @@ from tortie.model import Packet, evaluate
 from tortie.plan import LeftOut, LeftOutKind, Plan, build_plan, isolate
 from tortie.render import chain_name, ipset_name
 from tortie.datastore import ResourceClient, resource_key
-from tortie.resources import GlobalNetworkPolicy, load_resource
+from tortie.resources import BY_KIND, load_resource
 from tortie.store import open_store
 
 from .test_agent import CLIENT as ECHO_CLIENT
@@ -102,14 +102,15 @@ def _sets(lab: NodeNetwork) -> str:
     return Runner(lab.node).run(["ipset", "list", "-n"])
 
 
-def _agent(url: str, runner: Runner, env: dict[str, str] | None = None, fill: bool = True) -> Agent:
-    """An in-process agent of node n1 (FELIX_* settings ``env``) on the store at ``url``, which
-    is new and gets WORLD when ``fill``."""
-    if fill:
+def _agent(url: str, runner: Runner, env: dict[str, str] | None = None,
+           docs: list[dict[str, Any]] | None = WORLD) -> Agent:
+    """An in-process agent of node n1 (FELIX_* settings ``env``) on the store at ``url``; a new
+    store gets ``docs`` (None: the store is there already)."""
+    if docs is not None:
         with open_store(url) as store:
             client = ResourceClient(store)
             client.ensure_defaults()
-            for doc in WORLD:
+            for doc in docs:
                 client.create(load_resource(doc))
     return Agent("n1", url, config_file="/nonexistent", env=env or {}, runner=runner)
 
@@ -121,9 +122,9 @@ def _enforced(agent: Agent) -> Plan:
 
 
 def _write(url: str, doc: dict[str, Any]) -> int:
-    """Put GlobalNetworkPolicy ``doc`` straight into the store at its key, around every check of
-    the API; returns the store's revision afterwards."""
-    key = resource_key(GlobalNetworkPolicy, doc["metadata"]["name"], None)
+    """Put ``doc`` straight into the store at its key, around every check of the API; returns
+    the store's revision afterwards."""
+    key = resource_key(BY_KIND[doc["kind"]], doc["metadata"]["name"], doc["metadata"].get("namespace"))
     with open_store(url) as store:
         if store.get(key) is None:
             store.create(key, json.dumps(doc).encode())
@@ -311,7 +312,7 @@ def test_a_policy_iptables_restore_refuses_is_found_denies_and_the_rest_converge
         agent.program("periodic refresh", repair=True)  # tried again at refresh: still refused, logged once
         assert [r.getMessage() for r in caplog.records].count(excluded) == 1
         agent.close()
-        agent = _agent(url, runner, env, fill=False)  # a restart converges to the same
+        agent = _agent(url, runner, env, docs=None)  # a restart converges to the same
         agent.step()
         assert agent._status_json()["excluded"] == [excluded]  # noqa: SLF001
         assert not _connects(lab, _enforced(agent), DB, 5432) and not _connects(lab, _enforced(agent), OTHER, 80)
@@ -349,3 +350,43 @@ def test_isolate_finds_exactly_the_culprits_in_few_tries(case: tuple[int, set[in
 def test_isolate_says_none_when_leaving_every_suspect_out_is_refused_too() -> None:
     suspects = [LeftOut(LeftOutKind.ENDPOINT, "a"), LeftOut(LeftOutKind.PROFILE, "b")]
     assert isolate(suspects, lambda _: "something else is wrong", "refused") is None
+
+
+def test_a_resource_the_kernel_refuses_at_commit_is_found_by_writing_whole_plans(
+        lab: NodeNetwork, tmp_path: Path) -> None:
+    """What only the kernel refuses, at commit (``--test`` takes it): nf_tables keeps jumps at
+    most 16 chains deep. Someone else's chains reach the database's endpoint chain 15 deep
+    while that chain jumps nowhere (no profile, no policy); a policy for the database would
+    put its chain a level deeper. The agent finds the culprit by writing whole plans, each
+    leaving out more than the plan: the endpoint fails closed (its chain jumps nowhere again),
+    the rest converges; once the other chains are gone the next refresh enforces the policy."""
+    runner = Runner(lab.node)
+    Dataplane(runner).cleanup()
+    url = f"sqlite://{tmp_path}/store.db"
+    bare_db = _wep(DB)
+    bare_db["spec"]["profiles"] = []
+    agent = _agent(url, runner, docs=[WORLD[0], _wep(CLIENT), bare_db, _wep(OTHER)])
+    depth = 14
+    theirs = "\n".join(["*filter", *(f":deep{i} - [0:0]" for i in range(1, depth + 1)),
+                        "-A INPUT -p udp --dport 9 -j deep1", *(f"-A deep{i} -j deep{i + 1}" for i in range(1, depth)),
+                        f"-A deep{depth} -j {chain_name('cali-tw-', IFACES[DB])}", "COMMIT", ""])
+    try:
+        agent.step()
+        runner.run(["iptables-nft-restore", "--noflush"], input=theirs)
+        until_applied(agent, _write(url, WORLD[1]))  # db-access: a policy for the database
+        (excluded,) = agent._status_json()["excluded"]  # noqa: SLF001
+        assert excluded == (f"WorkloadEndpoint x/n1-k8s-db-eth0 was refused by iptables-restore (RULE_APPEND failed "
+                            f"(Too many links): rule in chain {chain_name('cali-tw-', IFACES[DB])}): left out; "
+                            "endpoint x/n1-k8s-db-eth0 fails closed"), excluded
+        assert agent._status_json()["ready"] is True  # noqa: SLF001
+        assert not _connects(lab, _enforced(agent), DB, 5432) and _connects(lab, _enforced(agent), OTHER, 80)
+        runner.run(["iptables-nft", "-D", "INPUT", "-p", "udp", "--dport", "9", "-j", "deep1"])
+        agent.program("periodic refresh", repair=True)
+        assert agent._status_json()["excluded"] == []  # noqa: SLF001
+        assert _connects(lab, _enforced(agent), DB, 5432)
+    finally:
+        agent.close()
+        runner.run(["iptables-nft-restore", "--noflush"], input="\n".join(
+            ["*filter", "-F INPUT", *(f"-F deep{i}" for i in range(1, depth + 1)),
+             *(f"-X deep{i}" for i in range(1, depth + 1)), "COMMIT", ""]))
+        Dataplane(runner).cleanup()

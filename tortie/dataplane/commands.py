@@ -25,13 +25,16 @@ class TableRefused(CommandError):
 # What a failed restore's message holds besides the refusal: the command, the tool's version,
 # and line numbers and a usage hint about a batch the user never sees.
 _RESTORE_NOISE = re.compile(r"^.*? failed \(\d+\): |\S+ v\d[\d.]* \(\w+\): |\s*Error occurred at line: \d+|"
-                            r"\s*Try `\S+ -h' or '\S+ --help' for more information\.|\bline \d+: ")
+                            r"\s*Try `\S+ -h' or '\S+ --help' for more information\.")
+_RESTORE_LINE = re.compile(r"\bline \d+: ")
 
 
 def restore_error(text: str) -> str:
-    """What a failed restore said, without the rest of its message: the same refusal reads the
-    same whatever else its batch held, with or without ``--test``, on either backend."""
-    return " ".join(_RESTORE_NOISE.sub(" ", text).split())
+    """What a failed restore said, without the rest of its message, each distinct complaint
+    once: the same refusal reads the same whatever else its batch held, with or without
+    ``--test``, on either backend."""
+    parts = (" ".join(_RESTORE_NOISE.sub(" ", part).split()) for part in _RESTORE_LINE.split(text))
+    return "; ".join(dict.fromkeys(part for part in parts if part))
 
 
 @dataclass(frozen=True)
