@@ -26,12 +26,12 @@ from tortie.agent.health import health_handler
 from tortie.calc import Calculator
 from tortie.config import settings_for
 from tortie.core import TCP
-from tortie.dataplane import Dataplane, Runner, read_interfaces
+from tortie.dataplane import Dataplane, Runner, read_interfaces, rule_text
 from tortie.lab.network import NodeNetwork, Workload
 from tortie.lab.traffic import probe
 from tortie.model import Packet, evaluate
 from tortie.plan import LeftOut, LeftOutKind, Plan, build_plan, isolate
-from tortie.render import chain_name, ipset_name
+from tortie.render import chain_name, ipset_name, render
 from tortie.datastore import ResourceClient, resource_key
 from tortie.resources import BY_KIND, load_resource
 from tortie.store import open_store
@@ -390,3 +390,27 @@ def test_a_resource_the_kernel_refuses_at_commit_is_found_by_writing_whole_plans
             ["*filter", "-F INPUT", *(f"-F deep{i}" for i in range(1, depth + 1)),
              *(f"-X deep{i}" for i in range(1, depth + 1)), "COMMIT", ""]))
         Dataplane(runner).cleanup()
+
+
+@pytest.mark.parametrize(("left", "denied_by", "line"), [
+    (LeftOut(LeftOutKind.POLICY, "db-access"), "default|db-access|0|deny",
+     "GlobalNetworkPolicy db-access was refused: left out, denying every packet that reaches it; endpoint "
+     "x/n1-k8s-db-eth0 fails closed"),
+    (LeftOut(LeftOutKind.PROFILE, "kns.x"), "__PROFILE__|kns.x|0|deny",  # the client's own egress meets it first
+     "Profile kns.x was refused: left out, denying every packet that reaches it; endpoints x/n1-k8s-client-eth0, "
+     "x/n1-k8s-db-eth0, x/n1-k8s-other-eth0 fail closed"),
+    (LeftOut(LeftOutKind.ENDPOINT, "WorkloadEndpoint/x/n1-k8s-db-eth0"), "__PROFILE__|__NO_MATCH__|0|deny",
+     "WorkloadEndpoint x/n1-k8s-db-eth0 was refused: left out; endpoint x/n1-k8s-db-eth0 fails closed"),
+], ids=["policy", "profile", "endpoint"])
+def test_what_is_left_out_fails_closed_in_the_plan_the_kernel_and_the_model_read(
+        left: LeftOut, denied_by: str, line: str) -> None:
+    calc = Calculator("n1")
+    calc.load([load_resource(d).output() for d in WORLD])
+    assert left.key in {**calc.view().policies, **calc.view().profiles, **calc.view().endpoints}
+    plan = build_plan(calc.view(), settings_for("n1"), left_out={left: "was refused"})
+    assert plan.failures == (line,)
+    result = evaluate(plan, Packet(ADDRESSES[CLIENT], ADDRESSES[DB], TCP.number, 40000, 5432,
+                                   in_iface=IFACES[CLIENT], out_iface=IFACES[DB]))
+    assert result.action != "accept" and result.denied_by == denied_by
+    assert all(rule_text(rule) for table in render(plan).tables.values() for chain in table.chains.values()
+               for rule in chain.rules)

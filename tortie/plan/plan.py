@@ -21,10 +21,10 @@ from typing import Mapping
 from ..calc import CalcRule, EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, Side, TierView
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, IPNetwork, RuleAction, Stage, paused_gc
+from ..resources import Rule
 from .denials import Denial, policy_denial, profile_denial
 from .interfaces import (LOOPBACK, Governor, InterfaceKind, resolve_host_endpoints, resolve_workloads,
                          reverse_path_drop, spoofed_prefixes, spoofing_refused)
-from ..resources import Rule
 from .ipsets import oversized
 from .leftout import LeftOut, LeftOutKind
 from .rules import PlannedRule, RuleSet, plan_rules
