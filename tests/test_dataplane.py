@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tortie.calc import Calculator
-from tortie.config import Marks, effective_config
+from tortie.config import Marks, effective_config, settings_for
 from tortie.core import Direction
 from tortie.dataplane import match_text, rule_ids, rule_text
 from tortie.dataplane.tables import parse_save, plan
@@ -277,3 +277,27 @@ def test_plan_of_an_unchanged_table_is_empty_and_foreign_rules_force_a_rewrite()
     tampered = save + "\n-A cali-tw-cali2222 -j ACCEPT"
     again = plan(table, parse_save(tampered), insert=True)
     assert again.rewritten == ["cali-tw-cali2222"]
+
+
+def test_workload_dispatch_is_one_level_with_valid_names_however_the_names_nest() -> None:
+    """Interface names that share ever longer prefixes (``cali``, ``calia``, ``caliaa``, … with 17
+    at the end) used to nest child dispatch chains, whose names outgrew 28 bytes: the whole
+    dataplane was refused. As Calico builds it, there is one level of children, each named for
+    one character and listing its names flat, and every name fits."""
+    names = [f"cali{'a' * j}b" for j in range(10)] + [f"cali{'a' * 10}{c}" for c in "0123456789cdefghi"]
+    docs = [{"apiVersion": "projectcalico.org/v3", "kind": "Profile", "metadata": {"name": "kns.t"},
+             "spec": {"ingress": [{"action": "Allow"}]}}]
+    docs += [{"apiVersion": "projectcalico.org/v3", "kind": "WorkloadEndpoint",
+              "metadata": {"name": f"w{i}", "namespace": "t"},
+              "spec": {"node": "n1", "interfaceName": name, "ipNetworks": [f"198.18.31.{i + 1}/32"],
+                       "profiles": ["kns.t"]}} for i, name in enumerate(names)]
+    calc = Calculator("n1")
+    calc.load([load_resource(d).output() for d in docs])
+    chains = render(build_plan(calc.view(), settings_for("n1"))).tables[(4, "filter")].chains
+    root = chains["cali-from-wl-dispatch"]
+    children = {name for name in chains if name.startswith("cali-from-wl-dispatch-")}
+    assert children == {"cali-from-wl-dispatch-a"}
+    assert all(len(name.encode()) <= 28 and rule_text(rule) for name, chain in chains.items() for rule in chain.rules)
+    assert not set(chains["cali-from-wl-dispatch-a"].targets) & children  # no grandchildren
+    assert set(root.targets) | set(chains["cali-from-wl-dispatch-a"].targets) >= {
+        chain_name("cali-fw-", name) for name in names}

@@ -23,11 +23,11 @@ from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, Ipt
                       effective_config, read_config_file)
 from ..core import shorten
 from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, InterfaceWatch, Runner, SetsRefused,
-                         detect_backend, interface_changes, log_lines_may_be_lost)
+                         TableRefused, detect_backend, interface_changes, log_lines_may_be_lost)
 from ..datastore import (PREFIX, InvalidValue, PendingFeed, ResourceClient, StoredKey, StoredResource, decode_stored,
                          parse_key)
-from ..plan import PlanCache, RefusedSet, build_plan
-from ..render import Log, RenderCache, Rendered, render
+from ..plan import LeftOut, LeftOutKind, Plan, PlanCache, build_plan, isolate, part_of
+from ..render import Log, RenderCache, Rendered, chain_owners, render
 from ..resources import FelixConfiguration
 from ..store import CompactedError, Event, EventType, Store, StoreError, open_store
 from .health import HealthServer
@@ -117,7 +117,10 @@ class Agent:
         self._warned_log_lines = False
         self._unused: tuple[str, ...] = ()  # unused parameters already logged
         self._warned: set[str] = set()  # plan warnings and exclusions already logged
-        self._refused_sets: dict[str, RefusedSet] = {}  # sets the kernel refused, left out until the next refresh
+        # What the kernel refused (sets, policies, profiles, endpoints) -> why, left out until the
+        # next refresh or until it changes; and the part of the view each was refused as.
+        self._left_out: dict[LeftOut, str] = {}
+        self._refused_as: dict[LeftOut, object | None] = {}
 
     # --- main loop -------------------------------------------------------------------
 
@@ -429,8 +432,10 @@ class Agent:
         view = self._calc.view()
         if repair or not self.status.ready:  # finding problems scans the cluster: not on every change
             self.status.problems = list(self._calc.problems())
-        if repair:
-            self._refused_sets = {}  # what the kernel refused may fit now: try again
+        # What the kernel refused may fit now: try again at each refresh, and whatever changed.
+        self._left_out = {} if repair else {
+            left: why for left, why in self._left_out.items() if part_of(view, left) is self._refused_as.get(left)}
+        self._refused_as = {left: self._refused_as[left] for left in self._left_out}
         if self._interfaces is None:
             self._interfaces = self._interface_watch().wait(FIRST_INTERFACES)
         interfaces = self._interfaces
@@ -441,7 +446,7 @@ class Agent:
             return
         for attempt in range(WRITE_RETRIES + 1):
             try:
-                plan = build_plan(view, settings, interfaces, self._plan_cache, self._refused_sets)
+                plan = build_plan(view, settings, interfaces, self._plan_cache, self._left_out)
                 self._warn(plan.warnings)
                 rendered = render(plan, self._render_cache)
                 pending = plan if self._pending is None else build_plan(
@@ -458,14 +463,21 @@ class Agent:
             except SetsRefused as exc:
                 # Leave those sets out and plan again at once: the endpoints that need them
                 # fail closed, everything else converges.
-                refused = {spec.set_id: RefusedSet(spec.set_id, f"was refused by the kernel ({shorten(error)})")
+                refused = {LeftOut(LeftOutKind.SET, spec.set_id): f"was refused by the kernel ({shorten(error)})"
                            for name, error in exc.refused.items() if (spec := rendered.ipsets.get(name))}
-                if not refused.keys() - self._refused_sets.keys() or attempt == WRITE_RETRIES:
+                if not refused.keys() - self._left_out.keys() or attempt == WRITE_RETRIES:
                     log.error("programming the dataplane failed, keeping the current rules: %s", exc)
                     self._failed(str(exc))
                     return
-                self._refused_sets.update(refused)
+                self._leave_out(refused, plan)
             except CommandError as exc:
+                # Refused again after a read-back: find what the kernel cannot take, leave it
+                # out and plan again at once; everything else converges.
+                found = self._isolate(exc, plan, rendered, dataplane) \
+                    if isinstance(exc, TableRefused) and attempt > 0 and attempt < WRITE_RETRIES else None
+                if found:
+                    self._leave_out(found, plan)
+                    continue
                 if attempt == WRITE_RETRIES:
                     log.error("programming the dataplane failed, keeping the current rules: %s", exc)
                     self._failed(str(exc))
@@ -489,6 +501,44 @@ class Agent:
                 log.info("programmed the dataplane (%s) at revision %d", reason, self.status.applied_revision)
             check = settings.iptables_post_write_check_interval
             self._post_write_at = now + check if check and not repair else None
+
+    def _leave_out(self, refused: dict[LeftOut, str], plan: Plan) -> None:
+        self._left_out.update(refused)
+        self._refused_as.update({left: part_of(plan.view, left) for left in refused})
+
+    def _isolate(self, exc: TableRefused, plan: Plan, rendered: Rendered,
+                 dataplane: Dataplane) -> dict[LeftOut, str] | None:
+        """What to leave out so that the kernel takes the rest, after ``plan`` (rendered as
+        ``rendered``) was refused as ``exc`` says: the endpoints, profiles and policies whose
+        chains the refused batch held are the suspects (``isolate``), tried as whole plans.
+        When ``--test`` already refuses the plan, the tries are ``--test`` runs and the kernel
+        keeps its rules meanwhile; otherwise (the kernel refused the commit) each try is
+        written, and leaves out more, never less, than the plan. None when leaving out every
+        suspect is refused too (something else is wrong: retried as any failure)."""
+        owners = chain_owners(plan)
+        suspects = sorted({owners[c] for c in exc.chains if c in owners} - self._left_out.keys(),
+                          key=lambda s: (s.kind is not LeftOutKind.ENDPOINT, s))  # endpoints hide their policies
+        if not suspects:
+            return None
+        first = dataplane.check(rendered)
+        tested = first is not None
+
+        def refused(left_out: frozenset[LeftOut]) -> str | None:
+            trial = build_plan(plan.view, plan.settings, plan.interfaces, self._plan_cache,
+                               {**self._left_out, **dict.fromkeys(left_out, "is being tried")})
+            tables = render(trial, self._render_cache)
+            if tested:
+                found = dataplane.check(tables)
+                return found.error if found is not None else None
+            try:
+                dataplane.apply(tables, trial.settings.max_ipset_size)
+            except CommandError as again:
+                return str(again)
+            return None
+
+        found = isolate(suspects, refused, first.error if first is not None else exc.error)
+        return {what: f"was refused by iptables-restore ({shorten(error)})" for what, error in found.items()} \
+            if found else None
 
     def _failed(self, text: str) -> None:
         """Programming failed: the kernel keeps what it had, which is not the current plan."""

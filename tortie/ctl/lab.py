@@ -15,7 +15,7 @@ from ..calc import Calculator
 from ..config import config_for_node
 from ..core import BY_NAME, ICMP, ICMPV6, Verdict
 from ..datastore import Listing, ResourceClient
-from ..lab import LabError, LabSpec, LabState, down, namespace_of, probe, up, wait
+from ..lab import LabError, LabSpec, LabState, agent_status, down, namespace_of, probe, up, wait
 from ..model import Packet, evaluate_path, pending_plans, store_plans
 from ..store import StoreError, open_store, resolve_datastore
 from .context import Fail, context
@@ -123,7 +123,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, forged: 
     Prints ALLOWED or DENIED (what the kernel did), the model's answer, the pending answer
     (the model's with every staged policy promoted), and the kernel log lines the probe
     caused. Exits 0 when kernel and model agree, 3 when they do not; then it also names the
-    stored values the model cannot read, whose last good version the agent may still enforce.
+    stored values the model cannot read, whose last good version the agent may still enforce,
+    and what the agents on the way leave out because the kernel refused it.
     """
     state = _state()
     name, _, proto = target.partition("/")
@@ -177,6 +178,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, forged: 
     pending_word = "allowed" if pending.action == "accept" else "denied"
     agree = kernel_word == model_word
     unseen = [] if agree else _unseen(listing, nodes)
+    excluded = [] if agree else [text for node in nodes for text in
+                                 agent_status(state.nodes[node]["netns"]).get("excluded", [])]
     if fmt == "json":
         click.echo(serialise({"kernel": kernel_word, "model": model_word, "agree": agree, "logs": kernel.logs,
                               "pending": pending_word, "pendingDeniedBy": pending.denied_by,
@@ -184,7 +187,8 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, forged: 
                               "hops": [{"node": h.node, "verdict": str(h.result.verdict),
                                         "action": str(h.result.action), "cause": h.result.cause,
                                         "deniedBy": h.result.denied_by} for h in model.hops],
-                              **({"unseen": unseen} if unseen else {})}, "json"), nl=False)
+                              **({"unseen": unseen} if unseen else {}),
+                              **({"excluded": excluded} if excluded else {})}, "json"), nl=False)
     else:
         detail = ", ".join(f"{h.node}: {h.result.verdict}" + (
             f" ({h.result.cause})" if h.result.verdict is Verdict.DENY and not h.result.denied_by else "")
@@ -199,5 +203,9 @@ def lab_probe(ctx: click.Context, source: str, target: str, ipv6: bool, forged: 
         if unseen:
             click.echo("  the model reads the store as it is; the agent may still enforce the last good version of:")
             for text in unseen:
+                click.echo(f"    {text}")
+        if excluded:
+            click.echo("  the agents leave out what the kernel refused:")
+            for text in excluded:
                 click.echo(f"    {text}")
     ctx.exit(0 if agree else 3)

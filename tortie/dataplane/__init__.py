@@ -10,7 +10,7 @@ from ..core import FAMILIES
 from ..plan import Plan
 from ..render import TABLES, Rendered, Table, render
 from .backend import detect_backend
-from .commands import CommandError, Iptables, Runner
+from .commands import CommandError, Iptables, Runner, TableRefused
 from .encode import EncodeError, match_text, rule_ids, rule_text
 from .interfaces import InterfaceWatch, Interfaces, interface_changes, read_interfaces
 from .ipsets import IPSetSync, SetPlan, SetsRefused
@@ -22,7 +22,8 @@ from .tables import TableSync
 
 __all__ = [
     "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "InterfaceWatch", "Interfaces", "Iptables",
-    "KmsgReader", "Runner", "SetPlan", "SetsRefused", "SysctlSync", "TablePlan", "TableSync", "detect_backend",
+    "KmsgReader", "Runner", "SetPlan", "SetsRefused", "SysctlSync", "TablePlan", "TableRefused", "TableSync",
+    "detect_backend",
     "interface_changes", "log_lines_may_be_lost", "log_prefix", "match_text", "read_interfaces", "rule_ids",
     "rule_text",
 ]
@@ -59,7 +60,9 @@ class Dataplane:
         Raises CommandError when a command fails and EncodeError when a rendered value cannot
         be written; either way the rest of that table's batch is not written. When the sets'
         batch fails, each set is written on its own: SetsRefused names those the kernel
-        refuses (the caller plans again without them), and nothing else is written then."""
+        refuses (the caller plans again without them), and nothing else is written then. A
+        table's refused restore raises TableRefused, naming the chains its batch held (the
+        tables before it are written; the caller finds what to leave out, see ``check``)."""
         set_plan = self.sets.plan(rendered.ipsets, maxelem, read_back)
         try:
             self.sets.run(set_plan.before)
@@ -76,6 +79,18 @@ class Dataplane:
         self.sets.written(set_plan)
         result.sysctls = self.sysctls.apply(rendered.rp_filter, read_back)
         return result
+
+    def check(self, rendered: Rendered) -> TableRefused | None:
+        """The first table whose restore towards ``rendered`` iptables-restore refuses with
+        ``--test``, or None; nothing is written (sets neither: ``rendered`` must use only
+        sets the kernel holds already)."""
+        for family in FAMILIES:
+            for table in TABLES:
+                try:
+                    self.tables.check(rendered.tables.get((family, table), Table(family, table)))
+                except TableRefused as exc:
+                    return exc
+        return None
 
     def program(self, plan: Plan, read_back: bool = True) -> ApplyResult:
         """Render ``plan`` and apply it (tests and tools; the agent keeps a render cache)."""

@@ -3,6 +3,7 @@ named network namespace (``ip netns exec``), which is how tests and the lab use 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,6 +11,30 @@ from dataclasses import dataclass, field
 
 class CommandError(RuntimeError):
     pass
+
+
+class TableRefused(CommandError):
+    """The restore of one table (IP version ``family``, table ``table``) was refused; ``chains``
+    are the owned chains its batch wrote, ``error`` what the restore said (see ``restore_error``)."""
+
+    def __init__(self, family: int, table: str, chains: tuple[str, ...], error: str) -> None:
+        super().__init__(error)
+        self.family, self.table, self.chains, self.error = family, table, chains, error
+
+
+# What a failed restore's message holds besides the refusal: the command, the tool's version,
+# and line numbers and a usage hint about a batch the user never sees.
+_RESTORE_NOISE = re.compile(r"^.*? failed \(\d+\): |\S+ v\d[\d.]* \(\w+\): |\s*Error occurred at line: \d+|"
+                            r"\s*Try `\S+ -h' or '\S+ --help' for more information\.")
+_RESTORE_LINE = re.compile(r"\bline \d+: ")
+
+
+def restore_error(text: str) -> str:
+    """What a failed restore said, without the rest of its message, each distinct complaint
+    once: the same refusal reads the same whatever else its batch held, with or without
+    ``--test``, on either backend."""
+    parts = (" ".join(_RESTORE_NOISE.sub(" ", part).split()) for part in _RESTORE_LINE.split(text))
+    return "; ".join(dict.fromkeys(part for part in parts if part))
 
 
 @dataclass(frozen=True)
@@ -45,14 +70,18 @@ class Iptables:
         self.runner.stats["save", table, family] += 1
         return self.runner.run([self._binary(family, "save"), "-t", table])
 
-    def restore(self, family: int, table: str, text: str) -> None:
-        """One ``*-restore --noflush`` of ``text``, a batch for ``table``."""
+    def restore(self, family: int, table: str, text: str, test: bool = False) -> None:
+        """One ``*-restore --noflush`` of ``text``, a batch for ``table``; with ``test``, only
+        parsed and built (``--test``): the kernel's rules stay as they are."""
         args = [self._binary(family, "restore"), "--noflush"]
         if self.backend == "legacy":
             args += ["--wait", "10"]
-        self.runner.stats["restore", table, family] += 1
+        if test:
+            args.append("--test")
+        self.runner.stats["restore_test" if test else "restore", table, family] += 1
         try:
             self.runner.run(args, input=text)
         except CommandError:
-            self.runner.stats["restore_error", table, family] += 1
+            if not test:
+                self.runner.stats["restore_error", table, family] += 1
             raise

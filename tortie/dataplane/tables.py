@@ -12,7 +12,7 @@ from typing import AbstractSet, Mapping
 
 from ..core import paused_gc
 from ..render import HOOKS, OWNED_PREFIX, Chain, Rule, Table
-from .commands import CommandError, Iptables
+from .commands import CommandError, Iptables, TableRefused, restore_error
 from .encode import chain as chain_token
 from .encode import rule_ids, rule_text
 
@@ -192,6 +192,8 @@ class TableSync:
             return parse_save(text)
 
     def apply(self, desired: Table, read_back: bool = True) -> Plan:
+        """Write what turns the table into ``desired``. Raises TableRefused (nothing of that
+        batch written) when the restore fails, and EncodeError (see ``plan``)."""
         key = (desired.family, desired.name)
         current = self._known.get(key) if not read_back else None
         written = self._written.get(key) if current is not None else None
@@ -206,23 +208,42 @@ class TableSync:
         try:
             if result.batch:
                 self.iptables.restore(desired.family, desired.name, result.batch)
-        except CommandError:
+        except CommandError as exc:
             if not result.removed:
-                raise
+                raise TableRefused(*key, tuple(result.rewritten), restore_error(str(exc))) from None
             # One chain that cannot go (something else still jumps to it) must not keep the
             # rest of the table from converging: write it all but the deletions, then try
             # each deletion on its own.
             keep = frozenset(keep | set(result.removed))
             with paused_gc():
                 result = plan(desired, current, self.insert, ids, minimal, written, keep)
-            if result.batch:
-                self.iptables.restore(desired.family, desired.name, result.batch)
+            try:
+                if result.batch:
+                    self.iptables.restore(desired.family, desired.name, result.batch)
+            except CommandError as again:
+                raise TableRefused(*key, tuple(result.rewritten), restore_error(str(again))) from None
             keep = frozenset(c for c in keep if not self._delete(desired.family, desired.name, c))
         with paused_gc():
             self._known[key] = after(desired, current, self.insert, ids, written, keep)
         self._written[key] = desired.chains
         self.stuck[key] = frozenset(c for c in keep if c not in desired.chains)
         return result
+
+    def check(self, desired: Table) -> None:
+        """Would the restore that turns the kernel's table into ``desired`` be taken? Read back,
+        then ``--test``: only what iptables-restore itself checks, not what the kernel does on
+        commit; nothing is written or remembered, and no chain is deleted. Raises TableRefused."""
+        key = (desired.family, desired.name)
+        current = self.read(*key)
+        keep = frozenset(c for c in current.chains if c.startswith(OWNED_PREFIX))
+        with paused_gc():
+            result = plan(desired, current, self.insert, self._ids.setdefault(key, IdMemo()),
+                          self.iptables.backend == "legacy", keep=keep)
+        try:
+            if result.batch:
+                self.iptables.restore(desired.family, desired.name, result.batch, test=True)
+        except CommandError as exc:
+            raise TableRefused(*key, tuple(result.rewritten), restore_error(str(exc))) from None
 
     def _delete(self, family: int, table: str, chain: str) -> bool:
         """Delete one emptied owned chain; False when the kernel refuses."""

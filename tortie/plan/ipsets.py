@@ -6,10 +6,10 @@ closed the endpoints whose rules need such a set."""
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from ..calc import IPSet
+from .leftout import LeftOut, LeftOutKind
 
 
 def family_members(members: Iterable[str], family: int, kind: str) -> frozenset[str]:
@@ -27,16 +27,9 @@ def family_members(members: Iterable[str], family: int, kind: str) -> frozenset[
     return frozenset(out)
 
 
-@dataclass(frozen=True)
-class RefusedSet:
-    """A set the plan leaves out: ``reason`` in words (no names of the users: the plan adds them)."""
-
-    set_id: str
-    reason: str
-
-
-def oversized(ipsets: Mapping[str, IPSet], families: tuple[int, ...], maxelem: int) -> dict[str, RefusedSet]:
-    """The sets with more members in some family than ``maxelem``, by set id."""
+def oversized(ipsets: Mapping[str, IPSet], families: tuple[int, ...], maxelem: int) -> dict[LeftOut, str]:
+    """The sets with more members in some family than ``maxelem`` -> why, in words (no names
+    of the users: the plan adds them)."""
     out = {}
     for set_id, ipset in ipsets.items():
         if 2 * len(ipset.members) <= maxelem:  # a /0 counts twice at most: it cannot be too big
@@ -44,7 +37,7 @@ def oversized(ipsets: Mapping[str, IPSet], families: tuple[int, ...], maxelem: i
         for family in families:
             size = len(family_members(ipset.members, family, ipset.kind))
             if size > maxelem:
-                out[set_id] = RefusedSet(set_id, f"would hold {size} IPv{family} members, more than "
-                                                 f"maxIpsetSize {maxelem}")
+                out[LeftOut(LeftOutKind.SET, set_id)] = (f"would hold {size} IPv{family} members, more than "
+                                                         f"maxIpsetSize {maxelem}")
                 break
     return out

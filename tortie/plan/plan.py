@@ -18,20 +18,24 @@ from functools import partial
 from types import MappingProxyType
 from typing import Mapping
 
-from ..calc import EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, TierView
+from ..calc import CalcRule, EndpointView, Entity, IPSet, NodeView, PolicyData, PolicyView, ProfileView, Side, TierView
 from ..config import Settings, expand_log_prefix
 from ..core import Direction, IPNetwork, RuleAction, Stage, paused_gc
+from ..resources import Rule
 from .denials import Denial, policy_denial, profile_denial
 from .interfaces import (LOOPBACK, Governor, InterfaceKind, SourceCheck, SourceOutcome, resolve_host_endpoints,
                          resolve_workloads, source_check, spoofed_prefixes, spoofing_refused)
-from .ipsets import RefusedSet, oversized
-from .rules import RuleSet, plan_rules
+from .ipsets import oversized
+from .leftout import LeftOut, LeftOutKind
+from .rules import PlannedRule, RuleSet, plan_rules
 
 # ICMPv6 a workload may always send to its host: MLD and neighbour discovery (evaluation.md §4).
 ICMPV6_FROM_WORKLOAD = (130, 131, 132, 133, 135, 136)
 NO_INTERFACES: Mapping[str, frozenset[str]] = MappingProxyType({})
 NO_TIERS: Mapping[tuple[Stage, Direction], tuple[TierPlan, ...]] = MappingProxyType({})
-NO_REFUSED: Mapping[str, RefusedSet] = MappingProxyType({})
+NO_LEFT_OUT: Mapping[LeftOut, str] = MappingProxyType({})
+# The one rule of a policy or profile the kernel refused: it matches every packet and denies it.
+DENY_ALL = CalcRule(0, RuleAction.DENY, None, None, None, None, None, Side(), Side(), Rule(action="Deny"))
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ class Plan:
     warnings: tuple[str, ...]  # ties between endpoints, for the agent to log once
     # workload interface -> allowSpoofedSourcePrefixes (only interfaces with any), sorted by interface
     spoofing: Mapping[str, tuple[IPNetwork, ...]]
-    refused_sets: Mapping[str, RefusedSet]  # sets left out of the kernel, by set id
+    left_out: Mapping[LeftOut, str]  # sets, policies, profiles and endpoints left out of the kernel -> why
     failures: tuple[str, ...]  # what cannot be enforced and fails closed, naming each resource, for health
 
     @property
@@ -240,7 +244,7 @@ class _Builder:
         return hit[1]
 
 
-def _fail_closed(endpoints: dict[str, EndpointPlan], refused: Mapping[str, RefusedSet]) -> list[str]:
+def _fail_closed(endpoints: dict[str, EndpointPlan], refused: Mapping[str, str]) -> list[str]:
     """Replace each endpoint whose rules need a refused set by its failed-closed plan; one
     line per set naming the set, why, the policies and profiles using it and those endpoints."""
     users: dict[str, dict[str, None]] = {set_id: {} for set_id in refused}
@@ -252,22 +256,84 @@ def _fail_closed(endpoints: dict[str, EndpointPlan], refused: Mapping[str, Refus
             failed[set_id].append(ep.name)
         if needed:
             endpoints[key] = ep.failed_closed()
-    return [f"IP set {set_id} {refused[set_id].reason}: left out; used by {', '.join(users[set_id])}; "
-            f"{'endpoint' if len(failed[set_id]) == 1 else 'endpoints'} {', '.join(failed[set_id])} "
-            f"{'fails' if len(failed[set_id]) == 1 else 'fail'} closed"
-            for set_id in sorted(refused) if failed[set_id]]
+    return [f"IP set {set_id} {refused[set_id]}: left out; used by {', '.join(users[set_id])}; "
+            f"{_fail(failed[set_id])}" for set_id in sorted(refused) if failed[set_id]]
+
+
+def _fail(names: list[str]) -> str:
+    return f"endpoint {names[0]} fails closed" if len(names) == 1 else f"endpoints {', '.join(names)} fail closed"
+
+
+def _denying(rules: RuleSet, denial: Denial, reason: str) -> RuleSet:
+    note = f"left out: it {reason}; it denies every packet that reaches it"
+    return RuleSet(rules.direction, (PlannedRule(DENY_ALL, denial, None, None, note),), rules.log_prefix)
+
+
+def _deny_left_out(endpoints: dict[str, EndpointPlan], left_out: Mapping[LeftOut, str]) -> list[str]:
+    """Replace, in every endpoint, each left-out policy and profile by one that denies every
+    packet reaching it, and each left-out endpoint by its failed-closed plan; one line per
+    left-out resource that applies here, naming it, why, and the endpoints failing closed."""
+    policies = {k.key: why for k, why in left_out.items() if k.kind is LeftOutKind.POLICY}
+    profiles = {k.key: why for k, why in left_out.items() if k.kind is LeftOutKind.PROFILE}
+    denying: dict[str, PolicyPlan] = {}
+    denying_profiles: dict[str, ProfilePlan] = {}
+    users: dict[str, dict[str, None]] = {}  # "<Kind> <name>" -> the endpoints it fails closed
+    reasons: dict[str, str] = {}
+    failures = []
+
+    def policy(p: PolicyPlan) -> PolicyPlan:
+        if p.key not in policies:
+            return p
+        if p.key not in denying:
+            d, why = p.data, policies[p.key]
+            denying[p.key] = PolicyPlan(p.key, d, *(
+                _denying(p.rules(direction), policy_denial(d.tier, d.label_name, direction, 0), why)
+                for direction in (Direction.INGRESS, Direction.EGRESS)))
+        return denying[p.key]
+
+    def profile(p: ProfilePlan) -> ProfilePlan:
+        if p.name not in profiles:
+            return p
+        if p.name not in denying_profiles:
+            denying_profiles[p.name] = ProfilePlan(p.name, p.exists, *(
+                _denying(p.rules(direction), profile_denial(p.name, direction, 0), profiles[p.name])
+                for direction in (Direction.INGRESS, Direction.EGRESS)))
+        return denying_profiles[p.name]
+
+    for key, ep in sorted(endpoints.items()):
+        why = left_out.get(LeftOut(LeftOutKind.ENDPOINT, key))
+        if why is not None:
+            endpoints[key] = ep.failed_closed()
+            failures.append(f"{ep.entity.kind} {ep.name} {why}: left out; {_fail([ep.name])}")
+            continue
+        hit = {p.what: policies[p.key] for found in ep.tiers.values() for t in found for p in t.policies
+               if p.key in policies}
+        hit.update({f"Profile {p.name}": profiles[p.name] for p in ep.profiles if p.name in profiles})
+        if not hit:
+            continue
+        for what in hit:
+            users.setdefault(what, {})[ep.name] = None
+        reasons.update(hit)
+        tiers = {at: tuple(TierPlan(t.name, tuple(policy(p) for p in t.policies), t.end) for t in found)
+                 for at, found in ep.tiers.items()}
+        endpoints[key] = EndpointPlan(ep.view, MappingProxyType(tiers), tuple(profile(p) for p in ep.profiles))
+    return failures + [f"{what} {reasons[what]}: left out, denying every packet that reaches it; {_fail(list(eps))}"
+                       for what, eps in sorted(users.items())]
 
 
 def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, frozenset[str]] = NO_INTERFACES,
-               cache: PlanCache | None = None, refused_sets: Mapping[str, RefusedSet] = NO_REFUSED) -> Plan:
+               cache: PlanCache | None = None, left_out: Mapping[LeftOut, str] = NO_LEFT_OUT) -> Plan:
     """The plan of ``view``'s node under ``settings``.
 
     Inputs: ``view`` from ``Calculator.view()``; ``settings``, the node's typed effective
     configuration; ``interfaces``, the node's interfaces, name -> addresses (text), for host
     endpoints found by ``expectedIPs`` and for /regex/ exclusions; ``cache``, kept by the
     caller across builds (the agent keeps one), without which everything is planned afresh;
-    ``refused_sets``, sets the kernel refused when written alone (the dataplane finds them),
-    left out like sets over maxIpsetSize: the endpoints whose rules need one fail closed.
+    ``left_out``, what the kernel refused -> why (the agent finds it from what the dataplane
+    reports): a set is left out like a set over maxIpsetSize, and the endpoints whose rules
+    need it fail closed; a policy or profile denies every packet that reaches it (the rules
+    after it in an endpoint's order are never reached); an endpoint keeps no tiers and no
+    profiles.
     Returns the ``Plan``: endpoints by key, the endpoint governing each workload and host
     interface, the ``*`` host endpoint and what it leaves alone, per endpoint its tiers per
     (stage, direction) and profiles, per rule the IP families it applies to, and every
@@ -291,8 +357,11 @@ def build_plan(view: NodeView, settings: Settings, interfaces: Mapping[str, froz
     refused = {key: why for key, ep in endpoints.items() if not ep.is_host and (why := spoofing_refused(ep, settings))}
     for key in refused:
         del endpoints[key]  # treated as missing, as Felix's validation filter does
-    unwritable = {**oversized(view.ipsets, settings.families, settings.max_ipset_size), **refused_sets}
-    failures = _fail_closed(endpoints, unwritable) if unwritable else []
+    unwritable = {**oversized(view.ipsets, settings.families, settings.max_ipset_size), **left_out}
+    sets = {key.key: why for key, why in unwritable.items() if key.kind is LeftOutKind.SET}
+    failures = _fail_closed(endpoints, sets) if sets else []
+    if len(sets) < len(unwritable):
+        failures += _deny_left_out(endpoints, unwritable)
     workloads, workload_warnings = resolve_workloads([ep for ep in endpoints.values() if not ep.is_host], settings)
     heps = resolve_host_endpoints([ep for ep in endpoints.values() if ep.is_host], interfaces, settings)
     return Plan(view, settings, MappingProxyType(dict(interfaces)), MappingProxyType(endpoints),

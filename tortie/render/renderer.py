@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, Callable, Mapping
 
 from ..calc import CalcRule, PortRange
 from ..config import AllowAction, EndpointToHostAction, FailsafePort, Marks, Settings
 from ..core import ICMPV6, Direction, RuleAction, Stage, paused_gc
-from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, Plan, PolicyPlan, ProfilePlan, RuleSet, TierPlan,
-                    family_members, no_match)
+from ..plan import (ICMPV6_FROM_WORKLOAD, Denial, EndpointPlan, LeftOut, LeftOutKind, Plan, PolicyPlan, ProfilePlan,
+                    RuleSet, TierPlan, family_members, no_match)
 from . import names as n
 from .iptables import (Address, Builtin, Chain, ConnState, End, Icmp, Interface, Jump, Limit, Log, Mark, Match,
                        MultiPort, Nflog, NoTrack, Proto, ReversePathFailed, Rule, SetMark, Table)
@@ -329,31 +329,37 @@ class Renderer:
     def _dispatch(self, table: Table, chain: str, incoming: bool, targets: list[tuple[str, str]]) -> None:
         """Workload dispatch by interface name, failing closed for unknown interfaces (§4.3).
 
-        Up to 16 interfaces it is the spec's flat list. Above that it is a tree split on the
-        next character of the names, as Calico builds it, so that a packet passes a handful
-        of rules instead of one per workload (docs/decisions.md)."""
+        Up to 16 interfaces it is the spec's flat list. Above that, as Calico builds it
+        (felix/rules/dispatch.go), the names are grouped by their next character after the
+        common prefix, and each group of more than one gets a child chain named for that
+        character, listing its names flat: one level, so names and depth stay bounded
+        however many workloads there are (docs/decisions.md)."""
         def goto(iface: str, target: str, prefix: bool = False) -> Rule:
             return Rule((Interface(incoming, iface, prefix),), Jump(target, goto=True))
+
+        def flat(group: list[tuple[str, str]]) -> tuple[Rule, ...]:
+            return _rules([goto(iface, target) for iface, target in group],
+                          self.deny((), "filter", note="Unknown interface"))
 
         inputs = tuple(targets)
         if self._reuse(table, chain, inputs):
             return
         if len(targets) <= DISPATCH_FANOUT:
-            rules = [goto(iface, target) for iface, target in targets]
-        else:
-            common = os.path.commonprefix([iface for iface, _ in targets])
-            rules = [goto(iface, target) for iface, target in targets if iface == common]
-            groups: dict[str, list[tuple[str, str]]] = {}
-            for iface, target in targets:
-                if iface != common:
-                    groups.setdefault(iface[:len(common) + 1], []).append((iface, target))
-            for key, group in sorted(groups.items()):
-                if len(group) == 1:
-                    rules.append(goto(*group[0]))
-                    continue
-                child = chain_name(f"{chain}-", key)
-                rules.append(goto(key, child, prefix=True))
-                self._dispatch(table, child, incoming, group)
+            self._chain(table, chain, inputs, partial(flat, targets))
+            return
+        common = os.path.commonprefix([iface for iface, _ in targets])
+        rules = [goto(iface, target) for iface, target in targets if iface == common]
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for iface, target in targets:
+            if iface != common:
+                groups.setdefault(iface[:len(common) + 1], []).append((iface, target))
+        for key, group in sorted(groups.items()):
+            if len(group) == 1:
+                rules.append(goto(*group[0]))
+                continue
+            child = chain_name(f"{chain}-", key[len(common):])
+            rules.append(goto(key, child, prefix=True))
+            self._chain(table, child, tuple(group), partial(flat, group))
         self._chain(table, chain, inputs, lambda: _rules(rules, self.deny((), "filter", note="Unknown interface")))
 
     # --- host endpoint interfaces ------------------------------------------------------------------
@@ -505,6 +511,27 @@ class Renderer:
             out[name] = IPSetSpec(name, family, "hash:net" if ipset.kind == "selector" else "hash:ip,port", hit[1],
                                   set_id)
         return out
+
+
+def chain_owners(plan: Plan) -> dict[str, LeftOut]:
+    """Chain name -> the resource whose chain it is, in every table and family: each local
+    endpoint's own chains, and the chains of the policies and profiles they use. Chains of
+    no one resource (dispatch, top-level, failsafe) are not named."""
+    owners: dict[str, LeftOut] = {}
+    heps = dict(plan.host_endpoints) | ({"*": plan.all_interfaces} if plan.all_interfaces is not None else {})
+    ends: list[tuple[str, EndpointPlan, tuple[str, ...]]] = [
+        *((iface, ep, (n.FROM_WORKLOAD, n.TO_WORKLOAD)) for iface, ep in plan.workloads.items()),
+        *((iface, ep, (n.FROM_HOST, n.TO_HOST, n.FROM_HOST_FORWARD, n.TO_HOST_FORWARD)) for iface, ep in heps.items())]
+    for iface, ep, prefixes in ends:
+        owners.update({chain_name(prefix, iface): LeftOut(LeftOutKind.ENDPOINT, ep.key) for prefix in prefixes})
+        for tiers in ep.tiers.values():
+            for policy in (p for tier in tiers for p in tier.policies):
+                pid = policy_id(policy.data.short_name, policy.data.namespace)
+                owners.update({chain_name(prefix, pid): LeftOut(LeftOutKind.POLICY, policy.key)
+                               for prefix in (n.POLICY_IN, n.POLICY_OUT)})
+        owners.update({chain_name(prefix, profile.name): LeftOut(LeftOutKind.PROFILE, profile.name)
+                       for profile in ep.profiles for prefix in (n.PROFILE_IN, n.PROFILE_OUT)})
+    return owners
 
 
 def render(plan: Plan, cache: RenderCache | None = None) -> Rendered:
