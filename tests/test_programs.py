@@ -34,9 +34,11 @@ DYNAMIC = {
     "tortie/dataplane/backend.py:save": {"iptables-nft-save", "iptables-legacy-save"},
     "tortie/lab/etcd.py:start": {"etcd"},
     "bench/cli.py:wall_time": {"python3"},
-    "tests/test_logs.py:test_cli_closed_pipe_and_exit_statuses": {"bash", "head"},  # a shell pipeline  # the console script (ours) and the interpreter it runs on  # the path shutil.which("etcd") found
+    "tests/test_logs.py:test_cli_closed_pipe_and_exit_statuses": {"bash", "head"},  # a shell pipeline
     "tests/test_dataplane_kernel.py:_cali_lines": {"iptables-nft-save", "iptables-legacy-save"},
     "tests/test_dataplane_kernel.py:test_tampering_is_repaired_and_foreign_rules_stay": {"iptables-nft", "ipset"},
+    "tests/test_exclusion.py:test_a_policy_iptables_restore_refuses_is_found_denies_and_the_rest_converges": {
+        "iptables-nft-save", "iptables-legacy-save"},
 }
 
 
