@@ -11,13 +11,15 @@ import pytest
 T = TypeVar("T")
 
 
-def wait_until(what: str, read: Callable[[], T], done: Callable[[T], bool] = bool, timeout: float = 20.0,
+def wait_until(what: str, read: Callable[[], T], done: Callable[[T], bool] = bool, timeout: float = 60.0,
                interval: float = 0.05, details: Callable[[], str] | None = None) -> T:
     """Call ``read`` until ``done`` holds for its value (by default: the value is true), and
     return that value; ``interval`` seconds pass between calls.
 
     After ``timeout`` seconds the test fails with a message naming ``what`` was awaited, the
-    last value read and, if given, ``details()`` (say, the end of a daemon's log).
+    last value read and, if given, ``details()`` (say, the end of a daemon's log). The default
+    is generous: four test processes share two cores, and a deadline costs time only when
+    what is awaited never comes.
     """
     deadline = time.monotonic() + timeout
     while True:
