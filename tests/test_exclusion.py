@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
@@ -23,7 +24,8 @@ from hypothesis import strategies as st
 
 from tortie.agent import Agent
 from tortie.agent.health import health_handler
-from tortie.calc import Calculator
+from tortie.agent.metrics import AgentCollector, AgentFigures
+from tortie.calc import Calculator, PortRange
 from tortie.config import settings_for
 from tortie.core import TCP
 from tortie.dataplane import Dataplane, Runner, read_interfaces, rule_text
@@ -329,6 +331,50 @@ def test_a_policy_iptables_restore_refuses_is_found_denies_and_the_rest_converge
         Dataplane(runner, backend=backend).cleanup()
 
 
+def _metric(runner: Runner, name: str) -> float:
+    """The agent's metric ``name`` (a counter, summed over tables and IP versions) over ``runner``'s commands."""
+    return sum(sample.value for family in AgentCollector(lambda: AgentFigures(command_stats=runner.stats)).collect()
+               for sample in family.samples if sample.name == name)
+
+
+def test_a_value_that_cannot_be_written_leaves_out_its_resource_and_the_rest_converges(
+        lab: NodeNetwork, tmp_path: Path) -> None:
+    """No datastore content reaches the encoder (test_injection's property: calc refuses what
+    cannot be written), so the value is put where a defect upstream would: a port past 65535
+    in calc's compiled db-access policy. Nothing of it is run; the agent leaves that policy
+    out (its endpoint fails closed, by --test tries only), names it in health, writes the
+    rest, and a later change is applied."""
+    runner = Runner(lab.node)
+    Dataplane(runner).cleanup()
+    url = f"sqlite://{tmp_path}/store.db"
+    agent = _agent(url, runner)
+    try:
+        agent.step()
+        assert _connects(lab, _enforced(agent), DB, 5432)
+        compiled = agent._calc._compiled["policy:db-access"]  # noqa: SLF001
+        assert isinstance(compiled.view, type(agent._calc.view().policies["db-access"]))  # noqa: SLF001
+        rule = compiled.view.ingress[0]
+        compiled.view = replace(compiled.view, ingress=(
+            replace(rule, destination=replace(rule.destination, ports=(PortRange(5432, 70000),))),))
+        agent._calc._stale.add("WorkloadEndpoint/x/n1-k8s-db-eth0")  # noqa: SLF001 - its view holds the policy's
+        until_applied(agent, _write(url, NO_80))
+        status = agent._status_json()  # noqa: SLF001
+        assert status["excluded"] == [
+            "GlobalNetworkPolicy db-access holds a value that cannot be written to the kernel (refusing to write port "
+            "70000 to the kernel: not a valid port): left out, denying every packet that reaches it; endpoint "
+            "x/n1-k8s-db-eth0 fails closed"], status
+        assert status["ready"] is True and status["lastError"] is None
+        assert not _connects(lab, _enforced(agent), DB, 5432)  # its endpoint fails closed
+        assert not _connects(lab, _enforced(agent), OTHER, 80)  # the later change is enforced
+        assert _connects(lab, _enforced(agent), OTHER, 81)  # and the rest converged
+        assert _metric(runner, "tortie_iptables_restore_errors_total") == 0
+        assert _metric(runner, "tortie_iptables_isolation_tries_total") > 0
+        assert _metric(runner, "tortie_iptables_isolation_refusals_total") == 0  # refused before any run
+    finally:
+        agent.close()
+        Dataplane(runner).cleanup()
+
+
 @given(st.integers(1, 64).flatmap(lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1), min_size=1))))
 def test_isolate_finds_exactly_the_culprits_in_few_tries(case: tuple[int, set[int]]) -> None:
     """Whatever the suspects and culprits, ``isolate`` leaves out exactly the culprits, each with
@@ -346,6 +392,30 @@ def test_isolate_finds_exactly_the_culprits_in_few_tries(case: tuple[int, set[in
     found = isolate(suspects, refused, f"{min(culprits).key} refused")  # as the plan that left nothing out was
     assert found == {c: f"{c.key} refused" for c in culprits}
     assert len(tries) <= 1 + len(culprits) * (n.bit_length() + 1)
+
+
+@given(st.integers(2, 32).flatmap(lambda n: st.tuples(
+    st.just(n), st.sets(st.integers(0, n - 1), min_size=1), st.sets(st.integers(0, n - 1), min_size=1))))
+def test_isolate_leaves_out_only_what_changed_when_the_culprits_are_among_it(
+        case: tuple[int, set[int], set[int]]) -> None:
+    """The suspects that changed since the kernel last took a plan are searched first: when
+    the culprits are among them, no try leaves out a suspect that did not change (an innocent
+    endpoint never fails closed, even while tries are written); when not, the culprits are
+    still found exactly."""
+    n, bad, changed = case
+    suspects = [LeftOut(LeftOutKind.POLICY, f"p{i:02}") for i in range(n)]
+    culprits, likely = {suspects[i] for i in bad}, {suspects[i] for i in changed}
+    tries = []
+
+    def refused(left_out: frozenset[LeftOut]) -> str | None:
+        tries.append(left_out)
+        kept = sorted(culprits - left_out)
+        return f"{kept[0].key} refused" if kept else None
+
+    assert isolate(suspects, refused, f"{min(culprits).key} refused", likely) == {
+        c: f"{c.key} refused" for c in culprits}
+    if culprits <= likely:
+        assert all(left <= likely for left in tries), tries
 
 
 def test_isolate_says_none_when_leaving_every_suspect_out_is_refused_too() -> None:
@@ -375,6 +445,11 @@ def test_a_resource_the_kernel_refuses_at_commit_is_found_by_writing_whole_plans
         agent.step()
         runner.run(["iptables-nft-restore", "--noflush"], input=theirs)
         until_applied(agent, _write(url, WORLD[1]))  # db-access: a policy for the database
+        # The plan's write and its retry after a read-back were refused; the tries that found
+        # the culprit are counted apart (Felix's restore errors count its own writes only).
+        assert _metric(runner, "tortie_iptables_restore_errors_total") == 2
+        assert 0 < _metric(runner, "tortie_iptables_isolation_refusals_total") < _metric(
+            runner, "tortie_iptables_isolation_tries_total")
         (excluded,) = agent._status_json()["excluded"]  # noqa: SLF001
         assert excluded == (f"WorkloadEndpoint x/n1-k8s-db-eth0 was refused by iptables-restore (RULE_APPEND failed "
                             f"(Too many links): rule in chain {chain_name('cali-tw-', IFACES[DB])}): left out; "

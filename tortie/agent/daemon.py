@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from ..calc import Calculator, resource_id
+from ..calc import Calculator, NodeView, resource_id
 from ..config import (DEFAULT_CONFIG_FILE, ChainInsertMode, EffectiveConfig, IptablesBackend, Settings,
                       effective_config, read_config_file)
 from ..core import shorten
 from ..dataplane import (CommandError, Dataplane, EncodeError, Interfaces, InterfaceWatch, Runner, SetsRefused,
-                         TableRefused, detect_backend, interface_changes, log_lines_may_be_lost)
+                         TableRefused, Unencodable, detect_backend, interface_changes, log_lines_may_be_lost)
 from ..datastore import (PREFIX, InvalidValue, PendingFeed, ResourceClient, StoredKey, StoredResource, decode_stored,
                          parse_key)
 from ..plan import LeftOut, LeftOutKind, Plan, PlanCache, build_plan, isolate, part_of
@@ -121,6 +121,7 @@ class Agent:
         # next refresh or until it changes; and the part of the view each was refused as.
         self._left_out: dict[LeftOut, str] = {}
         self._refused_as: dict[LeftOut, object | None] = {}
+        self._good_view: NodeView | None = None  # the view of the last plan the kernel took
 
     # --- main loop -------------------------------------------------------------------
 
@@ -456,7 +457,7 @@ class Agent:
                 result = dataplane.apply(rendered, settings.max_ipset_size, read_back=repair or attempt > 0)
                 self.reporting.applied(plan, rendered, self.status.seen_revision, time.monotonic() - started)
                 break
-            except EncodeError as exc:  # a bug, never content: calc refuses what cannot be written
+            except EncodeError as exc:  # in a set or a sysctl: a bug, never content (calc refuses it)
                 log.error("programming the dataplane failed, keeping the current rules: %s", exc)
                 self._failed(str(exc))
                 return
@@ -471,20 +472,22 @@ class Agent:
                     return
                 self._leave_out(refused, plan)
             except CommandError as exc:
-                # Refused again after a read-back: find what the kernel cannot take, leave it
-                # out and plan again at once; everything else converges.
-                found = self._isolate(exc, plan, rendered, dataplane) \
-                    if isinstance(exc, TableRefused) and attempt > 0 and attempt < WRITE_RETRIES else None
+                # Refused again after a read-back, or not writable at all: find what the kernel
+                # cannot take, leave it out and plan again at once; everything else converges.
+                unencodable = isinstance(exc, Unencodable)
+                found = self._isolate(exc, plan, rendered, dataplane) if isinstance(exc, TableRefused) and (
+                    attempt > 0 or unencodable) and attempt < WRITE_RETRIES else None
                 if found:
                     self._leave_out(found, plan)
                     continue
-                if attempt == WRITE_RETRIES:
+                if attempt == WRITE_RETRIES or unencodable:  # writing it again cannot help
                     log.error("programming the dataplane failed, keeping the current rules: %s", exc)
                     self._failed(str(exc))
                     return
                 time.sleep(0.001 * 2**attempt)
         self._warn_if_log_lines_are_lost(rendered)
         self._exclusions(plan.failures, dataplane)
+        self._good_view = plan.view
         now = time.monotonic()
         self._dirty = self._interfaces_changed = False
         self.status.applied_revision = self.status.seen_revision
@@ -510,16 +513,21 @@ class Agent:
                  dataplane: Dataplane) -> dict[LeftOut, str] | None:
         """What to leave out so that the kernel takes the rest, after ``plan`` (rendered as
         ``rendered``) was refused as ``exc`` says: the endpoints, profiles and policies whose
-        chains the refused batch held are the suspects (``isolate``), tried as whole plans.
-        When ``--test`` already refuses the plan, the tries are ``--test`` runs and the kernel
-        keeps its rules meanwhile; otherwise (the kernel refused the commit) each try is
-        written, and leaves out more, never less, than the plan. None when leaving out every
-        suspect is refused too (something else is wrong: retried as any failure)."""
+        chains the refused batch held are the suspects (``isolate``), tried as whole plans;
+        those that changed since the last plan the kernel took are tried first, on their
+        own. When ``--test`` already refuses the plan (or it cannot be encoded), the tries
+        are ``--test`` runs and the kernel keeps its rules meanwhile; otherwise (the kernel
+        refused the commit) each try is written, and leaves out more, never less, than the
+        plan: with the culprit among what changed, nothing that did not change fails closed,
+        even for a moment. None when leaving out every suspect is refused too (something
+        else is wrong: retried as any failure)."""
         owners = chain_owners(plan)
         suspects = sorted({owners[c] for c in exc.chains if c in owners} - self._left_out.keys(),
                           key=lambda s: (s.kind is not LeftOutKind.ENDPOINT, s))  # endpoints hide their policies
         if not suspects:
             return None
+        good = self._good_view
+        changed = [s for s in suspects if good is None or part_of(plan.view, s) is not part_of(good, s)]
         first = dataplane.check(rendered)
         tested = first is not None
 
@@ -529,16 +537,16 @@ class Agent:
             tables = render(trial, self._render_cache)
             if tested:
                 found = dataplane.check(tables)
-                return found.error if found is not None else None
+                return _why(found) if found is not None else None
             try:
-                dataplane.apply(tables, trial.settings.max_ipset_size)
+                dataplane.apply(tables, trial.settings.max_ipset_size, trial=True)
+            except TableRefused as again:
+                return _why(again)
             except CommandError as again:
-                return str(again)
+                return shorten(str(again))
             return None
 
-        found = isolate(suspects, refused, first.error if first is not None else exc.error)
-        return {what: f"was refused by iptables-restore ({shorten(error)})" for what, error in found.items()} \
-            if found else None
+        return isolate(suspects, refused, _why(first or exc), changed)
 
     def _failed(self, text: str) -> None:
         """Programming failed: the kernel keeps what it had, which is not the current plan."""
@@ -595,6 +603,13 @@ class Agent:
                 "problems": s.problems + sorted(s.invalid.values()) + self.reporting.problems
                 + ([self._netlink.problem] if self._netlink is not None and self._netlink.problem else []),
                 "configProblems": s.config_problems, "reporting": self.reporting.status()}
+
+
+def _why(refused: TableRefused) -> str:
+    """Why the owner of a refused table's chain is left out, as its exclusion says it."""
+    if isinstance(refused, Unencodable):
+        return f"holds a value that cannot be written to the kernel ({refused.error})"
+    return f"was refused by iptables-restore ({shorten(refused.error)})"
 
 
 def setup_logging() -> None:

@@ -95,8 +95,14 @@ class AgentCollector(Collector):
         info.add_metric([f.version], 1)
         yield info
         stats = f.command_stats or {}
+        # As Felix's restore calls and errors: the writes towards the plan, retries included.
+        # The tries that find what the kernel refuses (--test runs and trial writes) are apart.
         for what, name, text in (("restore", "tortie_iptables_restore_calls", "Runs of iptables-restore."),
                                  ("restore_error", "tortie_iptables_restore_errors", "Runs that failed."),
+                                 ("isolation_try", "tortie_iptables_isolation_tries",
+                                  "Runs of iptables-restore that look for what the kernel refuses."),
+                                 ("isolation_refused", "tortie_iptables_isolation_refusals",
+                                  "Isolation tries the kernel refused."),
                                  ("save", "tortie_iptables_save_calls", "Read-backs.")):
             family = CounterMetricFamily(name, text, labels=["table", "ip_version"])
             for (kind, table, version), count in sorted(stats.items()):

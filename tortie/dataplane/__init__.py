@@ -10,7 +10,7 @@ from ..core import FAMILIES
 from ..plan import Plan
 from ..render import TABLES, Rendered, Table, render
 from .backend import detect_backend
-from .commands import CommandError, Iptables, Runner, TableRefused
+from .commands import CommandError, Iptables, Runner, TableRefused, Unencodable
 from .encode import EncodeError, match_text, rule_ids, rule_text
 from .interfaces import InterfaceWatch, Interfaces, interface_changes, read_interfaces
 from .ipsets import IPSetSync, SetPlan, SetsRefused
@@ -23,7 +23,7 @@ from .tables import TableSync
 __all__ = [
     "ApplyResult", "CommandError", "Dataplane", "EncodeError", "IPSetSync", "InterfaceWatch", "Interfaces", "Iptables",
     "KmsgReader", "Runner", "SetPlan", "SetsRefused", "SysctlSync", "TablePlan", "TableRefused", "TableSync",
-    "detect_backend",
+    "Unencodable", "detect_backend",
     "interface_changes", "log_lines_may_be_lost", "log_prefix", "match_text", "read_interfaces", "rule_ids",
     "rule_text",
 ]
@@ -49,7 +49,7 @@ class Dataplane:
         self.sets = IPSetSync(runner)
         self.sysctls = SysctlSync(runner)
 
-    def apply(self, rendered: Rendered, maxelem: int, read_back: bool = True) -> ApplyResult:
+    def apply(self, rendered: Rendered, maxelem: int, read_back: bool = True, trial: bool = False) -> ApplyResult:
         """Write ``rendered``: sets first (rules may use them), then every table of both
         families (a family or table not rendered is emptied of tortie's rules), then destroy
         sets no longer used, then the workload interfaces' rp_filter sysctls. ``maxelem`` is
@@ -57,12 +57,15 @@ class Dataplane:
 
         Without ``read_back`` the diff is against what this object last wrote; the periodic
         refresh reads the kernel back, which also repairs anything changed behind our back.
-        Raises CommandError when a command fails and EncodeError when a rendered value cannot
-        be written; either way the rest of that table's batch is not written. When the sets'
-        batch fails, each set is written on its own: SetsRefused names those the kernel
-        refuses (the caller plans again without them), and nothing else is written then. A
+        Raises CommandError when a command fails and EncodeError when a set's or sysctl's
+        value cannot be written; either way the rest of that table's batch is not written.
+        A chain whose rules hold a value that cannot be written raises Unencodable (a
+        TableRefused naming that chain; nothing of its table is run). When the sets' batch
+        fails, each set is written on its own: SetsRefused names those the kernel refuses
+        (the caller plans again without them), and nothing else is written then. A
         table's refused restore raises TableRefused, naming the chains its batch held (the
-        tables before it are written; the caller finds what to leave out, see ``check``)."""
+        tables before it are written; the caller finds what to leave out, see ``check``).
+        ``trial``: the write is a try of that search (its restores are counted apart)."""
         set_plan = self.sets.plan(rendered.ipsets, maxelem, read_back)
         try:
             self.sets.run(set_plan.before)
@@ -74,7 +77,7 @@ class Dataplane:
         for family in FAMILIES:
             for table in TABLES:
                 desired = rendered.tables.get((family, table), Table(family, table))
-                result.plans[(family, table)] = self.tables.apply(desired, read_back)
+                result.plans[(family, table)] = self.tables.apply(desired, read_back, trial)
         self.sets.destroy(set_plan.after)
         self.sets.written(set_plan)
         result.sysctls = self.sysctls.apply(rendered.rp_filter, read_back)
@@ -82,8 +85,8 @@ class Dataplane:
 
     def check(self, rendered: Rendered) -> TableRefused | None:
         """The first table whose restore towards ``rendered`` iptables-restore refuses with
-        ``--test``, or None; nothing is written (sets neither: ``rendered`` must use only
-        sets the kernel holds already)."""
+        ``--test`` (or that cannot be encoded: Unencodable), or None; nothing is written
+        (sets neither: ``rendered`` must use only sets the kernel holds already)."""
         for family in FAMILIES:
             for table in TABLES:
                 try:

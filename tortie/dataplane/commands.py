@@ -22,6 +22,12 @@ class TableRefused(CommandError):
         self.family, self.table, self.chains, self.error = family, table, chains, error
 
 
+class Unencodable(TableRefused):
+    """A table whose batch could not be made: a value in the rules of ``chains`` (one chain)
+    is outside the grammar of its place (``EncodeError``). Nothing was run; like a refused
+    restore, the caller finds what to leave out, but need not read the kernel back first."""
+
+
 # What a failed restore's message holds besides the refusal: the command, the tool's version,
 # and line numbers and a usage hint about a batch the user never sees.
 _RESTORE_NOISE = re.compile(r"^.*? failed \(\d+\): |\S+ v\d[\d.]* \(\w+\): |\s*Error occurred at line: \d+|"
@@ -41,7 +47,7 @@ def restore_error(text: str) -> str:
 class Runner:
     netns: str | None = None  # run inside this named network namespace
     timeout: float = 30.0
-    # (what, table, IP version) -> runs; what: save, restore, restore_error, ipset_restore, ...
+    # (what, table, IP version) -> runs; what: save, restore, restore_error, isolation_try, ipset_restore, ...
     stats: Counter[tuple[str, str, int]] = field(default_factory=Counter, compare=False, hash=False)
 
     def run(self, args: list[str], input: str | None = None) -> str:
@@ -70,18 +76,21 @@ class Iptables:
         self.runner.stats["save", table, family] += 1
         return self.runner.run([self._binary(family, "save"), "-t", table])
 
-    def restore(self, family: int, table: str, text: str, test: bool = False) -> None:
+    def restore(self, family: int, table: str, text: str, test: bool = False, trial: bool = False) -> None:
         """One ``*-restore --noflush`` of ``text``, a batch for ``table``; with ``test``, only
-        parsed and built (``--test``): the kernel's rules stay as they are."""
+        parsed and built (``--test``): the kernel's rules stay as they are. A ``trial`` (and
+        every ``test``) is a try made to find what the kernel refuses: counted apart from the
+        writes towards the plan (stats ``isolation_try``, ``isolation_refused``), so that
+        ``restore`` and ``restore_error`` count what Felix's restore calls and errors do."""
         args = [self._binary(family, "restore"), "--noflush"]
         if self.backend == "legacy":
             args += ["--wait", "10"]
         if test:
             args.append("--test")
-        self.runner.stats["restore_test" if test else "restore", table, family] += 1
+        trial = trial or test
+        self.runner.stats["isolation_try" if trial else "restore", table, family] += 1
         try:
             self.runner.run(args, input=text)
         except CommandError:
-            if not test:
-                self.runner.stats["restore_error", table, family] += 1
+            self.runner.stats["isolation_refused" if trial else "restore_error", table, family] += 1
             raise

@@ -12,7 +12,8 @@ from typing import AbstractSet, Mapping
 
 from ..core import paused_gc
 from ..render import HOOKS, OWNED_PREFIX, Chain, Rule, Table
-from .commands import CommandError, Iptables, TableRefused, restore_error
+from .commands import CommandError, Iptables, TableRefused, Unencodable, restore_error
+from .encode import EncodeError
 from .encode import chain as chain_token
 from .encode import rule_ids, rule_text
 
@@ -51,6 +52,15 @@ def _with_ids(chain: str, rules: tuple[Rule, ...]) -> list[tuple[str, str]]:
     ids = rule_ids(name, [f"-A {name} {body}" for body in bodies])
     head = f"-A {name} -m comment --comment \"cali:"
     return [(i, f'{head}{i}" {body}') for i, body in zip(ids, bodies, strict=True)]
+
+
+def _encoded(desired: Table, chain: str, rules: tuple[Rule, ...], memo: IdMemo) -> list[tuple[str, str]]:
+    """``memo(chain, rules)``, an EncodeError raised as Unencodable naming ``chain``: one
+    value no rule may hold is the fault of whatever owns that chain, not of the table."""
+    try:
+        return memo(chain, rules)
+    except EncodeError as exc:
+        raise Unencodable(desired.family, desired.name, (chain,), str(exc)) from None
 
 
 class IdMemo:
@@ -103,8 +113,8 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
     nft backend, minimal in-place edits for legacy (``minimal``). ``written``: the chains last
     written, when ``current`` is what writing them left (not read back): the same Chain
     object there needs no look at all. ``keep``: owned chains no longer wanted that are
-    emptied but not deleted (a rule tortie does not own refers to them). Raises EncodeError
-    when a rendered value cannot be written (nothing of the batch is then written)."""
+    emptied but not deleted (a rule tortie does not own refers to them). Raises Unencodable
+    naming the chain whose rules hold a value that cannot be written."""
     memo = memo or IdMemo()
     declares: list[str] = []
     rules: list[str] = []
@@ -113,20 +123,20 @@ def plan(desired: Table, current: Current, insert: bool, memo: IdMemo | None = N
     for name, value in sorted(desired.chains.items()):
         if written.get(name) is value:
             continue
-        chain = value.rules
-        wanted = memo.ids(name, chain)
+        lines = _encoded(desired, name, value.rules, memo)
+        wanted = memo.ids(name, value.rules)
         have = current.ids.get(name)
         if name in current.chains and (have is wanted or have == wanted):
             continue
         if minimal and name in current.chains:
-            rules += _minimal_edits(name, have or [], memo(name, chain))
+            rules += _minimal_edits(name, have or [], lines)
         else:
-            declares.append(f":{chain_token(name)} - [0:0]")  # declaring an existing chain flushes it
-            rules += [line for _, line in memo(name, chain)]
+            declares.append(f":{name} - [0:0]")  # declaring an existing chain flushes it; name checked above
+            rules += [line for _, line in lines]
         rewritten.append(name)
     hooks = []
     for kernel in sorted(HOOKS[desired.name]):
-        wanted_lines = memo(kernel, desired.hooks.get(kernel, ()))
+        wanted_lines = _encoded(desired, kernel, desired.hooks.get(kernel, ()), memo)
         have_rules = current.rules.get(kernel, [])
         ours = [(i, spec) for i, spec in have_rules if i is not None]
         ids = [i for i, _ in have_rules]
@@ -191,9 +201,10 @@ class TableSync:
         with paused_gc():
             return parse_save(text)
 
-    def apply(self, desired: Table, read_back: bool = True) -> Plan:
+    def apply(self, desired: Table, read_back: bool = True, trial: bool = False) -> Plan:
         """Write what turns the table into ``desired``. Raises TableRefused (nothing of that
-        batch written) when the restore fails, and EncodeError (see ``plan``)."""
+        batch written) when the restore fails, and Unencodable (see ``plan``). ``trial``: the
+        write is a try to find what the kernel refuses (counted apart, see ``Iptables.restore``)."""
         key = (desired.family, desired.name)
         current = self._known.get(key) if not read_back else None
         written = self._written.get(key) if current is not None else None
@@ -207,7 +218,7 @@ class TableSync:
             result = plan(desired, current, self.insert, ids, minimal, written, keep)
         try:
             if result.batch:
-                self.iptables.restore(desired.family, desired.name, result.batch)
+                self.iptables.restore(desired.family, desired.name, result.batch, trial=trial)
         except CommandError as exc:
             if not result.removed:
                 raise TableRefused(*key, tuple(result.rewritten), restore_error(str(exc))) from None
@@ -219,7 +230,7 @@ class TableSync:
                 result = plan(desired, current, self.insert, ids, minimal, written, keep)
             try:
                 if result.batch:
-                    self.iptables.restore(desired.family, desired.name, result.batch)
+                    self.iptables.restore(desired.family, desired.name, result.batch, trial=trial)
             except CommandError as again:
                 raise TableRefused(*key, tuple(result.rewritten), restore_error(str(again))) from None
             keep = frozenset(c for c in keep if not self._delete(desired.family, desired.name, c))

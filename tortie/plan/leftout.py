@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Collection, Mapping, Sequence
 
 from ..calc import NodeView
 
@@ -46,16 +46,31 @@ def part_of(view: NodeView, left: LeftOut) -> object | None:
 
 
 def isolate(suspects: Sequence[LeftOut], refused: Callable[[frozenset[LeftOut]], str | None],
-            error: str) -> dict[LeftOut, str] | None:
+            error: str, likely: Collection[LeftOut] = ()) -> dict[LeftOut, str] | None:
     """The suspects that must be left out for the kernel to take the rest, each with the error
     the kernel gave for it; None when it refuses even with every suspect left out.
 
     ``refused(left_out)`` tries the state that leaves ``left_out`` out and returns the error,
     or None when it is taken; the state that leaves nothing out was refused with ``error``.
-    Suspects are tried in order, each culprit found by halving the untried ones: at most
-    1 + (log2 n + 1) tries per culprit. A suspect must not hide one later in the order when
-    it is left out (the caller lists endpoints before the policies and profiles they use).
+    The ``likely`` suspects (those that changed since the kernel last took a plan) are
+    searched first, on their own: when the culprits are among them no other suspect is ever
+    left out by a try, which matters when tries are written. Suspects are tried in order,
+    each culprit found by halving the untried ones: at most 1 + (log2 n + 1) tries per
+    culprit, plus that many for the likely ones when the culprits are not all among them.
+    A suspect must not hide one later in the order when it is left out (the caller lists
+    endpoints before the policies and profiles they use).
     """
+    first = [s for s in suspects if s in likely]
+    if first and len(first) < len(suspects):
+        found = _bisect(first, refused, error)
+        if found is not None:
+            return found
+    return _bisect(suspects, refused, error)
+
+
+def _bisect(suspects: Sequence[LeftOut], refused: Callable[[frozenset[LeftOut]], str | None],
+            error: str) -> dict[LeftOut, str] | None:
+    """``isolate`` among ``suspects`` alone."""
     rest = list(suspects)
     if refused(frozenset(rest)) is not None:
         return None
