@@ -5,9 +5,10 @@
 Two agents (in-process, each programming its own node namespace) see the same store of
 ``--endpoints`` local workloads with one policy each; the second store also holds one more
 policy whose 1,500 notPorts make a rule ``iptables-restore`` refuses. Prints for each: the
-first sync (seconds, restores written, ``--test`` runs), whether the refused policy was found
-and left out, and the median time to apply a later change to another policy, with the ratio
-of the second agent to the first, measured in the same run.
+first sync (seconds, restores written, isolation tries: ``--test`` runs and trial writes),
+whether the refused policy was found and left out, and the median time to apply a later
+change to another policy, with the ratio of the second agent to the first, measured in the
+same run.
 Runs as root; everything happens in namespaces it creates and deletes.
 """
 
@@ -74,7 +75,7 @@ def run(endpoints: int, rounds: int, refused: bool) -> dict[str, Any]:
                 agent.step()
                 first = time.perf_counter() - started
                 counts = {what: sum(n for (kind, table, _), n in runner.stats.items() if kind == what)
-                          for what in ("restore", "restore_test")}
+                          for what in ("restore", "isolation_try")}
                 left_out = [text for text in agent.status.excluded if "refused" in text]
                 changes = []
                 with open_store(url) as store:
@@ -103,7 +104,7 @@ def main() -> None:
     bad = run(args.endpoints, args.rounds, refused=True)
     for name, result in (("baseline, same run: no refused policy", clean), ("one refused policy", bad)):
         print(f"{name}: first sync {result['first']:.2f} s ({result['restore']} restores, "
-              f"{result['restore_test']} --test runs); later policy change median {result['change'] * 1e3:.0f} ms")
+              f"{result['isolation_try']} isolation tries); later policy change median {result['change'] * 1e3:.0f} ms")
     print(f"left out: {'; '.join(bad['left_out']) or 'nothing (the refused policy was not found)'}")
     print(f"refused / baseline: first sync {bad['first'] / clean['first']:.2f}, "
           f"later change {bad['change'] / clean['change']:.2f}")
