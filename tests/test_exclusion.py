@@ -337,6 +337,13 @@ def _metric(runner: Runner, name: str) -> float:
                for sample in family.samples if sample.name == name)
 
 
+def _counted(runner: Runner, chain: str) -> int:
+    """The packets the rules of ``chain`` (filter, IPv4, nft) have counted: a chain written again starts at zero."""
+    saved = runner.run(["iptables-nft-save", "-c", "-t", "filter"])
+    return sum(int(line[1:].split(":")[0]) for line in saved.splitlines()
+               if line.startswith("[") and f"-A {chain} " in line)
+
+
 def test_a_value_that_cannot_be_written_leaves_out_its_resource_and_the_rest_converges(
         lab: NodeNetwork, tmp_path: Path) -> None:
     """No datastore content reaches the encoder (test_injection's property: calc refuses what
@@ -430,7 +437,9 @@ def test_a_resource_the_kernel_refuses_at_commit_is_found_by_writing_whole_plans
     while that chain jumps nowhere (no profile, no policy); a policy for the database would
     put its chain a level deeper. The agent finds the culprit by writing whole plans, each
     leaving out more than the plan: the endpoint fails closed (its chain jumps nowhere again),
-    the rest converges; once the other chains are gone the next refresh enforces the policy."""
+    the rest converges (the other endpoint's chain is never written again while the agent
+    searches, so it never fails closed, and its established connection carries on); once
+    the other chains are gone the next refresh enforces the policy."""
     runner = Runner(lab.node)
     Dataplane(runner).cleanup()
     url = f"sqlite://{tmp_path}/store.db"
@@ -441,10 +450,17 @@ def test_a_resource_the_kernel_refuses_at_commit_is_found_by_writing_whole_plans
     theirs = "\n".join(["*filter", *(f":deep{i} - [0:0]" for i in range(1, depth + 1)),
                         "-A INPUT -p udp --dport 9 -j deep1", *(f"-A deep{i} -j deep{i + 1}" for i in range(1, depth)),
                         f"-A deep{depth} -j {chain_name('cali-tw-', IFACES[DB])}", "COMMIT", ""])
+    flows = _flowing(lab)
+    innocent = chain_name("cali-tw-", IFACES[OTHER])
     try:
         agent.step()
         runner.run(["iptables-nft-restore", "--noflush"], input=theirs)
+        ping = next(flows)
+        assert _connects(lab, _enforced(agent), OTHER, 80)
+        counted = _counted(runner, innocent)
         until_applied(agent, _write(url, WORLD[1]))  # db-access: a policy for the database
+        assert _counted(runner, innocent) == counted > 0  # not written again: it kept its counters
+        ping()
         # The plan's write and its retry after a read-back were refused; the tries that found
         # the culprit are counted apart (Felix's restore errors count its own writes only).
         assert _metric(runner, "tortie_iptables_restore_errors_total") == 2
@@ -461,6 +477,7 @@ def test_a_resource_the_kernel_refuses_at_commit_is_found_by_writing_whole_plans
         assert agent._status_json()["excluded"] == []  # noqa: SLF001
         assert _connects(lab, _enforced(agent), DB, 5432)
     finally:
+        flows.close()
         agent.close()
         runner.run(["iptables-nft-restore", "--noflush"], input="\n".join(
             ["*filter", "-F INPUT", *(f"-F deep{i}" for i in range(1, depth + 1)),
