@@ -1,0 +1,132 @@
+"""What tortie reads besides resources: config files, datastore URLs and command options.
+Each is refused with one line naming what is wrong, before anything is created or written."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tortie.core import MAX_CONFIG_FILE, read_bounded
+from tortie.store import InvalidURLError, UnavailableError, open_store, parse_datastore_url, resolve_datastore
+
+from .cli import TORTIE, run_cli
+
+MEMORY_CAP = 2 << 30  # bytes of address space: a reader that does not stop fails here, not the machine
+
+
+def _capped() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+def _tortie_capped(*args: str, datastore: str | None) -> tuple[int, str]:
+    """The console script under a memory cap: (exit status, stdout + stderr)."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **({"TORTIE_DATASTORE": datastore} if datastore else {})}
+    proc = subprocess.run([TORTIE, *args], env=env, capture_output=True, text=True, timeout=120, preexec_fn=_capped)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+# --- every config file is read within a bound -------------------------------------------------
+
+def test_explain_with_an_endless_agent_config_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    code, out = _tortie_capped("explain", "--node", "n1", "--src", "10.0.0.1:1234", "--dst", "1.2.3.4", "--proto",
+                               "TCP", "--config-file", "/dev/zero", datastore=f"sqlite://{tmp_path}/t.db")
+    assert (code, out) == (1, "Failed to execute command: config file /dev/zero: cannot read: larger than 1 MiB\n")
+
+
+@pytest.mark.parametrize("args", [("config", "show", "--node", "n1", "--config-file", "/dev/zero"),
+                                  ("get", "gnp", "-c", "/dev/zero")])
+def test_every_command_reads_an_endless_config_file_within_the_bound(tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, out = _tortie_capped(*args, datastore=f"sqlite://{tmp_path}/t.db")
+    assert code == 1 and out.count("\n") == 1 and "/dev/zero" in out and "larger than 1 MiB" in out, out
+
+
+def test_read_bounded_takes_the_limit_and_refuses_a_byte_more(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * MAX_CONFIG_FILE)
+    assert len(read_bounded(str(path))) == MAX_CONFIG_FILE
+    path.write_bytes(b"x" * (MAX_CONFIG_FILE + 1))
+    with pytest.raises(OSError, match="larger than 1 MiB"):
+        read_bounded(str(path))
+    with pytest.raises(OSError, match="larger than 4 KiB"):
+        read_bounded("/dev/zero", 4096)
+
+
+def test_an_endless_etcd_tls_file_is_refused_before_connecting() -> None:
+    with pytest.raises(UnavailableError, match="cannot read /dev/zero: larger than 1 MiB"):
+        open_store("etcds://127.0.0.1:1", {"ETCD_CA_CERT_FILE": "/dev/zero"})
+
+
+# --- an agent config file named on the command line must be readable ---------------------------
+
+@pytest.mark.parametrize("command", [["config", "show", "--node", "n1"],
+                                     ["explain", "--node", "n1", "--src", "10.0.0.1", "--dst", "10.0.0.2",
+                                      "--proto", "TCP"]])
+def test_a_named_agent_config_file_that_cannot_be_read_is_an_error(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "bin.cfg").write_bytes(b"\xff\xfe\x00binary")
+    for name, why in (("missing.cfg", "does not exist"), (".", "cannot read: Is a directory"),
+                      ("bin.cfg", "not UTF-8 text (invalid byte at offset 0)")):
+        path = tmp_path / name
+        assert run_cli([*command, "--config-file", str(path)], datastore=f"sqlite://{tmp_path}/t.db")[:2] == (
+            1, f"Failed to execute command: config file {path}: {why}\n")
+
+
+# --- the client config file wins over the environment, as calicoctl's -----------------------------
+
+def test_an_explicit_client_config_file_wins_over_tortie_datastore(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.cfg"
+    cfg.write_text(f"datastore: sqlite://{tmp_path}/c.db\n")
+    code, _, _ = run_cli(["get", "gnp", "-c", str(cfg)], datastore=f"sqlite://{tmp_path}/rt.db")
+    assert code == 0 and (tmp_path / "c.db").exists() and not (tmp_path / "rt.db").exists()
+    env = {"TORTIE_DATASTORE": "sqlite:///env.db"}
+    assert resolve_datastore(None, env, str(cfg)) == f"sqlite://{tmp_path}/c.db"
+    assert resolve_datastore("sqlite:///flag.db", env, str(cfg)) == "sqlite:///flag.db"
+    assert resolve_datastore(None, env) == "sqlite:///env.db"  # the default file does not exist here
+    with pytest.raises(UnavailableError, match="does not exist"):
+        resolve_datastore(None, env, str(tmp_path / "missing.cfg"))
+
+
+# --- a datastore URL that can never work names its wrong part ------------------------------------
+
+def test_datastore_urls_that_can_never_work_name_the_wrong_part(tmp_path: Path) -> None:
+    cases = {
+        "bogus://": "unsupported datastore URL scheme 'bogus' in 'bogus://': expected sqlite:// or etcd://",
+        f"sqlite://{tmp_path}": f"invalid datastore URL 'sqlite://{tmp_path}': {tmp_path} is a directory, not a file",
+        f"sqlite://{tmp_path}/no/t.db": f"datastore directory does not exist: {tmp_path}/no",
+        f"sqlite://{tmp_path}/t.db?lock_timeout=-1": f"invalid lock_timeout in datastore URL "
+                                                     f"'sqlite://{tmp_path}/t.db?lock_timeout=-1': expected seconds "
+                                                     "(0 or more)",
+        "etcd://host:99999": "invalid datastore URL 'etcd://host:99999': endpoint 'host:99999': port '99999' is not "
+                             "1-65535",
+        "etcd://[::1": "invalid datastore URL 'etcd://[::1': endpoint '[::1' is not [IPv6]:PORT",
+        "etcd://h:2379,h2": "invalid datastore URL 'etcd://h:2379,h2': endpoint 'h2' is not HOST:PORT (an IPv6 "
+                            "address goes in brackets)",
+        "etcd://:80": "invalid datastore URL 'etcd://:80': endpoint ':80' has no valid host",
+    }
+    for url, message in cases.items():
+        with pytest.raises(InvalidURLError) as caught:
+            parse_datastore_url(url)
+        assert str(caught.value) == message
+        assert run_cli(["get", "gnp"], datastore=url)[:2] == (1, f"Failed to create Calico API client: {message}\n")
+    for url in ("etcd://[::1]:2379", "etcd://unix:/run/x.sock", "etcds://a:1,b.example:65535",
+                f"sqlite://{tmp_path}/t.db?lock_timeout=0.5"):
+        parse_datastore_url(url)
+
+
+def test_the_agent_refuses_a_datastore_url_that_can_never_work(tmp_path: Path) -> None:
+    for url, why in (("bogus://", "unsupported datastore URL scheme 'bogus'"),
+                     (f"sqlite://{tmp_path}/no/t.db", "datastore directory does not exist")):
+        code, out = _tortie_capped("--datastore", url, "agent", "--node", "x", datastore=None)
+        assert code == 1 and out.startswith("Failed to start the agent: ") and why in out, out
+        assert out.count("\n") == 1, out
+
+
+# --- store migrate reads from a store that exists ------------------------------------------------
+
+def test_store_migrate_from_a_missing_sqlite_file_copies_nothing_and_creates_nothing(tmp_path: Path) -> None:
+    source, target = tmp_path / "nonexist.db", tmp_path / "m2.db"
+    assert run_cli(["store", "migrate", "--from", f"sqlite://{source}", "--to", f"sqlite://{target}"],
+                   datastore=None)[:2] == (1, f"Failed to migrate: datastore {source} does not exist\n")
+    assert not source.exists() and not target.exists()
