@@ -130,3 +130,35 @@ def test_store_migrate_from_a_missing_sqlite_file_copies_nothing_and_creates_not
     assert run_cli(["store", "migrate", "--from", f"sqlite://{source}", "--to", f"sqlite://{target}"],
                    datastore=None)[:2] == (1, f"Failed to migrate: datastore {source} does not exist\n")
     assert not source.exists() and not target.exists()
+
+
+# --- explain refuses a packet no kernel sees ------------------------------------------------------
+
+EXPLAIN = ["explain", "--node", "n1", "--config-file", "/dev/null", "--src", "10.0.0.1"]
+CONTRADICTIONS = {
+    ("--dst", "1.2.3.4", "--proto", "TCP", "--icmp-type", "3"): "Invalid value for --icmp-type: TCP is not ICMP or "
+                                                                "ICMPv6",
+    ("--dst", "1.2.3.4", "--proto", "UDP", "--icmp-code", "0"): "Invalid value for --icmp-code: UDP is not ICMP or "
+                                                                "ICMPv6",
+    ("--dst", "1.2.3.4:80", "--proto", "ICMP"): "Invalid value for --dst: ICMP has no ports: give the address alone",
+    ("--dst", "1.2.3.4", "--proto", "47", "--src", "10.0.0.1:9"): "Invalid value for --src: 47 has no ports: give "
+                                                                  "the address alone",
+    ("--dst", "1.2.3.4", "--proto", "ICMPv6"): "Invalid value for --proto: ICMPv6 is for IPv6; the addresses are IPv4",
+    ("--dst", "2001:db8::2", "--proto", "ICMP", "--src", "2001:db8::1"): "Invalid value for --proto: ICMP is for "
+                                                                         "IPv4; the addresses are IPv6",
+    ("--dst", "1.2.3.4", "--proto", "ICMP", "--icmp-code", "3"): "Invalid value for --icmp-code: a code needs its "
+                                                                 "--icmp-type",
+    ("--dst", "1.2.3.4", "--proto", "TCP", "--external-iface", ""): "Invalid value for --external-iface: '' is not "
+                                                                    "an interface name",
+    ("--dst", "1.2.3.4", "--proto", "TCP", "--node", ""): "Invalid value for --node: a node name cannot be empty",
+}
+
+
+def test_explain_refuses_contradictory_options_in_one_line_each(tmp_path: Path) -> None:
+    for args, message in CONTRADICTIONS.items():
+        assert run_cli([*EXPLAIN, *args], datastore=f"sqlite://{tmp_path}/t.db")[:2] == (1, message + "\n"), args
+    assert run_cli(["config", "show", "--node", ""], datastore=f"sqlite://{tmp_path}/t.db")[:2] == (
+        1, "Invalid value for --node: a node name cannot be empty\n")
+    code, out, _ = run_cli([*EXPLAIN, "--dst", "1.2.3.4", "--proto", "ICMP", "--icmp-type", "8", "--icmp-code", "0"],
+                           datastore=f"sqlite://{tmp_path}/t.db")
+    assert code == 0 and out.startswith("ICMP 10.0.0.1 -> 1.2.3.4 (new) on node n1"), out
