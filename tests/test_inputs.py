@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import resource
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tortie.agent.health import HealthServer
+from tortie.config import effective_config
 from tortie.core import MAX_CONFIG_FILE, read_bounded
 from tortie.store import InvalidURLError, UnavailableError, open_store, parse_datastore_url, resolve_datastore
 
@@ -162,3 +165,41 @@ def test_explain_refuses_contradictory_options_in_one_line_each(tmp_path: Path) 
     code, out, _ = run_cli([*EXPLAIN, "--dst", "1.2.3.4", "--proto", "ICMP", "--icmp-type", "8", "--icmp-code", "0"],
                            datastore=f"sqlite://{tmp_path}/t.db")
     assert code == 0 and out.startswith("ICMP 10.0.0.1 -> 1.2.3.4 (new) on node n1"), out
+
+
+# --- audit and recommend: the window and the inputs -----------------------------------------------
+
+@pytest.mark.parametrize("command", [["audit", "report"], ["audit", "replay"], ["recommend", "-n", "shop"]])
+def test_an_empty_window_and_an_impossible_year_are_refused(tmp_path: Path, command: list[str]) -> None:
+    store = f"sqlite://{tmp_path}/t.db"
+    assert run_cli([*command, "--since", "1h", "--until", "2h"], datastore=store, stdin="") == (
+        1, "", "--since 1h is after --until 2h: the window holds no time\n")
+    for year in ("0", "-1", "99999"):
+        code, out, _ = run_cli([*command, "--year", year], datastore=store, stdin="")
+        assert (code, out) == (1, f"Invalid value for '--year': {year} is not in the range 1970<=x<=9999.\n")
+
+
+def test_audit_replay_of_a_missing_file_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexist.log"
+    assert run_cli(["audit", "replay", str(missing)], datastore=f"sqlite://{tmp_path}/t.db") == (
+        1, "", f"audit replay: {missing}: no such file\n")
+
+
+# --- Felix's port ranges: 0 is a port the OS chooses ----------------------------------------------
+
+def test_health_and_metrics_port_0_are_taken_as_felix_takes_them() -> None:
+    """felix/config/config_params.go: HealthPort and PrometheusMetricsPort are int(0:65535)."""
+    config = effective_config("n1", env={"FELIX_HEALTHPORT": "0", "FELIX_PROMETHEUSMETRICSPORT": "0"})
+    assert config.problems == ()
+    assert config.settings["healthPort"].value == config.settings["prometheusMetricsPort"].value == 0
+    server = HealthServer(lambda: {"live": True})
+    server.configure(True, "127.0.0.1", config.typed.health_port)
+    try:
+        port = server._listener.port  # noqa: SLF001 - the port the OS chose
+        assert port is not None and port > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=30) as answer:
+            assert answer.status == 200
+    finally:
+        server.stop()
+    refused = effective_config("n1", env={"FELIX_HEALTHPORT": "65536"})
+    assert [p.reason for p in refused.problems] == ["must be 0-65535"]
