@@ -3,6 +3,7 @@ Each is refused with one line naming what is wrong, before anything is created o
 
 from __future__ import annotations
 
+import json
 import resource
 import subprocess
 import urllib.request
@@ -203,3 +204,18 @@ def test_health_and_metrics_port_0_are_taken_as_felix_takes_them() -> None:
         server.stop()
     refused = effective_config("n1", env={"FELIX_HEALTHPORT": "65536"})
     assert [p.reason for p in refused.problems] == ["must be 0-65535"]
+
+
+DROP_LINE = ("2026-11-30T18:05:49.626711+00:00 vm kernel: [27949.177135] calico-drop: IN=cali1 OUT=cali2 "
+             "MAC=ee:ee:ee:ee:ee:ee:1a:e5:80:cd:80:34:08:00 SRC=198.18.10.10 DST=198.18.20.30 LEN=60 TOS=0x00 "
+             "PREC=0x00 TTL=63 ID=15567 DF PROTO=TCP SPT=41086 DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0\n")
+
+
+def test_audit_report_names_the_node_given_for_kernel_lines_not_the_syslog_host(tmp_path: Path) -> None:
+    def node_of(*args: str) -> object:
+        code, out, _ = run_cli(["audit", "report", *args, "-o", "json"], datastore=f"sqlite://{tmp_path}/t.db",
+                               stdin=DROP_LINE)
+        assert code == 0, out
+        return json.loads(out)["wouldBlock"]["by"]["policy"][0]["example"]["node"]
+    assert node_of("--node", "node-a") == "node-a"
+    assert node_of() == "vm"

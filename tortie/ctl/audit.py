@@ -98,13 +98,13 @@ def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
             summary.untimed += 1
             return None
         if cluster is None:
-            return flow_of_record(record, at)
+            return flow_of_record(record, at, node=node)
         explanation = explain_record(cluster, record, node or record.host or NONE)
         judged = explanation.judgement
         hit = denial_hit(judged) if judged is not None and judged.verdict is Verdict.DENY else None
         ends = (_end(explanation.source, record.src_canonical, record.spt),
                 _end(explanation.destination, record.dst_canonical, record.dpt))
-        return flow_of_record(record, at, hit, ends, _pending_hit(explanation.pending, judged))
+        return flow_of_record(record, at, hit, ends, _pending_hit(explanation.pending, judged), node)
     return flow
 
 
