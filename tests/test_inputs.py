@@ -14,6 +14,8 @@ import pytest
 from tortie.agent.health import HealthServer
 from tortie.config import effective_config
 from tortie.core import MAX_CONFIG_FILE, read_bounded
+from tortie.logs import parse_line
+from tortie.logs.fast import parse_fast_line
 from tortie.store import InvalidURLError, UnavailableError, open_store, parse_datastore_url, resolve_datastore
 
 from .cli import TORTIE, run_cli
@@ -219,3 +221,34 @@ def test_audit_report_names_the_node_given_for_kernel_lines_not_the_syslog_host(
         return json.loads(out)["wouldBlock"]["by"]["policy"][0]["example"]["node"]
     assert node_of("--node", "node-a") == "node-a"
     assert node_of() == "vm"
+
+
+# --- a LOG line's numbers are as wide as the header fields they print ------------------------------
+
+V4 = "IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL={ttl} ID={id} DF PROTO="
+TCP_LINE = V4 + "TCP SPT={spt} DPT=80 SEQ={seq} ACK=1 WINDOW={window} RES=0x00 SYN URGP={urgp}"
+LARGEST = {  # field of TCP_LINE -> the largest value its header field holds
+    "spt": 65535, "seq": 2**32 - 1, "window": 65535, "urgp": 65535, "ttl": 255, "id": 65535}
+RECORD_NAME = {"spt": "spt", "seq": "tcp_seq", "window": "window", "urgp": "urgp", "ttl": "ttl", "id": "ip_id"}
+
+
+@pytest.mark.parametrize("field", sorted(LARGEST))
+def test_a_number_wider_than_its_field_does_not_read(field: str) -> None:
+    values = {"ttl": 64, "id": 1, "spt": 1234, "seq": 5, "window": 1, "urgp": 0}
+    largest = "kernel: calico-drop: " + TCP_LINE.format(**{**values, field: LARGEST[field]})
+    record = parse_line(largest)
+    assert record is not None and getattr(record, RECORD_NAME[field]) == LARGEST[field] and not record.partial
+    assert parse_fast_line(largest) == record
+    too_wide = "kernel: calico-drop: " + TCP_LINE.format(**{**values, field: LARGEST[field] + 1})
+    record = parse_line(too_wide)
+    token = f"{'ID' if field == 'id' else field.upper()}={LARGEST[field] + 1}"
+    assert record is not None and getattr(record, RECORD_NAME[field]) is None and token in record.extra
+    assert parse_fast_line(too_wide) is None  # the token parser decides, as for any value that does not read
+
+
+def test_logs_parse_does_not_pass_a_port_no_packet_can_carry() -> None:
+    line = "kernel: calico-drop: " + TCP_LINE.format(ttl=64, id=1, spt=99999, seq=5, window=1, urgp=0) + "\n"
+    code, out, err = run_cli(["logs", "parse", "-o", "json"], datastore=None, stdin=line)
+    parsed = json.loads(out)
+    assert code == 0 and "spt" not in parsed and parsed["extra"] == ["SPT=99999"] and parsed["partial"] is True, out
+    assert err == "logs parse: 1 line: 1 LOG line (1 cut short), 0 skipped\n"
