@@ -133,6 +133,11 @@ BAD_LABS = {
 }
 
 
+def test_an_endless_lab_file_is_refused_at_the_input_bound() -> None:
+    with pytest.raises(LabError, match="^cannot read lab file /dev/zero: larger than 64 MiB$"):
+        LabSpec.load("/dev/zero")
+
+
 @pytest.mark.parametrize("text", sorted(BAD_LABS))
 def test_a_lab_file_is_checked_whole_before_anything_is_created(tmp_path: Path, text: str) -> None:
     path = tmp_path / "lab.yaml"

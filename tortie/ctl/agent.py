@@ -22,7 +22,8 @@ def agent(ctx: click.Context, node: str | None, config_file: str | None, cleanup
     setup_logging()
     try:
         datastore = resolve_datastore(context(ctx).datastore)
-        parse_datastore_url(datastore)  # a URL that can never work is no outage to wait out
+        if not cleanup:  # cleanup never opens the store
+            parse_datastore_url(datastore)  # a URL that can never work is no outage to wait out
     except StoreError as exc:
         raise Fail(f"Failed to start the agent: {exc}") from None
     daemon = Agent(node_name(node), datastore, config_file)

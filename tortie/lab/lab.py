@@ -85,7 +85,8 @@ class LabSpec:
         try:
             data = yaml.safe_load(read_bounded(path, MAX_INPUT))
         except OSError as exc:
-            raise LabError(f"cannot read lab file {path}: {(exc.strerror or str(exc)).lower()}") from None
+            reason = exc.strerror or str(exc)
+            raise LabError(f"cannot read lab file {path}: {reason[:1].lower()}{reason[1:]}") from None
         except yaml.YAMLError as exc:
             raise LabError(f"lab file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
         if not isinstance(data, dict) or set(data) - {"nodes", "workloads"}:
