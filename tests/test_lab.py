@@ -11,7 +11,8 @@ from typing import Iterator
 
 import pytest
 
-from tortie.lab.lab import LabError, LabSpec, namespace_prefix
+from tortie.lab import LabError, LabSpec
+from tortie.lab.lab import namespace_prefix
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
 ROOT = Path(__file__).resolve().parent.parent
