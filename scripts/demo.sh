@@ -18,9 +18,6 @@ sysctl -qw net.netfilter.nf_log_all_netns=1
 mkdir -p /var/log/tortie "$work/rsyslog"
 touch /var/log/tortie/calico-drop.log
 log_start=$(stat -c %s /var/log/tortie/calico-drop.log)
-# A new rsyslogd reads the kernel's whole ring buffer: show only lines logged from now on
-# (by their kernel timestamp, seconds since boot).
-boot_seconds=$(cut -d' ' -f1 /proc/uptime)
 cat > "$work/rsyslog/rsyslog.conf" <<CONF
 module(load="imklog")
 global(workDirectory="$work/rsyslog")
@@ -45,6 +42,12 @@ cd "$work"
 
 step "tortie lab up -f examples/lab.yaml"
 tortie lab up -f "$repo/examples/lab.yaml"
+# The drop log is the machine's (other labs and tests log there too, and a new rsyslogd
+# replays the kernel's ring buffer): this demo's lines are its own workloads' packets, known
+# by the MAC addresses the kernel gave their interfaces in this run (LOG's MAC=dst:src:type).
+macs=$(for w in frontend backend database; do tortie lab exec "$w" cat /sys/class/net/eth0/address; done |
+    paste -sd'|')
+own_lines() { tail -c +"$((log_start + 1))" /var/log/tortie/calico-drop.log | grep -E "MAC=[^ ]*($macs)" || true; }
 step "tortie apply -f examples/policies.yaml      # only the backend may reach the database"
 tortie apply -f "$repo/examples/policies.yaml"
 tortie lab wait >/dev/null
@@ -107,10 +110,8 @@ tortie lab wait >/dev/null
 step "tortie lab probe frontend database:5432     # still dropped, now logged"
 tortie lab probe frontend database:5432
 sleep 1
-step "cat /var/log/tortie/calico-drop.log          # as rsyslog recorded it (this demo's lines)"
-tail -c +"$((log_start + 1))" /var/log/tortie/calico-drop.log |
-    awk -v since="$boot_seconds" 'match($0, /\[ *[0-9]+\.[0-9]+\]/) {
-        t = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (t >= since) print }'
+step "grep -E 'MAC=[^ ]*(<this lab's workloads>)' /var/log/tortie/calico-drop.log   # as rsyslog recorded it"
+own_lines
 
 audit_start=$(date +%s)   # the audit window starts here
 step "tortie patch felixconfig default -p '{\"spec\":{\"flowLogsFileAggregationKindForAllowed\":0,...}}'   # flow logs per flow"
@@ -119,7 +120,7 @@ tortie patch felixconfig default -p '{"spec":{"flowLogsFileAggregationKindForAll
 step "tortie patch felixconfig node.node-a -p '{\"spec\":{\"dropActionOverride\":\"LogAndAccept\"}}'"
 tortie patch felixconfig node.node-a -p '{"spec":{"dropActionOverride":"LogAndAccept"}}'
 tortie lab wait >/dev/null
-logged=$(grep -c 'DPT=5432' /var/log/tortie/calico-drop.log || true)
+logged=$(own_lines | grep -c 'DPT=5432' || true)
 step "tortie lab probe frontend database:5432     # audit mode: let through, still logged"
 tortie lab probe frontend database:5432
 step "tortie lab probe backend database:5432      # allowed: in the flow log only"
@@ -128,13 +129,14 @@ step "tortie explain --node node-a --src 198.18.10.10:40000 --dst 198.18.20.30:5
 tortie explain --node node-a --src 198.18.10.10:40000 --dst 198.18.20.30:5432 --proto TCP
 
 echo; echo "# The report: what enforcing would block, and the policy that would allow what was seen."
-drops=/var/log/tortie/calico-drop.log
+drops=calico-drop.log   # this demo's lines of /var/log/tortie/calico-drop.log
 recorded=("$flows/flows.log" "$drops")
 for _ in $(seq 100); do
-    [ "$(grep -c 'DPT=5432' "$drops" || true)" -gt "$logged" ] &&
+    [ "$(own_lines | grep -c 'DPT=5432' || true)" -gt "$logged" ] &&
         grep -q '"source_ip":"198.18.10.20".*"dest_port":5432' "$flows/flows.log" && break
     sleep 0.1
 done
+own_lines > "$drops"
 step "tortie audit report --replay --node node-a --since $audit_start $drops"
 tortie audit report --replay --node node-a --since "$audit_start" "$drops"
 step "tortie recommend -n data --since $audit_start flowlogs/flows.log $drops | tee recommended.yaml"

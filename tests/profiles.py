@@ -1,5 +1,7 @@
 """Hypothesis profiles. ``ci`` (the default) is deterministic: the same examples on every
-run, no example database, a fixed budget. ``explore`` (``HYPOTHESIS_PROFILE=explore``)
+run, no example database, a fixed budget, and nothing written into the checkout (hypothesis
+always caches the constants of the code under test, in .hypothesis/constants/ unless told
+another home: ci gives it one under the temporary directory). ``explore`` (``HYPOTHESIS_PROFILE=explore``)
 draws new random examples, ten times as many, and keeps failures in .hypothesis/ to replay.
 
 Neither has a deadline or the too_slow health check: on a loaded machine they fail tests
@@ -8,8 +10,11 @@ for timing, not for behaviour."""
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 CI_EXAMPLES = 100
 
@@ -17,7 +22,10 @@ settings.register_profile("ci", derandomize=True, database=None, max_examples=CI
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("explore", max_examples=10 * CI_EXAMPLES, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+if PROFILE == "ci":
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tortie-hypothesis")
 
 
 def examples(ci: int) -> int:

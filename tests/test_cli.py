@@ -749,11 +749,11 @@ def test_the_console_script_itself(cli: CLI) -> None:
 def test_config_show(cli: CLI) -> None:
     cli("create", "-f", cli.file("f.yaml", docs(res("FelixConfiguration", "node.n1", {
         "dropActionOverride": "LogAndDrop", "bpfEnabled": True}))), ok=True)
-    data = json.loads(cli("config", "show", "--node", "n1", "--config-file", "/nonexistent", "-o", "json")[1])
+    data = json.loads(cli("config", "show", "--node", "n1", "--config-file", "/dev/null", "-o", "json")[1])
     assert data["parameters"]["dropActionOverride"] == {
         "value": "LogAndDrop", "source": "FelixConfiguration node.n1", "used": True}
     assert data["parameters"]["bpfEnabled"] == {"value": True, "source": "FelixConfiguration node.n1", "used": False}
-    code, out = cli("config", "show", "--node", "n2", "--config-file", "/nonexistent")
+    code, out = cli("config", "show", "--node", "n2", "--config-file", "/dev/null")
     assert code == 0 and "dropActionOverride" in out and "default value" in out
     assert re.search(r"\nwireguardEnabled +- +default value +not used by tortie\n", out), out
     assert not re.search(r"\ndropActionOverride .*not used", out)
@@ -780,7 +780,7 @@ def test_explain(cli: CLI) -> None:
     cli("create", "-f", cli.file("w.yaml", docs(*EXPLAIN_WORLD)), ok=True)
     cli("patch", "felixconfig", "default", "-p",
         '{"spec":{"prometheusReporterEnabled":true,"dropActionOverride":"LogAndAccept"}}', ok=True)
-    base = ["explain", "--node", "n1", "--config-file", "/nonexistent"]
+    base = ["explain", "--node", "n1", "--config-file", "/dev/null"]
     data = json.loads(cli(*base, "--src", "10.65.0.10:40000", "--dst", "10.65.0.20:22", "--proto", "TCP",
                           "-o", "json", ok=True)[1])
     assert {k: data[k] for k in ("verdict", "action", "metricPolicies", "logPrefixes")} == {
@@ -813,7 +813,7 @@ def test_explain_a_packet_from_a_workload_with_a_source_not_its_own(cli: CLI) ->
     cli("create", "-f", cli.file("w.yaml", docs(*EXPLAIN_WORLD, spoofer, relayed)), ok=True)
     cli("patch", "felixconfig", "default", "-p",
         '{"spec":{"dropActionOverride":"LogAndAccept","workloadSourceSpoofing":"Any"}}', ok=True)
-    base = ["explain", "--config-file", "/nonexistent", "--proto", "TCP"]
+    base = ["explain", "--config-file", "/dev/null", "--proto", "TCP"]
 
     def json_of(*args: str) -> dict[str, Any]:
         code, out = cli(*base, *args, "-o", "json")

@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 
+from tortie.lab import LabError, LabSpec
 from tortie.lab.lab import namespace_prefix
 
 TORTIE = str(Path(sys.executable).with_name("tortie"))
@@ -91,3 +92,58 @@ def test_bad_lab_files(env: dict[str, str], tmp_path: Path) -> None:
     bad.write_text("nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: b, ipv4: 198.18.0.1}]\n")
     assert "unknown node b" in tortie(env, "lab", "up", "-f", str(bad)).stdout
     assert namespaces(env) == []
+
+
+def test_a_lab_file_with_a_bad_name_creates_nothing_and_says_so_in_one_line(env: dict[str, str],
+                                                                            tmp_path: Path) -> None:
+    bad = tmp_path / "l6.yaml"
+    bad.write_text('nodes:\n- name: "N 1!"\nworkloads: []\n')
+    for _ in range(2):  # nothing left behind that would fail the next run differently
+        out = tortie(env, "lab", "up", "-f", str(bad))
+        assert (out.returncode, out.stderr) == (1, ""), out.stderr
+        assert out.stdout.startswith(f"Failed to start the lab: {bad}: node 'N 1!': not a valid name: a lowercase "
+                                     "RFC 1123 subdomain") and out.stdout.count("\n") == 1, out.stdout
+        assert namespaces(env) == []
+
+
+WORKLOAD = "{name: w, namespace: x, node: a, ipv4: 198.18.0.1"
+BAD_LABS = {
+    "nodes: []\n": "a lab needs at least one node",
+    "nodes: [a]\n": "'nodes' must be a list of {name: NAME}",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}, labels: {{'bad key!': v}}}}]\n":
+        "workload w: label key 'bad key!': name part must consist of alphanumeric characters",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}, labels: {{a: 'b c'}}}}]\n":
+        "workload w: label a: value 'b c': a valid label must be an empty string",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}, labels: {{a: 1}}}}]\n": "workload w: labels must map strings",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}}}, {{name: v, namespace: x, node: a, ipv4: 198.18.0.1}}]\n":
+        "workload v: 198.18.0.1 is already workload w's",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}, ipv6: '2001:db8::1'}}, {{name: v, namespace: x, node: a, "
+    "ipv4: 198.18.0.2, ipv6: '2001:db8:0::1'}]\n": "workload v: 2001:db8:0::1 is already workload w's",
+    "nodes: [{name: a}]\nworkloads: [{name: W, namespace: x, node: a, ipv4: 198.18.0.1}]\n":
+        "workload 'W': not a valid name",
+    "nodes: [{name: a}]\nworkloads: [{name: w, namespace: X, node: a, ipv4: 198.18.0.1}]\n":
+        "workload w: namespace 'X' is not a valid namespace name",
+    "nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: a, ipv4: '2001:db8::1'}]\n":
+        "workload w: ipv4 '2001:db8::1' is not an IPv4 address",
+    "nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: a, ipv4: 5}]\n": "workload w: ipv4 must be a string",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}, bogus: 1}}]\n":
+        "workload: got an unexpected keyword argument 'bogus'",
+    f"nodes: [{{name: a}}]\nworkloads: [{WORKLOAD}, ports: [{{name: Bad, port: 80}}]}}]\n":
+        "workload w: error with the following fields: - Name = 'Bad'",
+    "nodes: [{name: " + "a" * 250 + "}]\n": f"node '{'a' * 250}': name too long for a lab namespace",
+}
+
+
+def test_an_endless_lab_file_is_refused_at_the_input_bound() -> None:
+    with pytest.raises(LabError, match="^cannot read lab file /dev/zero: larger than 64 MiB$"):
+        LabSpec.load("/dev/zero")
+
+
+@pytest.mark.parametrize("text", sorted(BAD_LABS))
+def test_a_lab_file_is_checked_whole_before_anything_is_created(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "lab.yaml"
+    path.write_text(text)
+    with pytest.raises(LabError) as caught:
+        LabSpec.load(str(path))
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {BAD_LABS[text]}") and "\n" not in message, message

@@ -62,13 +62,20 @@ def _raw(port: int, data: bytes) -> bytes:
         return received
 
 
-def _held(port: int) -> int:
-    """Connections to ``port`` the listener has accepted and not closed: established sockets
-    on that local port that have a file (one in the accept queue has inode 0). Counted from
-    /proc/net/tcp rather than this process's descriptors, which other threads also open."""
+LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+
+
+def _held(port: int, clients: list[socket.socket]) -> int:
+    """How many of ``clients`` (connected to 127.0.0.1:``port``) the listener has accepted and
+    not closed: established sockets of 127.0.0.1:``port`` whose peer is one of them and that
+    have a file (one in the accept queue has inode 0). Counted from /proc/net/tcp rather than
+    this process's descriptors, which other threads also open; matched by both ends, since
+    another process's socket may use the same port number on another local address."""
+    peers = {f"{LOOPBACK}:{sock.getsockname()[1]:04X}" for sock in clients}
     with open("/proc/net/tcp") as table:
         rows = [line.split() for line in table.readlines()[1:]]
-    return sum(1 for row in rows if int(row[1].rsplit(":", 1)[1], 16) == port and row[3] == "01" and row[9] != "0")
+    return sum(1 for row in rows
+               if row[1] == f"{LOOPBACK}:{port:04X}" and row[2] in peers and row[3] == "01" and row[9] != "0")
 
 
 def test_thousands_of_idle_connections_cost_no_thread_and_a_request_is_answered(
@@ -84,7 +91,7 @@ def test_thousands_of_idle_connections_cost_no_thread_and_a_request_is_answered(
         assert (code, json.loads(body)) == (200, _status())
         assert threading.active_count() == threads
         # The listener holds at most MAX_CONNECTIONS of them; it closed the ones that waited longest.
-        assert _held(port) <= MAX_CONNECTIONS
+        assert _held(port, idle) <= MAX_CONNECTIONS
         assert sum(_closed_by_peer(s) for s in idle) >= IDLE - MAX_CONNECTIONS
     finally:
         for sock in idle:

@@ -146,7 +146,7 @@ def test_explain_shows_both_verdicts(tmp_path: Path) -> None:
         "selector": "app == 'b'", "ingress": [{"action": "Allow", "protocol": "TCP", "destination": {"ports": [443]}}]})
     url = f"sqlite://{tmp_path}/t.db"
     assert run_cli(["apply", "-f", "-"], datastore=url, stdin=yaml.safe_dump_all(WORLD + [lockdown]))[0] == 0
-    args = ["explain", "--node", NODE, "--config-file", "/nonexistent", "--src", f"{A}:40000", "--dst", f"{B}:80",
+    args = ["explain", "--node", NODE, "--config-file", "/dev/null", "--src", f"{A}:40000", "--dst", f"{B}:80",
             "--proto", "TCP"]
     code, out, _ = run_cli([*args, "-o", "json"], datastore=url)
     data = json.loads(out)

@@ -110,7 +110,7 @@ def test_explain_names_the_governing_host_endpoint_and_the_tie(tmp_path: Path) -
         for doc in TIE:
             client.create(load_resource(doc))
     out = subprocess.run([TORTIE, "--datastore", url, "explain", "--node", "n1", "--src", f"{OUTSIDE}:25003",
-                          "--dst", f"{HOST}:7002", "--proto", "UDP", "-o", "json", "--config-file", "/nonexistent"],
+                          "--dst", f"{HOST}:7002", "--proto", "UDP", "-o", "json", "--config-file", "/dev/null"],
                          capture_output=True, text=True, timeout=60)
     result = json.loads(out.stdout)
     assert (result["verdict"], result["deniedBy"]) == ("deny", "default|for-a|-1|deny")

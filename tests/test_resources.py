@@ -571,7 +571,7 @@ def test_felix_values_as_the_agent_reads_them(name: str, value: Any, canonical: 
 
 @pytest.mark.parametrize("name,value", [
     ("failsafeInboundHostPorts", [{"protocol": "SCTP", "port": 1}]), ("interfacePrefix", "cali,bad name"),
-    ("interfaceExclude", "/[/"), ("healthPort", 0), ("iptablesMarkMask", 15), ("logSeverityScreen", "debug"),
+    ("interfaceExclude", "/[/"), ("healthPort", 65536), ("iptablesMarkMask", 15), ("logSeverityScreen", "debug"),
 ])
 def test_felix_values_the_agent_refuses(name: str, value: Any) -> None:
     with pytest.raises(InvalidParameter):

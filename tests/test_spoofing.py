@@ -109,7 +109,7 @@ def _send(lab: NodeNetwork, programmed: tuple[Plan, str], src: str, family: int)
     code, out, err = run_cli(
         ["explain", "--from-workload", f"spoof/{ATTACKER}", "--src", f"[{src}]:{sport}" if family == 6 else
          f"{src}:{sport}", "--dst", f"[{dst}]:{PORT}" if family == 6 else f"{dst}:{PORT}", "--proto", "UDP",
-         "--config-file", "/nonexistent", "-o", "json"], datastore=datastore)
+         "--config-file", "/dev/null", "-o", "json"], datastore=datastore)
     assert code == 0, out + err
     explained = json.loads(out)
     assert explained["inInterface"] == attacker.interface, out

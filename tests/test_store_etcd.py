@@ -107,7 +107,7 @@ def test_tls_with_client_certificates_and_a_user(tmp_path) -> None:  # type: ign
 
 def test_datastore_type_etcdv3_selects_etcd(etcd: EtcdServer) -> None:
     url = resolve_datastore(None, {"DATASTORE_TYPE": "etcdv3",
-                                   "ETCD_ENDPOINTS": f"http://127.0.0.1:{etcd.client_port}"}, "/nonexistent")
+                                   "ETCD_ENDPOINTS": f"http://127.0.0.1:{etcd.client_port}"})
     with open_store(url) as store:
         assert store.revision() >= 0
 

@@ -284,15 +284,18 @@ _KERNEL_ACTION = {PrefixKind.OVERRIDE_ACCEPT: "accept", PrefixKind.OVERRIDE_DROP
 
 
 def flow_of_record(record: LogRecord, when: float, denied_by: PolicyHit | None = None,
-                   ends: tuple[End, End] | None = None, pending: PolicyHit | None = None) -> Flow | None:
+                   ends: tuple[End, End] | None = None, pending: PolicyHit | None = None,
+                   node: str | None = None) -> Flow | None:
     """A kernel LOG line of a denial -> a Flow at `when`, the denial `denied_by` (from a
     replay), the ends `ends` if known and the `pending` trace entry (none: the pending
-    verdict is the enforced one); None for a line that logs no denial."""
+    verdict is the enforced one), on `node` (none: the line's host); None for a line that
+    logs no denial."""
     if record.kind is PrefixKind.OTHER:
         return None
     source, dest = ends or (End(record.src_canonical, record.spt), End(record.dst_canonical, record.dpt))
     trace = () if denied_by is None else (denied_by.entry,)
-    return Flow(start_time=when, end_time=when, host=record.host or NONE, action=_KERNEL_ACTION.get(record.kind, NONE),
+    return Flow(start_time=when, end_time=when, host=node or record.host or NONE,
+                action=_KERNEL_ACTION.get(record.kind, NONE),
                 proto=record.proto or NONE, source_ip=source.ip, source_port=source.port, source_name=source.name,
                 source_namespace=source.namespace, source_type=source.type, dest_ip=dest.ip, dest_port=dest.port,
                 dest_name=dest.name, dest_namespace=dest.namespace, dest_type=dest.type, packets_in=1,

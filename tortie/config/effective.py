@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any, Mapping
 
 
+from ..core import read_bounded
 from ..resources import PARAMETERS, InvalidParameter, Param, format_duration
 from .settings import Settings
 
@@ -94,6 +94,11 @@ class ConfigFile:
 
 
 NO_FILE = ConfigFile(DEFAULT_CONFIG_FILE)
+
+
+class ConfigFileError(ValueError):
+    """A config file named on the command line that cannot be read or parsed (the message
+    names the file and the problem)."""
 
 
 class _Invalid(ValueError):
@@ -195,13 +200,13 @@ class _KeysAsWritten(configparser.ConfigParser):
         return optionstr
 
 
-def read_config_file(path: str = DEFAULT_CONFIG_FILE) -> ConfigFile:
+def read_config_file(path: str = DEFAULT_CONFIG_FILE, required: bool = False) -> ConfigFile:
     """Keys and values of the INI file (sections ignored, keys case-insensitive). Missing is
-    fine; a file that cannot be read or parsed is one problem."""
+    fine unless ``required``; a file that cannot be read or parsed is one problem."""
     try:
-        text = Path(path).read_text()
+        text = read_bounded(path).decode()
     except FileNotFoundError:
-        return ConfigFile(path)
+        return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", "does not exist"),) if required else ())
     except OSError as exc:
         return ConfigFile(path, {}, (Problem(f"file {path}", "*", "", f"cannot read: {exc.strerror}"),))
     except UnicodeDecodeError as exc:

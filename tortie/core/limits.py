@@ -7,6 +7,7 @@ resources are small, shallow trees of short numbers and strings.
 
 from __future__ import annotations
 
+import errno
 import json
 from typing import Any, Iterator
 
@@ -15,6 +16,22 @@ MAX_DEPTH = 32  # nesting of maps and lists; a resource needs 8, a List of them 
 MAX_NUMBER_CHARS = 100  # characters of one number; a float64 needs 24, an int64 20
 MAX_ALIAS_NODES = 1_000_000  # values that YAML aliases may add to one input in total
 MAX_SHOWN = 120  # characters of a value quoted in an error text
+MAX_CONFIG_FILE = 1024 * 1024  # bytes of a config file (agent, client, lab) or a TLS file; real ones hold a few KiB
+
+
+def read_bounded(path: str, limit: int = MAX_CONFIG_FILE) -> bytes:
+    """The bytes of the file at ``path``, refused when it holds more than ``limit`` bytes, so
+    that a device or an endless pipe (``/dev/zero``) is never read to the end.
+
+    Raises OSError: the file's own (missing, a directory, no permission), or EFBIG with the
+    strerror ``larger than N KiB|MiB`` (strerror is what callers show).
+    """
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        size = f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit // 1024} KiB"
+        raise OSError(errno.EFBIG, f"larger than {size}", path)
+    return data
 
 
 def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:

@@ -6,8 +6,8 @@ import click
 
 from ..agent import Agent, setup_logging
 from ..config import node_name
-from ..store import resolve_datastore
-from .context import context
+from ..store import StoreError, parse_datastore_url, resolve_datastore
+from .context import Fail, context
 
 
 @click.command(short_help="Run the node agent.")
@@ -20,7 +20,13 @@ def agent(ctx: click.Context, node: str | None, config_file: str | None, cleanup
     in the current network namespace. SIGTERM stops the agent and leaves the rules in
     place; SIGHUP re-reads the config file."""
     setup_logging()
-    daemon = Agent(node_name(node), resolve_datastore(context(ctx).datastore), config_file)
+    try:
+        datastore = resolve_datastore(context(ctx).datastore)
+        if not cleanup:  # cleanup never opens the store
+            parse_datastore_url(datastore)  # a URL that can never work is no outage to wait out
+    except StoreError as exc:
+        raise Fail(f"Failed to start the agent: {exc}") from None
+    daemon = Agent(node_name(node), datastore, config_file)
     if cleanup:
         daemon.cleanup()
         click.echo("Removed every tortie rule, chain and ipset in this network namespace")

@@ -28,7 +28,8 @@ def window_options(command: Callable[..., None]) -> Callable[..., None]:
     for option in reversed([
         click.option("--since", help="Start of the window: RFC 3339, UNIX seconds, or a duration before now (2h)."),
         click.option("--until", help="End of the window, as --since."),
-        click.option("--year", type=int, help="The year of syslog times, which print none (default: this year)."),
+        click.option("--year", type=click.IntRange(1970, 9999),
+                     help="The year of syslog times, which print none (default: this year)."),
         click.option("-c", "--config", "client_config", help="Client config file (default: /etc/tortie/tortie.cfg)."),
     ]):
         command = option(command)
@@ -67,6 +68,25 @@ def when(text: str | None, now: float, option: str) -> float | None:
     return (found if found.tzinfo else found.replace(tzinfo=UTC)).timestamp()
 
 
+def window_of(since: str | None, until: str | None, now: float) -> Window:
+    """The window --since and --until give; one that ends before it starts is refused
+    (AnswerFail), since it would hold no flow and the report would pass for a quiet one."""
+    window = Window(when(since, now, "--since"), when(until, now, "--until"))
+    if window.since is not None and window.until is not None and window.since > window.until:
+        raise AnswerFail(f"--since {since} is after --until {until}: the window holds no time")
+    return window
+
+
+def openable(files: tuple[str, ...], command: str) -> None:
+    """Fail (AnswerFail) for the first input file that cannot be opened, before any is read."""
+    for name in files:
+        try:
+            if name != "-":
+                open(name, "rb").close()
+        except OSError as exc:
+            raise AnswerFail(f"{command}: {name}: {reason(exc)}") from None
+
+
 def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
                  summary: FlowSummary) -> Callable[[LogRecord], Flow | None]:
     """How a kernel line becomes a flow: its time (lines without a wall-clock time are
@@ -78,13 +98,13 @@ def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
             summary.untimed += 1
             return None
         if cluster is None:
-            return flow_of_record(record, at)
+            return flow_of_record(record, at, node=node)
         explanation = explain_record(cluster, record, node or record.host or NONE)
         judged = explanation.judgement
         hit = denial_hit(judged) if judged is not None and judged.verdict is Verdict.DENY else None
         ends = (_end(explanation.source, record.src_canonical, record.spt),
                 _end(explanation.destination, record.dst_canonical, record.dpt))
-        return flow_of_record(record, at, hit, ends, _pending_hit(explanation.pending, judged))
+        return flow_of_record(record, at, hit, ends, _pending_hit(explanation.pending, judged), node)
     return flow
 
 
@@ -110,12 +130,7 @@ def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogReco
     any is read (AnswerFail), and one that fails while read marks the run failed (read_inputs):
     the caller then writes no answer, since one over some of the inputs would pass for one
     over all of them."""
-    for name in files:
-        try:
-            if name != "-":
-                open(name, "rb").close()
-        except OSError as exc:
-            raise AnswerFail(f"{command}: {name}: {reason(exc)}") from None
+    openable(files, command)
     return read_inputs(ctx, files, command, partial(read_flows, summary=summary, kernel=kernel), "reading")
 
 
@@ -146,7 +161,7 @@ def report(ctx: click.Context, files: tuple[str, ...], since: str | None, until:
     be (then nothing is written on standard output).
     """
     now = time.time()
-    window = Window(when(since, now, "--since"), when(until, now, "--until"))
+    window = window_of(since, until, now)
     cluster = cluster_of(ctx, resource_files, client_config, "audit report") if resource_files or replay else None
     if cluster is not None:
         for problem in cluster.problems:
@@ -210,7 +225,8 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
     from ..audit import replay_flows as changed_flows
 
     now = time.time()
-    window = Window(when(since, now, "--since"), when(until, now, "--until"))
+    window = window_of(since, until, now)
+    openable(files, "audit replay")  # a missing input is the first thing to say, not the change
     before = cluster_of(ctx, resource_files, client_config, "audit replay")
     if with_files or without:
         # the change alone: the staged policies of the files promoted, not those of the current set

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..config import config_for_node, node_name
+from ..config import ConfigFileError, config_for_node, node_name
 from ..resources import PARAMETERS, ResourceError
 from ..store import StoreError
 from .context import Fail, context
+from .explain import node_option
 from .output import serialise
 
 
@@ -17,7 +18,8 @@ def config() -> None:
 
 
 @config.command()
-@click.option("--node", help="Node name (default: $NODENAME, $FELIX_FELIXHOSTNAME, then the host name).")
+@click.option("--node", callback=node_option,
+              help="Node name (default: $NODENAME, $FELIX_FELIXHOSTNAME, then the host name).")
 @click.option("--config-file", help="Agent config file (default: /etc/tortie/felix.cfg).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "yaml", "json"]), default="table",
               show_default=True)
@@ -34,7 +36,7 @@ def show(ctx: click.Context, /, node: str | None, config_file: str | None, fmt: 
     """
     try:
         effective = config_for_node(context(ctx).client(client_config), node_name(node), config_file)
-    except (ResourceError, StoreError) as exc:
+    except (ConfigFileError, ResourceError, StoreError) as exc:
         raise Fail(f"Failed to execute command: {exc}") from None
     if fmt == "table":
         width = max(len(n) for n in effective.settings) + 3

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from ..calc import BadInput, Calculator, Entity, entity_from_doc
-from ..config import config_for_node, node_name
-from ..core import DropActionOverride, KernelAction, Verdict, parse_protocol, protocol
+from ..config import ConfigFileError, config_for_node, node_name
+from ..core import ICMP, ICMPV6, PORT_PROTOCOLS, DropActionOverride, KernelAction, Verdict, parse_protocol, protocol
 from ..model import Packet, Result, pending_plans, plan_for
 from ..model import explain as model_explain
 from ..resources import ResourceError, WorkloadEndpoint
@@ -37,8 +37,16 @@ def parse_endpoint(text: str, what: str) -> tuple[str, int | None]:
     return address, number
 
 
+def node_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--node``: given, it names a node (empty would silently mean the host's name)."""
+    if value is not None and not value:
+        raise click.BadParameter("a node name cannot be empty", param_hint="--node")
+    return value
+
+
 @click.command(short_help="Explain what happens to a packet on a node.")
-@click.option("--node", help="Node name (default: $NODENAME, $FELIX_FELIXHOSTNAME, then the host name).")
+@click.option("--node", callback=node_option,
+              help="Node name (default: $NODENAME, $FELIX_FELIXHOSTNAME, then the host name).")
 @click.option("--src", help="Source IP[:PORT] ([IPv6]:PORT); with --from-workload, its address by default.")
 @click.option("--dst", required=True, help="Destination IP[:PORT].")
 @click.option("--proto", required=True, help="TCP, UDP, ICMP, ICMPv6 or a protocol number.")
@@ -51,6 +59,7 @@ def parse_endpoint(text: str, what: str) -> tuple[str, int | None]:
 @click.option("--in-interface", "in_iface", callback=lambda _c, _p, v: interface_name(v), metavar="IFACE",
               help="The interface the packet arrives on (default: its source's).")
 @click.option("--external-iface", default="eth0", show_default=True,
+              callback=lambda _c, _p, v: interface_name(v, "--external-iface"),
               help="Interface that addresses outside this node's endpoints are reached through.")
 @click.option("--config-file", help="Agent config file (default: /etc/tortie/felix.cfg).")
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -82,6 +91,7 @@ def explain(ctx: click.Context, node: str | None, src: str | None, dst: str, pro
         raise click.BadParameter(str(exc), param_hint="--proto") from None
     if src_ip and ipaddress.ip_address(src_ip).version != ipaddress.ip_address(dst_ip).version:
         raise Fail("Failed to execute command: --src and --dst are of different IP versions")
+    check_packet(number, ipaddress.ip_address(dst_ip).version, sport, dport, icmp_type, icmp_code)
     try:
         client = context(ctx).client(client_config)
         listing = client.snapshot()
@@ -92,7 +102,7 @@ def explain(ctx: click.Context, node: str | None, src: str | None, dst: str, pro
         else:
             name = node_name(node)
         config = config_for_node(client, name, config_file)
-    except (ResourceError, StoreError) as exc:
+    except (ConfigFileError, ResourceError, StoreError) as exc:
         raise Fail(f"Failed to execute command: {exc}") from None
     calc = Calculator(name)
     calc.load(listing.items)
@@ -114,13 +124,34 @@ def explain(ctx: click.Context, node: str | None, src: str | None, dst: str, pro
         click.echo(pending_story(pending, override, has_staged(listing.items)))
 
 
-def interface_name(text: str | None) -> str | None:
-    """``--in-interface``: a name the kernel can give an interface (1-15 characters, none of
+def interface_name(text: str | None, option: str = "--in-interface") -> str | None:
+    """An interface option: a name the kernel can give an interface (1-15 characters, none of
     them ``/``, ``:`` or white space, and not ``.`` or ``..``: Linux's dev_valid_name)."""
     if text is not None and (not 0 < len(text) < 16 or text in (".", "..")
                              or any(c in "/:" or c.isspace() for c in text)):
-        raise click.BadParameter(f"{text!r} is not an interface name", param_hint="--in-interface")
+        raise click.BadParameter(f"{text!r} is not an interface name", param_hint=option)
     return text
+
+
+def check_packet(number: int, family: int, sport: int | None, dport: int | None, icmp_type: int | None,
+                 icmp_code: int | None) -> None:
+    """Refuse a packet no kernel sees: ports on a protocol without ports, an ICMP type or code
+    on another protocol (or a code without its type), ICMP in IPv6 or ICMPv6 in IPv4.
+    Raises click.BadParameter naming the option."""
+    name = protocol(number).display
+    if number not in PORT_PROTOCOLS:
+        for option, port in (("--src", sport), ("--dst", dport)):
+            if port is not None:
+                raise click.BadParameter(f"{name} has no ports: give the address alone", param_hint=option)
+    icmp = {ICMP.number: 4, ICMPV6.number: 6}.get(number)
+    if icmp is None:
+        for option, value in (("--icmp-type", icmp_type), ("--icmp-code", icmp_code)):
+            if value is not None:
+                raise click.BadParameter(f"{name} is not ICMP or ICMPv6", param_hint=option)
+    elif icmp != family:
+        raise click.BadParameter(f"{name} is for IPv{icmp}; the addresses are IPv{family}", param_hint="--proto")
+    if icmp_code is not None and icmp_type is None:
+        raise click.BadParameter("a code needs its --icmp-type", param_hint="--icmp-code")
 
 
 def find_workload(listing: Listing, ref: str) -> Entity:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import click
 
-from ..audit import TIER, TIER_ORDER, FlowSummary, Window, in_scope, tier_doc, to_documents
+from ..audit import TIER, TIER_ORDER, FlowSummary, in_scope, tier_doc, to_documents
 from ..audit import recommend_policies as recommended
 from ..logs import plural
 from ..resources import ResourceError, is_dns_label, kind_of
 from ..selector import SelectorError
-from .audit import gather, kernel_flows, when, window_options
+from .audit import gather, kernel_flows, window_of, window_options
 from .context import AnswerFail
 from .logs import cluster_of, discard_stdout
 
@@ -50,7 +50,7 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
         raise AnswerFail("recommend: give one of --namespace NS or --selector SELECTOR")
     check_options(namespace, tier, order)
     now = time.time()
-    window = Window(when(since, now, "--since"), when(until, now, "--until"))
+    window = window_of(since, until, now)
     cluster = cluster_of(ctx, resource_files, client_config, "recommend")
     for problem in cluster.problems:
         click.echo(f"recommend: {problem}", err=True)

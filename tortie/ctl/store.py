@@ -39,11 +39,12 @@ def migrate(source_url: str, target_url: str, overwrite: bool) -> None:
     """Copy every resource, as stored: names, labels, annotations, uid and creation time.
 
     Resources already in the target with the same content are left alone; any with other
-    content stop the copy before anything is written, unless --overwrite. Their
+    content stop the copy before anything is written, unless --overwrite. A SQLite --from
+    must exist (a typo must not pass for an empty datastore). Their
     resourceVersion is the target's revision at which each was written.
     """
     try:
-        with open_store(source_url) as source, open_store(target_url) as target:
+        with open_store(source_url, create=False) as source, open_store(target_url) as target:
             writes, same, differ = _plan(source, target)
             if differ and not overwrite:
                 shown = "\n".join(f"  {key}" for key in differ[:10])

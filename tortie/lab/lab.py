@@ -13,19 +13,23 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypedDict
 
 import yaml
 
+from ..core import MAX_INPUT, read_bounded
 from ..datastore import ResourceClient
-from ..resources import Resource, ResourceError, load_resource
+from ..resources import Resource, ResourceError, is_dns_label, load_resource
+from ..resources.values import label_value_problems, parse_ip, qualified_name_problems, subdomain_problems
 from ..store import StoreError, open_store
 from .etcd import EtcdServer, stop_process
 from .fabric import Fabric
@@ -44,6 +48,7 @@ def namespace_prefix(state_dir: Path) -> str:
 
 
 PREFIX = namespace_prefix(STATE_DIR)
+NETNS_NAME_MAX = 255  # a namespace is a file under /run/netns: NAME_MAX
 LAB_RANGES = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:db8::/32"))
 HEALTH_PORT = 9099
 
@@ -75,32 +80,106 @@ class LabSpec:
 
     @classmethod
     def load(cls, path: str) -> LabSpec:
+        """LAB.yaml, checked whole (check) before the lab creates anything. Raises LabError,
+        one line naming the file, the node or workload and what is wrong."""
         try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise LabError(f"cannot read lab file {path}: {exc}") from None
+            data = yaml.safe_load(read_bounded(path, MAX_INPUT))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise LabError(f"cannot read lab file {path}: {reason[:1].lower()}{reason[1:]}") from None
+        except yaml.YAMLError as exc:
+            raise LabError(f"lab file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
         if not isinstance(data, dict) or set(data) - {"nodes", "workloads"}:
             raise LabError(f"{path}: expected 'nodes' and 'workloads'")
+        nodes, workloads = data.get("nodes") or [], data.get("workloads") or []
+        if not isinstance(nodes, list) or not all(isinstance(n, dict) and set(n) == {"name"} for n in nodes):
+            raise LabError(f"{path}: 'nodes' must be a list of {{name: NAME}}")
+        if not isinstance(workloads, list) or not all(isinstance(w, dict) for w in workloads):
+            raise LabError(f"{path}: 'workloads' must be a list of mappings")
         try:
-            nodes = [n["name"] for n in data.get("nodes") or []]
-            workloads = [WorkloadSpec(**w) for w in data.get("workloads") or []]
-        except (TypeError, KeyError) as exc:
+            lab = cls([n["name"] for n in nodes], [WorkloadSpec(**w) for w in workloads])
+        except TypeError as exc:  # a missing or unknown key
+            raise LabError(f"{path}: workload: {str(exc).partition('__init__() ')[2] or exc}") from None
+        try:
+            lab.check()
+        except LabError as exc:
             raise LabError(f"{path}: {exc}") from None
-        lab = cls(nodes, workloads)
-        lab.check()
         return lab
 
     def check(self) -> None:
+        """Everything ``up`` relies on, so that it fails before creating anything: at least one
+        node; node names as Calico's node and HostEndpoint names (DNS-1123 subdomains) short
+        enough for a namespace name; workload names as Kubernetes pod names, their namespaces
+        as namespace names (DNS labels), their labels as Calico validates labels; IPv4 and
+        IPv6 addresses in the lab ranges, each used once; every resource the lab writes
+        valid. Raises LabError (one line)."""
+        if not self.nodes:
+            raise LabError("a lab needs at least one node")
+        for node in self.nodes:
+            _check_name(f"node {node!r}", node)
+            if len(f"{PREFIX}-{node}-node") > NETNS_NAME_MAX:
+                raise LabError(f"node {node!r}: name too long for a lab namespace (at most "
+                               f"{NETNS_NAME_MAX - len(PREFIX) - 6} characters)")
         names = [w.name for w in self.workloads]
         if len(set(names)) != len(names) or len(set(self.nodes)) != len(self.nodes):
             raise LabError("node and workload names must be unique")
+        owners: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         for w in self.workloads:
+            _check_workload(w)
             if w.node not in self.nodes:
                 raise LabError(f"workload {w.name}: unknown node {w.node}")
-            for address in w.addresses:
-                ip = ipaddress.ip_address(address)
+            for key, version in (("ipv4", 4), ("ipv6", 6)):
+                address = getattr(w, key)
+                if address is None:
+                    continue
+                ip = parse_ip(address) if isinstance(address, str) else None
+                if ip is None or ip.version != version:
+                    raise LabError(f"workload {w.name}: {key} {address!r} is not an IPv{version} address")
                 if not any(ip in net for net in LAB_RANGES):
                     raise LabError(f"workload {w.name}: {address} is outside 198.18.0.0/15 and 2001:db8::/32")
+                if ip in owners:
+                    raise LabError(f"workload {w.name}: {address} is already workload {owners[ip]}'s")
+                owners[ip] = w.name
+        # What else Calico validates (ports, ...): the resources up will write.
+        for what, build in [*((f"workload {w.name}", partial(_wep, w)) for w in self.workloads),
+                            *((f"node {node}", partial(_hep, node, [])) for node in self.nodes),
+                            *((f"namespace {ns}", partial(_namespace_profile, ns))
+                              for ns in sorted({w.namespace for w in self.workloads}))]:
+            try:
+                build()
+            except ResourceError as exc:
+                raise LabError(f"{what}: {' '.join(str(exc).split())}") from None
+
+
+def _check_name(what: str, name: object) -> None:
+    if not isinstance(name, str):
+        raise LabError(f"{what}: the name must be a string")
+    problems = subdomain_problems(name)
+    if problems:
+        raise LabError(f"{what}: not a valid name: {problems[0]}")
+
+
+def _check_workload(w: WorkloadSpec) -> None:
+    """A workload's own fields (types, names, labels); addresses and node are check's."""
+    _check_name(f"workload {w.name!r}", w.name)
+    for key in ("namespace", "node", "ipv4"):
+        if not isinstance(getattr(w, key), str):
+            raise LabError(f"workload {w.name}: {key} must be a string")
+    if not is_dns_label(w.namespace):
+        raise LabError(f"workload {w.name}: namespace {w.namespace!r} is not a valid namespace name "
+                       "(a DNS label: lower case letters, digits and '-', at most 63)")
+    if not isinstance(w.labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in w.labels.items()):
+        raise LabError(f"workload {w.name}: labels must map strings to strings")
+    for key, value in w.labels.items():
+        problems = qualified_name_problems(key)
+        if problems:
+            raise LabError(f"workload {w.name}: label key {key!r}: {problems[0]}")
+        problems = label_value_problems(value)
+        if problems:
+            raise LabError(f"workload {w.name}: label {key}: value {value!r}: {problems[0]}")
+    if not isinstance(w.ports, list):
+        raise LabError(f"workload {w.name}: ports must be a list")
 
 
 class NodeRecord(TypedDict):
@@ -246,10 +325,10 @@ def up(spec: LabSpec, datastore: str | None, tortie: str, progress: Any = print,
             state.save()
         wait(state, progress=progress)
     except (LabError, ResourceError, StoreError, OSError) as exc:
-        progress(f"lab up failed: {exc}; cleaning up")
+        progress(f"lab up failed: {' '.join(str(exc).split())}; cleaning up")
         down(progress=lambda _: None)
-        if isinstance(exc, OSError):
-            raise LabError(str(exc)) from None
+        if isinstance(exc, (OSError, ResourceError)):
+            raise LabError(" ".join(str(exc).split())) from None
         raise
     return state
 
@@ -303,7 +382,8 @@ def _is(pid: int, what: str) -> bool:
 
 def _leftover_namespaces() -> list[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX + "-")]
+    # "NAME (id: N)" per line; a name may hold spaces (a lab of an older, laxer tortie)
+    return [re.sub(r" \(id: \d+\)$", "", line) for line in out.splitlines() if line.startswith(PREFIX + "-")]
 
 
 def down(progress: Any = print) -> None:

@@ -24,6 +24,23 @@ def hexadecimal(value: str) -> int | None:
     return int(m[1], 16) if m else None
 
 
+def bounded(bits: int) -> Callable[[str], int | None]:
+    """A decimal field of a header field ``bits`` wide: a larger number is a value that does
+    not read (the kernel cannot print it), as a non-number is."""
+    limit = (1 << bits) - 1
+
+    def convert(value: str) -> int | None:
+        number = decimal(value)
+        return number if number is not None and number <= limit else None
+    return convert
+
+
+def hex_byte(value: str) -> int | None:
+    """An 8-bit field printed in hexadecimal (TOS, PREC, RES), or None."""
+    number = hexadecimal(value)
+    return number if number is not None and number <= 0xFF else None
+
+
 def text(value: str) -> str:
     return value
 
@@ -44,20 +61,20 @@ _LINK: dict[str, Field] = {key: (key.lower(), text) for key in
                            ("OUT", "PHYSIN", "PHYSOUT", "MAC", "MACSRC", "MACDST", "MACPROTO")}
 _LINK["IN"] = ("in_", text)
 _IP: dict[str, Field] = {
-    "SRC": ("src", text), "DST": ("dst", text), "LEN": ("len", decimal), "TOS": ("tos", hexadecimal),
-    "PREC": ("prec", hexadecimal), "TTL": ("ttl", decimal), "ID": ("ip_id", decimal), "TC": ("tc", decimal),
-    "HOPLIMIT": ("hoplimit", decimal), "FLOWLBL": ("flowlbl", decimal),
+    "SRC": ("src", text), "DST": ("dst", text), "LEN": ("len", decimal), "TOS": ("tos", hex_byte),
+    "PREC": ("prec", hex_byte), "TTL": ("ttl", bounded(8)), "ID": ("ip_id", bounded(16)), "TC": ("tc", bounded(8)),
+    "HOPLIMIT": ("hoplimit", bounded(8)), "FLOWLBL": ("flowlbl", bounded(20)),
 }
-_PORTS: dict[str, Field] = {"SPT": ("spt", decimal), "DPT": ("dpt", decimal)}  # accepted after any PROTO
+_PORTS: dict[str, Field] = {"SPT": ("spt", bounded(16)), "DPT": ("dpt", bounded(16))}  # accepted after any PROTO
 _ICMP: dict[str, Field] = {
-    **_PORTS, "TYPE": ("icmp_type", decimal), "CODE": ("icmp_code", decimal), "ID": ("icmp_id", decimal),
-    "SEQ": ("icmp_seq", decimal), "MTU": ("mtu", decimal),
+    **_PORTS, "TYPE": ("icmp_type", bounded(8)), "CODE": ("icmp_code", bounded(8)), "ID": ("icmp_id", bounded(16)),
+    "SEQ": ("icmp_seq", bounded(16)), "MTU": ("mtu", decimal),
 }
-_UDP: dict[str, Field] = {**_PORTS, "LEN": ("udp_len", decimal)}
+_UDP: dict[str, Field] = {**_PORTS, "LEN": ("udp_len", bounded(16))}
 _SPI: dict[str, Field] = {**_PORTS, "SPI": ("spi", hexadecimal)}
 _PROTO: dict[str, dict[str, Field]] = {
-    "TCP": {**_PORTS, "SEQ": ("tcp_seq", decimal), "ACK": ("tcp_ack", decimal), "WINDOW": ("window", decimal),
-            "RES": ("res", hexadecimal), "URGP": ("urgp", decimal)},
+    "TCP": {**_PORTS, "SEQ": ("tcp_seq", bounded(32)), "ACK": ("tcp_ack", bounded(32)),
+            "WINDOW": ("window", bounded(16)), "RES": ("res", hex_byte), "URGP": ("urgp", bounded(16))},
     "UDP": _UDP, "UDPLITE": _UDP,
     "ICMP": {**_ICMP, "PARAMETER": ("parameter", decimal), "GATEWAY": ("gateway", text)},
     "ICMPv6": {**_ICMP, "POINTER": ("pointer", hexadecimal)},

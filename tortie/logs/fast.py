@@ -14,17 +14,29 @@ from .header import DMESG, DMESG_GROUPS, KMSG, KMSG_GROUPS, RFC3164, RFC3339, SY
 from .prefix import WORD, prefix_fields
 from .record import HeaderShape, LogRecord, Packet, build, build_lazy
 
+def _upto(limit: int) -> str:
+    """A group matching the decimals 0..``limit`` as the kernel prints them (no leading zero):
+    a field's width, so that the fast path never takes a value body.py refuses."""
+    digits = str(limit)
+    if len(digits) == 1:
+        return f"([0-{digits}])"
+    same = [digits[:i] + f"[{'1' if i == 0 else '0'}-{int(d) - 1}]" + "[0-9]" * (len(digits) - i - 1)
+            for i, d in enumerate(digits) if int(d) > (1 if i == 0 else 0)]
+    return "(" + "|".join([*same, digits, f"[1-9][0-9]{{0,{len(digits) - 2}}}", "0"]) + ")"  # longest first
+
+
 _N = "([0-9]{1,20})"  # body.decimal's numbers
+_U8, _U16, _U20, _U32 = (_upto((1 << bits) - 1) for bits in (8, 16, 20, 32))
 # The IP and protocol sections, up to an ICMP error's packet (_fill_packet's groups).
 _PACKET = (
     rf"SRC=([^ ]+) DST=([^ ]+) LEN={_N}(?:"
-    rf" TOS=(?:0x)?([0-9A-F]{{2}}) PREC=(?:0x)?([0-9A-F]{{2}}) TTL={_N} ID={_N}((?: CE)?(?: DF)?(?: MF)?)"
-    rf"| TC={_N} HOPLIMIT={_N} FLOWLBL={_N}) PROTO=(?:"
-    rf"TCP SPT={_N} DPT={_N}(?: SEQ={_N} ACK={_N})? WINDOW={_N} RES=0x([0-9a-f]{{2}})"
-    rf"((?: CWR)?(?: ECE)?(?: URG)?(?: ACK)?(?: PSH)?(?: RST)?(?: SYN)?(?: FIN)?) URGP={_N}"
+    rf" TOS=(?:0x)?([0-9A-F]{{2}}) PREC=(?:0x)?([0-9A-F]{{2}}) TTL={_U8} ID={_U16}((?: CE)?(?: DF)?(?: MF)?)"
+    rf"| TC={_U8} HOPLIMIT={_U8} FLOWLBL={_U20}) PROTO=(?:"
+    rf"TCP SPT={_U16} DPT={_U16}(?: SEQ={_U32} ACK={_U32})? WINDOW={_U16} RES=0x([0-9a-f]{{2}})"
+    rf"((?: CWR)?(?: ECE)?(?: URG)?(?: ACK)?(?: PSH)?(?: RST)?(?: SYN)?(?: FIN)?) URGP={_U16}"
     r"(?: OPT \(([0-9A-F]*)\))?"
-    rf"|(UDP|UDPLITE) SPT={_N} DPT={_N} LEN={_N}"
-    rf"|(ICMP|ICMPv6) TYPE={_N} CODE={_N}(?: ID={_N} SEQ={_N})?")
+    rf"|(UDP|UDPLITE) SPT={_U16} DPT={_U16} LEN={_U16}"
+    rf"|(ICMP|ICMPv6) TYPE={_U8} CODE={_U8}(?: ID={_U16} SEQ={_U16})?")
 # IN and OUT as body_start reads them (\S), so that a match here starts the body there too.
 # Groups: link 5, _PACKET's, ICMP error 5 (its packet as text, for _INNER), trailer 3.
 BODY = (

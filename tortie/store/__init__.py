@@ -3,11 +3,12 @@
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
                    KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
 from .sqlite import SQLiteStore, prefix_end
-from .url import DEFAULT_DATASTORE, etcd_url, open_store, resolve_datastore
+from .url import (DEFAULT_DATASTORE, DatastoreURL, InvalidURLError, etcd_url, open_store, parse_datastore_url,
+                  resolve_datastore)
 
 __all__ = [
     "DEFAULT_DATASTORE", "MAX_VALUE",
-    "CompactedError", "ConflictError", "Event", "EventType", "KeyExistsError", "KeyNotFoundError", "KeyValue",
-    "Op", "OpKind", "SQLiteStore", "Store", "StoreError", "TooLargeError", "UnavailableError", "Watch",
-    "etcd_url", "open_store", "prefix_end", "resolve_datastore",
+    "CompactedError", "ConflictError", "DatastoreURL", "Event", "EventType", "InvalidURLError", "KeyExistsError",
+    "KeyNotFoundError", "KeyValue", "Op", "OpKind", "SQLiteStore", "Store", "StoreError", "TooLargeError",
+    "UnavailableError", "Watch", "etcd_url", "open_store", "parse_datastore_url", "prefix_end", "resolve_datastore",
 ]

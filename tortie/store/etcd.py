@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import grpc
 from aetcd import rpc
 
+from ..core import read_bounded
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
                    KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
 
@@ -51,8 +52,7 @@ def _read(path: str | None) -> bytes | None:
     if not path:
         return None
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_bounded(path)
     except OSError as exc:
         raise UnavailableError(f"cannot read {path}: {exc.strerror}") from None
 
