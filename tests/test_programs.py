@@ -164,11 +164,11 @@ SHELL_WORDS = {"if", "then", "else", "elif", "fi", "for", "do", "done", "while",
 _SEPARATORS = set(";&|()\n")
 
 
-def shell_commands(text: str) -> Iterator[str]:
+def shell_commands(text: str, functions: frozenset[str] = frozenset()) -> Iterator[str]:
     """The words in command position of a shell script (after line starts, ;, &, |, ( and
-    inside $(...)), less keywords, builtins, the script's functions, assignments, loop
-    variables and paths."""
-    functions = set(re.findall(r"^\s*([A-Za-z_][\w-]*)\s*\(\)", text, re.MULTILINE))
+    inside $(...)), less keywords, builtins, the script's functions (and ``functions``, those
+    of the script a $(...) is in), assignments, loop variables and paths."""
+    functions |= set(re.findall(r"^\s*([A-Za-z_][\w-]*)\s*\(\)", text, re.MULTILINE))
     text = re.sub(r"<<-?'?(\w+)'?\n.*?\n\s*\1\n", "\n", text, flags=re.DOTALL)  # here-documents are data
     text = re.sub(r"\$\(\(.*?\)\)", "0", text)  # arithmetic
     lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()\n")
@@ -181,7 +181,7 @@ def shell_commands(text: str) -> Iterator[str]:
             start = after != "=("  # an array assignment's values are no command
             continue
         for inner in re.findall(r"\$\(([^()]*)\)", token):
-            yield from shell_commands(inner)
+            yield from shell_commands(inner, functions)
         if start and after != "for":
             if re.fullmatch(r"[A-Za-z_][\w\[\]$]*\+?=.*", token) or token in ("then", "do", "else", "!", "{"):
                 after = token

@@ -28,8 +28,8 @@ import yaml
 
 from ..core import MAX_INPUT, read_bounded
 from ..datastore import ResourceClient
-from ..resources import Resource, ResourceError, is_dns_label, load_resource
-from ..resources.values import label_value_problems, parse_ip, qualified_name_problems, subdomain_problems
+from ..resources import (Resource, ResourceError, is_dns_label, label_value_problems, load_resource, parse_ip,
+                         qualified_name_problems, subdomain_problems)
 from ..store import StoreError, open_store
 from .etcd import EtcdServer, stop_process
 from .fabric import Fabric

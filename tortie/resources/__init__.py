@@ -16,7 +16,8 @@ from .rule import EntityRule, ICMPFields, Rule, ServiceAccountMatch
 from .staged import (STAGED_KINDS, StagedAction, StagedGlobalNetworkPolicy, StagedKubernetesNetworkPolicy,
                      StagedNetworkPolicy, staged_action)
 from .tier import BUILTIN_TIERS, DEFAULT_TIER_ORDER, Tier
-from .values import is_dns_label, is_name, is_port_name
+from .values import (is_dns_label, is_name, is_port_name, label_value_problems, parse_ip, qualified_name_problems,
+                     subdomain_problems)
 from .workloadendpoint import WorkloadEndpoint
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "NetworkSet", "Param", "Profile", "Resource", "ResourceError", "Rule", "ServiceAccountMatch", "Tier",
     "UnknownFieldError", "UnknownKindError", "UnsupportedKindError", "ValidationError", "WorkloadEndpoint",
     "decode", "default_allow_profile", "flatten", "format_duration", "go_float", "is_dns_label", "is_name",
-    "is_port_name", "kind_from_cli", "kind_of", "load_resource", "not_namespaced_error", "parse_documents",
-    "parse_duration", "to_json", "to_yaml",
+    "is_port_name", "kind_from_cli", "kind_of", "label_value_problems", "load_resource", "not_namespaced_error",
+    "parse_documents", "parse_duration", "parse_ip", "qualified_name_problems", "subdomain_problems", "to_json",
+    "to_yaml",
 ]
