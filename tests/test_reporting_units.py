@@ -85,7 +85,7 @@ def stored(docs: list[dict[str, Any]]) -> list[StoredResource]:
 
 def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1, labels: bool = False,
               items: list[StoredResource] | None = None, logs: FlowLogs | None = None,
-              override: str = "Drop") -> FlowLogs:
+              override: str = "Drop", pending: bool = True) -> FlowLogs:
     """Flow logs on node n1 of ``items`` (WORLD by default), as the agent feeds them."""
     items = stored(WORLD) if items is None else items
     config = {"n1": settings_for("n1", {"dropActionOverride": override})}
@@ -93,7 +93,8 @@ def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1, labels: bool = 
     calc.load(items)
     logs = FlowLogs("n1") if logs is None else logs
     logs.update(store_plans(items, config)["n1"], pending_plans(items, config)["n1"], calc.entities,
-                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, labels, True))
+                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, labels, True,
+                              pending))
     return logs
 
 
@@ -247,6 +248,18 @@ def test_a_connection_keeps_its_enforced_trace_and_follows_the_pending_one(tmp_p
                                  "enforced_policies": ["0|default|db|allow|0"],
                                  "pending_policies": ["0|default|db|deny|0"]}
     assert (after["packets_in"], after["num_flows"], after["num_flows_started"]) == (2, 1, 0)
+
+
+def test_policy_evaluation_mode_none_leaves_the_pending_policies_empty(tmp_path: Path) -> None:
+    """flowLogsPolicyEvaluationMode None: Felix never fills its pending policy store, so
+    pending_policies is empty; the enforced and all policies are as in Continuous."""
+    logs = flow_logs(tmp_path, pending=False)
+    logs.listed([], time.monotonic())
+    logs.listed([conn(1, 40000, (3, 180, 2, 120), "ESTABLISHED")], time.monotonic())
+    logs.flush()
+    assert {r["reporter"]: r["policies"] for r in records(tmp_path)}["dst"] == {
+        "all_policies": ["0|default|staged:db|deny|0", "1|default|db|allow|0"],
+        "enforced_policies": ["0|default|db|allow|0"], "pending_policies": []}
 
 
 def test_the_file_rotates_by_size_keeping_max_files(tmp_path: Path) -> None:

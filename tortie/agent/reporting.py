@@ -114,7 +114,8 @@ class Reporting:
         if flow_logs is not None:
             flow_logs.update(plan, pending, entities, FlowLogConfig(
                 flows.directory, flows.max_file_size, flows.max_files, flows.flush_interval or 10.0,
-                flows.kind_allowed, flows.kind_denied, flows.include_labels, flows.include_policies))
+                flows.kind_allowed, flows.kind_denied, flows.include_labels, flows.include_policies,
+                flows.pending_policies))
         if self.pipeline.running:
             self.pipeline.update(rendered.nflog, PipelineSettings(
                 settings.deleted_metrics_retention, settings.drop_action_override.kernel_action), flow_logs)

@@ -74,6 +74,7 @@ class FlowLogConfig:
     kind_denied: int
     include_labels: bool
     include_policies: bool
+    pending_policies: bool  # flowLogsPolicyEvaluationMode Continuous; None leaves pending_policies empty
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,8 @@ class FlowLogs:
                 self._party(dst, proto, dport, level, source=False),
                 policy_strings(hits) if policies else (),
                 policy_strings(all_policies(hits, pending_hits, staged)) if policies else ())
-            records.append(Described(key, policy_strings(pending_hits, staged) if policies else ()))
+            records.append(Described(key, policy_strings(pending_hits, staged) if policies and config.pending_policies
+                                     else ()))
         found = self._described[cache_key] = tuple(records)
         return found
 
