@@ -218,6 +218,44 @@ def test_remote_ends_are_named_and_labelled_and_uncollected_fields_written(tmp_p
         "num_process_ids": 0, "process_args": ["-"], "num_process_args": 0, "dest_domains": None}
 
 
+def test_network_sets_in_the_other_ends_namespace_come_first(tmp_path: Path) -> None:
+    """An address no endpoint owns is named by a network set in the other end's namespace
+    (shop, db's), even a shorter one, before a global one, before one of another namespace;
+    another namespace's set names an address only global and shop sets do not hold."""
+    sets = [{"apiVersion": API, "kind": "NetworkSet", "metadata": {"name": near, "namespace": namespace,
+                                                                    "labels": {"zone": near}},
+             "spec": {"nets": nets}}
+            for near, namespace, nets in (("near", "shop", ["198.18.0.0/16"]),
+                                          ("far", "depot", ["198.18.5.0/28", "203.0.113.0/24"]))]
+    logs = flow_logs(tmp_path, allowed=0, labels=True, items=stored([*WORLD, *sets]))
+    logs.listed([], time.monotonic())
+    logs.listed([Conn(i, 6, source, DB, 40000, 5432, 1, 60, 1, 60) for i, source in enumerate((OFFICE, "203.0.113.9"))],
+                time.monotonic())
+    logs.flush()
+    assert sorted((r["source_ip"], r["source_type"], r["source_name"], r["source_namespace"], r["source_labels"])
+                  for r in records(tmp_path)) == [
+        (OFFICE, "ns", "near", "shop", {"labels": ["zone=near"]}),
+        ("203.0.113.9", "ns", "far", "depot", {"labels": ["zone=far"]})]
+
+
+def test_labels_of_merged_flows_are_the_ones_all_their_ends_have(tmp_path: Path) -> None:
+    """web is relabelled between two connections that one level-2 record merges: the record
+    shows the labels both had, without Calico's own (as Felix intersects them); db, the
+    same for both, keeps all of its own."""
+    logs = flow_logs(tmp_path, labels=True)
+    logs.listed([], time.monotonic())
+    logs.listed([conn(1, 40000, (1, 60, 1, 60), "ESTABLISHED")], time.monotonic())
+    relabelled = [{**doc, "metadata": {**doc["metadata"], "labels": {"app": "web", "tier": "front"}}}
+                  if doc["metadata"]["name"] == "n1-k8s-web-eth0" else doc for doc in WORLD]
+    flow_logs(tmp_path, labels=True, items=stored(relabelled), logs=logs)
+    logs.listed([conn(1, 40000, (1, 60, 1, 60), "ESTABLISHED"), conn(2, 40001, (1, 60, 1, 60), "ESTABLISHED")],
+                time.monotonic())
+    logs.flush()
+    dst = {r["reporter"]: r for r in records(tmp_path)}["dst"]
+    assert (dst["num_flows"], dst["source_labels"], dst["dest_labels"]) == (2, {"labels": ["app=web"]}, {
+        "labels": ["app=db", "projectcalico.org/namespace=shop", "projectcalico.org/orchestrator=k8s"]})
+
+
 def test_an_end_whose_policies_gave_no_verdict_reports_nothing(tmp_path: Path) -> None:
     """dropActionOverride Accept: web's egress denies, the kernel accepts before db's ingress
     policies see the packet. The source reports the denial (action deny, counted from
