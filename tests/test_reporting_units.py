@@ -288,6 +288,23 @@ def test_a_connection_keeps_its_enforced_trace_and_follows_the_pending_one(tmp_p
     assert (after["packets_in"], after["num_flows"], after["num_flows_started"]) == (2, 1, 0)
 
 
+def test_flow_logs_wait_for_their_plans_and_count_what_began_meanwhile(tmp_path: Path) -> None:
+    """Switched on, the flow logs list connections before the agent has the pending policy
+    set; one that began then is described once the plans come, as started, with the staged
+    policy in its pending trace; one listed by the first dump began before and is not started."""
+    logs = FlowLogs("n1")
+    logs.listed([conn(7, 39000, (2, 120, 2, 120))], time.monotonic())
+    logs.listed([conn(7, 39000, (2, 120, 2, 120)), conn(1, 40000, (1, 60, 1, 60))], time.monotonic())
+    assert logs.flush() == 0
+    flow_logs(tmp_path, allowed=0, logs=logs)
+    logs.listed([conn(7, 39000, (3, 180, 2, 120)), conn(1, 40000, (3, 180, 2, 120))], time.monotonic())
+    logs.flush()
+    dst = {r["source_port"]: r for r in records(tmp_path) if r["reporter"] == "dst"}
+    assert {port: (r["num_flows_started"], r["packets_in"]) for port, r in dst.items()} == {39000: (0, 0),
+                                                                                         40000: (1, 3)}
+    assert dst[40000]["policies"]["pending_policies"] == ["0|default|staged:db|deny|0"]
+
+
 def test_policy_evaluation_mode_none_leaves_the_pending_policies_empty(tmp_path: Path) -> None:
     """flowLogsPolicyEvaluationMode None: Felix never fills its pending policy store, so
     pending_policies is empty; the enforced and all policies are as in Continuous."""

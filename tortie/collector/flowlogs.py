@@ -241,7 +241,7 @@ class FlowLogs:
         self._totals: dict[RecordKey, _Totals] = {}
         self._denied_seen: set[Flow] = set()
         self._interval_start = time.time()
-        self._baseline = True  # the first dump: what it lists began before the flow logs
+        self._before: set[int] | None = None  # connections listed when the flow logs started
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
 
@@ -274,7 +274,7 @@ class FlowLogs:
             return
         enable_accounting()
         self._stop.clear()
-        self._baseline = True
+        self._before = None
         self._interval_start = time.time()
         self._timer = threading.Thread(target=self._run, name="flowlogs", daemon=True)
         self._timer.start()
@@ -286,6 +286,11 @@ class FlowLogs:
         self._timer.join()
         self._timer = None
         self.flush()
+        # Switched on again, they wait for plans of their own: these may be long out of date.
+        with self._lock:
+            self._plan = self._pending = None
+            self._described.clear()
+            self._connections.clear()
 
     def _interval(self) -> float:
         return self._config.flush_interval if self._config is not None else 10.0
@@ -310,9 +315,14 @@ class FlowLogs:
 
     def listed(self, conns: Iterable[Conn], started: float) -> None:
         """A dump of the live entries, begun at monotonic time ``started``: their counters so
-        far. A connection first listed has started (unless this is the first dump); one that
-        reaches TIME_WAIT or CLOSE, or is no longer listed, has completed."""
+        far. A connection first listed has started, unless the first dump after ``start``
+        listed it; one that reaches TIME_WAIT or CLOSE, or is no longer listed, has completed.
+        Until ``update`` has given the plans, connections are only listed, not described: the
+        first records already have the traces of the plans in force (with the pending set)."""
         with self._lock:
+            if self._before is None:
+                self._before = {conn.id for conn in conns}
+                return
             live = set()
             for conn in conns:
                 live.add(conn.id)
@@ -322,7 +332,7 @@ class FlowLogs:
                 if not known.completed:
                     for described in known.records:
                         self._totals_of(described, None).completed += 1
-            self._baseline = False
+            self._before &= live
 
     def _take(self, conn: Conn) -> None:
         known = self._connections.get(conn.id)
@@ -332,7 +342,7 @@ class FlowLogs:
             if not records:
                 return
             known = self._connections[conn.id] = _Connection(records, flow, time.monotonic(), self._generation)
-            if self._baseline:  # it began before the flow logs did: count from now on
+            if self._before is not None and conn.id in self._before:  # it began before the flow logs did
                 known.counters = (conn.packets_out, conn.bytes_out, conn.packets_in, conn.bytes_in)
             else:
                 for described in records:
