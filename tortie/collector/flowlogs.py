@@ -380,7 +380,8 @@ class FlowLogs:
         with self._lock:
             flow = (proto, src, dst, sport, dport)
             for described in self._describe(flow, "dst" if direction is INGRESS else "src"):
-                new = flow not in self._totals.get(described.key, _Totals()).flows
+                known = self._totals.get(described.key)
+                new = known is None or flow not in known.flows
                 totals = self._totals_of(described, flow)
                 if described.key.reporter == "dst":
                     totals.packets_in += packets
@@ -391,10 +392,9 @@ class FlowLogs:
                 totals.started += new and flow not in self._denied_seen
 
     def _totals_of(self, described: Described, flow: object | None) -> _Totals:
-        """The record's totals, counting ``flow`` (a connection id or a dropped flow; None:
-        none) in it:
-        the labels are those all its flows' ends have (Felix intersects them as it merges
-        flows, felix/collector/flowlog/types.go aggregateFlowLabels)."""
+        """The record's totals, with ``flow`` (a connection id or a dropped flow; None: no flow
+        to count) among its flows. Its labels are those all its flows' ends have (Felix
+        intersects them as it merges flows, felix/collector/flowlog/types.go aggregateFlowLabels)."""
         totals = self._totals.get(described.key)
         if totals is None:
             totals = self._totals[described.key] = _Totals(labels=described.labels)
