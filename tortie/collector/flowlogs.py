@@ -243,6 +243,7 @@ class FlowLogs:
         self._interval_start = time.time()
         self._before: set[int] | None = None  # connections listed when the flow logs started
         self._stop = threading.Event()
+        self._plans_came = threading.Event()  # the first plans since start: dump at once
         self._timer: threading.Thread | None = None
 
     # --- control ------------------------------------------------------------------------------
@@ -258,6 +259,8 @@ class FlowLogs:
         that changes ``entities``: it reads them all."""
         network_sets = _network_sets(entities)
         with self._lock:
+            if self._plan is None:
+                self._plans_came.set()
             self._plan, self._pending, self._entities, self._config = plan, pending, entities, config
             self._network_sets = network_sets
             self._staged = _staged_policies(plan, pending)
@@ -300,8 +303,9 @@ class FlowLogs:
         next_flush += self._interval()
         while not self._stop.wait(TICK):
             now = time.monotonic()
-            if now < next_dump and now < next_flush:
+            if now < next_dump and now < next_flush and not self._plans_came.is_set():
                 continue
+            self._plans_came.clear()
             try:
                 self.listed(dump(), now)
                 if now >= next_flush:
@@ -321,8 +325,8 @@ class FlowLogs:
         first records already have the traces of the plans in force (with the pending set)."""
         with self._lock:
             if self._before is None:
+                conns = list(conns)
                 self._before = {conn.id for conn in conns}
-                return
             live = set()
             for conn in conns:
                 live.add(conn.id)
