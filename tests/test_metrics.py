@@ -3,6 +3,7 @@ every kind of denial, whatever the override; retention; TLS; a flood; the flow l
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -448,8 +449,7 @@ def test_a_connection_opened_before_a_promote_keeps_its_enforced_trace(node: Met
                                                         "ingress": [{"action": "Deny", "protocol": "ICMP"},
                                                                     _udp("Deny", [9004])]}}))
         node.wait_applied(int(doc["metadata"]["resourceVersion"]))
-        # The agent keeps the pending policy set from its next resync after flow logs are
-        # turned on: a datagram whose pending trace names the staged policy shows it has.
+        # A datagram whose pending trace names the staged policy: the pending set has it.
         node.blast(A[0], B[0], 9004, 1, 1, sport=38998)
         wait_until("the pending policy set", lambda: _records(path), lambda found: any(
             r["policies"]["pending_policies"] == ["0|default|staged:echo|deny|1"] for r in found))
@@ -476,4 +476,32 @@ def test_a_connection_opened_before_a_promote_keeps_its_enforced_trace(node: Met
             client.apply(load_resource(ECHO))
             if any(item.name == "echo" for item in client.list(StagedGlobalNetworkPolicy).items):
                 client.delete(StagedGlobalNetworkPolicy, "echo")
+        node.wait_applied(node.write_config(**FLOW_LOGS_OFF))
+
+
+def test_flow_logs_switched_on_show_the_pending_policies_from_their_first_records(node: MetricsNode,
+                                                                                 tmp_path: Path) -> None:
+    """A staged policy that would deny b's UDP 9004, then flow logs switched on while
+    datagrams flow: the flow logs wait for the agent's pending policy set, so their first
+    records already show the staged policy in the pending trace (never the enforced trace)."""
+    path = tmp_path / "flows.log"
+    with open_store(node.url) as store:
+        doc = ResourceClient(store).create(load_resource(
+            {"apiVersion": "projectcalico.org/v3", "kind": "StagedGlobalNetworkPolicy",
+             "metadata": {"name": "echo"}, "spec": {"stagedAction": "Set", "selector": 'app == "b"',
+                                                    "types": ["Ingress"], "ingress": [_udp("Deny", [9004])]}}))
+    node.wait_applied(int(doc["metadata"]["resourceVersion"]))
+    sports = itertools.count(37000)
+
+    def sent_and_recorded() -> list[dict[str, Any]]:
+        node.blast(A[0], B[0], 9004, 1, 1, sport=next(sports))
+        return [r for r in _records(path) if r["dest_port"] == 9004 and r["reporter"] == "dst" and r["packets_in"]]
+    try:
+        node.write_config(flowLogsFileEnabled=True, flowLogsFileDirectory=str(tmp_path), flowLogsFlushInterval="1s",
+                          flowLogsFileIncludePolicies=True)
+        first = wait_until("the first records", sent_and_recorded, interval=0.5)
+        assert {tuple(r["policies"]["pending_policies"]) for r in first} == {("0|default|staged:echo|deny|0",)}
+    finally:
+        with open_store(node.url) as store:
+            ResourceClient(store).delete(StagedGlobalNetworkPolicy, "echo")
         node.wait_applied(node.write_config(**FLOW_LOGS_OFF))

@@ -85,7 +85,7 @@ def stored(docs: list[dict[str, Any]]) -> list[StoredResource]:
 
 def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1, labels: bool = False,
               items: list[StoredResource] | None = None, logs: FlowLogs | None = None,
-              override: str = "Drop") -> FlowLogs:
+              override: str = "Drop", pending: bool = True) -> FlowLogs:
     """Flow logs on node n1 of ``items`` (WORLD by default), as the agent feeds them."""
     items = stored(WORLD) if items is None else items
     config = {"n1": settings_for("n1", {"dropActionOverride": override})}
@@ -93,7 +93,8 @@ def flow_logs(tmp_path: Path, allowed: int = 2, denied: int = 1, labels: bool = 
     calc.load(items)
     logs = FlowLogs("n1") if logs is None else logs
     logs.update(store_plans(items, config)["n1"], pending_plans(items, config)["n1"], calc.entities,
-                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, labels, True))
+                FlowLogConfig(str(tmp_path / "flows"), 1 << 20, 3, 1.0, allowed, denied, labels, True,
+                              pending))
     return logs
 
 
@@ -217,6 +218,44 @@ def test_remote_ends_are_named_and_labelled_and_uncollected_fields_written(tmp_p
         "num_process_ids": 0, "process_args": ["-"], "num_process_args": 0, "dest_domains": None}
 
 
+def test_network_sets_in_the_other_ends_namespace_come_first(tmp_path: Path) -> None:
+    """An address no endpoint owns is named by a network set in the other end's namespace
+    (shop, db's), even a shorter one, before a global one, before one of another namespace;
+    another namespace's set names an address only global and shop sets do not hold."""
+    sets = [{"apiVersion": API, "kind": "NetworkSet", "metadata": {"name": near, "namespace": namespace,
+                                                                    "labels": {"zone": near}},
+             "spec": {"nets": nets}}
+            for near, namespace, nets in (("near", "shop", ["198.18.0.0/16"]),
+                                          ("far", "depot", ["198.18.5.0/28", "203.0.113.0/24"]))]
+    logs = flow_logs(tmp_path, allowed=0, labels=True, items=stored([*WORLD, *sets]))
+    logs.listed([], time.monotonic())
+    logs.listed([Conn(i, 6, source, DB, 40000, 5432, 1, 60, 1, 60) for i, source in enumerate((OFFICE, "203.0.113.9"))],
+                time.monotonic())
+    logs.flush()
+    assert sorted((r["source_ip"], r["source_type"], r["source_name"], r["source_namespace"], r["source_labels"])
+                  for r in records(tmp_path)) == [
+        (OFFICE, "ns", "near", "shop", {"labels": ["zone=near"]}),
+        ("203.0.113.9", "ns", "far", "depot", {"labels": ["zone=far"]})]
+
+
+def test_labels_of_merged_flows_are_the_ones_all_their_ends_have(tmp_path: Path) -> None:
+    """web is relabelled between two connections that one level-2 record merges: the record
+    shows the labels both had, without Calico's own (as Felix intersects them); db, the
+    same for both, keeps all of its own."""
+    logs = flow_logs(tmp_path, labels=True)
+    logs.listed([], time.monotonic())
+    logs.listed([conn(1, 40000, (1, 60, 1, 60), "ESTABLISHED")], time.monotonic())
+    relabelled = [{**doc, "metadata": {**doc["metadata"], "labels": {"app": "web", "tier": "front"}}}
+                  if doc["metadata"]["name"] == "n1-k8s-web-eth0" else doc for doc in WORLD]
+    flow_logs(tmp_path, labels=True, items=stored(relabelled), logs=logs)
+    logs.listed([conn(1, 40000, (1, 60, 1, 60), "ESTABLISHED"), conn(2, 40001, (1, 60, 1, 60), "ESTABLISHED")],
+                time.monotonic())
+    logs.flush()
+    dst = {r["reporter"]: r for r in records(tmp_path)}["dst"]
+    assert (dst["num_flows"], dst["source_labels"], dst["dest_labels"]) == (2, {"labels": ["app=web"]}, {
+        "labels": ["app=db", "projectcalico.org/namespace=shop", "projectcalico.org/orchestrator=k8s"]})
+
+
 def test_an_end_whose_policies_gave_no_verdict_reports_nothing(tmp_path: Path) -> None:
     """dropActionOverride Accept: web's egress denies, the kernel accepts before db's ingress
     policies see the packet. The source reports the denial (action deny, counted from
@@ -247,6 +286,35 @@ def test_a_connection_keeps_its_enforced_trace_and_follows_the_pending_one(tmp_p
                                  "enforced_policies": ["0|default|db|allow|0"],
                                  "pending_policies": ["0|default|db|deny|0"]}
     assert (after["packets_in"], after["num_flows"], after["num_flows_started"]) == (2, 1, 0)
+
+
+def test_flow_logs_wait_for_their_plans_and_count_what_began_meanwhile(tmp_path: Path) -> None:
+    """Switched on, the flow logs list connections before the agent has the pending policy
+    set; one that began then is described once the plans come, as started, with the staged
+    policy in its pending trace; one listed by the first dump began before and is not started."""
+    logs = FlowLogs("n1")
+    logs.listed([conn(7, 39000, (2, 120, 2, 120))], time.monotonic())
+    logs.listed([conn(7, 39000, (2, 120, 2, 120)), conn(1, 40000, (1, 60, 1, 60))], time.monotonic())
+    assert logs.flush() == 0
+    flow_logs(tmp_path, allowed=0, logs=logs)
+    logs.listed([conn(7, 39000, (3, 180, 2, 120)), conn(1, 40000, (3, 180, 2, 120))], time.monotonic())
+    logs.flush()
+    dst = {r["source_port"]: r for r in records(tmp_path) if r["reporter"] == "dst"}
+    assert {port: (r["num_flows_started"], r["packets_in"]) for port, r in dst.items()} == {39000: (0, 0),
+                                                                                         40000: (1, 3)}
+    assert dst[40000]["policies"]["pending_policies"] == ["0|default|staged:db|deny|0"]
+
+
+def test_policy_evaluation_mode_none_leaves_the_pending_policies_empty(tmp_path: Path) -> None:
+    """flowLogsPolicyEvaluationMode None: Felix never fills its pending policy store, so
+    pending_policies is empty; the enforced and all policies are as in Continuous."""
+    logs = flow_logs(tmp_path, pending=False)
+    logs.listed([], time.monotonic())
+    logs.listed([conn(1, 40000, (3, 180, 2, 120), "ESTABLISHED")], time.monotonic())
+    logs.flush()
+    assert {r["reporter"]: r["policies"] for r in records(tmp_path)}["dst"] == {
+        "all_policies": ["0|default|staged:db|deny|0", "1|default|db|allow|0"],
+        "enforced_policies": ["0|default|db|allow|0"], "pending_policies": []}
 
 
 def test_the_file_rotates_by_size_keeping_max_files(tmp_path: Path) -> None:

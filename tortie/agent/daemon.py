@@ -189,7 +189,6 @@ class Agent:
             self._apply_config("FelixConfiguration changed")
         self._take_interfaces()
         if self._resync_wanted:  # flow logs were switched on: the pending set needs every resource
-            self._resync_wanted = False
             self._watch.close()
             self._resync()
             return
@@ -246,7 +245,7 @@ class Agent:
         try:
             if self._store is None:
                 self._store = self.store_factory(self.datastore)
-            if self.status.seen_revision:
+            if self.status.seen_revision and not self._resync_wanted:
                 self._watch = self._store.watch(PREFIX, self.status.seen_revision + 1)
                 self.status.store_connected = True
                 log.info("store reachable again; resuming from revision %d", self.status.seen_revision + 1)
@@ -450,7 +449,7 @@ class Agent:
                 plan = build_plan(view, settings, interfaces, self._plan_cache, self._left_out)
                 self._warn(plan.warnings)
                 rendered = render(plan, self._render_cache)
-                pending = plan if self._pending is None else build_plan(
+                pending = None if self._pending is None else build_plan(
                     self._pending[1].view(), settings, interfaces, self._pending_plan_cache)
                 self.reporting.prepare(plan, rendered, pending, self._calc.entities)
                 started = time.monotonic()

@@ -102,19 +102,20 @@ class Reporting:
         f.ipsets = {family: sum(1 for s in rendered.ipsets.values() if s.family == family) for family in FAMILIES}
         self.agent_registry.apply_duration.observe(seconds)
 
-    def prepare(self, plan: Plan, rendered: Rendered, pending: Plan, entities: Mapping[str, Entity]) -> None:
+    def prepare(self, plan: Plan, rendered: Rendered, pending: Plan | None, entities: Mapping[str, Entity]) -> None:
         """Before the dataplane gets ``rendered``: teach the NFLOG pipeline the prefixes its
         rules log (``rendered.nflog``), so the first packet of a new rule is already known, and
-        the flow logs the enforced and the pending plan (staged policies promoted) and the
-        cluster's endpoints and network sets (``entities``, by entity key, kept up to date by
-        calc)."""
+        the flow logs the enforced and the pending plan (staged policies promoted; None while
+        the agent has no pending policy set yet: the flow logs wait for it) and the cluster's
+        endpoints and network sets (``entities``, by entity key, kept up to date by calc)."""
         settings = plan.settings
         flows = settings.flow_logs
         flow_logs = self.flow_logs if self.flow_logs.running else None
-        if flow_logs is not None:
+        if flow_logs is not None and pending is not None:
             flow_logs.update(plan, pending, entities, FlowLogConfig(
                 flows.directory, flows.max_file_size, flows.max_files, flows.flush_interval or 10.0,
-                flows.kind_allowed, flows.kind_denied, flows.include_labels, flows.include_policies))
+                flows.kind_allowed, flows.kind_denied, flows.include_labels, flows.include_policies,
+                flows.pending_policies))
         if self.pipeline.running:
             self.pipeline.update(rendered.nflog, PipelineSettings(
                 settings.deleted_metrics_retention, settings.drop_action_override.kernel_action), flow_logs)

@@ -74,6 +74,7 @@ class FlowLogConfig:
     kind_denied: int
     include_labels: bool
     include_policies: bool
+    pending_policies: bool  # flowLogsPolicyEvaluationMode Continuous; None leaves pending_policies empty
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,9 @@ class Party:
     name_aggr: str
     namespace: str
     type: str  # wep, hep, ns (a network set) or net
-    labels: tuple[str, ...] | None
 
 
+Labels = frozenset[tuple[str, str]]
 # A flow: protocol, source, destination, source port (ICMP: the id), destination port (ICMP:
 # type << 8 | code).
 Flow = tuple[int, str, str, int | None, int | None]
@@ -96,8 +97,9 @@ Flow = tuple[int, str, str, int | None, int | None]
 
 @dataclass(frozen=True)
 class RecordKey:
-    """What keeps records apart: the pending trace is not part of it (a record shows the
-    latest one of its flows, as Felix replaces it)."""
+    """What keeps records apart: the pending trace and the labels are not part of it (a
+    record shows the latest pending trace of its flows, as Felix replaces it, and the labels
+    all its ends have)."""
 
     reporter: str  # src or dst
     action: str  # allow or deny: the enforced policies' verdict, whatever the override did
@@ -110,10 +112,12 @@ class RecordKey:
 
 @dataclass(frozen=True)
 class Described:
-    """One reporter's record of a flow and the flow's pending trace."""
+    """One reporter's record of a flow, the flow's pending trace and its ends' labels (None:
+    labels are not written)."""
 
     key: RecordKey
     pending: tuple[str, ...]
+    labels: tuple[Labels, Labels] | None = None
 
 
 @dataclass
@@ -126,6 +130,7 @@ class _Totals:
     started: int = 0
     completed: int = 0
     pending: tuple[str, ...] = ()
+    labels: tuple[Labels, Labels] | None = None
 
 
 @dataclass
@@ -183,9 +188,22 @@ def all_policies(enforced: tuple[PolicyHit, ...], pending: tuple[PolicyHit, ...]
 
 
 def _network_sets(entities: Mapping[str, Entity]) -> tuple[tuple[IPNetwork, Entity], ...]:
-    """Every network set's nets, the longest prefixes first."""
+    """Every network set's nets, the longest prefixes first (of one length, the lowest key)."""
     nets = [(net, e) for e in entities.values() if not e.is_endpoint for net in e.addresses]
-    return tuple(sorted(nets, key=lambda found: -found[0].prefixlen))
+    return tuple(sorted(nets, key=lambda found: (-found[0].prefixlen, found[1].key)))
+
+
+def _labels(entity: Entity | None) -> Labels:
+    return frozenset(entity.labels.items()) if entity is not None else frozenset()
+
+
+def _merge_labels(into: Labels, other: Labels) -> Labels:
+    """The labels two merged ends share; when they differ, without Calico's own
+    (``projectcalico.org/...``), which Felix leaves out when it intersects
+    (felix/collector/utils IntersectAndFilterLabels)."""
+    if into == other:
+        return into
+    return frozenset(kv for kv in into & other if not kv[0].startswith("projectcalico.org/"))
 
 
 def _staged_policies(plan: Plan, pending: Plan) -> frozenset[str]:
@@ -223,8 +241,9 @@ class FlowLogs:
         self._totals: dict[RecordKey, _Totals] = {}
         self._denied_seen: set[Flow] = set()
         self._interval_start = time.time()
-        self._baseline = True  # the first dump: what it lists began before the flow logs
+        self._before: set[int] | None = None  # connections listed when the flow logs started
         self._stop = threading.Event()
+        self._plans_came = threading.Event()  # the first plans since start: dump at once
         self._timer: threading.Thread | None = None
 
     # --- control ------------------------------------------------------------------------------
@@ -240,6 +259,8 @@ class FlowLogs:
         that changes ``entities``: it reads them all."""
         network_sets = _network_sets(entities)
         with self._lock:
+            if self._plan is None:
+                self._plans_came.set()
             self._plan, self._pending, self._entities, self._config = plan, pending, entities, config
             self._network_sets = network_sets
             self._staged = _staged_policies(plan, pending)
@@ -256,7 +277,7 @@ class FlowLogs:
             return
         enable_accounting()
         self._stop.clear()
-        self._baseline = True
+        self._before = None
         self._interval_start = time.time()
         self._timer = threading.Thread(target=self._run, name="flowlogs", daemon=True)
         self._timer.start()
@@ -268,6 +289,11 @@ class FlowLogs:
         self._timer.join()
         self._timer = None
         self.flush()
+        # Switched on again, they wait for plans of their own: these may be long out of date.
+        with self._lock:
+            self._plan = self._pending = None
+            self._described.clear()
+            self._connections.clear()
 
     def _interval(self) -> float:
         return self._config.flush_interval if self._config is not None else 10.0
@@ -277,8 +303,9 @@ class FlowLogs:
         next_flush += self._interval()
         while not self._stop.wait(TICK):
             now = time.monotonic()
-            if now < next_dump and now < next_flush:
+            if now < next_dump and now < next_flush and not self._plans_came.is_set():
                 continue
+            self._plans_came.clear()
             try:
                 self.listed(dump(), now)
                 if now >= next_flush:
@@ -292,9 +319,14 @@ class FlowLogs:
 
     def listed(self, conns: Iterable[Conn], started: float) -> None:
         """A dump of the live entries, begun at monotonic time ``started``: their counters so
-        far. A connection first listed has started (unless this is the first dump); one that
-        reaches TIME_WAIT or CLOSE, or is no longer listed, has completed."""
+        far. A connection first listed has started, unless the first dump after ``start``
+        listed it; one that reaches TIME_WAIT or CLOSE, or is no longer listed, has completed.
+        Until ``update`` has given the plans, connections are only listed, not described: the
+        first records already have the traces of the plans in force (with the pending set)."""
         with self._lock:
+            if self._before is None:
+                conns = list(conns)
+                self._before = {conn.id for conn in conns}
             live = set()
             for conn in conns:
                 live.add(conn.id)
@@ -303,8 +335,8 @@ class FlowLogs:
                 known = self._connections.pop(cid)
                 if not known.completed:
                     for described in known.records:
-                        self._totals_of(described).completed += 1
-            self._baseline = False
+                        self._totals_of(described, None).completed += 1
+            self._before &= live
 
     def _take(self, conn: Conn) -> None:
         known = self._connections.get(conn.id)
@@ -314,11 +346,11 @@ class FlowLogs:
             if not records:
                 return
             known = self._connections[conn.id] = _Connection(records, flow, time.monotonic(), self._generation)
-            if self._baseline:  # it began before the flow logs did: count from now on
+            if self._before is not None and conn.id in self._before:  # it began before the flow logs did
                 known.counters = (conn.packets_out, conn.bytes_out, conn.packets_in, conn.bytes_in)
             else:
                 for described in records:
-                    self._totals_of(described).started += 1
+                    self._totals_of(described, conn.id).started += 1
         elif known.generation != self._generation:
             self._reevaluate(known)
         out_p, out_b, in_p, in_b = known.counters
@@ -327,8 +359,7 @@ class FlowLogs:
         finished = conn.completed and not known.completed
         known.completed |= conn.completed
         for described in known.records:
-            totals = self._totals_of(described)
-            totals.flows.add(conn.id)
+            totals = self._totals_of(described, conn.id)
             # The source reports what it sent as out; the destination, the same packets as in.
             sent, sent_bytes, replies, reply_bytes = delta if described.key.reporter == "src" else (
                 delta[2], delta[3], delta[0], delta[1])
@@ -342,7 +373,7 @@ class FlowLogs:
         """New plans: the connection keeps its records (the kernel let it through on the old
         ones) and takes the pending traces of the new ones."""
         pending = {d.key.reporter: d.pending for d in self._describe(known.flow, None)}
-        known.records = tuple(Described(d.key, pending.get(d.key.reporter, d.pending)) for d in known.records)
+        known.records = tuple(Described(d.key, pending.get(d.key.reporter, d.pending), d.labels) for d in known.records)
         known.generation = self._generation
 
     def denied(self, direction: Direction, src: str, dst: str, proto: int, sport: int | None, dport: int | None,
@@ -353,20 +384,30 @@ class FlowLogs:
         with self._lock:
             flow = (proto, src, dst, sport, dport)
             for described in self._describe(flow, "dst" if direction is INGRESS else "src"):
-                totals = self._totals_of(described)
+                known = self._totals.get(described.key)
+                new = known is None or flow not in known.flows
+                totals = self._totals_of(described, flow)
                 if described.key.reporter == "dst":
                     totals.packets_in += packets
                     totals.bytes_in += size
                 else:
                     totals.packets_out += packets
                     totals.bytes_out += size
-                totals.started += flow not in totals.flows and flow not in self._denied_seen
-                totals.flows.add(flow)
+                totals.started += new and flow not in self._denied_seen
 
-    def _totals_of(self, described: Described) -> _Totals:
+    def _totals_of(self, described: Described, flow: object | None) -> _Totals:
+        """The record's totals, with ``flow`` (a connection id or a dropped flow; None: no flow
+        to count) among its flows. Its labels are those all its flows' ends have (Felix
+        intersects them as it merges flows, felix/collector/flowlog/types.go aggregateFlowLabels)."""
         totals = self._totals.get(described.key)
         if totals is None:
-            totals = self._totals[described.key] = _Totals()
+            totals = self._totals[described.key] = _Totals(labels=described.labels)
+        elif flow is not None and flow not in totals.flows and totals.labels is not None \
+                and described.labels is not None:
+            totals.labels = (_merge_labels(totals.labels[0], described.labels[0]),
+                             _merge_labels(totals.labels[1], described.labels[1]))
+        if flow is not None:
+            totals.flows.add(flow)
         totals.pending = described.pending
         return totals
 
@@ -389,6 +430,8 @@ class FlowLogs:
             return found
         enforced_result, pending_result = (_first_packet(p, flow) for p in (plan, pending))
         staged, policies = self._staged, config.include_policies
+        ends = self._ends(src, dst)
+        labels = (_labels(ends[0]), _labels(ends[1])) if config.include_labels else None
         records = []
         for reporter, address, direction in (("src", src, EGRESS), ("dst", dst, INGRESS)):
             if denied_by == "src" and reporter == "dst":
@@ -404,25 +447,45 @@ class FlowLogs:
             level = config.kind_denied if action == "deny" else config.kind_allowed
             key = RecordKey(
                 reporter, action, PROTO_NAMES.get(proto, str(proto)),
-                self._party(src, proto, sport, level, source=True),
-                self._party(dst, proto, dport, level, source=False),
+                self._party(ends[0], src, proto, sport, level, source=True),
+                self._party(ends[1], dst, proto, dport, level, source=False),
                 policy_strings(hits) if policies else (),
                 policy_strings(all_policies(hits, pending_hits, staged)) if policies else ())
-            records.append(Described(key, policy_strings(pending_hits, staged) if policies else ()))
+            records.append(Described(key, policy_strings(pending_hits, staged) if policies and config.pending_policies
+                                     else (), labels))
         found = self._described[cache_key] = tuple(records)
         return found
 
-    def _party(self, address: str, proto: int, port: int | None, level: int, source: bool) -> Party:
-        """One end as Calico names it (felix/collector/types/endpoint): a workload endpoint by
-        its pod, a host endpoint by its name beside its node, else the network set with the
-        longest prefix holding the address by its name; any other address is ``net``, ``pvt``
-        or ``pub``. Labels are the endpoint's or the network set's own, local or not."""
-        assert self._config is not None
+    def _ends(self, src: str, dst: str) -> tuple[Entity | None, Entity | None]:
+        """What names each end (felix/collector/collector.go findEndpointBestMatch): the
+        endpoint that owns the address, else a network set holding it, one in the other end's
+        namespace first, then a global one, then one in any other namespace, each by longest
+        prefix (felix/calc/iplpm.go GetLongestPrefixCidrWithNamespaceIsolation). The source's
+        set prefers the destination endpoint's namespace, the destination's the source's
+        (endpoint or set)."""
+        source, dest = self._endpoint(src), self._endpoint(dst)
+        if source is None:
+            source = self._network_set(src, dest.namespace if dest is not None else None)
+        if dest is None:
+            dest = self._network_set(dst, source.namespace if source is not None else None)
+        return source, dest
+
+    def _endpoint(self, address: str) -> Entity | None:
         keys = self._plan.view.owners.get(address, ()) if self._plan is not None else ()
-        entity = next((e for e in map(self._entities.get, keys) if e is not None and e.is_endpoint), None)
-        if entity is None:
-            ip = ipaddress.ip_address(address)
-            entity = next((e for net, e in self._network_sets if net.version == ip.version and ip in net), None)
+        return next((e for e in map(self._entities.get, keys) if e is not None and e.is_endpoint), None)
+
+    def _network_set(self, address: str, namespace: str | None) -> Entity | None:
+        ip = ipaddress.ip_address(address)
+        found = [e for net, e in self._network_sets if net.version == ip.version and ip in net]
+        return next((e for e in found if namespace is not None and e.namespace == namespace), None) \
+            or next((e for e in found if e.namespace is None), None) or next(iter(found), None)
+
+    @staticmethod
+    def _party(entity: Entity | None, address: str, proto: int, port: int | None, level: int,
+               source: bool) -> Party:
+        """One end as Calico names it (felix/collector/types/endpoint): a workload endpoint by
+        its pod, a host endpoint by its name beside its node, a network set by its name; any
+        other address is ``net``, ``pvt`` or ``pub``."""
         if entity is None:
             typ, name, aggr, namespace = "net", NONE, _net_name(address), NONE
         elif entity.kind == "WorkloadEndpoint":
@@ -433,13 +496,10 @@ class FlowLogs:
         else:
             typ, name, namespace = "ns", entity.name, entity.namespace or NONE
             aggr = name
-        labels = None
-        if self._config.include_labels:
-            labels = tuple(sorted(f"{k}={v}" for k, v in entity.labels.items())) if entity is not None else ()
         if proto == ICMP.number:  # Calico writes no ports for ICMP (for ICMPv6 it does)
             port = None
         return Party(None if level >= 2 else address, None if (source and level >= 1) else port,
-                     NONE if level >= 2 else name, aggr, namespace, typ, labels)
+                     NONE if level >= 2 else name, aggr, namespace, typ)
 
     # --- output --------------------------------------------------------------------------------
 
@@ -453,7 +513,7 @@ class FlowLogs:
                 if connection.generation != self._generation:
                     self._reevaluate(connection)
                 for described in connection.records:
-                    self._totals_of(described).flows.add(cid)
+                    self._totals_of(described, cid)
             totals, self._totals = self._totals, {}
             self._denied_seen = {f for t in totals.values() for f in t.flows if isinstance(f, tuple)}
             start, self._interval_start = self._interval_start, now
@@ -473,11 +533,12 @@ class FlowLogs:
                config: FlowLogConfig) -> dict[str, object]:
         """One JSON record with the fields of Calico Enterprise's serializer, and ``host``."""
         record: dict[str, object] = {"start_time": int(start), "end_time": int(end)}
-        for prefix, party in (("source", key.source), ("dest", key.dest)):
+        for end, (prefix, party) in enumerate((("source", key.source), ("dest", key.dest))):
             record.update({f"{prefix}_ip": party.ip, f"{prefix}_name": party.name,
                            f"{prefix}_name_aggr": party.name_aggr, f"{prefix}_namespace": party.namespace,
                            f"{prefix}_port": party.port, f"{prefix}_type": party.type,
-                           f"{prefix}_labels": {"labels": list(party.labels)} if party.labels is not None else None})
+                           f"{prefix}_labels": None if t.labels is None else
+                           {"labels": sorted(f"{k}={v}" for k, v in t.labels[end])}})
         record.update(NOT_COLLECTED)
         record.update({
             "proto": key.proto, "action": key.action, "reporter": key.reporter,

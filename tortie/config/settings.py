@@ -135,6 +135,7 @@ class FlowLogSettings:
     kind_denied: int
     include_labels: bool
     include_policies: bool
+    pending_policies: bool  # flowLogsPolicyEvaluationMode Continuous (False: None, pending_policies empty)
 
 
 _LEVELS = {"Debug": logging.DEBUG, "Info": logging.INFO, "Warning": logging.WARNING, "Error": logging.ERROR,
@@ -227,7 +228,8 @@ class Settings:
                                       v["flowLogsFileMaxFileSizeMB"] << 20,
                                       v["flowLogsFileAggregationKindForAllowed"],
                                       v["flowLogsFileAggregationKindForDenied"], v["flowLogsFileIncludeLabels"],
-                                      v["flowLogsFileIncludePolicies"]),
+                                      v["flowLogsFileIncludePolicies"],
+                                      v["flowLogsPolicyEvaluationMode"] == "Continuous"),
         )
 
     @property
