@@ -8,11 +8,13 @@ import math
 import sqlite3
 from pathlib import Path
 
+import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.cli import run_cli
+from tortie.ctl.main import cli
 from tortie.datastore.stored import StoredResource, decode_stored
 from tortie.resources.yamlcodec import _STRING, resolve_plain
 from tortie.store import KeyValue
@@ -144,3 +146,42 @@ def test_a_port_spelled_8e1_is_port_80_as_calicoctl_reads_it(store: str, tmp_pat
     assert code == 0, out
     spec = json.loads(run_cli(["get", "gnp", "pp", "-o", "json"], datastore=store)[1])["spec"]
     assert spec["order"] == 1000 and spec["ingress"][0]["destination"]["ports"] == [80, 443]
+
+
+NOT_UTF8 = b"\xffname".decode("utf-8", "surrogateescape")  # what Python hands over for such a byte
+# One invocation per command, the non-UTF-8 argument where a name goes.
+NAME_ARGS = {
+    "agent": ["agent", "--node", NOT_UTF8], "apply": ["apply", "-f", "x.yaml", "-n", NOT_UTF8],
+    "audit": ["audit", "report", "--node", NOT_UTF8], "config": ["config", "show", "--node", NOT_UTF8],
+    "create": ["create", "-f", "x.yaml", "-n", NOT_UTF8], "delete": ["delete", "gnp", NOT_UTF8],
+    "explain": ["explain", "--node", NOT_UTF8, "--src", "10.0.0.1:1234", "--dst", "1.2.3.4", "--proto", "TCP"],
+    "get": ["get", "gnp", NOT_UTF8], "lab": ["lab", "probe", NOT_UTF8, "b"],
+    "label": ["label", "gnp", NOT_UTF8, "a=b"], "logs": ["logs", "explain", "--node", NOT_UTF8],
+    "patch": ["patch", "gnp", NOT_UTF8, "-p", "{}"], "promote": ["promote", "snp", "x", "-n", NOT_UTF8],
+    "recommend": ["recommend", "-n", NOT_UTF8], "replace": ["replace", "-f", "x.yaml", "-n", NOT_UTF8],
+    "store": ["store", "migrate", "--from", NOT_UTF8, "--to", NOT_UTF8], "validate": ["validate", "-f", "x.yaml", NOT_UTF8],
+    "version": ["version", "--poll", NOT_UTF8],
+}
+
+
+def test_every_command_is_named_in_the_non_utf8_table() -> None:
+    assert set(cli.list_commands(click.Context(cli))) == set(NAME_ARGS)
+
+
+@pytest.mark.parametrize("command", sorted(NAME_ARGS))
+def test_a_non_utf8_argument_is_one_line_and_exit_1_for_every_command(store: str, command: str) -> None:
+    out = _fails_writing_nothing(store, NAME_ARGS[command])
+    assert "Traceback" not in out and ("not UTF-8" in out or "\\udcff" in out or "\\xff" in out), out
+
+
+def test_a_usage_error_shows_a_non_utf8_file_name_escaped(store: str) -> None:
+    code, out, _ = run_cli(["logs", "parse", "--no-such", NOT_UTF8], datastore=store)
+    assert code == 1 and "\\xffname" in out
+
+
+def test_a_non_utf8_file_name_is_still_a_file_name(store: str, tmp_path: Path) -> None:
+    odd = Path(bytes(tmp_path).decode() + "/" + NOT_UTF8 + ".yaml")
+    odd.write_text(POLICY.replace("name: a", "name: b") % "")
+    code, out, _ = run_cli(["create", "-f", str(odd)], datastore=store)
+    assert code == 0, out
+    assert run_cli(["get", "gnp", "b"], datastore=store)[0] == 0
