@@ -185,3 +185,11 @@ def test_a_non_utf8_file_name_is_still_a_file_name(store: str, tmp_path: Path) -
     code, out, _ = run_cli(["create", "-f", str(odd)], datastore=store)
     assert code == 0, out
     assert run_cli(["get", "gnp", "b"], datastore=store)[0] == 0
+
+
+def test_validate_refuses_a_resource_too_large_to_store_as_create_does(store: str, tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    huge.write_text(POLICY.replace("all()", " || ".join(["a == 'x'"] * 200000)) % "")
+    for verb in ("validate", "create"):
+        out = _fails_writing_nothing(store, [verb, "-f", str(huge)])
+        assert "the limit is 1572864 bytes" in out, out

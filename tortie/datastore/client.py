@@ -24,7 +24,7 @@ from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFA
                          NetworkPolicy, Policy, Profile, Resource, ResourceError, StagedAction,
                          StagedGlobalNetworkPolicy, StagedNetworkPolicy, Tier, ValidationError, WorkloadEndpoint,
                          default_allow_profile)
-from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store
+from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store, check_size
 from .kubernetes import DERIVED
 from .promote import promotion
 from .stored import PREFIX, Doc, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
@@ -172,6 +172,22 @@ def _encode(key: str, doc: Doc) -> bytes:
     if isinstance(decoded, InvalidValue):
         raise Unstorable(decoded)
     return value
+
+
+def _created_doc(resource: Resource) -> Doc:
+    doc = resource.output()
+    doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
+                                                                             "annotations")}
+    doc["metadata"].update(uid=_uid(), creationTimestamp=_now())
+    return doc
+
+
+def check_storable(resource: Resource) -> None:
+    """Check what a create of the valid ``resource`` would store as the store checks it,
+    without one: strict JSON its readers take, within etcd's request size. Raises
+    Unstorable or TooLargeError (a StoreError)."""
+    key = resource_key(type(resource), resource.name, resource.namespace)
+    check_size(key, _encode(key, _created_doc(resource)))
 
 
 def _revision(resource_version: str | None) -> int | None:
@@ -334,11 +350,7 @@ class ResourceClient:
         if resource.metadata.resource_version:
             raise ValidationError([FieldError("Metadata.ResourceVersion", resource.metadata.resource_version,
                                               "field must not be set for a Create request")])
-        doc = resource.output()
-        doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
-                                                                                 "annotations")}
-        doc["metadata"].update(uid=_uid(), creationTimestamp=_now())
-        return doc
+        return _created_doc(resource)
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
         """One update; with a resourceVersion it is a compare-and-swap. Metadata other than

@@ -1,7 +1,7 @@
 """An etcd-v3-shaped revisioned key-value store with interchangeable backends."""
 
 from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
-                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
+                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch, check_size)
 from .sqlite import SQLiteStore, prefix_end
 from .url import DEFAULT_DATASTORE, etcd_url, open_store, resolve_datastore
 
@@ -9,5 +9,5 @@ __all__ = [
     "DEFAULT_DATASTORE", "MAX_VALUE",
     "CompactedError", "ConflictError", "Event", "EventType", "KeyExistsError", "KeyNotFoundError", "KeyValue",
     "Op", "OpKind", "SQLiteStore", "Store", "StoreError", "TooLargeError", "UnavailableError", "Watch",
-    "etcd_url", "open_store", "prefix_end", "resolve_datastore",
+    "check_size", "etcd_url", "open_store", "prefix_end", "resolve_datastore",
 ]
