@@ -103,11 +103,11 @@ def test_a_failed_patch_never_changes_the_store_and_a_written_value_always_reads
     ("1e3", 1000.0), ("1.5e3", 1500.0), ("8e1", 80.0), ("1e100", 1e100), ("0x10", 16), ("0X1f", 31), ("0o17", 15),
     ("017", 15), ("08", 8.0), ("0b101", 5), ("-0b101", -5), ("1_000", 1000), ("+1", 1), (".5", 0.5), ("-.5", -0.5),
     ("1.", 1.0), ("+.5e-3", 0.0005), ("18446744073709551615", 2 ** 64 - 1), ("18446744073709551616", 2.0 ** 64),
-    ("y", True), ("N", False), ("on", True), ("OFF", False), ("~", None), ("", None),
+    ("yes", True), ("No", False), ("on", True), ("OFF", False), ("~", None), ("", None), ("y", _STRING), ("N", _STRING),
 ])
 def test_plain_scalars_resolve_as_go_yaml_resolves_them(text: str, value: object) -> None:
     got = resolve_plain(text)
-    assert got == value and type(got) is type(value)
+    assert got is value if value is _STRING else (got == value and type(got) is type(value))
 
 
 @pytest.mark.parametrize("text", ["1e400", "0x", "1e", "-", "10:20", "1.2.3", "._5", ".5_0", "0x1p3", "abc", "-0x1" + "0" * 20])
@@ -193,3 +193,9 @@ def test_validate_refuses_a_resource_too_large_to_store_as_create_does(store: st
     for verb in ("validate", "create"):
         out = _fails_writing_nothing(store, [verb, "-f", str(huge)])
         assert "the limit is 1572864 bytes" in out, out
+
+
+@pytest.mark.parametrize("text", ["1e3", "8e1", "08", "0o17", "1_000", ".5", "+1", "0x10", "yes", "1e400"])
+def test_a_string_that_reads_as_a_number_is_written_quoted_and_reads_back(text: str) -> None:
+    from tortie.resources.codec import parse_documents, to_yaml
+    assert parse_documents(to_yaml({"value": text})) == [{"value": text}]

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .. import CALICOCTL_VERSION
-from .context import AnswerFail, Context, Fail, compatible
+from .context import Context, Fail, compatible
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
 # Options of the top-level command that may also follow the subcommand (cli.md §1).
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode click returns, not raises, the status a command gives ctx.exit().
         status = cli.main(hoisted, prog_name="tortie", standalone_mode=False)
     except Fail as exc:
-        click.echo(str(exc), err=isinstance(exc, AnswerFail))
+        click.echo(str(exc), err=True)
         return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code

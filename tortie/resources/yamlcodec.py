@@ -36,8 +36,9 @@ class Loader(yaml.CSafeLoader):
 # (goyaml.v2/resolve.go): these words, then by first character: a digit or sign tries an
 # integer (any base, underscores dropped), then a float; a dot tries a float; else a string.
 _WORDS: dict[str, Any] = {
-    **dict.fromkeys(["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"], True),
-    **dict.fromkeys(["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"], False),
+    # go-yaml v2 also reads y, Y, n and N as bools; tortie keeps them strings (docs/decisions.md).
+    **dict.fromkeys(["yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"], True),
+    **dict.fromkeys(["no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"], False),
     **dict.fromkeys(["", "~", "null", "Null", "NULL"], None),
     **dict.fromkeys([".nan", ".NaN", ".NAN"], math.nan),
     **dict.fromkeys([".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"], math.inf),
@@ -48,7 +49,7 @@ _GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|
 _GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")  # yamlStyleFloat
 _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 # A plain scalar whose first character starts none of the above is a string.
-_TYPED_STARTS = frozenset("+-0123456789.yYnNtTfFoO~")
+_TYPED_STARTS = frozenset("+-0123456789.yYnNtTfFoO~")  # as go-yaml's resolve table
 _STRING = object()
 
 
@@ -103,7 +104,10 @@ class Dumper(yaml.CSafeDumper):
 def _represent_str(dumper: Dumper, data: str) -> yaml.ScalarNode:
     resolve: Callable[..., str] = dumper.resolve  # untyped in PyYAML
     plain_tag = resolve(yaml.ScalarNode, data, (True, False))
-    style = '"' if plain_tag != "tag:yaml.org,2002:str" else None
+    # Quoted when PyYAML or calicoctl's go-yaml would read it plain as another type ("1e3").
+    typed = plain_tag != "tag:yaml.org,2002:str" or (data and data[0] in _TYPED_STARTS
+                                                     and resolve_plain(data) is not _STRING)
+    style = '"' if typed else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
