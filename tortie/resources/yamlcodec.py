@@ -66,8 +66,8 @@ def resolve_plain(text: str) -> Any:
     """The value of the plain (unquoted, untagged) scalar ``text`` as calicoctl's YAML
     decoder reads it: bool, None, int, float (non-finite included) or ``_STRING``.
 
-    Follows go-yaml v2's resolve (sigs.k8s.io/yaml, goyaml.v2/resolve.go) except for
-    timestamps, which stay strings: ``1e3`` and ``8e1`` are floats, ``0x10``, ``0o17``,
+    Follows go-yaml v2's resolve (sigs.k8s.io/yaml, goyaml.v2/resolve.go) except that
+    timestamps and ``y``/``n`` stay strings: ``1e3`` and ``8e1`` are floats, ``0x10``, ``0o17``,
     ``017``, ``0b101`` and ``1_000`` integers, ``08`` the float 8, ``1e400`` a string.
     """
     if text in _WORDS:
