@@ -31,12 +31,14 @@ class CLI:
         self.env = {**os.environ, "TORTIE_DATASTORE": self.url, "PATH": f"{Path(TORTIE).parent}:{os.environ['PATH']}"}
 
     def __call__(self, *args: str, stdin: str | bytes | None = None, ok: bool | None = None) -> tuple[int, str]:
+        """(exit status, what the command printed): its answer on stdout, or an error on
+        stderr as calicoctl prints it (calicoctl.go main), after any partial-success lines."""
         code, out, err = run_cli(args, datastore=self.url, stdin=stdin)
-        assert err == "", err  # everything goes to stdout
-        assert "Traceback" not in out
+        assert "Traceback" not in out + err
+        assert code != 0 or err == "", (out, err)
         if ok is not None:
-            assert (code == 0) is ok, out
-        return code, out
+            assert (code == 0) is ok, out + err
+        return code, out + err
 
     def file(self, name: str, text: str) -> str:
         path = self.tmp / name
@@ -127,10 +129,9 @@ def test_seed_workflow_verbatim(cli: CLI) -> None:
         tortie patch felixconfig node.myhost -p '{"spec":{"logDropActionOverride":true}}'
         tortie replace -f saved.yaml || echo "exit=$?"
     """)
-    assert stale.stdout == (
-        "Successfully patched 1 'FelixConfiguration' resource\n"
+    assert stale.stdout == "Successfully patched 1 'FelixConfiguration' resource\nexit=1\n"
+    assert stale.stderr == \
         "failed to replace 'FelixConfiguration' resource: update conflict: FelixConfiguration(node.myhost)\n"
-        "exit=1\n")
     # Step 6: the global setting.
     assert cli("patch", "felixconfig", "default", "-p", '{"spec":{"dropActionOverride":"LogAndDrop"}}') == (
         0, "Successfully patched 1 'FelixConfiguration' resource\n")
@@ -643,7 +644,8 @@ def test_read_only_datastore(cli: CLI) -> None:
               f"&& {TORTIE} create -f {tier}")
     proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=cli.env)
     assert proc.returncode == 1
-    assert proc.stdout == f"Failed to create Calico API client: cannot open datastore {store_dir}/tortie.db: " \
+    assert proc.stdout == ""
+    assert proc.stderr == f"Failed to create Calico API client: cannot open datastore {store_dir}/tortie.db: " \
                           f"{store_dir} is read-only\n"
     assert cli.revision() == before
 
@@ -690,7 +692,7 @@ def test_client_config_file(cli: CLI, tmp_path: Path) -> None:
     code, _, _ = run_cli(["get", "tiers", "-c", cfg], datastore=None)
     assert code == 0 and (tmp_path / "from-config.db").exists()
     (tmp_path / "binary.cfg").write_bytes(b"datastore: \xff\n")
-    assert run_cli(["get", "tiers", "-c", str(tmp_path / "binary.cfg")], datastore=None)[:2] == (
+    assert run_cli(["get", "tiers", "-c", str(tmp_path / "binary.cfg")], datastore=None)[::2] == (
         1, f"Failed to create Calico API client: client config file {tmp_path}/binary.cfg is not UTF-8 text "
            "(invalid byte at offset 11)\n")
 
@@ -730,14 +732,14 @@ def test_version_names_the_calicoctl_it_matches(cli: CLI) -> None:
 
 
 def test_the_console_script_itself(cli: CLI) -> None:
-    """The installed script: exit statuses, stdin for -f -, and nothing on stderr."""
+    """The installed script: exit statuses, stdin for -f -, and errors on stderr."""
     def script(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         proc = subprocess.run([TORTIE, *args], input=stdin, capture_output=True, text=True, env=cli.env, timeout=60)
         return proc.returncode, proc.stdout, proc.stderr
 
     assert script("create", "-f", "-", stdin=docs(res("Tier", "t1"))) == (
         0, "Successfully created 1 'Tier' resource(s)\n", "")
-    assert script("get", "tier", "t9") == (1, "resource does not exist: Tier(t9)\n", "")
+    assert script("get", "tier", "t9") == (1, "", "resource does not exist: Tier(t9)\n")  # calicoctl.go: stderr
     code, out, err = script("frobnicate")
     assert (code, out.startswith('unknown command: "frobnicate"'), err) == (1, True, "")
     code, out, err = script("--help")
@@ -865,3 +867,11 @@ def test_explain_a_packet_from_a_workload_with_a_source_not_its_own(cli: CLI) ->
                        (("--in-interface", "a/b"), "Invalid value for --in-interface: 'a/b' is not an interface name"),
                        ((), "Missing option '--src'. Give it, or --from-workload.")):
         assert cli(*base, "--node", "n1", *args, "--dst", "10.65.0.20") == (1, line + "\n")
+
+
+def test_an_error_never_lands_in_the_file_a_pipe_saves(cli: CLI) -> None:
+    """The README's runbook saves `get -o yaml | tee FILE` for `replace -f`: an error goes to
+    stderr (calicoctl.go main), so FILE stays empty."""
+    proc = cli.sh('tortie get felixconfig node.nohost -o yaml | tee saved.yaml || echo "exit=$?"')
+    assert proc.stderr == "resource does not exist: FelixConfiguration(node.nohost)\n"
+    assert "exist" not in (cli.tmp / "saved.yaml").read_text()

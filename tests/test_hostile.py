@@ -408,11 +408,11 @@ def test_hostile_value_written_straight_into_the_store(lab: Lab, case: Hostile) 
         if isinstance(invalid, InvalidValue):
             assert case.key in listed.stderr and len(listed.stderr.splitlines()) == 1
             named = lab.tortie("get", *case.cli(case.name))
-            assert named.returncode == 1 and len(named.stdout.splitlines()) == 1
-            assert "is not valid in the datastore" in named.stdout
+            assert named.returncode == 1 and len(named.stderr.splitlines()) == 1  # errors: stderr
+            assert "is not valid in the datastore" in named.stderr
         for name in case.absent:
             missing = lab.tortie("get", *case.cli(name))
-            assert missing.returncode == 1 and "resource does not exist" in missing.stdout
+            assert missing.returncode == 1 and "resource does not exist" in missing.stderr
 
         # A later legitimate change is applied, and a restart converges.
         lab.apply(LEGIT)

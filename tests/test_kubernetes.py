@@ -204,7 +204,7 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     assert run_cli(["get", "networkpolicy.networking.k8s.io", "-n", "prod"], datastore=url)[1] == (
         "NAMESPACE   NAME   \nprod        db     \n\n")
     bad = knp({"podSelector": {}, "ingress": [{"ports": [{"port": 0}]}]}, name="db", namespace="prod")
-    assert run_cli(["apply", "-f", "-"], datastore=url, stdin=yaml.safe_dump(bad))[:2] == (
+    assert run_cli(["apply", "-f", "-"], datastore=url, stdin=yaml.safe_dump(bad))[::2] == (  # errors: stderr
         1, "failed to apply 'NetworkPolicy' resource: [error with field spec.ingress[0].ports[0].port = '0' "
            "(must be between 1 and 65535, inclusive)]\n")
     assert run_cli(["delete", "knp", "db", "-n", "prod"], datastore=url)[0] == 0

@@ -88,9 +88,9 @@ def test_bad_lab_files(env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: a, ipv4: 10.0.0.1}]\n")
     out = tortie(env, "lab", "up", "-f", str(bad))
-    assert out.returncode == 1 and "outside 198.18.0.0/15" in out.stdout
+    assert out.returncode == 1 and "outside 198.18.0.0/15" in out.stderr  # errors: stderr, as calicoctl's
     bad.write_text("nodes: [{name: a}]\nworkloads: [{name: w, namespace: x, node: b, ipv4: 198.18.0.1}]\n")
-    assert "unknown node b" in tortie(env, "lab", "up", "-f", str(bad)).stdout
+    assert "unknown node b" in tortie(env, "lab", "up", "-f", str(bad)).stderr
     assert namespaces(env) == []
 
 

@@ -61,4 +61,4 @@ def test_yaml_and_the_selector_compiler_load_when_used(tmp_path: Path) -> None:
 def test_the_console_script_gives_the_status_of_the_command(tmp_path: Path) -> None:
     env = {**os.environ, "TORTIE_DATASTORE": f"sqlite://{tmp_path}/s.db"}
     done = subprocess.run([TORTIE, "get", "nosuchkind"], capture_output=True, text=True, env=env, check=False)
-    assert (done.returncode, done.stdout) == (1, "failed to get resources: resource type 'nosuchkind' is not supported\n")
+    assert (done.returncode, done.stderr) == (1, "failed to get resources: resource type 'nosuchkind' is not supported\n")

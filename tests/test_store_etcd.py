@@ -18,9 +18,10 @@ from .wait import wait_until
 
 
 def tortie(*args: str) -> tuple[int, str]:
-    """(exit status, stdout) of a command that names its datastores itself."""
-    code, out, _ = run_cli(args, datastore=None)
-    return code, out
+    """(exit status, stdout and then stderr, where errors go) of a command that names its
+    datastores itself."""
+    code, out, err = run_cli(args, datastore=None)
+    return code, out + err
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ def compatible(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class Fail(Exception):
-    """A command failed; the message is printed as is (on standard output, where calicoctl
-    prints its errors) and the exit status is 1."""
+    """A command failed; the message is printed as is on standard error, where calicoctl
+    prints its errors (calicoctl.go main), and the exit status is 1."""
 
 
 class AnswerFail(Fail):
-    """A command whose standard output is its answer (a report, YAML) failed: the message goes
-    to standard error, so that `> FILE` never holds it."""
+    """A Fail of a command whose standard output is its answer (a report, YAML); printed as
+    every Fail is, so that `> FILE` never holds it."""
 
 
 def context(ctx: click.Context) -> Context:

@@ -86,7 +86,9 @@ def get(ctx: click.Context, /, args: tuple[str, ...], filename: str | None, recu
             errors.append(exc)
     text = _show(found, fmt, all_namespaces or bool(namespace))
     if errors:
-        raise Fail(text + ("\n" if text and not text.endswith("\n") else "") + "\n".join(str(e) for e in errors))
+        # What was found is the answer (stdout); the errors go to stderr, as calicoctl.go prints them.
+        click.echo(text + ("\n" if text and not text.endswith("\n") else ""), nl=False)
+        raise Fail("\n".join(str(e) for e in errors))
     click.echo(text, nl=False)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from .. import CALICOCTL_VERSION
-from .context import AnswerFail, Context, Fail, compatible
+from .context import Context, Fail, compatible
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal", "panic")
 # Options of the top-level command that may also follow the subcommand (cli.md §1).
@@ -110,6 +110,70 @@ def _command_word(args: list[str]) -> str | None:
     return None
 
 
+# Options whose value is a path: a file name is any bytes, as in Go (os.Open), so it may
+# be outside UTF-8; every other argument names something stored or shown and must be text.
+PATH_OPTIONS = frozenset({"-f", "--filename", "-c", "--config", "--config-file", "--resources", "--with"})
+# Commands whose positional arguments are files (or, for `lab exec`, a command line).
+PATH_POSITIONALS = frozenset({"logs", "audit", "recommend"})
+
+
+def _not_text(args: list[str], word: str | None) -> str | None:
+    """The first argument that is not UTF-8 text and is not a path, if any. Python hands such
+    bytes over as lone surrogates (PEP 383), which no store, name or output can take."""
+    value_options = _value_options(args, word)
+    after_command = False
+    takes: str | None = None  # what the option before this argument takes: "path" or "value"
+    for arg in args:
+        name, eq, _ = arg.partition("=")
+        if takes == "path":
+            text = True
+        elif takes == "value":
+            text = _is_text(arg)
+        else:
+            text = (_is_text(arg) or (name in PATH_OPTIONS and bool(eq)) or name[:2] in PATH_OPTIONS
+                    or (after_command and word in PATH_POSITIONALS and not arg.startswith("-")))
+        if not text:
+            return arg
+        if takes is not None or eq:
+            takes = None
+        else:
+            takes = "path" if arg in PATH_OPTIONS else "value" if arg in value_options else None
+        after_command = after_command or arg == word
+        if word == "lab" and after_command and arg == "exec":
+            return None  # lab exec NAME COMMAND...: the command's own bytes
+    return None
+
+
+def _value_options(args: list[str], word: str | None) -> frozenset[str]:
+    """The options that take a value in the command (and subcommand) ``word`` of ``args``:
+    their values are not the positional files of PATH_POSITIONALS."""
+    if word not in PATH_POSITIONALS:
+        return frozenset()
+    ctx = click.Context(cli, info_name="tortie")
+    command = cli.get_command(ctx, word)
+    rest = args[args.index(word) + 1:]
+    options: set[str] = set()
+    while command is not None:
+        options |= {opt for param in command.params if isinstance(param, click.Option) and not param.is_flag
+                    for opt in param.opts}
+        sub = next((arg for arg in rest if not arg.startswith("-")), None)
+        command = command.get_command(ctx, sub) if isinstance(command, click.Group) and sub else None
+    return frozenset(options)
+
+
+def _printable(arg: str) -> str:
+    """``arg`` with any byte outside UTF-8 shown as ``\\xNN``."""
+    return arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_text(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _usage() -> str:
     return cli.get_help(click.Context(cli, info_name="tortie", **cli.context_settings))
 
@@ -118,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     hoisted = hoist_global_options(args)
     word = _command_word(hoisted)
+    bad = _not_text(hoisted, word)
+    if bad is not None:
+        click.echo(f"invalid argument '{_printable(bad)}': not UTF-8 text")
+        return 1
     if word is None and not {"-h", "--help"} & set(hoisted):
         click.echo(_usage())
         return 1
@@ -129,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         # Without standalone mode click returns, not raises, the status a command gives ctx.exit().
         status = cli.main(hoisted, prog_name="tortie", standalone_mode=False)
     except Fail as exc:
-        click.echo(str(exc), err=isinstance(exc, AnswerFail))
+        click.echo(str(exc), err=True)
         return 1
     except click.exceptions.Exit as exc:
         return exc.exit_code
@@ -140,10 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         if exc.ctx is not None and exc.ctx.command is not cli:
             # calicoctl prints the command's usage (docopt), then its own words for the mistake.
             click.echo(exc.ctx.get_usage())
-            click.echo(f"invalid option: 'tortie {' '.join(args)}'. Use flag '--help' to read about a specific "
-                       "subcommand")
+            click.echo(f"invalid option: 'tortie {_printable(' '.join(args))}'. Use flag '--help' to read about a "
+                       "specific subcommand")
         else:
-            click.echo(f"Invalid option: '{' '.join(args)}'. Use flag '--help' to read about a specific "
+            click.echo(f"Invalid option: '{_printable(' '.join(args))}'. Use flag '--help' to read about a specific "
                        "subcommand.")
         return 1
     except click.Abort:

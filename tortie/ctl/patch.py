@@ -29,6 +29,11 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _not_json(word: str) -> Any:
+    """Python's json reads NaN and Infinity; JSON (and Go's encoding/json) has neither."""
+    raise ValueError(f"{word} is not JSON")
+
+
 @click.command(short_help="Change fields of one resource.")
 @click.argument("kind_name", metavar="KIND")
 @click.argument("name")
@@ -49,9 +54,11 @@ def patch(ctx: click.Context, /, kind_name: str, name: str, patch_text: str, pat
         raise Fail(str(exc)) from None
     kind, ns = type(target), target.namespace
     try:
-        changes = json.loads(patch_text)
+        changes = json.loads(patch_text, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise Fail(f"hit error: invalid patch: {exc.msg} at character {exc.pos}") from None
+    except ValueError as exc:
+        raise Fail(f"hit error: invalid patch: {exc}") from None
     if not isinstance(changes, dict):
         raise Fail("hit error: invalid patch: it must be a JSON object")
     precondition = (changes.get("metadata") or {}).get("resourceVersion")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import click
+
 from ..resources import Resource, ResourceError
 from ..store import StoreError
 from .context import Fail
@@ -47,10 +49,9 @@ class Results:
             raise Fail(f"failed to {self.verb} any {self.what(True)}: {go_errors(self.errors)}")
         if not self.errors:
             return self.success(self.handled)
-        partial = ""
-        if self.handled - len(self.errors) > 0:
-            partial = f"Partial success: {past} the first {self.handled} out of {self.total} {self.what(True)}:\n"
-        raise Fail(f"{partial}{HIT[self.verb]}: {go_errors(self.errors)}")
+        if self.handled - len(self.errors) > 0:  # on stdout, the error after it on stderr (calicoctl create.go)
+            click.echo(f"Partial success: {past} the first {self.handled} out of {self.total} {self.what(True)}:")
+        raise Fail(f"{HIT[self.verb]}: {go_errors(self.errors)}")
 
 
 Action = Callable[[Resource], object]

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from ..core import paused_gc
-from ..datastore import AlreadyExists, NotFound, ResourceClient
+from ..datastore import AlreadyExists, NotFound, ResourceClient, check_storable
 from ..resources import Resource, ResourceError
 from ..store import StoreError
 from .context import Fail, compatible, context
@@ -34,15 +34,20 @@ def _client(ctx: click.Context, /, config: str | None) -> ResourceClient:
     return context(ctx).client(config)
 
 
-def prepare(resources: list[Resource], namespace: str | None, client_defaults: bool = True) -> list[Exception]:
-    """Place and validate each resource; the errors (tortie checks all before it writes)."""
+def prepare(resources: list[Resource], namespace: str | None, client_defaults: bool = True,
+            storable: bool = False) -> list[Exception]:
+    """Place and validate each resource; the errors (tortie checks all before it writes).
+    ``storable`` adds what the store checks on the write (check_storable), for validate:
+    a write checks it on its own before it stores anything."""
     errors: list[Exception] = []
     with paused_gc():  # checking builds no cycles either (see paused_gc)
         for resource in resources:
             try:
                 place(resource, namespace)
                 resource.validated(client_defaults)
-            except ResourceError as exc:
+                if storable:
+                    check_storable(resource)
+            except (ResourceError, StoreError) as exc:
                 errors.append(exc)
     return errors
 
@@ -175,7 +180,7 @@ def validate(filename: str, recursive: bool, skip_empty: bool, **_: Any) -> None
         click.echo("No resources specified")
         return
     results = Results("validate", len(resources), one_kind(resources))
-    results.errors = prepare(resources, None, client_defaults=False)
+    results.errors = prepare(resources, None, client_defaults=False, storable=True)
     results.handled = len(resources) - len(results.errors)
     click.echo(results.report())
 

@@ -24,7 +24,7 @@ from ..resources import (API_VERSION, BUILTIN_TIERS, DEFAULT_ALLOW_PROFILE, DEFA
                          NetworkPolicy, Policy, Profile, Resource, ResourceError, StagedAction,
                          StagedGlobalNetworkPolicy, StagedNetworkPolicy, Tier, ValidationError, WorkloadEndpoint,
                          default_allow_profile)
-from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store
+from ..store import ConflictError, KeyExistsError, KeyNotFoundError, KeyValue, Op, OpKind, Store, check_size
 from .kubernetes import DERIVED
 from .promote import promotion
 from .stored import PREFIX, Doc, InvalidValue, StoredResource, decode_stored, key_prefix, resource_key
@@ -152,9 +152,42 @@ def _resource_doc(kv: KeyValue) -> Doc:
     return _read(decoded).doc
 
 
-def _encode(doc: Doc) -> bytes:
+class Unstorable(DatastoreError):
+    """A resource whose stored value the datastore's readers would refuse; nothing is written."""
+
+    def __init__(self, invalid: InvalidValue) -> None:
+        super().__init__(f"{ident(invalid.kind, invalid.name, invalid.namespace)} cannot be stored: "
+                         f"{invalid.reason}")
+
+
+def _encode(key: str, doc: Doc) -> bytes:
+    """The stored value of ``doc`` at ``key``: strict JSON, read back as every reader reads
+    it (decode_stored) before it is written. Raises Unstorable."""
     meta = {k: v for k, v in doc["metadata"].items() if k != "resourceVersion"}
-    return json.dumps({**doc, "metadata": meta}, separators=(",", ":")).encode()
+    try:
+        value = json.dumps({**doc, "metadata": meta}, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        value = b"NaN"  # refused below, with the reason a reader gives
+    decoded = decode_stored(KeyValue(key, value, 0, 0, 0))
+    if isinstance(decoded, InvalidValue):
+        raise Unstorable(decoded)
+    return value
+
+
+def _created_doc(resource: Resource) -> Doc:
+    doc = resource.output()
+    doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
+                                                                             "annotations")}
+    doc["metadata"].update(uid=_uid(), creationTimestamp=_now())
+    return doc
+
+
+def check_storable(resource: Resource) -> None:
+    """Check what a create of the valid ``resource`` would store as the store checks it,
+    without one: strict JSON its readers take, within etcd's request size. Raises
+    Unstorable or TooLargeError (a StoreError)."""
+    key = resource_key(type(resource), resource.name, resource.namespace)
+    check_size(key, _encode(key, _created_doc(resource)))
 
 
 def _revision(resource_version: str | None) -> int | None:
@@ -298,7 +331,8 @@ class ResourceClient:
     def create(self, resource: Resource) -> Doc:
         doc = self._new_doc(resource)
         try:
-            kv = self.store.create(resource_key(type(resource), resource.name, resource.namespace), _encode(doc))
+            key = resource_key(type(resource), resource.name, resource.namespace)
+            kv = self.store.create(key, _encode(key, doc))
         except KeyExistsError:
             raise AlreadyExists(resource.ident) from None
         return _resource_doc(kv)
@@ -316,11 +350,7 @@ class ResourceClient:
         if resource.metadata.resource_version:
             raise ValidationError([FieldError("Metadata.ResourceVersion", resource.metadata.resource_version,
                                               "field must not be set for a Create request")])
-        doc = resource.output()
-        doc["metadata"] = {k: v for k, v in doc["metadata"].items() if k in ("name", "namespace", "labels",
-                                                                                 "annotations")}
-        doc["metadata"].update(uid=_uid(), creationTimestamp=_now())
-        return doc
+        return _created_doc(resource)
 
     def update(self, resource: Resource, resource_version: str | None) -> Doc:
         """One update; with a resourceVersion it is a compare-and-swap. Metadata other than
@@ -339,7 +369,7 @@ class ResourceClient:
             raise Conflict(kind, name, namespace)
         doc = self._updated_doc(current, resource)
         with _as_resource_errors(kind, name, namespace):
-            kv = self.store.update(key, _encode(doc), current.mod_revision)
+            kv = self.store.update(key, _encode(key, doc), current.mod_revision)
         return _resource_doc(kv)
 
     def _updated_doc(self, current: KeyValue, resource: Resource) -> Doc:
@@ -411,10 +441,10 @@ class ResourceClient:
             enforced = p.kind.load(p.doc)
             if current is None:
                 doc = self._new_doc(enforced)
-                op = Op(OpKind.CREATE, p.key, _encode(doc))
+                op = Op(OpKind.CREATE, p.key, _encode(p.key, doc))
             else:
                 doc = self._updated_doc(current, enforced)
-                op = Op(OpKind.UPDATE, p.key, _encode(doc), current.mod_revision)
+                op = Op(OpKind.UPDATE, p.key, _encode(p.key, doc), current.mod_revision)
         if not dry_run:
             try:
                 self.store.commit([op, Op(OpKind.DELETE, key, expected_revision=staged_kv.mod_revision)])

@@ -22,6 +22,8 @@ api/config/crd) under JSON paths; ``Checker`` collects both, in that order.
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 import enum
 import operator
@@ -140,10 +142,19 @@ class _Float(GoType):
     zero = 0
 
     def decode(self, value: Any, at: str, key: Key, d: Decoder) -> Any:
-        if type(value) is int or value is None:
-            return value
-        if type(value) is float:
-            return int(value) if value.is_integer() else value
+        if value is None:
+            return None
+        if type(value) in (int, float):
+            try:
+                number = float(value)  # what Go's float64 holds: a large integer rounds
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):
+                d.save(TypeMismatch(join(at, key), "NaN" if math.isnan(number) else "number out of range", self.go))
+                return None
+            # Go's encoding/json writes a float64 under 1e21 without exponent or fraction when it
+            # is whole (encode.go floatEncoder): kept as an int, it is written the same way.
+            return int(number) if number.is_integer() and abs(number) < 1e21 else number
         d.mismatch(value, at, key, self.go)
         return None
 

@@ -9,6 +9,7 @@ of its start-up (bench/cli.py).
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Callable
 
@@ -19,9 +20,7 @@ from .errors import DocumentError
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _INT = "tag:yaml.org,2002:int"
-# YAML 1.1 integers without the base-60 form, which would read a port range 10:20 as 620.
-_INT_NO_SEXAGESIMAL = re.compile(
-    r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$")
+_FLOAT = "tag:yaml.org,2002:float"
 
 
 def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str, list[tuple[str, Any]]]:
@@ -29,18 +28,73 @@ def _without_timestamps(resolvers: dict[str, list[tuple[str, Any]]]) -> dict[str
     return {first: [(tag, rx) for tag, rx in rules if tag != _TIMESTAMP] for first, rules in resolvers.items()}
 
 
-def _input_resolvers() -> dict[str, list[tuple[str, Any]]]:
-    resolvers = _without_timestamps(yaml.CSafeLoader.yaml_implicit_resolvers)
-    return {first: [(tag, _INT_NO_SEXAGESIMAL if tag == _INT else rx) for tag, rx in rules]
-            for first, rules in resolvers.items()}
-
-
 class Loader(yaml.CSafeLoader):
-    yaml_implicit_resolvers = _input_resolvers()
+    """Builds explicitly tagged scalars (``!!int``...); plain ones go through ``resolve_plain``."""
 
 
-# A plain scalar whose first character starts no implicit type (bool, int, null...) is a string.
-_TYPED_STARTS = frozenset(k for k in Loader.yaml_implicit_resolvers if k)
+# Plain scalars resolve as sigs.k8s.io/yaml's go-yaml v2 resolves them for calicoctl
+# (goyaml.v2/resolve.go): these words, then by first character: a digit or sign tries an
+# integer (any base, underscores dropped), then a float; a dot tries a float; else a string.
+_WORDS: dict[str, Any] = {
+    # go-yaml v2 also reads y, Y, n and N as bools; tortie keeps them strings (docs/decisions.md).
+    **dict.fromkeys(["yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"], True),
+    **dict.fromkeys(["no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"], False),
+    **dict.fromkeys(["", "~", "null", "Null", "NULL"], None),
+    **dict.fromkeys([".nan", ".NaN", ".NAN"], math.nan),
+    **dict.fromkeys([".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"], math.inf),
+    **dict.fromkeys(["-.inf", "-.Inf", "-.INF"], -math.inf),
+}
+# Go's strconv.ParseInt/ParseUint with base 0 (after the underscores are dropped).
+_GO_INT = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)\Z")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")  # yamlStyleFloat
+_INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
+# A plain scalar whose first character starts none of the above is a string.
+_TYPED_STARTS = frozenset("+-0123456789.yYnNtTfFoO~")  # as go-yaml's resolve table
+_STRING = object()
+
+
+def _go_int(text: str) -> int:
+    sign = -1 if text[0] == "-" else 1
+    digits = text.lstrip("+-")
+    prefix = digits[:2].lower()
+    if prefix in ("0x", "0o", "0b"):
+        return sign * int(digits[2:], {"x": 16, "o": 8, "b": 2}[prefix[1]])
+    return sign * int(digits, 8 if digits[0] == "0" else 10)
+
+
+def resolve_plain(text: str) -> Any:
+    """The value of the plain (unquoted, untagged) scalar ``text`` as calicoctl's YAML
+    decoder reads it: bool, None, int, float (non-finite included) or ``_STRING``.
+
+    Follows go-yaml v2's resolve (sigs.k8s.io/yaml, goyaml.v2/resolve.go) except that
+    timestamps and ``y``/``n`` stay strings: ``1e3`` and ``8e1`` are floats, ``0x10``, ``0o17``,
+    ``017``, ``0b101`` and ``1_000`` integers, ``08`` the float 8, ``1e400`` a string.
+    """
+    if text in _WORDS:
+        return _WORDS[text]
+    first = text[0]
+    if first == ".":
+        if not _GO_FLOAT.match(text):
+            return _STRING
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"a number of {len(text):,} characters (at most {MAX_NUMBER_CHARS})")
+        return float(text)
+    if first not in "+-0123456789":
+        return _STRING
+    plain = text.replace("_", "")
+    if len(plain) > MAX_NUMBER_CHARS and (_GO_INT.match(plain) or _GO_FLOAT.match(plain)):
+        raise ValueError(f"a number of {len(text):,} characters (at most {MAX_NUMBER_CHARS})")
+    if _GO_INT.match(plain):
+        value = _go_int(plain)
+        if _INT64_MIN <= value <= _UINT64_MAX:
+            return value
+        if not _GO_FLOAT.match(plain):
+            # Out of 64 bits: go-yaml's big.Int, when only the range failed (no sign: ParseUint's syntax).
+            return value if plain[0] not in "+-" else _STRING
+    if _GO_FLOAT.match(plain):
+        number = float(plain)
+        return number if math.isfinite(number) else _STRING  # strconv.ParseFloat's range error
+    return _STRING
 
 
 class Dumper(yaml.CSafeDumper):
@@ -50,16 +104,17 @@ class Dumper(yaml.CSafeDumper):
 def _represent_str(dumper: Dumper, data: str) -> yaml.ScalarNode:
     resolve: Callable[..., str] = dumper.resolve  # untyped in PyYAML
     plain_tag = resolve(yaml.ScalarNode, data, (True, False))
-    style = '"' if plain_tag != "tag:yaml.org,2002:str" else None
+    # Quoted when PyYAML or calicoctl's go-yaml would read it plain as another type ("1e3").
+    typed = plain_tag != "tag:yaml.org,2002:str" or (data and data[0] in _TYPED_STARTS
+                                                     and resolve_plain(data) is not _STRING)
+    style = '"' if typed else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
 Dumper.add_representer(str, _represent_str)
 
 
-_STR = "tag:yaml.org,2002:str"
-_NUMBERS = (_INT, "tag:yaml.org,2002:float")
-_MERGE = "tag:yaml.org,2002:merge"
+_NUMBERS = (_INT, _FLOAT)
 _MERGE_KEY = "<<"
 
 
@@ -184,16 +239,18 @@ class _EventBuilder:
     def scalar(self, event: Any) -> Any:
         tag = event.tag
         if tag is None or tag == "!":
-            value = event.value
-            if not event.implicit[0] or (value and value[0] not in _TYPED_STARTS):
-                return value
-            if value in self.resolved:
-                return self.resolved[value]
-            resolve: Callable[..., str] = self.loader.resolve  # untyped in PyYAML
-            tag = resolve(yaml.ScalarNode, value, event.implicit)
-            if tag == _STR or tag == _MERGE:
-                self.resolved[value] = value
-                return value
+            text = event.value
+            if not event.implicit[0] or (text and text[0] not in _TYPED_STARTS):
+                return text
+            if text in self.resolved:
+                return self.resolved[text]
+            try:
+                value = resolve_plain(text)
+            except ValueError as exc:
+                raise DocumentError(f"cannot parse YAML {_at(event)}: {exc}") from None
+            value = text if value is _STRING else _finite(value, event)
+            self.resolved[text] = value  # only immutable values come from plain scalars
+            return value
         if tag in _NUMBERS and len(event.value) > MAX_NUMBER_CHARS:
             raise DocumentError(f"cannot parse YAML {_at(event)}: a number of {len(event.value):,} characters "
                                 f"(at most {MAX_NUMBER_CHARS})")
@@ -203,9 +260,16 @@ class _EventBuilder:
         except (ValueError, TypeError, OverflowError):
             raise DocumentError(f"cannot parse YAML {_at(event)}: '{shown(event.value)}' is not a valid "
                                 f"{tag.rpartition(':')[2]}") from None
-        if event.tag is None and event.implicit[0]:
-            self.resolved[event.value] = value  # only immutable values come from plain scalars
-        return value
+        return _finite(value, event)
+
+
+def _finite(value: Any, event: Any) -> Any:
+    """``value`` unless it is a float JSON cannot hold: sigs.k8s.io/yaml turns YAML into JSON
+    for calicoctl, and Go's encoding/json refuses NaN and infinities."""
+    if type(value) is float and not math.isfinite(value):
+        raise DocumentError(f"cannot parse YAML {_at(event)}: '{shown(event.value)}' is not a finite number "
+                            "(JSON has no NaN or infinity)")
+    return value
 
 
 def to_yaml(data: Any) -> str:

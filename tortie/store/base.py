@@ -91,6 +91,12 @@ class TooLargeError(StoreError):
 MAX_VALUE = 1536 * 1024  # etcd's default request limit, 1.5 MiB
 
 
+def check_size(key: str, value: bytes) -> None:
+    """Refuse a value over MAX_VALUE, as etcd refuses the request. Raises TooLargeError."""
+    if len(value) > MAX_VALUE:
+        raise TooLargeError(f"{key} is {len(value)} bytes; the limit is {MAX_VALUE} bytes (1.5 MiB)")
+
+
 class Watch(ABC):
     """Events for keys under a prefix, from a start revision, in order and without gaps."""
 

@@ -19,8 +19,8 @@ import grpc
 from aetcd import rpc
 
 from ..core import read_bounded
-from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
-                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
+from .base import (CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError, KeyValue, Op,
+                   OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch, check_size)
 
 LIST_PAGE = 1000
 CALL_TIMEOUT = 10.0
@@ -183,8 +183,7 @@ class EtcdStore(Store):
             start = reply.kvs[-1].key + b"\0"
 
     def _check(self, key: str, value: bytes) -> None:
-        if len(value) > MAX_VALUE:
-            raise TooLargeError(f"{key} is {len(value)} bytes; the limit is {MAX_VALUE} bytes (1.5 MiB)")
+        check_size(key, value)
 
     def create(self, key: str, value: bytes) -> KeyValue:
         return self.commit([Op(OpKind.CREATE, key, value)])[0]

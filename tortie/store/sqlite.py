@@ -17,8 +17,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from .base import (MAX_VALUE, CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError,
-                   KeyValue, Op, OpKind, Store, StoreError, TooLargeError, UnavailableError, Watch)
+from .base import (CompactedError, ConflictError, Event, EventType, KeyExistsError, KeyNotFoundError, KeyValue, Op,
+                   OpKind, Store, StoreError, UnavailableError, Watch, check_size)
 from .notify import directory_notifier
 
 SCHEMA = """
@@ -166,7 +166,7 @@ class SQLiteStore(Store):
         keeps one row per revision), and readers see all of them or none."""
         for op in ops:
             if op.kind is not OpKind.DELETE:
-                _check_size(op.key, op.value)
+                check_size(op.key, op.value)
         with self._conn.transaction("BEGIN IMMEDIATE") as db:
             start = rev = _meta(db, "revision")
             out = []
@@ -245,11 +245,6 @@ def _compact(db: sqlite3.Connection, revision: int) -> None:
 def prefix_end(prefix: str) -> str:
     """The smallest key greater than every key that starts with ``prefix``."""
     return prefix + "\U0010ffff" if prefix else "\U0010ffff"
-
-
-def _check_size(key: str, value: bytes) -> None:
-    if len(value) > MAX_VALUE:
-        raise TooLargeError(f"{key} is {len(value)} bytes; the limit is {MAX_VALUE} bytes (1.5 MiB)")
 
 
 class SQLiteWatch(Watch):
