@@ -15,7 +15,7 @@ from ..audit import (NONE, Cluster, End, Flow, FlowSummary, Judgement, PolicyHit
 from ..calc import Entity
 from ..core import Verdict
 from ..logs import LogRecord
-from .context import AnswerFail
+from .context import Fail
 from .logs import cluster_of, discard_stdout, read_inputs, reason
 
 FILES = click.argument("files", nargs=-1, metavar="[FILE|-]...")
@@ -64,27 +64,27 @@ def when(text: str | None, now: float, option: str) -> float | None:
     try:
         found = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise AnswerFail(f"{option}: {text!r} is not RFC 3339, UNIX seconds or a duration like 2h") from None
+        raise Fail(f"{option}: {text!r} is not RFC 3339, UNIX seconds or a duration like 2h") from None
     return (found if found.tzinfo else found.replace(tzinfo=UTC)).timestamp()
 
 
 def window_of(since: str | None, until: str | None, now: float) -> Window:
     """The window --since and --until give; one that ends before it starts is refused
-    (AnswerFail), since it would hold no flow and the report would pass for a quiet one."""
+    (Fail), since it would hold no flow and the report would pass for a quiet one."""
     window = Window(when(since, now, "--since"), when(until, now, "--until"))
     if window.since is not None and window.until is not None and window.since > window.until:
-        raise AnswerFail(f"--since {since} is after --until {until}: the window holds no time")
+        raise Fail(f"--since {since} is after --until {until}: the window holds no time")
     return window
 
 
 def openable(files: tuple[str, ...], command: str) -> None:
-    """Fail (AnswerFail) for the first input file that cannot be opened, before any is read."""
+    """Fail (Fail) for the first input file that cannot be opened, before any is read."""
     for name in files:
         try:
             if name != "-":
                 open(name, "rb").close()
         except OSError as exc:
-            raise AnswerFail(f"{command}: {name}: {reason(exc)}") from None
+            raise Fail(f"{command}: {name}: {reason(exc)}") from None
 
 
 def kernel_flows(cluster: Cluster | None, node: str | None, year: int,
@@ -127,7 +127,7 @@ def _end(entity: Entity | None, ip: str | None, port: int | None) -> End:
 def gather(ctx: click.Context, files: tuple[str, ...], kernel: Callable[[LogRecord], Flow | None],
            summary: FlowSummary, command: str) -> Iterator[Flow]:
     """The flows of every input. An input file that cannot be opened fails the command before
-    any is read (AnswerFail), and one that fails while read marks the run failed (read_inputs):
+    any is read (Fail), and one that fails while read marks the run failed (read_inputs):
     the caller then writes no answer, since one over some of the inputs would pass for one
     over all of them."""
     openable(files, command)
@@ -233,15 +233,15 @@ def replay(ctx: click.Context, files: tuple[str, ...], with_files: tuple[str, ..
         try:  # a what-if over part of its change would pass for one over all of it
             added = from_files(with_files, strict=True)
         except ResourceFileError as exc:
-            raise AnswerFail(f"audit replay: --with {exc}") from None
+            raise Fail(f"audit replay: --with {exc}") from None
         resources, unknown = changed(without_staged(before.resources), added, without)
         if unknown:
-            raise AnswerFail(f"audit replay: --without {unknown[0]}: no such policy")
+            raise Fail(f"audit replay: --without {unknown[0]}: no such policy")
         after = Cluster(promoted(resources))
     elif before.pending is not before:
         after = before.pending
     else:
-        raise AnswerFail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
+        raise Fail("audit replay: no policy is staged: stage one with tortie apply, or give --with FILE "
                          "or --without NAME")
     for problem in after.problems:
         click.echo(f"audit replay: {problem}", err=True)

@@ -23,11 +23,6 @@ class Fail(Exception):
     prints its errors (calicoctl.go main), and the exit status is 1."""
 
 
-class AnswerFail(Fail):
-    """A Fail of a command whose standard output is its answer (a report, YAML); printed as
-    every Fail is, so that `> FILE` never holds it."""
-
-
 def context(ctx: click.Context) -> Context:
     """The command line's shared state (set up by the top-level command)."""
     found = ctx.find_object(Context)

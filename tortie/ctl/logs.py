@@ -110,22 +110,22 @@ def explain(ctx: click.Context, files: tuple[str, ...], resource_files: tuple[st
 
 def cluster_of(ctx: click.Context, resource_files: tuple[str, ...], client_config: str | None,
                command: str) -> Cluster:
-    """The model over the resources in `resource_files`, or over the datastore's. Raises AnswerFail
+    """The model over the resources in `resource_files`, or over the datastore's. Raises Fail
     (`COMMAND: --resources FILE: reason`) when a file cannot be read or parsed."""
     from ..audit import Cluster, ResourceFileError, from_files, from_listing
     from ..resources import ResourceError
     from ..store import StoreError
-    from .context import AnswerFail, Context
+    from .context import Context, Fail
 
     if resource_files:
         try:
             return Cluster(from_files(resource_files))
         except ResourceFileError as exc:
-            raise AnswerFail(f"{command}: --resources {exc}") from None
+            raise Fail(f"{command}: --resources {exc}") from None
     try:
         return Cluster(from_listing(ctx.find_object(Context).client(client_config).snapshot()))  # type: ignore[union-attr]
     except (ResourceError, StoreError) as exc:
-        raise AnswerFail(f"Failed to execute command: {exc}") from None
+        raise Fail(f"Failed to execute command: {exc}") from None
 
 
 def read_inputs(ctx: click.Context, files: tuple[str, ...], command: str,

@@ -14,7 +14,7 @@ from ..logs import plural
 from ..resources import ResourceError, is_dns_label, kind_of
 from ..selector import SelectorError
 from .audit import gather, kernel_flows, window_of, window_options
-from .context import AnswerFail
+from .context import Fail
 from .logs import cluster_of, discard_stdout
 
 
@@ -47,7 +47,7 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     be (then nothing is written on standard output).
     """
     if (namespace is None) == (selector is None):
-        raise AnswerFail("recommend: give one of --namespace NS or --selector SELECTOR")
+        raise Fail("recommend: give one of --namespace NS or --selector SELECTOR")
     check_options(namespace, tier, order)
     now = time.time()
     window = window_of(since, until, now)
@@ -57,7 +57,7 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
     try:
         scope = in_scope(cluster, namespace, selector)
     except SelectorError as exc:
-        raise AnswerFail(f"recommend: --selector: {exc}") from None
+        raise Fail(f"recommend: --selector: {exc}") from None
     summary = FlowSummary()
     kernel = kernel_flows(None, None, year or datetime.now(UTC).year, summary)
     flows = (f for f in gather(ctx, files, kernel, summary, "recommend") if window.holds(f))
@@ -77,14 +77,14 @@ def recommend(ctx: click.Context, files: tuple[str, ...], namespace: str | None,
 
 
 def check_options(namespace: str | None, tier: str, order: float) -> None:
-    """Raise AnswerFail, naming the option, for an option the recommended resources would not
+    """Raise Fail, naming the option, for an option the recommended resources would not
     validate with (tortie validate -f): a namespace that is not a DNS label, a tier or order
     the Tier does not validate with, an order that is no number."""
     if namespace is not None and not is_dns_label(namespace):
-        raise AnswerFail(f"recommend: --namespace: {namespace!r} is not a namespace name (at most 63 lower case "
+        raise Fail(f"recommend: --namespace: {namespace!r} is not a namespace name (at most 63 lower case "
                          "letters, digits and '-', starting and ending with a letter or digit)")
     if not math.isfinite(order):
-        raise AnswerFail(f"recommend: --order: {order} is not a finite number")
+        raise Fail(f"recommend: --order: {order} is not a finite number")
     doc = tier_doc(tier, order)
     try:
         kind_of(doc).parse(doc).validated()
@@ -92,4 +92,4 @@ def check_options(namespace: str | None, tier: str, order: float) -> None:
         lines = str(exc).splitlines()  # a validation error lists its fields one a line, after a heading
         problem = lines[1].lstrip("- ") if len(lines) > 1 else str(exc).removeprefix("error with field ")
         option = "--tier" if problem.startswith("Metadata.Name") else "--order"
-        raise AnswerFail(f"recommend: {option}: {problem}") from None
+        raise Fail(f"recommend: {option}: {problem}") from None
