@@ -65,6 +65,13 @@ def test_an_endless_etcd_tls_file_is_refused_before_connecting() -> None:
         open_store("etcds://127.0.0.1:1", {"ETCD_CA_CERT_FILE": "/dev/zero"})
 
 
+def _failed(args: list[str], datastore: str | None) -> tuple[int, str]:
+    """(exit status, standard error) of a command that must fail with nothing on stdout."""
+    code, out, err = run_cli(args, datastore=datastore)
+    assert out == "", out
+    return code, err
+
+
 # --- an agent config file named on the command line must be readable ---------------------------
 
 @pytest.mark.parametrize("command", [["config", "show", "--node", "n1"],
@@ -75,7 +82,7 @@ def test_a_named_agent_config_file_that_cannot_be_read_is_an_error(tmp_path: Pat
     for name, why in (("missing.cfg", "does not exist"), (".", "cannot read: Is a directory"),
                       ("bin.cfg", "not UTF-8 text (invalid byte at offset 0)")):
         path = tmp_path / name
-        assert run_cli([*command, "--config-file", str(path)], datastore=f"sqlite://{tmp_path}/t.db")[:2] == (
+        assert _failed([*command, "--config-file", str(path)], datastore=f"sqlite://{tmp_path}/t.db") == (
             1, f"Failed to execute command: config file {path}: {why}\n")
 
 
@@ -115,7 +122,7 @@ def test_datastore_urls_that_can_never_work_name_the_wrong_part(tmp_path: Path) 
         with pytest.raises(InvalidURLError) as caught:
             parse_datastore_url(url)
         assert str(caught.value) == message
-        assert run_cli(["get", "gnp"], datastore=url)[:2] == (1, f"Failed to create Calico API client: {message}\n")
+        assert _failed(["get", "gnp"], datastore=url) == (1, f"Failed to create Calico API client: {message}\n")
     for url in ("etcd://[::1]:2379", "etcd://unix:/run/x.sock", "etcds://a:1,b.example:65535",
                 f"sqlite://{tmp_path}/t.db?lock_timeout=0.5"):
         parse_datastore_url(url)
@@ -133,8 +140,8 @@ def test_the_agent_refuses_a_datastore_url_that_can_never_work(tmp_path: Path) -
 
 def test_store_migrate_from_a_missing_sqlite_file_copies_nothing_and_creates_nothing(tmp_path: Path) -> None:
     source, target = tmp_path / "nonexist.db", tmp_path / "m2.db"
-    assert run_cli(["store", "migrate", "--from", f"sqlite://{source}", "--to", f"sqlite://{target}"],
-                   datastore=None)[:2] == (1, f"Failed to migrate: datastore {source} does not exist\n")
+    assert _failed(["store", "migrate", "--from", f"sqlite://{source}", "--to", f"sqlite://{target}"],
+                   datastore=None) == (1, f"Failed to migrate: datastore {source} does not exist\n")
     assert not source.exists() and not target.exists()
 
 

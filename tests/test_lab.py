@@ -100,9 +100,9 @@ def test_a_lab_file_with_a_bad_name_creates_nothing_and_says_so_in_one_line(env:
     bad.write_text('nodes:\n- name: "N 1!"\nworkloads: []\n')
     for _ in range(2):  # nothing left behind that would fail the next run differently
         out = tortie(env, "lab", "up", "-f", str(bad))
-        assert (out.returncode, out.stderr) == (1, ""), out.stderr
-        assert out.stdout.startswith(f"Failed to start the lab: {bad}: node 'N 1!': not a valid name: a lowercase "
-                                     "RFC 1123 subdomain") and out.stdout.count("\n") == 1, out.stdout
+        assert (out.returncode, out.stdout) == (1, ""), out.stdout
+        assert out.stderr.startswith(f"Failed to start the lab: {bad}: node 'N 1!': not a valid name: a lowercase "
+                                     "RFC 1123 subdomain") and out.stderr.count("\n") == 1, out.stderr
         assert namespaces(env) == []
 
 
