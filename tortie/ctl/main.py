@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     word = _command_word(hoisted)
     bad = _not_text(hoisted, word)
     if bad is not None:
-        click.echo(f"invalid argument '{_printable(bad)}': not UTF-8 text")
+        click.echo(f"invalid argument '{_printable(bad)}': not UTF-8 text", err=True)
         return 1
     if word is None and not {"-h", "--help"} & set(hoisted):
         click.echo(_usage())
@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.UsageError as exc:
         if isinstance(exc, click.BadParameter) and word not in CALICOCTL_COMMANDS:
-            click.echo(exc.format_message())  # tortie's own commands: the option, its value, what is wrong
+            # tortie's own commands: the option, its value, what is wrong; an error, so on stderr
+            click.echo(exc.format_message(), err=True)
             return 1
         if exc.ctx is not None and exc.ctx.command is not cli:
             # calicoctl prints the command's usage (docopt), then its own words for the mistake.
